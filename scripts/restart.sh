@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Restart wamc under supervisord and wait until /health answers.
+# Starts supervisord first if it is not running.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT="$PWD"
+sctl() { "$ROOT/.venv/bin/supervisorctl" -c "$ROOT/supervisord.conf" "$@"; }
+
+bash "$ROOT/scripts/setup.sh"
+if sctl pid >/dev/null 2>&1; then
+    sctl restart wamc
+fi
+WAMC_SKIP_SETUP=1 exec bash "$ROOT/scripts/start.sh"

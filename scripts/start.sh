@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Set everything up, run wamc under supervisord and wait until /health answers.
+#
+#   bash scripts/start.sh
+#
+# Environment: WAMC_HOST (127.0.0.1), WAMC_PORT (4000), WAMC_START_TIMEOUT (60 s),
+# WAMC_SKIP_SETUP=1 to skip scripts/setup.sh. supervisord passes its own
+# environment on to wamc, so variables only take effect when supervisord starts.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT="$PWD"
+CONF="$ROOT/supervisord.conf"
+HOST="${WAMC_HOST:-127.0.0.1}"
+PORT="${WAMC_PORT:-4000}"
+TIMEOUT="${WAMC_START_TIMEOUT:-60}"
+SOCK="$ROOT/logs/supervisor.sock"
+
+log() { printf '[start] %s\n' "$*" >&2; }
+
+if [[ "${WAMC_SKIP_SETUP:-0}" != "1" ]]; then
+    bash "$ROOT/scripts/setup.sh"
+fi
+
+if [[ ${#SOCK} -ge 100 ]]; then
+    log "ERROR: the supervisor socket path is too long for a unix socket (${#SOCK} bytes):"
+    log "  $SOCK"
+    log "Move the checkout to a shorter path."
+    exit 1
+fi
+
+sctl() { "$ROOT/.venv/bin/supervisorctl" -c "$CONF" "$@"; }
+
+show_logs() {
+    local f
+    for f in "$ROOT/logs/wamc.log" "$ROOT/logs/wamc.stdout.log"; do
+        if [[ -s "$f" ]]; then
+            printf '\n----- last lines of %s -----\n' "${f#"$ROOT"/}" >&2
+            tail -n 40 "$f" >&2
+        fi
+    done
+}
+
+if sctl pid >/dev/null 2>&1; then
+    state="$(sctl status wamc 2>/dev/null | awk '{print $2}' || true)"
+    case "$state" in
+        RUNNING | STARTING) log "wamc is already $state under supervisord" ;;
+        *)
+            log "supervisord is running; starting wamc"
+            sctl start wamc || true
+            ;;
+    esac
+else
+    log "starting supervisord ($CONF)"
+    mkdir -p "$ROOT/logs"
+    "$ROOT/.venv/bin/supervisord" -c "$CONF"
+fi
+
+url="http://$HOST:$PORT"
+log "waiting up to ${TIMEOUT}s for $url/health"
+deadline=$((SECONDS + TIMEOUT))
+until curl -fsS --max-time 2 "$url/health" >/dev/null 2>&1; do
+    state="$(sctl status wamc 2>/dev/null | awk '{print $2}' || true)"
+    if [[ "$state" == "FATAL" ]]; then
+        log "ERROR: wamc failed to start (supervisord state FATAL)"
+        show_logs
+        exit 1
+    fi
+    if ((SECONDS >= deadline)); then
+        log "ERROR: $url/health did not answer within ${TIMEOUT}s (wamc state: ${state:-unknown})"
+        show_logs
+        exit 1
+    fi
+    sleep 1
+done
+
+cat <<EOF
+
+wamc is running at $url
+  health:     $url/health
+  dashboard:  $url/admin/instances
+  API docs:   $url/api-docs
+  API key:    .venv/bin/wamc api-key
+  logs:       logs/wamc.log, logs/clients/<id>.log (raw output: logs/wamc.stdout.log)
+  control:    .venv/bin/supervisorctl -c supervisord.conf status|start|stop|restart wamc
+EOF

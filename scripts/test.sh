@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Set everything up, then lint and run the whole test suite.
+#
+#   bash scripts/test.sh                      # ruff + all tests
+#   bash scripts/test.sh -k qr -x             # extra pytest arguments
+#   bash scripts/test.sh tests/unit           # only these paths
+#   WAMC_JUNITXML=out.xml bash scripts/test.sh
+#
+# Exits non-zero if ruff or pytest fails, and also when pytest collects no tests.
+# Under CI=true a JUnit report goes to test-artifacts/junit.xml.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT="$PWD"
+
+bash "$ROOT/scripts/setup.sh"
+
+export WAMC_TEST_ARTIFACTS="${WAMC_TEST_ARTIFACTS:-$ROOT/test-artifacts}"
+mkdir -p "$WAMC_TEST_ARTIFACTS"
+
+failed=()
+
+echo "== ruff check"
+"$ROOT/.venv/bin/ruff" check . || failed+=("ruff check")
+echo "== ruff format --check"
+"$ROOT/.venv/bin/ruff" format --check . || failed+=("ruff format --check")
+
+# Run all of tests/ unless the caller named paths or node ids of their own.
+targets=(tests)
+for arg in "$@"; do
+    if [[ "$arg" != -* && ("$arg" == *::* || -e "${arg%%::*}") ]]; then
+        targets=()
+        break
+    fi
+done
+
+junit=()
+if [[ -n "${WAMC_JUNITXML:-}" ]]; then
+    junit=("--junitxml=$WAMC_JUNITXML")
+elif [[ "${CI:-}" == "true" ]]; then
+    junit=("--junitxml=$WAMC_TEST_ARTIFACTS/junit.xml")
+fi
+
+echo "== pytest"
+rc=0
+"$ROOT/.venv/bin/python" -m pytest -q -p no:cacheprovider "${junit[@]}" "${targets[@]}" "$@" </dev/null || rc=$?
+if [[ $rc -eq 5 ]]; then
+    echo "[test] ERROR: pytest collected no tests" >&2
+    failed+=("pytest (no tests collected)")
+elif [[ $rc -ne 0 ]]; then
+    failed+=("pytest (exit $rc)")
+fi
+
+if [[ ${#failed[@]} -gt 0 ]]; then
+    printf '[test] FAILED: %s\n' "${failed[@]}" >&2
+    exit 1
+fi
+# Nothing printed after pytest's own summary line on success.

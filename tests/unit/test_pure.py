@@ -1,0 +1,172 @@
+"""Pure logic: state table, protocol, validation, backoff, snapshot → state, settings."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from wamc import protocol as P
+from wamc.config import MAX_IPC_PATH, SettingsError, load_settings
+from wamc.errors import CODES, ApiError
+from wamc.states import TRANSITIONS, ClientState, IllegalTransition, check_transition
+from wamc.supervisor import Backoff
+from wamc.validation import (
+    MAX_TEXT_BYTES,
+    SendMessage,
+    bounded_int,
+    client_id,
+    decode_cursor,
+    encode_cursor,
+    recipient,
+)
+from workers.wa_state import derive_state
+
+
+def test_state_strings_are_the_contract() -> None:
+    assert [s.value for s in ClientState] == [
+        "stopped",
+        "starting",
+        "qr",
+        "connected",
+        "disconnected",
+        "failed",
+    ]
+    assert set(TRANSITIONS) == set(ClientState)
+
+
+def test_illegal_transitions_are_refused() -> None:
+    with pytest.raises(IllegalTransition):
+        check_transition(ClientState.STOPPED, ClientState.CONNECTED)
+    with pytest.raises(IllegalTransition):
+        check_transition(ClientState.FAILED, ClientState.QR)
+    assert check_transition(ClientState.QR, ClientState.CONNECTED) == ClientState.CONNECTED
+    for state in ClientState:
+        assert ClientState.STOPPED in TRANSITIONS[state] or state == ClientState.STOPPED
+
+
+def test_protocol_roundtrip_and_version() -> None:
+    frame = P.event(7, P.EV_MESSAGE, {"id": "x", "body": "é"})
+    msg = P.unpack(frame)
+    assert msg["t"] == "event" and msg["dn"] == 7 and msg["data"]["body"] == "é"
+    import msgpack
+
+    with pytest.raises(P.ProtocolError):
+        P.unpack(msgpack.packb({"v": 99, "t": "hb"}))
+    with pytest.raises(P.ProtocolError):
+        P.unpack(b"\xc1garbage")
+    with pytest.raises(P.ProtocolError):
+        P.unpack(msgpack.packb([1, 2]))
+
+
+def test_snapshot_to_state() -> None:
+    assert derive_state({"ready": False}, False) == ClientState.STARTING
+    assert (
+        derive_state({"ready": True, "authenticated": False, "qr": "2@x"}, False) == ClientState.QR
+    )
+    # main_ready also fires in QR mode: not authenticated means not connected.
+    assert (
+        derive_state({"ready": True, "authenticated": False, "mode": "QR", "qr": "2@x"}, True)
+        == ClientState.QR
+    )
+    assert (
+        derive_state({"ready": True, "authenticated": True, "mode": "MAIN"}, False)
+        == ClientState.CONNECTED
+    )
+    assert (
+        derive_state({"ready": True, "authenticated": True, "mode": "SYNCING"}, False)
+        == ClientState.STARTING
+    )
+    assert (
+        derive_state({"ready": True, "authenticated": True, "mode": "CONFLICT"}, True)
+        == ClientState.DISCONNECTED
+    )
+
+
+@pytest.mark.parametrize("good", ["acme", "shop_2", "A-b_9", "x" * 64])
+def test_client_ids_accepted(good: str) -> None:
+    assert client_id(good) == good
+
+
+@pytest.mark.parametrize("bad", ["", "a.b", "../etc", "x" * 65, "sp ace", "ç"])
+def test_client_ids_refused(bad: str) -> None:
+    with pytest.raises(ApiError) as err:
+        client_id(bad)
+    assert err.value.status == 400 and err.value.code == "invalid_client_id"
+
+
+def test_recipients() -> None:
+    assert recipient("+55 (11) 99999-9999") == "5511999999999@c.us"
+    assert recipient("5511999999999") == "5511999999999@c.us"
+    assert recipient("123456789-123@g.us") == "123456789-123@g.us"
+    for bad in ["abc", "12", "x@evil.com", "../../x@c.us"]:
+        with pytest.raises(ApiError) as err:
+            recipient(bad)
+        assert err.value.field == "to"
+
+
+def test_text_limits() -> None:
+    assert SendMessage.model_validate({"to": "1", "text": "a" * MAX_TEXT_BYTES}).text
+    for text in ["", "   ", "é" * (MAX_TEXT_BYTES // 2 + 1)]:
+        with pytest.raises(ValueError):
+            SendMessage.model_validate({"to": "1", "text": text})
+
+
+def test_cursor_roundtrip_and_garbage() -> None:
+    assert decode_cursor(encode_cursor((1700000000, 42))) == (1700000000, 42)
+    for bad in ["!!!", "e30", encode_cursor((1, 2))[:-3] + "zzz"]:
+        with pytest.raises(ApiError):
+            decode_cursor(bad)
+
+
+def test_bounded_int() -> None:
+    assert bounded_int(None, "limit", 50, 1, 500) == 50
+    assert bounded_int("7", "limit", 50, 1, 500) == 7
+    for bad in ["0", "501", "x"]:
+        with pytest.raises(ApiError):
+            bounded_int(bad, "limit", 50, 1, 500)
+
+
+def test_backoff_grows_and_gives_up() -> None:
+    b = Backoff(base=1, cap=8, max_failures=4, window=60)
+    assert b.delay() == 0
+    delays = []
+    for t in range(4):
+        b.record_failure(now=float(t))
+        delays.append(b.delay())
+    assert delays[0] < delays[1] < delays[2] and delays[3] <= 8 * 1.2
+    assert b.exhausted()
+    b.record_failure(now=1000.0)  # old failures fall out of the window
+    assert not b.exhausted()
+
+
+def test_every_error_code_is_a_problem() -> None:
+    for code, (status, _title) in CODES.items():
+        body = ApiError(code, "d", field="f").to_problem()
+        assert body["status"] == status and body["code"] == code and body["field"] == "f"
+
+
+def test_settings_env_over_toml(tmp_path: Path) -> None:
+    (tmp_path / "wamc.toml").write_text('port = 4555\nhost = "0.0.0.0"\n')
+    s = load_settings({"WAMC_HOME": str(tmp_path), "WAMC_PORT": "4666"})
+    assert s.port == 4666 and s.host == "0.0.0.0" and s.home == tmp_path.resolve()
+    with pytest.raises(SettingsError):
+        load_settings({"WAMC_HOME": str(tmp_path), "WAMC_PORT": "nope"})
+
+
+def test_ipc_path_fits_whatever_the_home(tmp_path: Path) -> None:
+    deep = tmp_path / ("d" * 120)
+    s = load_settings({"WAMC_HOME": str(deep)})
+    assert len(s.endpoint()) - len("ipc://") <= MAX_IPC_PATH
+    assert (
+        s.endpoint()
+        != load_settings({"WAMC_HOME": str(tmp_path / "other" / ("d" * 120))}).endpoint()
+    )
+
+
+def test_api_key_file_is_private(tmp_path: Path) -> None:
+    s = load_settings({"WAMC_HOME": str(tmp_path)})
+    key = s.ensure_api_key()
+    assert len(key) >= 32 and s.ensure_api_key() == key
+    assert os.stat(s.api_key_file).st_mode & 0o777 == 0o600

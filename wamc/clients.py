@@ -1,0 +1,478 @@
+"""The client registry: desired vs observed state, worker supervision and worker frames."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import psutil
+from loguru import logger
+
+from wamc import events as E
+from wamc import protocol as P
+from wamc.config import Settings
+from wamc.errors import ApiError
+from wamc.events import EventBus
+from wamc.states import RUNNING_STATES, ClientState, can_transition
+from wamc.store import Store
+from wamc.supervisor import Backend, Backoff, WorkerHandle, kill_group
+from wamc.timeutil import iso_from_unix, utc_now_iso
+from wamc.transport import Transport
+
+DESIRED_RUNNING = "running"
+DESIRED_STOPPED = "stopped"
+
+
+@dataclass(eq=False)
+class Client:
+    id: str
+    created_at: str
+    desired: str
+    backoff: Backoff
+    state: ClientState = ClientState.STOPPED
+    since: str = field(default_factory=utc_now_iso)
+    me: str | None = None
+    last_error: str | None = None
+    qr: str | None = None
+    qr_at: str | None = None
+    restarts: int = 0
+    handle: WorkerHandle | None = None
+    browser_pid: int | None = None
+    boot: str | None = None
+    delivered: int = 0
+    last_seen: float = 0.0
+    started_mono: float | None = None
+    task: asyncio.Task[None] | None = None
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    kill_reason: str | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.handle.pid if self.handle else None
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "state": str(self.state),
+            "desired": self.desired,
+            "since": self.since,
+            "pid": self.pid,
+            "browser_pid": self.browser_pid,
+            "me": self.me if self.state == ClientState.CONNECTED else None,
+            "last_error": self.last_error,
+            "restarts": self.restarts,
+            "uptime_seconds": round(time.monotonic() - self.started_mono, 1)
+            if self.started_mono is not None and self.handle
+            else None,
+            "created_at": self.created_at,
+        }
+
+
+class ClientManager:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        bus: EventBus,
+        backend: Backend,
+        transport: Transport,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.bus = bus
+        self.backend = backend
+        self.transport = transport
+        self.clients: dict[str, Client] = {}
+        self.closing = False
+
+    def _new_backoff(self) -> Backoff:
+        s = self.settings
+        return Backoff(
+            s.restart_backoff_base,
+            s.restart_backoff_max,
+            s.max_fast_failures,
+            s.fast_failure_window,
+        )
+
+    async def load(self) -> None:
+        for row in await self.store.clients():
+            self.clients[row.id] = Client(
+                id=row.id,
+                created_at=row.created_at,
+                desired=row.desired,
+                backoff=self._new_backoff(),
+                me=row.me,
+            )
+
+    async def restore(self) -> None:
+        for client in self.clients.values():
+            if client.desired == DESIRED_RUNNING:
+                self._ensure_runner(client)
+
+    def get(self, client_id: str) -> Client:
+        client = self.clients.get(client_id)
+        if client is None:
+            raise ApiError("client_not_found", f"no client {client_id!r}")
+        return client
+
+    def log(self, client: Client) -> Any:
+        return logger.bind(client=client.id)
+
+    # --- state ---------------------------------------------------------------------------------
+    async def set_state(self, client: Client, new: ClientState, reason: str | None = None) -> None:
+        old = client.state
+        if new == old:
+            return
+        if not can_transition(old, new):
+            self.log(client).warning("ignoring illegal transition {} -> {}", old, new)
+            return
+        client.state = new
+        client.since = utc_now_iso()
+        if new != ClientState.QR:
+            client.qr = None
+        if new in (ClientState.FAILED,) and reason:
+            client.last_error = reason
+        self.log(client).info("state {} -> {}{}", old, new, f" ({reason})" if reason else "")
+        await self.bus.publish(
+            client.id,
+            E.CLIENT_STATE,
+            {"state": str(new), "previous": str(old), "reason": reason, "me": client.me},
+        )
+
+    # --- control operations (all idempotent) -------------------------------------------------------
+    async def connect(self, client_id: str) -> tuple[Client, bool]:
+        client = self.clients.get(client_id)
+        created = client is None
+        if client is None:
+            now = utc_now_iso()
+            await self.store.add_client(client_id, now)
+            client = Client(
+                id=client_id, created_at=now, desired=DESIRED_RUNNING, backoff=self._new_backoff()
+            )
+            self.clients[client_id] = client
+            self.log(client).info("client created")
+        if client.desired != DESIRED_RUNNING:
+            client.desired = DESIRED_RUNNING
+            await self.store.set_desired(client_id, DESIRED_RUNNING)
+        if client.state == ClientState.FAILED:
+            client.backoff.reset()
+        if client.state in (ClientState.STOPPED, ClientState.FAILED) and not self.closing:
+            await self.set_state(client, ClientState.STARTING)
+        self._ensure_runner(client)
+        return client, created
+
+    async def disconnect(self, client_id: str) -> Client:
+        client = self.get(client_id)
+        if client.desired != DESIRED_STOPPED:
+            client.desired = DESIRED_STOPPED
+            await self.store.set_desired(client_id, DESIRED_STOPPED)
+        client.wake.set()
+        self._ensure_runner(client)
+        return client
+
+    async def restart(self, client_id: str) -> Client:
+        client = self.get(client_id)
+        if client.desired != DESIRED_RUNNING:
+            client.desired = DESIRED_RUNNING
+            await self.store.set_desired(client_id, DESIRED_RUNNING)
+        client.backoff.reset()
+        if client.handle is not None:
+            client.kill_reason = "restart requested"
+            await self._stop_worker(client)
+        client.wake.set()
+        self._ensure_runner(client)
+        return client
+
+    async def logout(self, client_id: str) -> Client:
+        client = self.get(client_id)
+        if client.state == ClientState.CONNECTED or (
+            client.state == ClientState.DISCONNECTED and client.handle
+        ):
+            await self.request(client, P.CMD_LOGOUT, {}, timeout=self.settings.request_timeout)
+        elif client.handle is None:
+            self.wipe_profile(client)
+        client.me = None
+        await self.store.set_me(client.id, None)
+        return client
+
+    async def delete(self, client_id: str) -> None:
+        client = self.get(client_id)
+        client.desired = DESIRED_STOPPED
+        client.wake.set()
+        if client.task is not None:
+            client.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await client.task
+        await self._stop_worker(client)
+        del self.clients[client_id]
+        await self.store.delete_client(client_id)
+        shutil.rmtree(self.settings.client_dir(client_id), ignore_errors=True)
+        self.log(client).info("client deleted with its data")
+        await self.bus.publish(client_id, E.CLIENT_DELETED, {})
+
+    def wipe_profile(self, client: Client) -> None:
+        shutil.rmtree(self.settings.client_dir(client.id) / "profile", ignore_errors=True)
+        self.log(client).info("session wiped: the next connect shows a QR")
+
+    async def request(self, client: Client, cmd: str, args: dict[str, Any], timeout: float) -> Any:
+        if client.handle is None or client.boot is None:
+            raise ApiError("worker_unavailable", f"client {client.id} has no running worker")
+        try:
+            return await self.transport.request(client.id, cmd, args, timeout)
+        except P.RemoteError as exc:
+            code = (
+                exc.code
+                if exc.code in ("not_connected", "worker_timeout", "worker_unavailable")
+                else "whatsapp_error"
+            )
+            raise ApiError(code, exc.message) from None
+
+    # --- supervision -------------------------------------------------------------------------------
+    def _ensure_runner(self, client: Client) -> None:
+        if self.closing:
+            return
+        if client.task is None or client.task.done():
+            client.task = asyncio.create_task(
+                self._supervise(client), name=f"supervise:{client.id}"
+            )
+        else:
+            client.wake.set()
+
+    async def _supervise(self, client: Client) -> None:
+        """Keep the observed state following the desired one, with backoff on crashes."""
+        log = self.log(client)
+        while not self.closing:
+            client.wake.clear()
+            if client.desired != DESIRED_RUNNING:
+                if client.handle is not None:
+                    await self._stop_worker(client)
+                await self.set_state(client, ClientState.STOPPED)
+                return
+            if client.state == ClientState.FAILED and client.backoff.exhausted():
+                return
+            delay = client.backoff.delay()
+            if delay:
+                log.info("restarting in {:.1f}s", delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(client.wake.wait(), delay)
+                if client.desired != DESIRED_RUNNING:
+                    continue
+            await self._run_worker(client)
+
+    async def _run_worker(self, client: Client) -> None:
+        log = self.log(client)
+        await self.set_state(client, ClientState.STARTING)
+        try:
+            handle = await self.backend.start(client.id)
+        except OSError as exc:
+            client.last_error = f"cannot start worker: {exc}"
+            log.error(client.last_error)
+            client.backoff.record_failure()
+            return
+        client.handle = handle
+        client.boot = None
+        client.browser_pid = None
+        client.kill_reason = None
+        client.last_seen = time.monotonic()
+        client.started_mono = time.monotonic()
+        log.info("worker started (pid {})", handle.pid)
+        exit_task = asyncio.create_task(self.backend.wait(handle))
+        wake_task = asyncio.create_task(client.wake.wait())
+        try:
+            while True:
+                done, _ = await asyncio.wait(
+                    {exit_task, wake_task}, return_when=asyncio.FIRST_COMPLETED
+                )
+                if exit_task in done:
+                    break
+                client.wake.clear()
+                wake_task = asyncio.create_task(client.wake.wait())
+                if client.desired != DESIRED_RUNNING or client.kill_reason:
+                    await self._stop_worker(client)
+        finally:
+            wake_task.cancel()
+        code = exit_task.result()
+        browser_pid = client.browser_pid
+        if browser_pid:
+            kill_group(browser_pid)  # never leave its Chromium behind
+        client.handle = None
+        client.boot = None
+        client.browser_pid = None
+        client.started_mono = None
+        expected = client.desired != DESIRED_RUNNING or client.kill_reason == "restart requested"
+        if expected:
+            log.info("worker exited (code {})", code)
+            return
+        reason = client.kill_reason or f"worker exited with code {code}"
+        client.last_error = reason
+        client.restarts += 1
+        client.backoff.record_failure()
+        log.warning("worker died: {}", reason)
+        if client.backoff.exhausted():
+            await self.set_state(
+                client,
+                ClientState.FAILED,
+                f"{len(client.backoff.failures)} failures in a short time; last: {reason}",
+            )
+        else:
+            await self.set_state(client, ClientState.STARTING, reason)
+
+    async def _stop_worker(self, client: Client) -> None:
+        handle = client.handle
+        if handle is None:
+            return
+        self.log(client).info("stopping worker (pid {})", handle.pid)
+        if client.boot is not None:
+            self.transport.send(client.id, P.request("stop", P.CMD_STOP, {}, 5.0))
+        await self.backend.stop(handle, self.settings.stop_timeout, client.browser_pid)
+
+    async def stop_all(self) -> None:
+        self.closing = True
+        running = [c for c in self.clients.values() if c.handle is not None]
+        await asyncio.gather(*(self._stop_worker(c) for c in running), return_exceptions=True)
+        for client in self.clients.values():
+            if client.task is not None:
+                client.task.cancel()
+        await asyncio.gather(
+            *(c.task for c in self.clients.values() if c.task), return_exceptions=True
+        )
+
+    async def watchdog(self) -> None:
+        """Heartbeats to every worker; a worker silent past the timeout is killed and restarted."""
+        interval = self.settings.heartbeat_interval
+        frame = P.heartbeat()
+        while True:
+            await asyncio.sleep(interval)
+            now = time.monotonic()
+            for client in list(self.clients.values()):
+                if client.handle is None:
+                    continue
+                if client.boot is not None:
+                    self.transport.send(client.id, frame)
+                if (
+                    now - client.last_seen > self.settings.heartbeat_timeout
+                    and client.kill_reason is None
+                ):
+                    client.kill_reason = f"no heartbeat for {now - client.last_seen:.0f}s"
+                    self.log(client).warning("worker unresponsive: killing it")
+                    kill_group(client.handle.pid)
+                    if client.browser_pid:
+                        kill_group(client.browser_pid)
+
+    # --- frames from workers ---------------------------------------------------------------------
+    async def on_frame(self, client_id: str, msg: dict[str, Any]) -> None:
+        client = self.clients.get(client_id)
+        if client is None:
+            logger.bind(client=client_id).warning(
+                "frame from an unknown client's worker: telling it to stop"
+            )
+            self.transport.send(client_id, P.request("stop", P.CMD_STOP, {}, 5.0))
+            return
+        client.last_seen = time.monotonic()
+        kind = msg["t"]
+        if kind == "hello":
+            await self._on_hello(client, msg)
+            return
+        if client.boot is None:
+            self.transport.send(client_id, P.pack("who"))
+            return
+        if kind == "hb":
+            bpid = msg.get("browser_pid")
+            if bpid and bpid != client.browser_pid:
+                client.browser_pid = int(bpid)
+        elif kind == "event":
+            await self._on_event(client, msg)
+
+    async def _on_hello(self, client: Client, msg: dict[str, Any]) -> None:
+        pid = int(msg.get("pid") or 0)
+        if client.handle is None or pid != client.handle.pid:
+            self.log(client).warning(
+                "hello from a worker (pid {}) that is not ours: stopping it", pid
+            )
+            self.transport.send(client.id, P.request("stop", P.CMD_STOP, {}, 5.0))
+            return
+        boot = str(msg.get("boot"))
+        if boot != client.boot:
+            client.boot = boot
+            client.delivered = 0
+        if msg.get("browser_pid"):
+            client.browser_pid = int(msg["browser_pid"])
+        self.transport.send(client.id, P.welcome(client.delivered))
+
+    async def _on_event(self, client: Client, msg: dict[str, Any]) -> None:
+        dn = int(msg.get("dn", 0))
+        if dn <= client.delivered:
+            self.transport.send(client.id, P.ack(client.delivered))  # a replay: already stored
+            return
+        if dn != client.delivered + 1:
+            self.transport.send(client.id, P.welcome(client.delivered))  # a gap: ask for a replay
+            return
+        await self._apply_event(client, str(msg.get("name")), msg.get("data") or {})
+        client.delivered = dn
+        self.transport.send(client.id, P.ack(dn))
+
+    async def _apply_event(self, client: Client, name: str, data: dict[str, Any]) -> None:
+        if name == P.EV_STATE:
+            me = data.get("me")
+            if me and me != client.me:
+                client.me = me
+                await self.store.set_me(client.id, me)
+            try:
+                new = ClientState(data.get("state"))
+            except ValueError:
+                return
+            if data.get("error"):
+                client.last_error = str(data["error"])[:300]
+            if new == ClientState.FAILED:
+                client.kill_reason = client.last_error
+                return  # the worker exits; supervision decides
+            if client.desired == DESIRED_RUNNING and new in RUNNING_STATES:
+                await self.set_state(client, new, data.get("reason"))
+        elif name == P.EV_QR:
+            qr = data.get("qr")
+            if isinstance(qr, str) and qr:
+                client.qr = qr
+                client.qr_at = utc_now_iso()
+                if client.state != ClientState.QR:
+                    await self.set_state(client, ClientState.QR)
+                await self.bus.publish(client.id, E.CLIENT_QR, {"qr": qr})
+        elif name == P.EV_MESSAGE:
+            if not data.get("id") or not data.get("chat_id"):
+                return
+            if await self.store.add_message(client.id, data):
+                message = {
+                    k: data.get(k)
+                    for k in ("id", "chat_id", "from_me", "from", "to", "body", "type", "ack")
+                }
+                message["timestamp"] = iso_from_unix(data.get("timestamp"))
+                message["backfill"] = bool(data.get("backfill"))
+                self.log(client).info(
+                    "message {} {} ({})",
+                    "sent" if data.get("from_me") else "received",
+                    data["id"],
+                    data.get("type"),
+                )
+                await self.bus.publish(client.id, E.MESSAGE, message)
+        elif name == P.EV_ACK:
+            ids = [i for i in data.get("ids") or [] if isinstance(i, str)]
+            ack = int(data.get("ack") or 0)
+            changed = await self.store.set_ack(client.id, ids, ack)
+            if changed or ids:
+                await self.bus.publish(
+                    client.id, E.MESSAGE_ACK, {"ids": ids, "ack": ack, "chat_id": data.get("chat")}
+                )
+
+
+def tree_memory(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            p = psutil.Process(pid)
+            for proc in [p, *p.children(recursive=True)]:
+                with contextlib.suppress(psutil.Error):
+                    total += proc.memory_info().rss
+    return total

@@ -1,0 +1,182 @@
+"""Settings: environment variables override an optional ``wamc.toml``; defaults otherwise.
+
+The names ``WAMC_HOST``, ``WAMC_PORT``, ``WAMC_HOME``, ``WAMC_API_KEY``, ``WAMC_WHATSAPP_URL``,
+``WAMC_WAJS_PATH`` and ``WAMC_BROWSER_PATH`` are a contract with outside tooling.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import shutil
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_WHATSAPP_URL = "https://web.whatsapp.com/"
+BROWSER_CANDIDATES = (
+    "/usr/lib/chromium/chromium-headless-shell",
+    "/usr/bin/chromium-headless-shell",
+)
+# Unix socket paths must fit in sun_path (108 bytes including the NUL).
+MAX_IPC_PATH = 100
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 4000
+    home: Path = PROJECT_DIR
+    api_key: str | None = None
+    whatsapp_url: str = DEFAULT_WHATSAPP_URL
+    wajs_path: Path | None = None
+    browser_path: str | None = None
+    # ZeroMQ endpoint the daemon binds and workers connect to; derived from home when empty.
+    zmq_endpoint: str = ""
+    heartbeat_interval: float = 1.0
+    heartbeat_timeout: float = 10.0
+    request_timeout: float = 30.0
+    restart_backoff_base: float = 1.0
+    restart_backoff_max: float = 60.0
+    max_fast_failures: int = 5
+    fast_failure_window: float = 120.0
+    stop_timeout: float = 15.0
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def sessions_dir(self) -> Path:
+        return self.home / "sessions"
+
+    @property
+    def state_dir(self) -> Path:
+        """The daemon's own files: ids cannot contain a dot, so no client collides."""
+        return self.sessions_dir / ".wamc"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def db_path(self) -> Path:
+        return self.state_dir / "wamc.db"
+
+    @property
+    def api_key_file(self) -> Path:
+        return self.state_dir / "api_key"
+
+    def client_dir(self, client_id: str) -> Path:
+        return self.sessions_dir / client_id
+
+    def endpoint(self) -> str:
+        if self.zmq_endpoint:
+            return self.zmq_endpoint
+        path = str(self.state_dir / "workers.sock")
+        if len(path) > MAX_IPC_PATH:
+            digest = hashlib.sha256(str(self.home).encode()).hexdigest()[:16]
+            path = f"/tmp/wamc-{digest}.sock"
+        return f"ipc://{path}"
+
+    def resolved_wajs_path(self) -> Path:
+        return self.wajs_path or (PROJECT_DIR / "vendor" / "wa-js" / "wppconnect-wa.js")
+
+    def resolved_browser_path(self) -> str | None:
+        if self.browser_path:
+            return self.browser_path
+        for candidate in BROWSER_CANDIDATES:
+            if os.access(candidate, os.X_OK):
+                return candidate
+        found = shutil.which("chromium-headless-shell")
+        return found or playwright_headless_shell()
+
+    def ensure_api_key(self) -> str:
+        """The configured key, else the one kept in a 0600 file, generated on first use."""
+        if self.api_key:
+            return self.api_key
+        path = self.api_key_file
+        if path.exists():
+            return path.read_text().strip()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(key + "\n")
+        return key
+
+
+def playwright_headless_shell() -> str | None:
+    """The newest headless shell ``playwright install chromium-headless-shell`` downloaded."""
+    root = os.environ.get("PLAYWRIGHT_BROWSERS_PATH") or str(
+        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ms-playwright"
+    )
+    candidates = sorted(
+        Path(root).glob("chromium_headless_shell-*/chrome-*/*headless*shell"),
+        key=lambda p: (
+            int(p.parent.parent.name.rsplit("-", 1)[-1] or 0)
+            if p.parent.parent.name.rsplit("-", 1)[-1].isdigit()
+            else 0
+        ),
+    )
+    executables = [str(p) for p in candidates if os.access(p, os.X_OK) and p.is_file()]
+    return executables[-1] if executables else None
+
+
+_ENV = {
+    "host": "WAMC_HOST",
+    "port": "WAMC_PORT",
+    "home": "WAMC_HOME",
+    "api_key": "WAMC_API_KEY",
+    "whatsapp_url": "WAMC_WHATSAPP_URL",
+    "wajs_path": "WAMC_WAJS_PATH",
+    "browser_path": "WAMC_BROWSER_PATH",
+    "zmq_endpoint": "WAMC_ZMQ_ENDPOINT",
+    "heartbeat_interval": "WAMC_HEARTBEAT_INTERVAL",
+    "heartbeat_timeout": "WAMC_HEARTBEAT_TIMEOUT",
+    "request_timeout": "WAMC_REQUEST_TIMEOUT",
+    "restart_backoff_base": "WAMC_RESTART_BACKOFF_BASE",
+    "restart_backoff_max": "WAMC_RESTART_BACKOFF_MAX",
+    "max_fast_failures": "WAMC_MAX_FAST_FAILURES",
+    "fast_failure_window": "WAMC_FAST_FAILURE_WINDOW",
+    "stop_timeout": "WAMC_STOP_TIMEOUT",
+}
+
+
+class SettingsError(ValueError):
+    pass
+
+
+def _convert(name: str, raw: object) -> object:
+    kind = {f.name: f.type for f in fields(Settings)}[name]
+    try:
+        if kind == "int":
+            return int(raw)  # type: ignore[arg-type]
+        if kind == "float":
+            return float(raw)  # type: ignore[arg-type]
+        if kind in ("Path", "Path | None"):
+            return Path(str(raw)).expanduser().resolve()
+        return str(raw)
+    except (TypeError, ValueError) as exc:
+        raise SettingsError(f"invalid value for {_ENV[name]}: {raw!r}") from exc
+
+
+def load_settings(env: dict[str, str] | None = None) -> Settings:
+    env = dict(os.environ if env is None else env)
+    home = Path(env.get("WAMC_HOME") or PROJECT_DIR).expanduser().resolve()
+    values: dict[str, object] = {}
+    toml_path = home / "wamc.toml"
+    if toml_path.exists():
+        try:
+            data = tomllib.loads(toml_path.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"{toml_path}: {exc}") from exc
+        for key, raw in data.items():
+            if key in _ENV:
+                values[key] = _convert(key, raw)
+    for key, var in _ENV.items():
+        if env.get(var):
+            values[key] = _convert(key, env[var])
+    values["home"] = home
+    if not (1 <= int(values.get("port", 4000)) <= 65535):  # type: ignore[arg-type]
+        raise SettingsError("WAMC_PORT must be between 1 and 65535")
+    return Settings(**values)  # type: ignore[arg-type]

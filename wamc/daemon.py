@@ -1,0 +1,103 @@
+"""``wamc serve``: the parent daemon. Composes store, event bus, transport, supervisor, gateway."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import signal
+
+from aiohttp import web
+from loguru import logger
+
+from wamc import __version__
+from wamc import events as E
+from wamc.clients import ClientManager
+from wamc.config import Settings
+from wamc.events import EventBus
+from wamc.gateway.app import create_app
+from wamc.log import setup_daemon_logging
+from wamc.store import Store
+from wamc.supervisor import LocalProcessBackend
+from wamc.timeutil import utc_now_iso
+from wamc.transport import Transport
+
+
+class DaemonError(RuntimeError):
+    pass
+
+
+def acquire_lock(settings: Settings) -> int:
+    """One daemon per WAMC_HOME: an flock on sessions/.wamc/daemon.lock."""
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(settings.state_dir / "daemon.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise DaemonError(f"another wamc daemon already runs for {settings.home}") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
+
+
+async def serve(settings: Settings) -> None:
+    os.umask(0o077)  # sessions, message store and logs are private to the service user
+    lock_fd = acquire_lock(settings)
+    settings.sessions_dir.mkdir(parents=True, exist_ok=True)
+    api_key = settings.ensure_api_key()
+    store = Store(settings.db_path)
+    await store.open()
+    bus = EventBus(store)
+    manager: ClientManager | None = None
+    transport = Transport(settings.endpoint(), lambda cid, msg: manager.on_frame(cid, msg))  # type: ignore[union-attr]
+    manager = ClientManager(settings, store, bus, LocalProcessBackend(settings), transport)
+    started_at = utc_now_iso()
+    app = create_app(settings, manager, bus, store, api_key, started_at)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    watchdog: asyncio.Task[None] | None = None
+    try:
+        await transport.start()
+        await manager.load()
+        await runner.setup()
+        site = web.TCPSite(runner, settings.host, settings.port)
+        try:
+            await site.start()
+        except OSError as exc:
+            raise DaemonError(
+                f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}"
+            ) from None
+        logger.info(
+            "wamc {} listening on http://{}:{} (home {}, workers at {})",
+            __version__,
+            settings.host,
+            settings.port,
+            settings.home,
+            settings.endpoint(),
+        )
+        await bus.publish(None, E.DAEMON_STARTED, {"version": __version__, "pid": os.getpid()})
+        await manager.restore()
+        watchdog = asyncio.create_task(manager.watchdog())
+        await stop.wait()
+        logger.info("shutting down: stopping workers")
+    finally:
+        if watchdog is not None:
+            watchdog.cancel()
+        await manager.stop_all()
+        await runner.cleanup()
+        await transport.close()
+        await store.close()
+        with contextlib.suppress(OSError):
+            os.close(lock_fd)
+        logger.info("daemon stopped")
+        await logger.complete()
+
+
+def run(settings: Settings) -> None:
+    setup_daemon_logging(settings)
+    asyncio.run(serve(settings))

@@ -1,0 +1,70 @@
+"""Client lifecycle endpoints. Control calls answer 202 and are idempotent."""
+
+from __future__ import annotations
+
+import io
+
+import segno
+from aiohttp import web
+
+from wamc.errors import ApiError
+from wamc.gateway.app import MANAGER
+from wamc.states import ClientState
+from wamc.validation import client_id
+
+
+def _id(request: web.Request) -> str:
+    return client_id(request.match_info["id"])
+
+
+async def list_clients(request: web.Request) -> web.Response:
+    manager = request.app[MANAGER]
+    return web.json_response({"clients": [c.status() for c in manager.clients.values()]})
+
+
+async def connect(request: web.Request) -> web.Response:
+    client, created = await request.app[MANAGER].connect(_id(request))
+    return web.json_response({**client.status(), "created": created}, status=202)
+
+
+async def disconnect(request: web.Request) -> web.Response:
+    client = await request.app[MANAGER].disconnect(_id(request))
+    return web.json_response(client.status(), status=202)
+
+
+async def restart(request: web.Request) -> web.Response:
+    client = await request.app[MANAGER].restart(_id(request))
+    return web.json_response(client.status(), status=202)
+
+
+async def logout(request: web.Request) -> web.Response:
+    client = await request.app[MANAGER].logout(_id(request))
+    return web.json_response(client.status(), status=202)
+
+
+async def delete(request: web.Request) -> web.Response:
+    await request.app[MANAGER].delete(_id(request))
+    return web.json_response({"id": request.match_info["id"], "deleted": True}, status=202)
+
+
+async def status(request: web.Request) -> web.Response:
+    return web.json_response(request.app[MANAGER].get(_id(request)).status())
+
+
+async def qr(request: web.Request) -> web.Response:
+    client = request.app[MANAGER].get(_id(request))
+    fmt = request.query.get("format", "png")
+    if fmt not in ("png", "svg", "json"):
+        raise ApiError("invalid_parameter", "'format' must be png, svg or json", field="format")
+    if client.state != ClientState.QR or not client.qr:
+        raise ApiError("no_qr", f"client {client.id} is {client.state}, not waiting for a scan")
+    if fmt == "json":
+        return web.json_response({"id": client.id, "qr": client.qr, "updated_at": client.qr_at})
+    code = segno.make(client.qr, error="l")
+    buf = io.BytesIO()
+    headers = {"Cache-Control": "no-store"}
+    if fmt == "svg":
+        code.save(buf, kind="svg", scale=6, border=4)
+        return web.Response(body=buf.getvalue(), content_type="image/svg+xml", headers=headers)
+    code.save(buf, kind="png", scale=8, border=4)
+    return web.Response(body=buf.getvalue(), content_type="image/png", headers=headers)

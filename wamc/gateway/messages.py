@@ -1,0 +1,79 @@
+"""Messaging endpoints: send, chats, chat history."""
+
+from __future__ import annotations
+
+import json
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from wamc import protocol as P
+from wamc.errors import ApiError
+from wamc.gateway.app import MANAGER, SETTINGS, STORE
+from wamc.states import ClientState
+from wamc.validation import (
+    SendMessage,
+    bounded_int,
+    chat_id,
+    client_id,
+    decode_cursor,
+    encode_cursor,
+    recipient,
+)
+
+
+async def _json(request: web.Request) -> object:
+    try:
+        return await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ApiError("invalid_json", "the body is not valid JSON") from None
+
+
+def _connected(request: web.Request):
+    client = request.app[MANAGER].get(client_id(request.match_info["id"]))
+    if client.state != ClientState.CONNECTED:
+        raise ApiError("not_connected", f"client {client.id} is {client.state}, not connected")
+    return client
+
+
+async def send_message(request: web.Request) -> web.Response:
+    manager = request.app[MANAGER]
+    manager.get(client_id(request.match_info["id"]))
+    body = await _json(request)
+    if not isinstance(body, dict):
+        raise ApiError("invalid_json", "the body must be a JSON object")
+    try:
+        msg = SendMessage.model_validate(body)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or None
+        raise ApiError("invalid_field", f"{field}: {err['msg']}", field=field) from None
+    to = recipient(msg.to)
+    client = _connected(request)
+    timeout = request.app[SETTINGS].request_timeout
+    result = await manager.request(client, P.CMD_SEND_TEXT, {"to": to, "text": msg.text}, timeout)
+    return web.json_response(
+        {"id": result.get("id"), "ack": result.get("ack", 0), "to": to, "client": client.id},
+        status=201,
+    )
+
+
+async def chats(request: web.Request) -> web.Response:
+    client = _connected(request)
+    limit = bounded_int(request.query.get("limit"), "limit", 100, 1, 500)
+    timeout = request.app[SETTINGS].request_timeout
+    result = await request.app[MANAGER].request(client, P.CMD_CHATS, {"count": limit}, timeout)
+    return web.json_response({"chats": result})
+
+
+async def chat_messages(request: web.Request) -> web.Response:
+    manager = request.app[MANAGER]
+    client = manager.get(client_id(request.match_info["id"]))
+    chat = chat_id(request.match_info["chatId"])
+    limit = bounded_int(request.query.get("limit"), "limit", 50, 1, 500)
+    before_raw = request.query.get("before")
+    before = decode_cursor(before_raw) if before_raw else None
+    rows = await request.app[STORE].messages(client.id, chat, limit + 1, before)
+    page = rows[:limit]
+    next_before = encode_cursor(page[-1][0]) if len(rows) > limit else None
+    return web.json_response({"messages": [m for _, m in page], "next_before": next_before})

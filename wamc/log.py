@@ -1,0 +1,52 @@
+"""Loguru set-up: one line per event, the client id on every line, rotated files under logs/."""
+
+from __future__ import annotations
+
+import sys
+
+from loguru import logger
+
+from wamc.config import Settings
+
+FORMAT = "{time:YYYY-MM-DD HH:mm:ss.SSS!UTC}Z {level:<7} [{extra[client]}] {message}"
+ROTATION = "20 MB"
+RETENTION = 5
+
+
+def _base(level: str) -> None:
+    logger.remove()
+    logger.configure(extra={"client": "-"})
+    logger.add(sys.stderr, level=level, format=FORMAT, backtrace=False, diagnose=False)
+
+
+def setup_daemon_logging(settings: Settings, level: str = "INFO") -> None:
+    _base(level)
+    settings.logs_dir.mkdir(parents=True, exist_ok=True)
+    (settings.logs_dir / "clients").mkdir(exist_ok=True)
+    logger.add(
+        settings.logs_dir / "wamc.log",
+        level=level,
+        format=FORMAT,
+        rotation=ROTATION,
+        retention=RETENTION,
+        enqueue=True,
+        backtrace=False,
+        diagnose=False,
+    )
+
+
+def setup_worker_logging(settings: Settings, client_id: str, level: str = "INFO") -> None:
+    """A worker writes its own file; its raw stderr (tracebacks before logging) goes elsewhere."""
+    logger.remove()
+    logger.configure(extra={"client": client_id})
+    path = settings.logs_dir / "clients" / f"{client_id}.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    logger.add(
+        path,
+        level=level,
+        format=FORMAT,
+        rotation=ROTATION,
+        retention=RETENTION,
+        backtrace=False,
+        diagnose=False,
+    )

@@ -1,0 +1,321 @@
+"""HTTP side of the simulator: the fake WhatsApp Web files, the page WebSocket, the control API."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+from pathlib import Path
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from .world import Device, SimError, World
+
+log = logging.getLogger("wamc.simulator")
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+WAJS_PATH = STATIC_DIR / "wa-js.js"
+WORLD_KEY = web.AppKey("world", World)
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+class PageConnection:
+    """One page WebSocket; outgoing messages go through a queue so they keep their order."""
+
+    def __init__(self, ws: web.WebSocketResponse):
+        self.ws = ws
+        self.device: Device | None = None
+        self._queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        self._writer = asyncio.get_running_loop().create_task(self._write())
+
+    def push(self, msg: dict[str, Any]) -> None:
+        self._queue.put_nowait(msg)
+
+    async def _write(self) -> None:
+        while (msg := await self._queue.get()) is not None:
+            try:
+                await self.ws.send_json(msg)
+            except (ConnectionError, RuntimeError):
+                return
+
+    async def close(self) -> None:
+        self._queue.put_nowait(None)
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._writer
+
+
+def _dispatch(world: World, conn: PageConnection, msg: dict[str, Any]) -> Any:
+    """Handle one message from a page; the return value answers an RPC ('rid' set)."""
+    kind = msg.get("t")
+    if kind == "hello":
+        return world.hello(conn, msg)
+    if conn.device is None:
+        raise SimError("say hello first")
+    handlers = {
+        "state": lambda: world.report_state(conn, msg.get("mode")),
+        "stored": lambda: world.stored(conn, msg.get("ids")),
+        "read": lambda: world.read(conn, msg.get("chat"), msg.get("ids")),
+        "send": lambda: world.send(conn, msg),
+        "logout": lambda: world.logout_from_page(conn),
+        "takeover": lambda: world.takeover(conn),
+        "qr_refresh": lambda: world.refresh_qr(conn),
+        "exists": lambda: world.exists(msg.get("phone")),
+        "link_code": lambda: world.request_link_code(conn, msg.get("phone")),
+    }
+    handler = handlers.get(kind) if isinstance(kind, str) else None
+    if handler is None:
+        raise SimError(f"unknown message type {kind!r}")
+    return handler()
+
+
+async def page_socket(request: web.Request) -> web.WebSocketResponse:
+    world = request.app[WORLD_KEY]
+    ws = web.WebSocketResponse(heartbeat=20.0)
+    await ws.prepare(request)
+    conn = PageConnection(ws)
+    try:
+        async for frame in ws:
+            if frame.type != WSMsgType.TEXT:
+                continue
+            try:
+                msg = json.loads(frame.data)
+                if not isinstance(msg, dict):
+                    raise SimError("messages are JSON objects")
+                result, error = _dispatch(world, conn, msg), None
+            except (SimError, ValueError) as exc:
+                result, error = None, str(exc)
+                log.warning("simulator: bad page message: %s", exc)
+            except Exception as exc:  # a bug here must not cut the page off
+                result, error = None, f"internal error: {exc}"
+                log.exception("simulator: page message failed")
+            if isinstance(msg, dict) and msg.get("rid") is not None:
+                conn.push({"t": "res", "rid": msg["rid"], "result": result, "error": error})
+    finally:
+        world.disconnect(conn)
+        await conn.close()
+    return ws
+
+
+# ------------------------------------------------------------------ control API
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        data = await request.json()
+    except ValueError as exc:
+        raise SimError("body must be JSON") from exc
+    if not isinstance(data, dict):
+        raise SimError("body must be a JSON object")
+    return data
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except SimError as exc:
+        return web.json_response({"error": str(exc)}, status=exc.status)
+    except web.HTTPException as exc:
+        if exc.status < 400 or not request.path.startswith("/control/"):
+            raise
+        return web.json_response({"error": exc.reason}, status=exc.status)
+    except Exception:
+        log.exception("simulator: %s %s failed", request.method, request.path)
+        return web.json_response({"error": "internal error"}, status=500)
+
+
+async def health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def devices(request: web.Request) -> web.Response:
+    return web.json_response({"devices": request.app[WORLD_KEY].describe()})
+
+
+async def scan(request: web.Request) -> web.Response:
+    data = await _body(request)
+    device = request.app[WORLD_KEY].scan(data.get("qr"), data.get("phone"))
+    return web.json_response({"device_id": device.device_id, "phone": device.phone})
+
+
+async def link_code(request: web.Request) -> web.Response:
+    data = await _body(request)
+    device = request.app[WORLD_KEY].enter_link_code(data.get("code"))
+    return web.json_response({"device_id": device.device_id, "phone": device.phone})
+
+
+async def messages(request: web.Request) -> web.Response:
+    data = await _body(request)
+    result = request.app[WORLD_KEY].deliver(
+        data.get("to"), data.get("from"), data.get("body"), data.get("type", "chat"), data.get("t")
+    )
+    return web.json_response(result)
+
+
+async def sent(request: web.Request) -> web.Response:
+    msgs = request.app[WORLD_KEY].sent(request.query.get("phone"))
+    return web.json_response({"messages": msgs})
+
+
+async def ack(request: web.Request) -> web.Response:
+    data = await _body(request)
+    result = request.app[WORLD_KEY].set_ack(data.get("phone"), data.get("id"), data.get("ack"))
+    return web.json_response(result)
+
+
+async def logout(request: web.Request) -> web.Response:
+    data = await _body(request)
+    ids = request.app[WORLD_KEY].logout(data.get("phone"), data.get("reason"))
+    return web.json_response({"devices": ids})
+
+
+async def conflict(request: web.Request) -> web.Response:
+    data = await _body(request)
+    return web.json_response({"devices": request.app[WORLD_KEY].conflict(data.get("phone"))})
+
+
+async def qr_rotation(request: web.Request) -> web.Response:
+    data = await _body(request)
+    frozen = data.get("frozen")
+    if not isinstance(frozen, bool):
+        raise SimError("frozen must be true or false")
+    world = request.app[WORLD_KEY]
+    world.set_qr_frozen(frozen)
+    return web.json_response({"frozen": world.qr_frozen})
+
+
+def _static(name: str, content_type: str):
+    async def handler(request: web.Request) -> web.FileResponse:
+        return web.FileResponse(
+            STATIC_DIR / name, headers={**NO_STORE, "Content-Type": content_type}
+        )
+
+    return handler
+
+
+def create_app(world: World) -> web.Application:
+    app = web.Application(middlewares=[json_errors])
+    app[WORLD_KEY] = world
+    app.add_routes(
+        [
+            web.get("/", _static("index.html", "text/html; charset=utf-8")),
+            web.get("/whatsapp.js", _static("whatsapp.js", "text/javascript; charset=utf-8")),
+            web.get("/wa-js.js", _static("wa-js.js", "text/javascript; charset=utf-8")),
+            web.get("/sim/ws", page_socket),
+            web.get("/control/health", health),
+            web.get("/control/devices", devices),
+            web.post("/control/scan", scan),
+            web.post("/control/link-code", link_code),
+            web.post("/control/messages", messages),
+            web.get("/control/sent", sent),
+            web.post("/control/ack", ack),
+            web.post("/control/logout", logout),
+            web.post("/control/conflict", conflict),
+            web.post("/control/qr-rotation", qr_rotation),
+        ]
+    )
+    return app
+
+
+class Simulator:
+    """A fake WhatsApp Web (page + fake wa-js) and its phones, on one local HTTP port."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        qr_first_ttl: float = 60.0,
+        qr_ttl: float = 20.0,
+        max_qr_codes: int = 6,
+    ):
+        self.host = host
+        self.port = port
+        self.timings = {
+            "qr_first_ttl": qr_first_ttl,
+            "qr_ttl": qr_ttl,
+            "max_qr_codes": max_qr_codes,
+        }
+        self.wajs_path = str(WAJS_PATH)
+        self.world: World | None = None
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/"
+
+    async def start(self) -> None:
+        self.world = World(**self.timings)
+        self._runner = web.AppRunner(create_app(self.world), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+
+    async def stop(self) -> None:
+        if self.world is not None:
+            self.world.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> Simulator:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # Same logic as the control API, for in-process callers.
+    def _w(self) -> World:
+        if self.world is None:
+            raise RuntimeError("simulator not started")
+        return self.world
+
+    async def devices(self) -> list[dict[str, Any]]:
+        return self._w().describe()
+
+    async def scan(self, qr: str, phone: str) -> dict[str, Any]:
+        device = self._w().scan(qr, phone)
+        return {"device_id": device.device_id, "phone": device.phone}
+
+    async def send_message(self, to: str, sender: str, body: str) -> dict[str, str]:
+        return self._w().deliver(to, sender, body)
+
+    async def sent(self, phone: str) -> list[dict[str, Any]]:
+        return self._w().sent(phone)
+
+    async def set_ack(self, phone: str, msg_id: str, ack: int) -> dict[str, Any]:
+        return self._w().set_ack(phone, msg_id, ack)
+
+    async def logout(self, phone: str, reason: str | None = None) -> list[str]:
+        return self._w().logout(phone, reason)
+
+    async def conflict(self, phone: str) -> list[str]:
+        return self._w().conflict(phone)
+
+    async def freeze_qr(self, frozen: bool = True) -> None:
+        self._w().set_qr_frozen(frozen)
+
+
+def run_simulator(host: str = "127.0.0.1", port: int = 4100, **timings: Any) -> None:
+    """Run the simulator in the foreground until SIGINT/SIGTERM (for the CLI)."""
+
+    async def main() -> None:
+        sim = Simulator(host, port, **timings)
+        await sim.start()
+        print(f"WhatsApp simulator: {sim.url}", flush=True)
+        print(f"  WAMC_WHATSAPP_URL={sim.url}", flush=True)
+        print(f"  WAMC_WAJS_PATH={sim.wajs_path}", flush=True)
+        print(f"  control API: {sim.url}control/devices", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            await sim.stop()
+
+    asyncio.run(main())

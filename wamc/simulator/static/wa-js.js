@@ -1,0 +1,491 @@
+/*
+ * Stand-in for the @wppconnect/wa-js bundle, for the wamc WhatsApp simulator only.
+ *
+ * Injected the same way as the real bundle (before the page's own scripts), it defines the
+ * global WPP with wa-js's names and shapes, waits for the simulator page's modules
+ * (window.__simWA, announced by a `simwa:ready` event) the way wa-js waits for WhatsApp's
+ * module loader, then turns their events into WPP events. Written for wamc from the public
+ * API description; it contains no wa-js code.
+ */
+(function () {
+  'use strict';
+  if (typeof window === 'undefined' || (window.WPP && window.WPP.__simulated)) return;
+
+  // ------------------------------------------------------------------ events (eventemitter2-like)
+  class EventEmitter {
+    constructor() {
+      this._events = new Map();
+      this._any = [];
+      this._max = 10;
+    }
+    _list(name) {
+      if (!this._events.has(name)) this._events.set(name, []);
+      return this._events.get(name);
+    }
+    _add(name, fn, left, prepend) {
+      if (typeof fn !== 'function') throw new TypeError('listener must be a function');
+      this._list(name)[prepend ? 'unshift' : 'push']({ fn, left });
+      return this;
+    }
+    on(name, fn) {
+      return this._add(name, fn, Infinity, false);
+    }
+    addListener(name, fn) {
+      return this.on(name, fn);
+    }
+    prependListener(name, fn) {
+      return this._add(name, fn, Infinity, true);
+    }
+    many(name, times, fn) {
+      return this._add(name, fn, times, false);
+    }
+    prependMany(name, times, fn) {
+      return this._add(name, fn, times, true);
+    }
+    once(name, fn) {
+      return this.many(name, 1, fn);
+    }
+    prependOnceListener(name, fn) {
+      return this.prependMany(name, 1, fn);
+    }
+    off(name, fn) {
+      const list = this._events.get(name) || [];
+      const i = list.findIndex((entry) => entry.fn === fn);
+      if (i >= 0) list.splice(i, 1);
+      return this;
+    }
+    removeListener(name, fn) {
+      return this.off(name, fn);
+    }
+    removeAllListeners(name) {
+      if (name === undefined) this._events.clear();
+      else this._events.delete(name);
+      return this;
+    }
+    onAny(fn) {
+      this._any.push(fn);
+      return this;
+    }
+    prependAny(fn) {
+      this._any.unshift(fn);
+      return this;
+    }
+    offAny(fn) {
+      this._any = fn ? this._any.filter((f) => f !== fn) : [];
+      return this;
+    }
+    listenersAny() {
+      return [...this._any];
+    }
+    listeners(name) {
+      return (this._events.get(name) || []).map((entry) => entry.fn);
+    }
+    listenerCount(name) {
+      if (name !== undefined) return this.listeners(name).length;
+      let n = 0;
+      for (const list of this._events.values()) n += list.length;
+      return n;
+    }
+    hasListeners(name) {
+      return name === undefined ? this.listenerCount() + this._any.length > 0 : this.listenerCount(name) > 0;
+    }
+    eventNames() {
+      return [...this._events.keys()].filter((name) => this._events.get(name).length > 0);
+    }
+    setMaxListeners(n) {
+      this._max = n;
+    }
+    getMaxListeners() {
+      return this._max;
+    }
+    _call(fn, args) {
+      try {
+        return fn.apply(this, args);
+      } catch (err) {
+        console.error('[WPP] event listener failed', err);
+        return undefined;
+      }
+    }
+    _fire(name, args) {
+      const results = [];
+      for (const fn of [...this._any]) results.push(this._call(fn, [name, ...args]));
+      const list = this._events.get(name) || [];
+      for (const entry of [...list]) {
+        if (--entry.left <= 0) this.off(name, entry.fn);
+        results.push(this._call(entry.fn, args));
+      }
+      return results;
+    }
+    emit(name, ...args) {
+      return this._fire(name, args).length > 0;
+    }
+    emitAsync(name, ...args) {
+      return Promise.all(this._fire(name, args));
+    }
+    /** Resolves with the event's arguments (an array), like eventemitter2's waitFor. */
+    waitFor(name, options) {
+      const opts = typeof options === 'number' ? { timeout: options } : options || {};
+      return new Promise((resolve, reject) => {
+        let timer = null;
+        const fn = (...args) => {
+          if (opts.filter && !opts.filter(...args)) return;
+          this.off(name, fn);
+          clearTimeout(timer);
+          resolve(args);
+        };
+        this.on(name, fn);
+        if (opts.timeout > 0) {
+          timer = setTimeout(() => {
+            this.off(name, fn);
+            reject(new Error(`timeout waiting for ${name}`));
+          }, opts.timeout);
+        }
+      });
+    }
+  }
+
+  class WPPError extends Error {
+    constructor(code, message, extra) {
+      super(message);
+      this.name = 'WPPError';
+      this.code = code;
+      Object.assign(this, extra);
+    }
+  }
+
+  const ev = new EventEmitter();
+  const config = Object.assign(
+    { deviceName: false, disableGoogleAnalytics: false, googleAnalyticsId: null, linkPreviewApiServers: null, poweredBy: 'WA-JS', sendStatusToDevice: false, syncAllStatus: true },
+    window.WPPConfig || {},
+  );
+
+  let M = null; // the page's modules
+  let mainReady = false;
+
+  const WPP = {
+    __simulated: true,
+    version: '4.6.0-sim',
+    supportedWhatsappWeb: '>=2.3000.0',
+    license: 'Apache-2.0',
+    isInjected: false,
+    isReady: false,
+    isFullReady: false,
+    config,
+    ev,
+  };
+  for (const name of [
+    'emit', 'emitAsync', 'eventNames', 'getMaxListeners', 'hasListeners', 'listenerCount', 'listeners',
+    'listenersAny', 'many', 'off', 'offAny', 'on', 'onAny', 'once', 'prependAny', 'prependListener',
+    'prependMany', 'prependOnceListener', 'removeAllListeners', 'removeListener', 'setMaxListeners', 'waitFor',
+  ]) {
+    WPP[name] = ev[name].bind(ev);
+  }
+
+  // ------------------------------------------------------------------ loader
+  function stage(flag, event) {
+    return (listener, delay = 0) => {
+      if (WPP[flag]) setTimeout(listener, delay);
+      else ev.once(event, () => setTimeout(listener, delay));
+    };
+  }
+  WPP.loader = {
+    loaderType: 'unknown',
+    get isInjected() {
+      return WPP.isInjected;
+    },
+    get isReady() {
+      return WPP.isReady;
+    },
+    get isFullReady() {
+      return WPP.isFullReady;
+    },
+    onInjected: stage('isInjected', 'loader.injected'),
+    onReady: stage('isReady', 'loader.ready'),
+    onFullReady: stage('isFullReady', 'loader.full_ready'),
+  };
+
+  // ------------------------------------------------------------------ helpers
+  function assertWid(id) {
+    const wid = M.Wid.parse(id);
+    if (!wid) throw new WPPError('invalid_wid', `Invalid WID value for ${id}`, { id });
+    return wid;
+  }
+  function assertGetChat(id) {
+    const chat = M.ChatStore.get(assertWid(id));
+    if (!chat) throw new WPPError('chat_not_found', `Chat not found for ${id}`, { id });
+    return chat;
+  }
+  function requireLogin() {
+    if (!conn.isAuthenticated()) throw new WPPError('not_authenticated', 'WhatsApp Web is not logged in');
+  }
+  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  // ------------------------------------------------------------------ WPP.conn
+  const conn = {
+    isAuthenticated: () => !!(M && M.Conn.me),
+    isRegistered: () => !!(M && M.Conn.me),
+    isMainInit: () => !!(window.Debug && window.Debug.VERSION),
+    isMainLoaded: () => !!(M && M.Cmd.isMainLoaded),
+    isMainReady: () => mainReady,
+    isIdle: () => !!M && M.Socket.state === 'UNPAIRED_IDLE',
+    isOnline: () => !!(M && M.NetworkStatus.online),
+    isMultiDevice: () => true,
+    needsUpdate: () => false,
+    getStreamData: () => ({ mode: M ? M.Stream.mode : undefined, info: M ? M.Stream.info : undefined }),
+    getMyUserId: () => (M && M.Conn.me) || undefined,
+    getMyUserWid: () => (M && M.Conn.me) || undefined,
+    getMyUserLid: () => undefined,
+    getPlatform: () => (M ? M.Conn.platform : undefined),
+    async getAuthCode() {
+      if (!M || !M.Conn.ref || M.Conn.connected || conn.isAuthenticated()) return null;
+      const { ref, keys } = M.Conn;
+      return {
+        type: 'multidevice',
+        ref,
+        staticKeyPair: keys.static,
+        identityKeyPair: keys.identity,
+        secretKey: keys.secret,
+        fullCode: [ref, keys.static, keys.identity, keys.secret].join(','),
+      };
+    },
+    async refreshQR() {
+      if (conn.isAuthenticated()) return null;
+      const next = ev.waitFor('conn.auth_code_change', { filter: (code) => code !== null, timeout: 30000 });
+      M.Cmd.refreshQR();
+      return (await next)[0];
+    },
+    async logout() {
+      const done = new Promise((resolve) => M.Cmd.once('logout', resolve));
+      M.Socket.logout();
+      await done;
+      return true;
+    },
+    setKeepAlive(enable = true) {
+      M.Cmd.keepAlive = !!enable;
+      return !!enable;
+    },
+    async markAvailable() {
+      return true;
+    },
+    async markUnavailable() {
+      return true;
+    },
+    async genLinkDeviceCodeForPhoneNumber(phone, sendPushNotification = true) {
+      if (conn.isAuthenticated()) {
+        throw new WPPError('phone_already_connected', 'WhatsApp Web is already logged in');
+      }
+      void sendPushNotification;
+      return M.LinkCode.request(String(phone).replace(/\D/g, ''));
+    },
+  };
+
+  // ------------------------------------------------------------------ WPP.chat
+  const chat = {
+    async list(options = {}) {
+      let chats = M.ChatStore.getModelsArray().sort((a, b) => b.t - a.t);
+      if (options.onlyUsers) chats = chats.filter((c) => c.isUser);
+      if (options.onlyGroups) chats = chats.filter((c) => c.isGroup);
+      if (options.onlyWithUnreadMessage) chats = chats.filter((c) => c.unreadCount > 0);
+      if (options.onlyArchived) chats = chats.filter((c) => c.archive);
+      const before = options.direction === 'before';
+      if (options.id) {
+        const i = chats.findIndex((c) => c.id.equals(options.id));
+        if (i >= 0) chats = before ? chats.slice(0, i) : chats.slice(i + 1);
+      }
+      const count = options.count == null || options.count < 0 ? Infinity : options.count;
+      if (count !== Infinity) chats = before ? chats.slice(Math.max(0, chats.length - count)) : chats.slice(0, count);
+      return chats;
+    },
+    get(chatId) {
+      const wid = M.Wid.parse(chatId);
+      return wid ? M.ChatStore.get(wid) : undefined;
+    },
+    async find(chatId) {
+      const found = chat.get(chatId);
+      if (found) return found;
+      throw new WPPError('chat_not_found', `Chat not found for ${chatId}`, { id: chatId });
+    },
+    /** Messages of a chat, oldest first. Without `id`, 'before' gives the latest and 'after' the oldest. */
+    async getMessages(chatId, options = {}) {
+      const c = assertGetChat(chatId);
+      const all = M.MsgStore.forChat(c.id);
+      const count = options.count == null ? 20 : options.count < 0 ? Infinity : options.count;
+      if (count === 0) return [];
+      const before = options.direction !== 'after';
+      let list;
+      if (options.id) {
+        const anchor = String(options.id._serialized || options.id);
+        const i = all.findIndex((m) => m.id._serialized === anchor);
+        if (i < 0) return [];
+        list = before ? all.slice(Math.max(0, i - count), i) : all.slice(i + 1, i + 1 + count);
+      } else {
+        list = before ? all.slice(Math.max(0, all.length - count)) : all.slice(0, count);
+      }
+      if (options.onlyUnread) {
+        const unread = new Set(all.filter((m) => !m.id.fromMe).slice(-c.unreadCount || all.length));
+        list = c.unreadCount > 0 ? list.filter((m) => unread.has(m)) : [];
+      }
+      return list;
+    },
+    async getMessageById(ids) {
+      const one = (id) => {
+        const msg = M.MsgStore.get(String((id && id._serialized) || id));
+        if (!msg) throw new WPPError('msg_not_found', `Message ${id} not found`, { id });
+        return msg;
+      };
+      return Array.isArray(ids) ? ids.map(one) : one(ids);
+    },
+    async sendTextMessage(chatId, content, options = {}) {
+      options = { createChat: false, detectMentioned: true, linkPreview: true, markIsRead: true, waitForAck: true, ...options };
+      requireLogin();
+      const wid = assertWid(chatId);
+      const existing = M.ChatStore.get(wid);
+      if (!existing && (!wid.isUser() || !(await contact.queryExists(wid)))) {
+        throw new WPPError('chat_not_found', `Chat not found for ${chatId}`, { id: chatId });
+      }
+      if (options.markIsRead && existing) await M.Chats.markRead(existing.id).catch(() => null);
+      if (options.delay > 0) await sleep(options.delay);
+      const [stored, result] = M.Msgs.sendText(wid, String(content), { messageId: options.messageId });
+      result.catch(() => null);
+      const msg = await stored;
+      const sendMsgResult = options.waitForAck ? await result : null;
+      return { id: msg.id.toString(), ack: msg.ack, from: msg.from.toString(), to: wid.toString(), sendMsgResult };
+    },
+    async markIsRead(chatId) {
+      const c = assertGetChat(chatId);
+      return M.Chats.markRead(c.id);
+    },
+  };
+
+  // ------------------------------------------------------------------ WPP.contact
+  const contact = {
+    async queryExists(contactId) {
+      const wid = assertWid(contactId);
+      if (!wid.isUser()) return null;
+      if (wid.isLid()) return { wid, biz: false };
+      return (await M.Contacts.queryExists(wid)) ? { wid, biz: false } : null;
+    },
+    async getPnLidEntry(contactId) {
+      const wid = assertWid(contactId);
+      if (wid.server !== 'c.us' && wid.server !== 'lid') {
+        throw new WPPError('invalid_wid_for_get_pn_lid_entry', `Invalid WID for getPnLidEntry: ${contactId}`, { id: contactId });
+      }
+      return wid.isLid() ? { lid: wid } : { phoneNumber: wid };
+    },
+  };
+
+  Object.assign(WPP, {
+    conn,
+    chat,
+    contact,
+    util: { WPPError, createWid: (id) => (M ? M.Wid.parse(id) || undefined : undefined) },
+    whatsapp: {},
+  });
+
+  // ------------------------------------------------------------------ page events -> WPP events
+  function registerEvents() {
+    const { Conn, Stream, Socket, Cmd, NetworkStatus, ChatStore, MsgStore } = M;
+    const later = (fn) => queueMicrotask(fn);
+
+    const emitAuthCode = async () => ev.emit('conn.auth_code_change', await conn.getAuthCode().catch(() => null));
+    emitAuthCode();
+    Conn.on('change:ref', emitAuthCode);
+
+    let requireAuthSent = false;
+    const onSocketState = () => {
+      if (conn.isAuthenticated()) requireAuthSent = false;
+      else if (!requireAuthSent && (Socket.state === 'UNPAIRED' || Socket.state === 'UNPAIRED_IDLE')) {
+        requireAuthSent = true;
+        ev.emit('conn.require_auth');
+      }
+      if (conn.isIdle()) ev.emit('conn.qrcode_idle');
+    };
+    onSocketState();
+    Socket.on('change:state', onSocketState);
+
+    const onMode = (mode) => {
+      ev.emit('conn.stream_mode_changed', mode);
+      if (!mainReady && (mode === 'MAIN' || mode === 'QR')) {
+        mainReady = true; // once per page load, like wa-js
+        ev.emit('conn.main_ready');
+      }
+    };
+    onMode(Stream.mode);
+    if (Stream.info) ev.emit('conn.stream_info_changed', Stream.info);
+    Stream.on('change:mode', (_, mode) => onMode(mode));
+    Stream.on('change:info', (_, info) => ev.emit('conn.stream_info_changed', info));
+
+    const checkMainInit = () => {
+      if (!conn.isMainInit()) return false;
+      clearInterval(mainInit);
+      ev.emit('conn.main_init');
+      return true;
+    };
+    const mainInit = setInterval(checkMainInit, 100);
+    checkMainInit();
+
+    let authenticated = conn.isAuthenticated();
+    const onMainLoaded = () => {
+      if (!authenticated) {
+        authenticated = true;
+        ev.emit('conn.authenticated');
+      }
+      ev.emit('conn.main_loaded');
+    };
+    if (Cmd.isMainLoaded) onMainLoaded();
+    Cmd.on('main_loaded', onMainLoaded);
+    Cmd.on('logout_reason', (reason) => ev.emit('conn.logout_reason', reason));
+    Cmd.on('logout', () => {
+      authenticated = false;
+      ev.emit('conn.logout');
+    });
+    Cmd.on('storage_error', () => ev.emit('conn.backend_event', 'storage_initialization_error'));
+    NetworkStatus.on('change:online', (_, online) => ev.emit('conn.online', online));
+
+    ChatStore.on('add', (c) => later(() => ev.emit('chat.new_chat', c)));
+    MsgStore.on('add', (msg) => {
+      if (msg.isNewMsg) later(() => ev.emit('chat.new_message', msg));
+    });
+    MsgStore.on('change:ack', (msg) => {
+      if (msg.ack === 1) later(() => ev.emit('chat.msg_ack_change', { ack: 1, chat: msg.to, ids: [msg.id] }));
+    });
+    MsgStore.on('receipt', (receipt) => later(() => ev.emit('chat.msg_ack_change', receipt)));
+  }
+
+  function inject() {
+    if (WPP.isInjected || !window.__simWA) return;
+    M = window.__simWA;
+    clearInterval(poll);
+    window.removeEventListener('simwa:ready', inject);
+    Object.assign(WPP.whatsapp, {
+      Conn: M.Conn,
+      Stream: M.Stream,
+      Socket: M.Socket,
+      Cmd: M.Cmd,
+      NetworkStatus: M.NetworkStatus,
+      ChatStore: M.ChatStore,
+      MsgStore: M.MsgStore,
+      Wid: M.Wid,
+      MsgKey: M.MsgKey,
+      MsgModel: M.MsgModel,
+      ChatModel: M.ChatModel,
+      WidFactory: { createWid: (id) => M.Wid.parse(id) },
+      enums: { ACK: M.ACK },
+    });
+    WPP.loader.loaderType = 'webpack';
+    WPP.isInjected = true;
+    ev.emit('loader.injected');
+    registerEvents();
+    WPP.isReady = true;
+    ev.emit('loader.ready');
+    setTimeout(() => {
+      WPP.isFullReady = true;
+      ev.emit('loader.full_ready');
+    }, 0);
+  }
+
+  window.WPP = WPP;
+  window.addEventListener('simwa:ready', inject);
+  const poll = setInterval(inject, 100);
+  inject();
+})();

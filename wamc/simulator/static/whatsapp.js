@@ -1,0 +1,827 @@
+/*
+ * Fake WhatsApp Web served by the wamc simulator (wamc/simulator). Not WhatsApp's code.
+ *
+ * Like the real web client it keeps its device identity, its login and its chat history in the
+ * browser profile's IndexedDB, talks to "WhatsApp's servers" (here the simulator, over a
+ * same-origin WebSocket at /sim/ws) and exposes its internal modules — on window.__simWA, the
+ * way the real client's modules sit in its module loader — for the fake wa-js (wa-js.js) to
+ * wrap. Each module is an event emitter; `simwa:ready` is dispatched on window once they exist.
+ */
+(() => {
+  'use strict';
+
+  const VERSION = '2.3000.0-sim';
+  const DB_NAME = 'wamc-sim-whatsapp';
+  const ACK = Object.freeze({ FAILED: -1, CLOCK: 0, SENT: 1, RECEIVED: 2, READ: 3, PLAYED: 4 });
+  const SEND_TIMEOUT_MS = 30000;
+  const now = () => Math.floor(Date.now() / 1000);
+
+  // ------------------------------------------------------------------ helpers
+  class Emitter {
+    constructor() {
+      Object.defineProperty(this, '_listeners', { value: new Map() });
+    }
+    on(name, fn) {
+      if (!this._listeners.has(name)) this._listeners.set(name, []);
+      this._listeners.get(name).push(fn);
+      return this;
+    }
+    off(name, fn) {
+      const list = this._listeners.get(name) || [];
+      const i = list.indexOf(fn);
+      if (i >= 0) list.splice(i, 1);
+      return this;
+    }
+    once(name, fn) {
+      const wrapper = (...args) => {
+        this.off(name, wrapper);
+        fn(...args);
+      };
+      return this.on(name, wrapper);
+    }
+    emit(name, ...args) {
+      for (const fn of [...(this._listeners.get(name) || [])]) {
+        try {
+          fn(...args);
+        } catch (err) {
+          console.error('[whatsapp] listener failed', name, err);
+        }
+      }
+    }
+  }
+
+  function randomBytes(n) {
+    return crypto.getRandomValues(new Uint8Array(n));
+  }
+  function b64(bytes) {
+    return btoa(String.fromCharCode(...bytes));
+  }
+  function hex(bytes) {
+    return [...bytes].map((b) => b.toString(16).padStart(2, '0')).join('');
+  }
+  function newKeys() {
+    return { static: b64(randomBytes(32)), identity: b64(randomBytes(32)), secret: b64(randomBytes(32)) };
+  }
+
+  // ------------------------------------------------------------------ models
+  const WID_RE = /^([0-9A-Za-z.+-]+)@(c\.us|g\.us|lid|broadcast|newsletter|s\.whatsapp\.net)$/;
+
+  class Wid {
+    constructor(serialized) {
+      const m = WID_RE.exec(serialized);
+      if (!m) throw new Error(`invalid wid: ${serialized}`);
+      this.server = m[2] === 's.whatsapp.net' ? 'c.us' : m[2];
+      this.user = m[1];
+      this._serialized = `${this.user}@${this.server}`;
+    }
+    toString() {
+      return this._serialized;
+    }
+    toJSON() {
+      return this._serialized;
+    }
+    equals(other) {
+      return other != null && String(other._serialized || other) === this._serialized;
+    }
+    isUser() {
+      return this.server === 'c.us' || this.server === 'lid';
+    }
+    isGroup() {
+      return this.server === 'g.us';
+    }
+    isLid() {
+      return this.server === 'lid';
+    }
+    /** Wid, '<digits>', '<user>@<server>' or {_serialized} -> Wid, or null when invalid. */
+    static parse(value) {
+      if (value instanceof Wid) return value;
+      let s = value != null && typeof value === 'object' ? value._serialized : value;
+      if (typeof s !== 'string') return null;
+      s = s.trim();
+      if (/^\+?\d+$/.test(s)) s = `${s.replace('+', '')}@c.us`;
+      const m = WID_RE.exec(s);
+      if (!m || (m[2] === 'c.us' && !/^\d{5,20}$/.test(m[1]))) return null;
+      return new Wid(s);
+    }
+  }
+
+  class MsgKey {
+    constructor({ fromMe, remote, id, participant }) {
+      this.fromMe = !!fromMe;
+      this.remote = Wid.parse(remote);
+      this.id = id;
+      this.participant = participant ? Wid.parse(participant) : undefined;
+      this._serialized = `${this.fromMe}_${this.remote._serialized}_${id}`;
+    }
+    toString() {
+      return this._serialized;
+    }
+    equals(other) {
+      return other != null && String(other._serialized || other) === this._serialized;
+    }
+    static fromString(s) {
+      const m = /^(true|false)_([^_]+)_([^_]+)$/.exec(String(s));
+      return m ? new MsgKey({ fromMe: m[1] === 'true', remote: m[2], id: m[3] }) : null;
+    }
+    static newId() {
+      return `3EB0${hex(randomBytes(8)).toUpperCase()}`;
+    }
+  }
+
+  class MsgModel {
+    constructor(rec, isNewMsg = false) {
+      this.id = new MsgKey({ fromMe: rec.fromMe, remote: rec.remote, id: rec.id });
+      this.rowId = rec.rowId;
+      this.type = rec.type || 'chat';
+      this.body = rec.body;
+      this.t = rec.t;
+      this.from = Wid.parse(rec.from);
+      this.to = Wid.parse(rec.to);
+      this.author = undefined;
+      this.self = rec.fromMe ? 'out' : 'in';
+      this.ack = rec.ack;
+      this.isNewMsg = isNewMsg;
+      this.notifyName = rec.notifyName || '';
+      this.star = false;
+      this.isForwarded = false;
+      this.broadcast = false;
+    }
+    get chat() {
+      return ChatStore.get(this.id.remote);
+    }
+    serialize() {
+      return { ...this };
+    }
+    toRecord() {
+      return {
+        key: this.id._serialized,
+        id: this.id.id,
+        fromMe: this.id.fromMe,
+        remote: this.id.remote._serialized,
+        rowId: this.rowId,
+        type: this.type,
+        body: this.body,
+        t: this.t,
+        from: this.from._serialized,
+        to: this.to._serialized,
+        ack: this.ack,
+        notifyName: this.notifyName,
+      };
+    }
+  }
+
+  class ChatModel {
+    constructor(rec) {
+      this.id = Wid.parse(rec.id);
+      this.name = rec.name;
+      this.formattedTitle = rec.name || (this.id.server === 'c.us' ? `+${this.id.user}` : this.id.user);
+      this.t = rec.t || 0;
+      this.unreadCount = rec.unreadCount || 0;
+      this.archive = !!rec.archive;
+      this.isUser = this.id.isUser();
+      this.isGroup = this.id.isGroup();
+      this.isReadOnly = false;
+      this.pin = 0;
+      this.muteExpiration = 0;
+    }
+    get msgs() {
+      return MsgStore.forChat(this.id);
+    }
+    serialize() {
+      return { ...this };
+    }
+    toRecord() {
+      const { name, t, unreadCount, archive } = this;
+      return { id: this.id._serialized, name, t, unreadCount, archive };
+    }
+  }
+
+  class Collection extends Emitter {
+    constructor() {
+      super();
+      Object.defineProperty(this, '_models', { value: new Map() });
+    }
+    get(id) {
+      return id == null ? undefined : this._models.get(String(id._serialized || id));
+    }
+    getModelsArray() {
+      return [...this._models.values()];
+    }
+    get length() {
+      return this._models.size;
+    }
+    add(model, { silent = false } = {}) {
+      this._models.set(model.id._serialized, model);
+      if (!silent) this.emit('add', model);
+    }
+    reset() {
+      this._models.clear();
+    }
+  }
+
+  const ChatStore = new Collection();
+  const MsgStore = new Collection();
+  const byChat = new Map(); // chat id -> MsgModel[] sorted by (t, rowId)
+  MsgStore.forChat = (wid) => byChat.get(String(wid._serialized || wid)) || [];
+  const baseAdd = MsgStore.add.bind(MsgStore);
+  MsgStore.add = (model, opts) => {
+    const chatId = model.id.remote._serialized;
+    const list = byChat.get(chatId) || [];
+    byChat.set(chatId, list);
+    list.push(model);
+    const n = list.length;
+    if (n > 1 && (list[n - 2].t > model.t || (list[n - 2].t === model.t && list[n - 2].rowId > model.rowId))) {
+      list.sort((a, b) => a.t - b.t || a.rowId - b.rowId);
+    }
+    baseAdd(model, opts);
+  };
+  const baseReset = MsgStore.reset.bind(MsgStore);
+  MsgStore.reset = () => {
+    byChat.clear();
+    baseReset();
+  };
+
+  // ------------------------------------------------------------------ IndexedDB
+  const DB = {
+    db: null,
+    open() {
+      return new Promise((resolve, reject) => {
+        const req = indexedDB.open(DB_NAME, 1);
+        req.onupgradeneeded = () => {
+          const db = req.result;
+          db.createObjectStore('meta');
+          db.createObjectStore('chats', { keyPath: 'id' });
+          db.createObjectStore('messages', { keyPath: 'key' });
+        };
+        req.onsuccess = () => resolve((this.db = req.result));
+        req.onerror = () => reject(req.error);
+        req.onblocked = () => reject(new Error('IndexedDB blocked'));
+      });
+    },
+    /** Run fn(stores) in one readwrite transaction; resolves once it is committed. */
+    write(names, fn, durability = 'default') {
+      return new Promise((resolve, reject) => {
+        const tx = this.db.transaction(names, 'readwrite', { durability });
+        tx.oncomplete = () => resolve();
+        tx.onerror = () => reject(tx.error);
+        tx.onabort = () => reject(tx.error || new Error('IndexedDB transaction aborted'));
+        fn(Object.fromEntries(names.map((n) => [n, tx.objectStore(n)])));
+      });
+    },
+    readAll() {
+      return new Promise((resolve, reject) => {
+        const tx = this.db.transaction(['meta', 'chats', 'messages'], 'readonly');
+        const out = {};
+        const get = (store, key, name) => {
+          const r = key === undefined ? tx.objectStore(store).getAll() : tx.objectStore(store).get(key);
+          r.onsuccess = () => (out[name] = r.result);
+        };
+        get('meta', 'device', 'device');
+        get('meta', 'login', 'login');
+        get('chats', undefined, 'chats');
+        get('messages', undefined, 'messages');
+        tx.oncomplete = () => resolve(out);
+        tx.onerror = () => reject(tx.error);
+      });
+    },
+  };
+
+  const Store = { device: null, login: null, rowId: 0 };
+
+  // ------------------------------------------------------------------ connection state
+  const Conn = Object.assign(new Emitter(), {
+    ref: null,
+    keys: null,
+    connected: false,
+    me: null,
+    platform: 'android',
+  });
+  const Stream = Object.assign(new Emitter(), { mode: 'OFFLINE', info: 'OPENING' });
+  const NetworkStatus = Object.assign(new Emitter(), { online: false });
+  const Socket = Object.assign(new Emitter(), {
+    state: 'OPENING',
+    /** Take the session back after a conflict ("use here"). */
+    takeover() {
+      return Server.call('takeover').then(() => true);
+    },
+    logout() {
+      if (!Server.post({ t: 'logout' })) queue(() => logout('user_initiated'));
+    },
+  });
+  const Cmd = Object.assign(new Emitter(), {
+    isMainLoaded: false,
+    keepAlive: false,
+    refreshQR() {
+      Server.post({ t: 'qr_refresh' });
+    },
+  });
+
+  function setRef(ref) {
+    if (Conn.ref === ref) return;
+    Conn.ref = ref;
+    Conn.emit('change:ref', Conn, ref);
+    render();
+  }
+  function setSocketState(state) {
+    if (Socket.state === state) return;
+    Socket.state = state;
+    Socket.emit('change:state', Socket, state);
+  }
+  function setStream(mode, info) {
+    if (Stream.info !== info) {
+      Stream.info = info;
+      Stream.emit('change:info', Stream, info);
+    }
+    if (Stream.mode !== mode) {
+      Stream.mode = mode;
+      Stream.emit('change:mode', Stream, mode);
+      Server.post({ t: 'state', mode });
+    }
+    render();
+  }
+  function setOnline(online) {
+    if (NetworkStatus.online === online) return;
+    NetworkStatus.online = online;
+    NetworkStatus.emit('change:online', NetworkStatus, online);
+  }
+
+  // ------------------------------------------------------------------ server link
+  let inbox = Promise.resolve();
+  /** Server messages (and local state changes that race with them) run one at a time, in order. */
+  function queue(fn) {
+    inbox = inbox.then(fn).catch((err) => console.error('[whatsapp]', err));
+    return inbox;
+  }
+
+  const Server = {
+    ws: null,
+    rid: 0,
+    calls: new Map(),
+    retry: 200,
+    connect() {
+      const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+      const ws = new WebSocket(`${scheme}://${location.host}/sim/ws`);
+      this.ws = ws;
+      ws.onopen = () => {
+        this.retry = 200;
+        this.post(helloMessage());
+        this.post({ t: 'state', mode: Stream.mode });
+      };
+      ws.onmessage = (event) => {
+        let msg;
+        try {
+          msg = JSON.parse(event.data);
+        } catch (err) {
+          return;
+        }
+        queue(() => onServer(msg));
+      };
+      ws.onclose = () => {
+        if (this.ws !== ws) return;
+        this.ws = null;
+        for (const call of this.calls.values()) call.reject(new Error('connection to WhatsApp lost'));
+        this.calls.clear();
+        queue(onDisconnected);
+        setTimeout(() => this.connect(), this.retry);
+        this.retry = Math.min(this.retry * 2, 3000);
+      };
+    },
+    get open() {
+      return !!this.ws && this.ws.readyState === WebSocket.OPEN;
+    },
+    post(msg) {
+      if (!this.open) return false;
+      this.ws.send(JSON.stringify(msg));
+      return true;
+    },
+    call(type, params = {}, timeout = 15000) {
+      return new Promise((resolve, reject) => {
+        if (!this.open) return reject(new Error('not connected to WhatsApp'));
+        const rid = ++this.rid;
+        const timer = setTimeout(() => {
+          this.calls.delete(rid);
+          reject(new Error(`${type}: no answer from WhatsApp`));
+        }, timeout);
+        const done = (fn) => (value) => {
+          clearTimeout(timer);
+          this.calls.delete(rid);
+          fn(value);
+        };
+        this.calls.set(rid, { resolve: done(resolve), reject: done(reject) });
+        this.post({ ...params, t: type, rid });
+      });
+    },
+  };
+
+  function helloMessage() {
+    return {
+      t: 'hello',
+      device_id: Store.device.id,
+      keys: Store.device.keys,
+      phone: Store.login ? Store.login.phone : null,
+    };
+  }
+
+  async function onServer(msg) {
+    switch (msg.t) {
+      case 'qr':
+        return showQr(msg.ref);
+      case 'qr_idle':
+        setSocketState('UNPAIRED_IDLE');
+        return setRef(null);
+      case 'paired':
+        return paired(msg.phone);
+      case 'welcome':
+        return enterMain(msg);
+      case 'msg':
+        return receive([msg.msg], true);
+      case 'ack':
+        return applyAck(msg.chat, msg.ids, msg.ack);
+      case 'logout':
+        return logout(msg.reason);
+      case 'conflict':
+        setSocketState('CONFLICT');
+        setStream('CONFLICT', undefined);
+        return setOnline(false);
+      case 'res': {
+        const call = Server.calls.get(msg.rid);
+        if (call) (msg.error ? call.reject(new Error(msg.error)) : call.resolve(msg.result));
+        return undefined;
+      }
+      default:
+        return undefined;
+    }
+  }
+
+  function onDisconnected() {
+    setRef(null);
+    setOnline(false);
+    setSocketState(Store.login ? 'TIMEOUT' : 'OPENING');
+    setStream('OFFLINE', Store.login ? 'CONNECTING' : 'OPENING');
+  }
+
+  function showQr(ref) {
+    if (Store.login) return;
+    setSocketState('UNPAIRED');
+    setStream('QR', undefined);
+    setRef(ref);
+  }
+
+  async function paired(phone) {
+    const login = { phone, since: now() };
+    await DB.write(['meta'], (s) => s.meta.put(login, 'login'), 'strict');
+    Store.login = login;
+    Conn.me = new Wid(`${phone}@c.us`);
+    Conn.connected = true;
+    setSocketState('PAIRING');
+    setRef(null);
+  }
+
+  async function enterMain({ phone, history, acks }) {
+    if (!Store.login || Store.login.phone !== phone) return;
+    Conn.me = new Wid(`${phone}@c.us`);
+    Conn.connected = true;
+    setSocketState('CONNECTED');
+    setStream('SYNCING', Cmd.isMainLoaded ? 'RESUMING' : 'SYNCING');
+    await receive(history, false);
+    if (!Cmd.isMainLoaded) {
+      Cmd.isMainLoaded = true;
+      Cmd.emit('main_loaded');
+    }
+    setStream('MAIN', 'NORMAL');
+    setOnline(true);
+    const groups = new Map();
+    for (const a of acks || []) {
+      const k = `${a.chat}|${a.ack}`;
+      if (!groups.has(k)) groups.set(k, { chat: a.chat, ack: a.ack, ids: [] });
+      groups.get(k).ids.push(a.id);
+    }
+    for (const g of groups.values()) await applyAck(g.chat, g.ids, g.ack);
+    for (const m of MsgStore.getModelsArray()) if (m.id.fromMe && m.ack === ACK.CLOCK) transmit(m);
+  }
+
+  async function logout(reason) {
+    Store.device.keys = newKeys();
+    await DB.write(
+      ['meta', 'chats', 'messages'],
+      (s) => {
+        s.meta.delete('login');
+        s.meta.put(Store.device, 'device');
+        s.chats.clear();
+        s.messages.clear();
+      },
+      'strict',
+    );
+    Store.login = null;
+    Conn.keys = Store.device.keys;
+    Conn.me = null;
+    Conn.connected = false;
+    ChatStore.reset();
+    MsgStore.reset();
+    for (const [key, pending] of pendingSends) pending(ACK.FAILED, key);
+    setRef(null);
+    setOnline(false);
+    Cmd.isMainLoaded = false;
+    Cmd.emit('logout_reason', reason || 'user_initiated');
+    Cmd.emit('logout');
+    setSocketState('OPENING');
+    setStream('QR', undefined);
+    Server.post(helloMessage());
+  }
+
+  // ------------------------------------------------------------------ messages
+  /** Store messages from the server; live ones are announced (MsgStore 'add'), history is not. */
+  async function receive(list, live) {
+    const models = [];
+    const touched = new Map();
+    const created = [];
+    for (const m of list || []) {
+      const key = `false_${m.from}_${m.id}`;
+      if (MsgStore.get(key) || models.some((x) => x.id._serialized === key)) continue;
+      const model = new MsgModel(
+        { ...m, fromMe: false, remote: m.from, ack: ACK.SENT, rowId: ++Store.rowId },
+        live,
+      );
+      models.push(model);
+      let chat = ChatStore.get(m.from) || touched.get(m.from);
+      if (!chat) {
+        chat = new ChatModel({ id: m.from, t: m.t });
+        created.push(chat);
+      }
+      touched.set(m.from, chat);
+      chat.t = Math.max(chat.t, m.t);
+      chat.unreadCount += 1;
+    }
+    if (models.length) {
+      await DB.write(['messages', 'chats'], (s) => {
+        for (const x of models) s.messages.put(x.toRecord());
+        for (const c of touched.values()) s.chats.put(c.toRecord());
+      });
+      for (const c of created) ChatStore.add(c, { silent: !live });
+      for (const x of models) MsgStore.add(x, { silent: !live });
+      render();
+    }
+    const ids = (list || []).map((m) => m.id);
+    if (ids.length) Server.post({ t: 'stored', ids });
+  }
+
+  const pendingSends = new Map(); // msg key -> (ack, key) => void
+
+  function transmit(model) {
+    const { id, to, body, type } = model.toRecord();
+    Server.post({ t: 'send', id, to, body, type });
+  }
+
+  /** Like the real addAndSendMsgToChat: [Promise<MsgModel>, Promise<SendMsgResultObject>]. */
+  function sendText(chatWid, body, { messageId } = {}) {
+    const stored = (async () => {
+      if (!Store.login) throw new Error('not logged in');
+      let id = MsgKey.newId();
+      if (messageId) id = messageId.id || (MsgKey.fromString(messageId) || { id: messageId }).id;
+      const t = now();
+      const model = new MsgModel(
+        {
+          id,
+          fromMe: true,
+          remote: chatWid._serialized,
+          from: Conn.me._serialized,
+          to: chatWid._serialized,
+          body,
+          type: 'chat',
+          t,
+          ack: ACK.CLOCK,
+          rowId: ++Store.rowId,
+        },
+        true,
+      );
+      if (MsgStore.get(model.id)) throw new Error(`message id ${id} already used`);
+      let chat = ChatStore.get(chatWid);
+      const isNew = !chat;
+      if (isNew) chat = new ChatModel({ id: chatWid._serialized, t });
+      chat.t = t;
+      await DB.write(['messages', 'chats'], (s) => {
+        s.messages.put(model.toRecord());
+        s.chats.put(chat.toRecord());
+      });
+      if (isNew) ChatStore.add(chat);
+      MsgStore.add(model);
+      render();
+      return model;
+    })();
+    const result = stored.then(
+      (model) =>
+        new Promise((resolve) => {
+          const timer = setTimeout(() => settle(ACK.CLOCK), SEND_TIMEOUT_MS);
+          const settle = (ack) => {
+            clearTimeout(timer);
+            pendingSends.delete(model.id._serialized);
+            const messageSendResult =
+              ack >= ACK.SENT ? 'OK' : ack === ACK.CLOCK ? 'ERROR_NETWORK' : 'ERROR_UNKNOWN';
+            resolve({ messageSendResult, t: model.t });
+          };
+          pendingSends.set(model.id._serialized, settle);
+          transmit(model);
+        }),
+    );
+    return [stored, result];
+  }
+
+  async function applyAck(chat, ids, ack) {
+    const changed = [];
+    for (const id of ids || []) {
+      const msg = MsgStore.get(`true_${chat}_${id}`);
+      if (!msg) continue;
+      if (ack > msg.ack || (ack === ACK.FAILED && msg.ack <= ACK.SENT)) {
+        msg.ack = ack;
+        changed.push(msg);
+      }
+      const pending = pendingSends.get(msg.id._serialized);
+      if (pending && msg.ack !== ACK.CLOCK) pending(msg.ack);
+    }
+    if (!changed.length) return;
+    await DB.write(['messages'], (s) => changed.forEach((m) => s.messages.put(m.toRecord())));
+    for (const m of changed) MsgStore.emit('change:ack', m, ack);
+    if (ack !== ACK.SENT) {
+      const wid = Wid.parse(chat);
+      MsgStore.emit('receipt', { ack, chat: wid, sender: wid, ids: changed.map((m) => m.id) });
+    }
+    render();
+  }
+
+  async function markRead(chatWid) {
+    const chat = ChatStore.get(chatWid);
+    if (!chat) throw new Error(`Chat not found for ${chatWid}`);
+    const n = chat.unreadCount;
+    if (n > 0) {
+      const unread = MsgStore.forChat(chat.id).filter((m) => !m.id.fromMe).slice(-n);
+      chat.unreadCount = 0;
+      await DB.write(['chats'], (s) => s.chats.put(chat.toRecord()));
+      Server.post({ t: 'read', chat: chat.id._serialized, ids: unread.map((m) => m.id.id) });
+      render();
+    }
+    return { wid: chat.id, unreadCount: 0 };
+  }
+
+  // ------------------------------------------------------------------ UI
+  let renderTimer = null;
+  let activeChat = null;
+  function render() {
+    if (renderTimer === null) renderTimer = setTimeout(draw, 50);
+  }
+  function h(tag, attrs = {}, ...children) {
+    const el = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs)) {
+      if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+      else if (v !== undefined && v !== null) el.setAttribute(k, v);
+    }
+    for (const c of children.flat()) if (c != null) el.append(c);
+    return el;
+  }
+  function draw() {
+    renderTimer = null;
+    const app = document.getElementById('app');
+    const status = document.getElementById('status');
+    if (!app || !status) return;
+    const who = Store.login ? `+${Store.login.phone}` : 'not linked';
+    status.textContent = `${who} · ${Stream.mode}${NetworkStatus.online ? ' · online' : ''}`;
+    if (!Store.login) {
+      const auth = Conn.ref ? [Conn.ref, Conn.keys.static, Conn.keys.identity, Conn.keys.secret].join(',') : null;
+      app.replaceChildren(
+        h(
+          'div',
+          { class: 'card', id: 'login' },
+          h('h2', {}, 'Use WhatsApp on your computer'),
+          auth
+            ? [h('p', {}, 'Scan this code with your phone (or POST it to /control/scan):'), h('div', { class: 'qr', id: 'qr', 'data-ref': auth }, auth)]
+            : Socket.state === 'UNPAIRED_IDLE'
+              ? h('button', { id: 'reload-qr', onclick: () => Cmd.refreshQR() }, 'Click to reload QR code')
+              : h('p', {}, 'Connecting…'),
+        ),
+      );
+      return;
+    }
+    const chats = ChatStore.getModelsArray().sort((a, b) => b.t - a.t);
+    if (!activeChat && chats.length) activeChat = chats[0].id._serialized;
+    const msgs = activeChat ? MsgStore.forChat(activeChat).slice(-100) : [];
+    const input = h('input', { name: 'body', placeholder: 'Type a message', autocomplete: 'off' });
+    app.replaceChildren(
+      h(
+        'div',
+        { class: 'layout' },
+        h(
+          'div',
+          { class: 'chats' },
+          chats.map((c) =>
+            h(
+              'button',
+              {
+                class: c.id._serialized === activeChat ? 'chat active' : 'chat',
+                onclick: () => {
+                  activeChat = c.id._serialized;
+                  draw();
+                },
+              },
+              c.formattedTitle,
+              c.unreadCount ? h('span', { class: 'unread' }, String(c.unreadCount)) : null,
+            ),
+          ),
+        ),
+        h(
+          'div',
+          { class: 'thread' },
+          msgs.map((m) =>
+            h(
+              'div',
+              { class: m.id.fromMe ? 'msg out' : 'msg' },
+              m.body,
+              h('div', { class: 'meta' }, `${new Date(m.t * 1000).toLocaleTimeString()}${m.id.fromMe ? ` · ack ${m.ack}` : ''}`),
+            ),
+          ),
+          activeChat
+            ? h(
+                'form',
+                {
+                  onsubmit: (event) => {
+                    event.preventDefault();
+                    if (input.value) sendText(Wid.parse(activeChat), input.value)[0].catch(console.error);
+                    input.value = '';
+                  },
+                },
+                input,
+                h('button', { type: 'submit' }, 'Send'),
+              )
+            : h('p', {}, 'No chats yet.'),
+        ),
+      ),
+    );
+  }
+
+  // ------------------------------------------------------------------ boot
+  const modules = {
+    VERSION,
+    ACK,
+    Wid,
+    MsgKey,
+    MsgModel,
+    ChatModel,
+    Conn,
+    Stream,
+    Socket,
+    Cmd,
+    NetworkStatus,
+    ChatStore,
+    MsgStore,
+    Chats: { markRead },
+    Msgs: { sendText },
+    Contacts: {
+      /** Is this number on WhatsApp? (a server query) */
+      queryExists: (wid) => Server.call('exists', { phone: wid.user }).then((r) => !!r.exists),
+    },
+    LinkCode: {
+      request: (phone) => Server.call('link_code', { phone }).then((r) => r.code),
+    },
+  };
+
+  function expose() {
+    window.Debug = { VERSION };
+    window.__simWA = modules;
+    window.dispatchEvent(new Event('simwa:ready'));
+  }
+
+  async function boot() {
+    try {
+      await DB.open();
+      const saved = await DB.readAll();
+      Store.device = saved.device;
+      if (!Store.device) {
+        Store.device = { id: hex(randomBytes(16)), keys: newKeys() };
+        await DB.write(['meta'], (s) => s.meta.put(Store.device, 'device'), 'strict');
+      }
+      Store.login = saved.login || null;
+      for (const c of saved.chats || []) ChatStore.add(new ChatModel(c), { silent: true });
+      const records = (saved.messages || []).sort((a, b) => a.t - b.t || a.rowId - b.rowId);
+      for (const r of records) {
+        MsgStore.add(new MsgModel(r), { silent: true });
+        Store.rowId = Math.max(Store.rowId, r.rowId || 0);
+      }
+    } catch (err) {
+      console.error('[whatsapp] storage initialization failed', err);
+      expose();
+      Cmd.emit('storage_error', err);
+      document.getElementById('app').textContent = `Storage error: ${err}`;
+      return;
+    }
+    Conn.keys = Store.device.keys;
+    if (Store.login) {
+      Conn.me = new Wid(`${Store.login.phone}@c.us`);
+      Conn.connected = true;
+    }
+    // Booted, not yet connected: a linked device shows "loading your chats", a new one the QR screen.
+    Stream.mode = Store.login ? 'SYNCING' : 'QR';
+    expose();
+    render();
+    Server.connect();
+  }
+
+  boot();
+})();

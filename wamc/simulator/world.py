@@ -1,0 +1,464 @@
+"""The simulated phones and WhatsApp servers: accounts, linked devices, QR codes, message routing.
+
+Everything here runs on one asyncio loop and mutates plain in-memory state synchronously; the
+transport (``server.py``) hands in page connections and turns the ``SimError`` subclasses into
+HTTP answers. A *device* is one browser profile's WhatsApp Web install (its id is made by the
+page and kept in the profile's IndexedDB); an *account* is a simulated phone number.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import re
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+log = logging.getLogger("wamc.simulator")
+
+PHONE_RE = re.compile(r"^\d{5,20}$")
+USER_WID_RE = re.compile(r"^(\d{5,20})@c\.us$")
+LINK_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTVWXYZ123456789"
+ACK_FAILED, ACK_SENT, ACK_RECEIVED, ACK_READ, ACK_PLAYED = -1, 1, 2, 3, 4
+DEFAULT_LOGOUT_REASON = "user_initiated"
+
+
+class SimError(Exception):
+    status = 400
+
+
+class BadRequest(SimError):
+    status = 400
+
+
+class NotFound(SimError):
+    status = 404
+
+
+class Conflict(SimError):
+    status = 409
+
+
+class Connection(Protocol):
+    """A page's WebSocket, as the world sees it."""
+
+    device: Device | None
+
+    def push(self, msg: dict[str, Any]) -> None: ...
+
+
+@dataclass
+class Device:
+    device_id: str
+    keys: dict[str, str]
+    phone: str | None = None
+    conn: Connection | None = None  # the attached connection (None: offline or in conflict)
+    stream_mode: str | None = None  # as last reported by the page
+    qr: str | None = None  # fullCode currently shown
+    qr_count: int = 0
+    rotation: asyncio.Task[None] | None = None
+    link_code: tuple[str, str] | None = None  # (code, phone)
+    unlinked_reason: str | None = None  # set when the phone unlinked it while it was away
+    outbox: dict[str, dict[str, Any]] = field(default_factory=dict)  # not yet stored by the page
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "device_id": self.device_id,
+            "phone": self.phone,
+            "qr": self.qr if self.conn is not None else None,
+            "link_code": self.link_code[0] if self.link_code and self.conn is not None else None,
+            "stream_mode": self.stream_mode,
+            "connected": self.conn is not None,
+        }
+
+
+@dataclass
+class Account:
+    phone: str
+    devices: set[str] = field(default_factory=set)
+    sent: dict[str, dict[str, Any]] = field(default_factory=dict)  # bare msg id -> record
+
+
+def new_msg_id() -> str:
+    return "3EB0" + secrets.token_hex(8).upper()
+
+
+def user_wid(phone: str) -> str:
+    return f"{phone}@c.us"
+
+
+def check_phone(value: Any, name: str = "phone") -> str:
+    if not isinstance(value, str) or not PHONE_RE.match(value):
+        raise BadRequest(f"{name} must be a string of 5 to 20 digits")
+    return value
+
+
+def is_on_whatsapp(phone: str) -> bool:
+    """The simulator's directory: every number of 8 to 15 digits has WhatsApp."""
+    return 8 <= len(phone) <= 15 and phone.isdigit()
+
+
+def bare_id(msg_id: str) -> str:
+    """'true_123@c.us_3EB0…' or '3EB0…' -> '3EB0…'."""
+    return msg_id.rsplit("_", 1)[-1]
+
+
+class World:
+    def __init__(self, qr_first_ttl: float = 60.0, qr_ttl: float = 20.0, max_qr_codes: int = 6):
+        self.qr_first_ttl = qr_first_ttl
+        self.qr_ttl = qr_ttl
+        self.max_qr_codes = max_qr_codes
+        self.devices: dict[str, Device] = {}
+        self.accounts: dict[str, Account] = {}
+        self._unfrozen = asyncio.Event()
+        self._unfrozen.set()
+
+    # ----------------------------------------------------------------- page side
+    def hello(self, conn: Connection, msg: dict[str, Any]) -> None:
+        device_id, keys, phone = msg.get("device_id"), msg.get("keys"), msg.get("phone")
+        if not isinstance(device_id, str) or not device_id or not isinstance(keys, dict):
+            raise BadRequest("hello needs device_id and keys")
+        device = self.devices.get(device_id)
+        if device is None:
+            device = self.devices[device_id] = Device(device_id, keys)
+        device.keys = {k: str(keys.get(k, "")) for k in ("static", "identity", "secret")}
+        if device.conn is not None and device.conn is not conn:
+            device.conn.push({"t": "conflict"})  # the same profile opened twice: newest wins
+        self._detach(device)
+        conn.device = device
+        device.conn = conn
+        if phone is None:
+            if device.phone is not None:  # the page logged out while we could not hear it
+                self._unlink(device)
+            device.unlinked_reason = None
+            self.start_qr(device)
+            return
+        phone = check_phone(phone)
+        if device.unlinked_reason is not None or (device.phone not in (None, phone)):
+            reason = device.unlinked_reason or DEFAULT_LOGOUT_REASON
+            device.unlinked_reason = None
+            if device.phone is not None:
+                self._unlink(device)
+            conn.push({"t": "logout", "reason": reason})
+            return
+        # A login we never saw (e.g. the simulator restarted): trust the profile, as the real
+        # servers trust a device's stored credentials.
+        self._link(device, phone)
+        conn.push(self._welcome(device))
+
+    def disconnect(self, conn: Connection) -> None:
+        device = conn.device
+        if device is not None and device.conn is conn:
+            self._detach(device)
+
+    def takeover(self, conn: Connection) -> None:
+        device = conn.device
+        if device is None or device.phone is None:
+            raise Conflict("not logged in")
+        if device.conn is not None and device.conn is not conn:
+            device.conn.push({"t": "conflict"})
+        device.conn = conn
+        conn.push(self._welcome(device))
+
+    def report_state(self, conn: Connection, mode: Any) -> None:
+        if conn.device is not None and isinstance(mode, str):
+            conn.device.stream_mode = mode
+
+    def stored(self, conn: Connection, ids: Any) -> None:
+        """The page committed these incoming messages to IndexedDB: stop re-sending them."""
+        device = conn.device
+        if device is None or not isinstance(ids, list):
+            return
+        for msg_id in ids:
+            msg = device.outbox.pop(str(msg_id), None)
+            if msg is not None:
+                sender, reader = msg["from"].split("@")[0], msg["to"].split("@")[0]
+                self._receipt(sender, [msg["id"]], reader, ACK_RECEIVED)
+
+    def read(self, conn: Connection, chat: Any, ids: Any) -> None:
+        device = conn.device
+        if device is None or device.phone is None or not isinstance(chat, str):
+            return
+        match = USER_WID_RE.match(chat)
+        if match and isinstance(ids, list):
+            self._receipt(match.group(1), [str(i) for i in ids], device.phone, ACK_READ)
+
+    def send(self, conn: Connection, msg: dict[str, Any]) -> None:
+        """A message typed on the page: record it, answer with ack SENT, route it."""
+        device = conn.device
+        msg_id, to = str(msg.get("id") or ""), msg.get("to")
+        if device is None or device.phone is None or device.conn is not conn or not msg_id:
+            return  # a page in conflict keeps it (ack CLOCK) and re-sends after its takeover
+        match = USER_WID_RE.match(to) if isinstance(to, str) else None
+        if match is None or not is_on_whatsapp(match.group(1)):
+            conn.push({"t": "ack", "chat": to, "ids": [msg_id], "ack": ACK_FAILED})
+            return
+        account = self.accounts[device.phone]
+        record = account.sent.get(msg_id)
+        if record is None:
+            record = {
+                "id": f"true_{to}_{msg_id}",
+                "from": user_wid(device.phone),
+                "to": to,
+                "body": str(msg.get("body", "")),
+                "type": str(msg.get("type") or "chat"),
+                "t": int(time.time()),
+                "ack": ACK_SENT,
+            }
+            account.sent[msg_id] = record
+            recipient = match.group(1)
+            if self._linked_devices(recipient):
+                self._deliver(recipient, device.phone, record["body"], record["type"], msg_id)
+        conn.push({"t": "ack", "chat": to, "ids": [msg_id], "ack": record["ack"]})
+
+    def logout_from_page(self, conn: Connection) -> None:
+        device = conn.device
+        if device is None:
+            return
+        if device.phone is not None:
+            self._unlink(device)
+        conn.push({"t": "logout", "reason": DEFAULT_LOGOUT_REASON})
+
+    def exists(self, phone: Any) -> dict[str, Any]:
+        return {"exists": isinstance(phone, str) and is_on_whatsapp(phone)}
+
+    def request_link_code(self, conn: Connection, phone: Any) -> dict[str, Any]:
+        device = conn.device
+        phone = check_phone(phone)
+        if device is None or device.phone is not None:
+            raise Conflict("already authenticated")
+        code = "".join(secrets.choice(LINK_CODE_ALPHABET) for _ in range(8))
+        device.link_code = (code, phone)
+        return {"code": code}
+
+    def refresh_qr(self, conn: Connection) -> None:
+        device = conn.device
+        if device is not None and device.conn is conn and device.phone is None:
+            self.start_qr(device)
+
+    # ----------------------------------------------------------------- QR codes
+    def start_qr(self, device: Device) -> None:
+        self._stop_qr(device)
+        device.qr_count = 0
+        device.rotation = asyncio.get_running_loop().create_task(self._rotate(device))
+
+    async def _rotate(self, device: Device) -> None:
+        for n in range(self.max_qr_codes):
+            ref = "2@" + base64.b64encode(secrets.token_bytes(48)).decode()
+            k = device.keys
+            device.qr = f"{ref},{k['static']},{k['identity']},{k['secret']}"
+            device.qr_count = n + 1
+            if device.conn is None:
+                return
+            device.conn.push({"t": "qr", "ref": ref, "full_code": device.qr})
+            ttl = self.qr_first_ttl if n == 0 else self.qr_ttl
+            while True:  # a frozen rotation gives the current code a fresh ttl when thawed
+                await asyncio.sleep(ttl)
+                if self._unfrozen.is_set():
+                    break
+                await self._unfrozen.wait()
+        device.qr = None
+        device.rotation = None
+        if device.conn is not None:
+            device.conn.push({"t": "qr_idle"})
+
+    def _stop_qr(self, device: Device) -> None:
+        if device.rotation is not None and device.rotation is not asyncio.current_task():
+            device.rotation.cancel()
+        device.rotation = None
+        device.qr = None
+        device.link_code = None
+
+    def set_qr_frozen(self, frozen: bool) -> None:
+        if frozen:
+            self._unfrozen.clear()
+        else:
+            self._unfrozen.set()
+
+    @property
+    def qr_frozen(self) -> bool:
+        return not self._unfrozen.is_set()
+
+    # ----------------------------------------------------------------- phone side (control API)
+    def describe(self) -> list[dict[str, Any]]:
+        return [d.describe() for d in self.devices.values()]
+
+    def scan(self, qr: Any, phone: Any) -> Device:
+        phone = check_phone(phone)
+        if not isinstance(qr, str) or not qr.strip():
+            raise BadRequest("qr must be the QR payload string")
+        payload = qr.strip()
+        for device in self.devices.values():
+            if device.conn is not None and device.phone is None and device.qr == payload:
+                return self._pair(device, phone)
+        raise NotFound("no connected page shows this QR code (expired, or already scanned?)")
+
+    def enter_link_code(self, code: Any) -> Device:
+        if not isinstance(code, str):
+            raise BadRequest("code must be a string")
+        wanted = code.replace("-", "").strip().upper()
+        for device in self.devices.values():
+            if device.conn is not None and device.link_code and device.link_code[0] == wanted:
+                return self._pair(device, device.link_code[1])
+        raise NotFound("no connected page waits for this link code")
+
+    def deliver(
+        self, to: Any, sender: Any, body: Any, type_: Any = "chat", t: Any = None
+    ) -> dict[str, str]:
+        to, sender = check_phone(to, "to"), check_phone(sender, "from")
+        if not isinstance(body, str):
+            raise BadRequest("body must be a string")
+        if type_ != "chat":
+            raise BadRequest("only type 'chat' is simulated")
+        if t is not None and (not isinstance(t, int) or isinstance(t, bool)):
+            raise BadRequest("t must be unix seconds")
+        if not self._linked_devices(to):
+            raise NotFound(f"phone {to} has no linked WhatsApp Web device")
+        msg_id = new_msg_id()
+        live = self._deliver(to, sender, body, "chat", msg_id, t)
+        return {
+            "id": f"false_{user_wid(sender)}_{msg_id}",
+            "delivered": "live" if live else "queued",
+        }
+
+    def sent(self, phone: Any) -> list[dict[str, Any]]:
+        account = self.accounts.get(check_phone(phone))
+        if account is None:
+            raise NotFound(f"unknown phone {phone}")
+        return list(account.sent.values())
+
+    def set_ack(self, phone: Any, msg_id: Any, ack: Any) -> dict[str, Any]:
+        phone = check_phone(phone)
+        if not isinstance(msg_id, str) or not msg_id:
+            raise BadRequest("id must be a message id")
+        if not isinstance(ack, int) or isinstance(ack, bool) or not -1 <= ack <= 4:
+            raise BadRequest("ack must be an integer from -1 to 4")
+        account = self.accounts.get(phone)
+        record = account.sent.get(bare_id(msg_id)) if account else None
+        if record is None:
+            raise NotFound(f"phone {phone} did not send message {msg_id}")
+        record["ack"] = ack
+        live = self._push_ack(phone, record["to"], [bare_id(msg_id)], ack)
+        return {"id": record["id"], "ack": ack, "delivered": "live" if live else "queued"}
+
+    def logout(self, phone: Any, reason: Any = None) -> list[str]:
+        phone = check_phone(phone)
+        reason = reason if isinstance(reason, str) and reason else DEFAULT_LOGOUT_REASON
+        devices = self._linked_devices(phone)
+        if not devices:
+            raise NotFound(f"phone {phone} has no linked WhatsApp Web device")
+        for device in devices:
+            self._unlink(device)
+            # Kept until the page says hello without a login, in case it dies before it hears.
+            device.unlinked_reason = reason
+            if device.conn is not None:
+                device.conn.push({"t": "logout", "reason": reason})
+        return [d.device_id for d in devices]
+
+    def conflict(self, phone: Any) -> list[str]:
+        phone = check_phone(phone)
+        devices = self._linked_devices(phone)
+        if not devices:
+            raise NotFound(f"phone {phone} has no linked WhatsApp Web device")
+        hit = [d for d in devices if d.conn is not None]
+        if not hit:
+            raise Conflict(f"no page of phone {phone} is connected")
+        for device in hit:
+            conn = device.conn
+            device.conn = None  # the page keeps its socket; it can take the session back
+            assert conn is not None
+            conn.push({"t": "conflict"})
+        return [d.device_id for d in hit]
+
+    def close(self) -> None:
+        for device in self.devices.values():
+            self._stop_qr(device)
+
+    # ----------------------------------------------------------------- internals
+    def _pair(self, device: Device, phone: str) -> Device:
+        self._stop_qr(device)
+        self._link(device, phone)
+        assert device.conn is not None
+        device.conn.push({"t": "paired", "phone": phone})
+        device.conn.push(self._welcome(device))
+        return device
+
+    def _link(self, device: Device, phone: str) -> None:
+        self._stop_qr(device)
+        device.phone = phone
+        device.unlinked_reason = None
+        self.accounts.setdefault(phone, Account(phone)).devices.add(device.device_id)
+
+    def _unlink(self, device: Device) -> None:
+        if device.phone is not None and device.phone in self.accounts:
+            self.accounts[device.phone].devices.discard(device.device_id)
+        device.phone = None
+        device.outbox.clear()
+
+    def _detach(self, device: Device) -> None:
+        self._stop_qr(device)
+        device.conn = None
+
+    def _linked_devices(self, phone: str) -> list[Device]:
+        account = self.accounts.get(phone)
+        return [self.devices[d] for d in sorted(account.devices)] if account else []
+
+    def _welcome(self, device: Device) -> dict[str, Any]:
+        """What a (re)attached page syncs silently: messages it missed, acks of what it sent."""
+        assert device.phone is not None
+        account = self.accounts[device.phone]
+        acks = [
+            {"chat": r["to"], "id": i, "ack": r["ack"]}
+            for i, r in account.sent.items()
+            if r["ack"] != ACK_SENT
+        ]
+        return {
+            "t": "welcome",
+            "phone": device.phone,
+            "history": list(device.outbox.values()),
+            "acks": acks,
+        }
+
+    def _deliver(
+        self, to: str, sender: str, body: str, type_: str, msg_id: str, t: int | None = None
+    ) -> bool:
+        msg = {
+            "id": msg_id,
+            "from": user_wid(sender),
+            "to": user_wid(to),
+            "body": body,
+            "type": type_,
+            "t": int(time.time()) if t is None else t,
+        }
+        live = False
+        for device in self._linked_devices(to):
+            device.outbox[msg_id] = msg
+            if device.conn is not None:
+                device.conn.push({"t": "msg", "msg": msg})
+                live = True
+        return live
+
+    def _receipt(self, sender: str, ids: list[str], reader: str, ack: int) -> None:
+        """Move the ack of messages a simulated account sent (delivery and read receipts)."""
+        account = self.accounts.get(sender)
+        if account is None:
+            return
+        moved = []
+        for msg_id in ids:
+            record = account.sent.get(msg_id)
+            if record is not None and record["to"] == user_wid(reader) and record["ack"] < ack:
+                record["ack"] = ack
+                moved.append(msg_id)
+        if moved:
+            self._push_ack(sender, user_wid(reader), moved, ack)
+
+    def _push_ack(self, phone: str, chat: str, ids: list[str], ack: int) -> bool:
+        live = False
+        for device in self._linked_devices(phone):
+            if device.conn is not None:
+                device.conn.push({"t": "ack", "chat": chat, "ids": ids, "ack": ack})
+                live = True
+        return live

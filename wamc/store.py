@@ -1,0 +1,194 @@
+"""The daemon's SQLite store (``sessions/.wamc/wamc.db``): client registry, messages, event log.
+
+Written by the daemon only. Profiles belong to the workers.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from wamc.timeutil import iso_from_unix
+
+SCHEMA = """
+PRAGMA journal_mode=WAL;
+CREATE TABLE IF NOT EXISTS clients (
+    id TEXT PRIMARY KEY,
+    desired TEXT NOT NULL DEFAULT 'running',
+    created_at TEXT NOT NULL,
+    me TEXT,
+    delivered_dn INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS messages (
+    client TEXT NOT NULL,
+    id TEXT NOT NULL,
+    chat_id TEXT NOT NULL,
+    from_me INTEGER NOT NULL,
+    sender TEXT,
+    recipient TEXT,
+    body TEXT NOT NULL,
+    type TEXT NOT NULL,
+    timestamp INTEGER NOT NULL,
+    ack INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (client, id)
+);
+CREATE INDEX IF NOT EXISTS messages_by_chat ON messages (client, chat_id, timestamp DESC);
+CREATE TABLE IF NOT EXISTS events (
+    client TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    id TEXT NOT NULL UNIQUE,
+    event TEXT NOT NULL,
+    timestamp TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (client, seq)
+);
+"""
+
+
+@dataclass
+class ClientRow:
+    id: str
+    desired: str
+    created_at: str
+    me: str | None
+    delivered_dn: int
+
+
+class Store:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.db: aiosqlite.Connection | None = None
+
+    async def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = await aiosqlite.connect(self.path)
+        self.db.row_factory = aiosqlite.Row
+        await self.db.executescript(SCHEMA)
+        await self.db.commit()
+
+    async def close(self) -> None:
+        if self.db is not None:
+            await self.db.close()
+            self.db = None
+
+    @property
+    def conn(self) -> aiosqlite.Connection:
+        assert self.db is not None, "store not open"
+        return self.db
+
+    # --- clients -----------------------------------------------------------------------------
+    async def clients(self) -> list[ClientRow]:
+        async with self.conn.execute("SELECT * FROM clients ORDER BY id") as cur:
+            return [ClientRow(**dict(r)) for r in await cur.fetchall()]
+
+    async def add_client(self, client_id: str, created_at: str) -> None:
+        await self.conn.execute(
+            "INSERT OR IGNORE INTO clients (id, created_at) VALUES (?, ?)", (client_id, created_at)
+        )
+        await self.conn.commit()
+
+    async def set_desired(self, client_id: str, desired: str) -> None:
+        await self.conn.execute("UPDATE clients SET desired=? WHERE id=?", (desired, client_id))
+        await self.conn.commit()
+
+    async def set_me(self, client_id: str, me: str | None) -> None:
+        await self.conn.execute("UPDATE clients SET me=? WHERE id=?", (me, client_id))
+        await self.conn.commit()
+
+    async def set_delivered(self, client_id: str, dn: int) -> None:
+        await self.conn.execute("UPDATE clients SET delivered_dn=? WHERE id=?", (dn, client_id))
+        await self.conn.commit()
+
+    async def delete_client(self, client_id: str) -> None:
+        for table in ("clients", "messages", "events"):
+            key = "id" if table == "clients" else "client"
+            await self.conn.execute(f"DELETE FROM {table} WHERE {key}=?", (client_id,))
+        await self.conn.commit()
+
+    # --- messages ----------------------------------------------------------------------------
+    async def add_message(self, client_id: str, m: dict[str, Any]) -> bool:
+        """Store a message; False when its id was already known (duplicates are suppressed)."""
+        cur = await self.conn.execute(
+            "INSERT OR IGNORE INTO messages (client, id, chat_id, from_me, sender, recipient, body,"
+            " type, timestamp, ack) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                client_id,
+                m["id"],
+                m["chat_id"],
+                int(bool(m.get("from_me"))),
+                m.get("from"),
+                m.get("to"),
+                m.get("body") or "",
+                m.get("type") or "chat",
+                int(m.get("timestamp") or 0),
+                int(m.get("ack") or 0),
+            ),
+        )
+        await self.conn.commit()
+        return cur.rowcount == 1
+
+    async def set_ack(self, client_id: str, ids: list[str], ack: int) -> list[str]:
+        """Raise the ack of known messages (acks never go back); returns the ids changed."""
+        changed = []
+        for mid in ids:
+            cur = await self.conn.execute(
+                "UPDATE messages SET ack=? WHERE client=? AND id=? AND (ack < ? OR ? < 0)",
+                (ack, client_id, mid, ack, ack),
+            )
+            if cur.rowcount:
+                changed.append(mid)
+        await self.conn.commit()
+        return changed
+
+    async def messages(
+        self, client_id: str, chat_id: str, limit: int, before: tuple[int, int] | None
+    ) -> list[tuple[tuple[int, int], dict[str, Any]]]:
+        """Newest first (ties: the order they were stored), as ((timestamp, rowid), message).
+
+        ``before`` is the (timestamp, rowid) position of the last message already seen.
+        """
+        sql = "SELECT rowid, * FROM messages WHERE client=? AND chat_id=?"
+        args: list[Any] = [client_id, chat_id]
+        if before is not None:
+            sql += " AND (timestamp < ? OR (timestamp = ? AND rowid < ?))"
+            args += [before[0], before[0], before[1]]
+        sql += " ORDER BY timestamp DESC, rowid DESC LIMIT ?"
+        args.append(limit)
+        async with self.conn.execute(sql, args) as cur:
+            rows = await cur.fetchall()
+        return [((int(r["timestamp"]), int(r["rowid"])), message_row(r)) for r in rows]
+
+    # --- event log -----------------------------------------------------------------------------
+    async def append_event(
+        self, client_id: str | None, event_id: str, name: str, timestamp: str, data: dict[str, Any]
+    ) -> int:
+        key = client_id or ""
+        async with self.conn.execute(
+            "SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE client=?", (key,)
+        ) as cur:
+            row = await cur.fetchone()
+        seq = int(row[0]) if row else 1
+        await self.conn.execute(
+            "INSERT INTO events (client, seq, id, event, timestamp, data) VALUES (?, ?, ?, ?, ?, ?)",
+            (key, seq, event_id, name, timestamp, json.dumps(data, separators=(",", ":"))),
+        )
+        await self.conn.commit()
+        return seq
+
+
+def message_row(r: aiosqlite.Row) -> dict[str, Any]:
+    return {
+        "id": r["id"],
+        "chat_id": r["chat_id"],
+        "from_me": bool(r["from_me"]),
+        "from": r["sender"],
+        "to": r["recipient"],
+        "body": r["body"],
+        "type": r["type"],
+        "timestamp": iso_from_unix(r["timestamp"]),
+        "ack": r["ack"],
+    }

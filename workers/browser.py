@@ -1,0 +1,165 @@
+"""One persistent Chromium per worker, driven by Playwright, with wa-js and our bridge injected."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import psutil
+from loguru import logger
+from playwright.async_api import BrowserContext, Page, async_playwright
+
+BRIDGE_JS = Path(__file__).with_name("bridge.js")
+# WhatsApp Web refuses user agents containing "HeadlessChrome".
+USER_AGENT = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/{major}.0.0.0 Safari/537.36"
+)
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--mute-audio",
+]
+
+EmitFn = Callable[[str, dict[str, Any]], Awaitable[None] | None]
+
+
+class BrowserError(RuntimeError):
+    pass
+
+
+def chrome_major(executable: str | None) -> str:
+    """Chrome major version for a believable user agent; a recent default if unknown."""
+    if executable:
+        with contextlib.suppress(Exception):
+            out = os.popen(f"'{executable}' --version 2>/dev/null").read()
+            for token in out.split():
+                if token[:1].isdigit() and "." in token:
+                    return token.split(".")[0]
+    return "140"
+
+
+class Browser:
+    """A persistent browser context on ``profile_dir`` showing ``url``."""
+
+    def __init__(
+        self,
+        profile_dir: Path,
+        url: str,
+        wajs_path: Path,
+        executable: str | None,
+        on_event: EmitFn,
+    ) -> None:
+        self.profile_dir = profile_dir
+        self.url = url
+        self.wajs_path = wajs_path
+        self.executable = executable
+        self.on_event = on_event
+        self._pw: Any = None
+        self.context: BrowserContext | None = None
+        self.page: Page | None = None
+        self.pid: int | None = None
+        self.closed = asyncio.Event()
+
+    async def start(self) -> None:
+        if not self.wajs_path.is_file():
+            raise BrowserError(f"wa-js bundle not found at {self.wajs_path} (run scripts/setup.sh)")
+        self.profile_dir.mkdir(parents=True, exist_ok=True)
+        self._pw = await async_playwright().start()
+        try:
+            self.context = await self._pw.chromium.launch_persistent_context(
+                user_data_dir=str(self.profile_dir),
+                executable_path=self.executable,
+                headless=True,
+                args=CHROMIUM_ARGS,
+                user_agent=USER_AGENT.format(major=chrome_major(self.executable)),
+                service_workers="block",
+                viewport={"width": 1280, "height": 800},
+            )
+        except Exception as exc:
+            await self._pw.stop()
+            raise BrowserError(f"cannot launch Chromium: {exc}") from exc
+        self.pid = find_browser_pid(self.profile_dir)
+        self.context.on("close", lambda _ctx: self.closed.set())
+        await self.context.add_init_script(
+            script="window.WPPConfig = Object.assign({disableGoogleAnalytics: true}, window.WPPConfig || {});"
+        )
+        await self.context.add_init_script(path=str(self.wajs_path))
+        await self.context.add_init_script(path=str(BRIDGE_JS))
+        await self.context.expose_binding("__wamcEmit", self._on_binding)
+        pages = self.context.pages
+        self.page = pages[0] if pages else await self.context.new_page()
+        for extra in pages[1:]:
+            await extra.close()
+        self.page.on("crash", lambda _p: self._emit("page_crash", {}))
+
+    async def open(self) -> None:
+        """Navigate to WhatsApp Web; retried by the caller while the network is down."""
+        assert self.page is not None
+        await self.page.goto(self.url, wait_until="domcontentloaded", timeout=60_000)
+
+    async def _on_binding(self, _source: Any, name: str, data: Any) -> None:
+        self._emit(name, data if isinstance(data, dict) else {"value": data})
+
+    def _emit(self, name: str, data: dict[str, Any]) -> None:
+        result = self.on_event(name, data)
+        if asyncio.iscoroutine(result):
+            asyncio.ensure_future(result)
+
+    async def call(self, fn: str, *args: Any, timeout: float = 30.0) -> Any:
+        """Call ``window.__wamc.<fn>(*args)`` in the page."""
+        if self.page is None:
+            raise BrowserError("no page")
+        expr = f"(args) => window.__wamc.{fn}(...args)"
+        return await asyncio.wait_for(self.page.evaluate(expr, list(args)), timeout)
+
+    async def reload(self) -> None:
+        if self.page is not None:
+            await self.page.goto(self.url, wait_until="domcontentloaded", timeout=60_000)
+
+    async def close(self) -> None:
+        """Close gracefully (profile flushed); kill what is left."""
+        pid = self.pid
+        with contextlib.suppress(Exception):
+            if self.context is not None:
+                await asyncio.wait_for(self.context.close(), 15)
+        with contextlib.suppress(Exception):
+            if self._pw is not None:
+                await asyncio.wait_for(self._pw.stop(), 10)
+        if pid:
+            kill_browser_tree(pid)
+
+
+def find_browser_pid(profile_dir: Path) -> int | None:
+    """The Chromium main process using ``profile_dir`` (Playwright starts it in its own session)."""
+    needle = f"--user-data-dir={profile_dir}"
+    me = psutil.Process()
+    for proc in me.children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            cmd = proc.cmdline()
+            if needle in cmd and not any(a.startswith("--type=") for a in cmd):
+                return proc.pid
+    return None
+
+
+def kill_browser_tree(pid: int) -> None:
+    """SIGKILL the browser's process group (it leads its own session) and any stragglers."""
+    with contextlib.suppress(psutil.Error):
+        proc = psutil.Process(pid)
+        children = proc.children(recursive=True)
+        with contextlib.suppress(OSError):
+            os.killpg(pid, 9)
+        for p in [proc, *children]:
+            with contextlib.suppress(psutil.Error):
+                p.kill()
+    logger.debug("browser {} killed", pid)

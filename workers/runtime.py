@@ -1,0 +1,296 @@
+"""Worker runtime: DEALER socket to the daemon, heartbeats, event outbox, command dispatch."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+import uuid
+from typing import Any
+
+import zmq
+import zmq.asyncio
+from loguru import logger
+
+from wamc import protocol as P
+from wamc.config import Settings
+from wamc.states import ClientState
+from workers.browser import Browser, BrowserError
+from workers.wa_state import derive_state
+
+BACKFILL_CHATS = 50
+BACKFILL_MESSAGES = 50
+
+
+class Worker:
+    def __init__(self, settings: Settings, client_id: str, grace: float) -> None:
+        self.settings = settings
+        self.client_id = client_id
+        self.grace = grace
+        self.log = logger.bind(client=client_id)
+        self.ctx = zmq.asyncio.Context()
+        self.sock = self.ctx.socket(zmq.DEALER)
+        self.sock.setsockopt(zmq.IDENTITY, client_id.encode())
+        self.sock.setsockopt(zmq.LINGER, 1000)
+        self.state = ClientState.STARTING
+        self.me: str | None = None
+        self.qr: str | None = None
+        self.was_connected = False
+        self.next_dn = 1
+        self.outbox: dict[int, bytes] = {}
+        self.welcomed = False
+        self.boot = uuid.uuid4().hex
+        self.last_daemon_contact = time.monotonic()
+        self.stopping = asyncio.Event()
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.browser = Browser(
+            profile_dir=settings.client_dir(client_id) / "profile",
+            url=settings.whatsapp_url,
+            wajs_path=settings.resolved_wajs_path(),
+            executable=settings.resolved_browser_path(),
+            on_event=self.on_page_event,
+        )
+
+    # --- lifecycle -------------------------------------------------------------------------
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stopping.set)
+        self.sock.connect(self.settings.endpoint())
+        self.send_hello()
+        receiver = self.spawn(self.receive_loop())
+        beat = self.spawn(self.heartbeat_loop())
+        code = 0
+        try:
+            self.log.info("worker {} starting browser", os.getpid())
+            await self.browser.start()
+            self.log.info("browser started (pid {})", self.browser.pid)
+            self.send_hello()
+            await self.open_page()
+            closed = self.spawn(self.browser.closed.wait())
+            stop = self.spawn(self.stopping.wait())
+            await asyncio.wait({closed, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if self.browser.closed.is_set() and not self.stopping.is_set():
+                self.log.error("browser closed unexpectedly")
+                code = 3
+        except Exception as exc:
+            reason = (
+                first_line(str(exc))
+                if isinstance(exc, BrowserError)
+                else f"{type(exc).__name__}: {first_line(str(exc))}"
+            )
+            self.log.exception("worker failed: {}", reason)
+            self.emit(P.EV_STATE, {"state": "failed", "me": None, "error": reason})
+            code = 2
+        finally:
+            self.log.info("worker stopping")
+            await self.browser.close()
+            await self.flush_outbox(timeout=2.0)
+            receiver.cancel()
+            beat.cancel()
+            self.sock.close(linger=500)
+            self.ctx.term()
+        return code
+
+    async def open_page(self) -> None:
+        """Open WhatsApp Web, retrying with backoff while it cannot be reached."""
+        delay = 1.0
+        while not self.stopping.is_set():
+            try:
+                await self.browser.open()
+                return
+            except Exception as exc:
+                if self.browser.closed.is_set():
+                    raise
+                reason = first_line(str(exc))
+                self.log.warning(
+                    "cannot open {}: {} (retrying in {:.0f}s)",
+                    self.settings.whatsapp_url,
+                    reason,
+                    delay,
+                )
+                self.emit(P.EV_STATE, {"state": str(self.state), "me": self.me, "error": reason})
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stopping.wait(), delay)
+                delay = min(delay * 2, 30.0)
+
+    def spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    async def flush_outbox(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self.outbox and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+
+    # --- daemon link -------------------------------------------------------------------------
+    def send(self, frame: bytes) -> None:
+        with contextlib.suppress(zmq.Again):
+            self.sock.send(frame, zmq.NOBLOCK)
+
+    def send_hello(self) -> None:
+        self.send(P.hello(self.client_id, self.boot, os.getpid(), self.browser.pid, self.state))
+
+    async def heartbeat_loop(self) -> None:
+        interval = self.settings.heartbeat_interval
+        while True:
+            await asyncio.sleep(interval)
+            silent = time.monotonic() - self.last_daemon_contact
+            if silent > self.grace:
+                self.log.warning(
+                    "daemon silent for {:.0f}s: closing the browser and exiting", silent
+                )
+                self.stopping.set()
+                return
+            if silent > self.settings.heartbeat_timeout and self.welcomed:
+                self.welcomed = False
+            if not self.welcomed:
+                self.send_hello()
+            else:
+                self.send(P.heartbeat(state=str(self.state), browser_pid=self.browser.pid))
+
+    async def receive_loop(self) -> None:
+        while True:
+            raw = await self.sock.recv()
+            self.last_daemon_contact = time.monotonic()
+            try:
+                msg = P.unpack(raw)
+            except P.ProtocolError as exc:
+                self.log.warning("dropping frame: {}", exc)
+                continue
+            kind = msg["t"]
+            if kind == "welcome":
+                self.welcomed = True
+                self.drop_acked(int(msg.get("acked", 0)))
+                for dn in sorted(self.outbox):
+                    self.send(self.outbox[dn])
+            elif kind == "ack":
+                self.drop_acked(int(msg["dn"]))
+            elif kind == "who":
+                self.welcomed = False
+                self.send_hello()
+            elif kind == "req":
+                self.spawn(self.handle_request(msg))
+
+    def drop_acked(self, acked: int) -> None:
+        for dn in [d for d in self.outbox if d <= acked]:
+            del self.outbox[dn]
+
+    def emit(self, name: str, data: dict[str, Any]) -> None:
+        dn = self.next_dn
+        self.next_dn += 1
+        frame = P.event(dn, name, data)
+        self.outbox[dn] = frame
+        self.send(frame)
+
+    # --- page events -------------------------------------------------------------------------
+    async def on_page_event(self, name: str, data: dict[str, Any]) -> None:
+        if name == "snapshot":
+            self.apply_snapshot(data)
+        elif name == "message":
+            self.emit(P.EV_MESSAGE, {**data, "backfill": False})
+        elif name == "ack":
+            self.emit(P.EV_ACK, data)
+        elif name == "logout_reason":
+            self.log.info("logged out by WhatsApp: {}", data.get("reason"))
+        elif name == "page_crash":
+            self.log.error("page crashed: reloading")
+            self.spawn(self.browser.reload())
+        elif name == "bridge_error":
+            self.log.warning("bridge: {}", data.get("error"))
+
+    def apply_snapshot(self, snap: dict[str, Any]) -> None:
+        new = derive_state(snap, self.was_connected)
+        qr = snap.get("qr")
+        me = snap.get("me")
+        if new == ClientState.QR:
+            self.was_connected = False
+        if qr and qr != self.qr and new == ClientState.QR:
+            self.qr = qr
+            self.emit(P.EV_QR, {"qr": qr})
+        if new != ClientState.QR:
+            self.qr = None
+        if new != self.state or (me and me != self.me):
+            self.log.info("state {} -> {} ({})", self.state, new, snap.get("reason"))
+            self.state = new
+            self.me = me or self.me
+            if new == ClientState.CONNECTED:
+                self.was_connected = True
+                self.spawn(self.backfill())
+            self.emit(P.EV_STATE, {"state": str(new), "me": self.me, "reason": snap.get("reason")})
+
+    async def backfill(self) -> None:
+        """Deliver what WhatsApp Web holds that may have arrived while no one listened."""
+        try:
+            chats = await self.browser.call("chats", BACKFILL_CHATS)
+            count = 0
+            for chat in chats:
+                for msg in await self.browser.call("messages", chat["id"], BACKFILL_MESSAGES, None):
+                    self.emit(P.EV_MESSAGE, {**msg, "backfill": True})
+                    count += 1
+            self.log.info("backfill: {} messages from {} chats offered", count, len(chats))
+        except Exception as exc:  # the page may reload under us; the next connect retries
+            self.log.warning("backfill failed: {}", exc)
+
+    # --- commands -------------------------------------------------------------------------------
+    async def handle_request(self, msg: dict[str, Any]) -> None:
+        req_id = str(msg.get("id"))
+        cmd = msg.get("cmd")
+        args = msg.get("args") or {}
+        timeout = float(msg.get("timeout") or self.settings.request_timeout)
+        try:
+            result = await asyncio.wait_for(self.execute(cmd, args, timeout), timeout)
+        except TimeoutError:
+            self.send(P.reply_error(req_id, "worker_timeout", f"{cmd} took over {timeout:.0f}s"))
+        except P.RemoteError as exc:
+            self.send(P.reply_error(req_id, exc.code, exc.message))
+        except Exception as exc:
+            self.log.warning("{} failed: {}", cmd, exc)
+            self.send(P.reply_error(req_id, "whatsapp_error", first_line(str(exc))))
+        else:
+            self.send(P.reply_ok(req_id, result))
+
+    async def execute(self, cmd: Any, args: dict[str, Any], timeout: float) -> Any:
+        if cmd == P.CMD_STATUS:
+            return {
+                "state": str(self.state),
+                "me": self.me,
+                "pid": os.getpid(),
+                "browser_pid": self.browser.pid,
+            }
+        if cmd == P.CMD_QR:
+            return {"qr": self.qr}
+        if cmd == P.CMD_STOP:
+            self.stopping.set()
+            return {"stopping": True}
+        if self.state != ClientState.CONNECTED and cmd in (
+            P.CMD_SEND_TEXT,
+            P.CMD_CHATS,
+            P.CMD_MESSAGES,
+            P.CMD_LOGOUT,
+        ):
+            raise P.RemoteError("not_connected", f"client is {self.state}, not connected")
+        if cmd == P.CMD_SEND_TEXT:
+            return await self.browser.call("sendText", args["to"], args["text"], timeout=timeout)
+        if cmd == P.CMD_CHATS:
+            return await self.browser.call("chats", int(args.get("count", 100)), timeout=timeout)
+        if cmd == P.CMD_MESSAGES:
+            return await self.browser.call(
+                "messages",
+                args["chat_id"],
+                int(args.get("count", 50)),
+                args.get("before"),
+                timeout=timeout,
+            )
+        if cmd == P.CMD_LOGOUT:
+            await self.browser.call("logout", timeout=timeout)
+            return {"logged_out": True}
+        raise P.RemoteError("unknown_command", f"unknown command {cmd!r}")
+
+
+def first_line(text: str) -> str:
+    return text.strip().splitlines()[0][:300] if text.strip() else "error"
