@@ -40,6 +40,12 @@ def serve() -> None:
         pass
 
 
+@main.command()
+def shutdown() -> None:
+    """Stop every worker, then the daemon (a plain SIGTERM leaves workers for the next daemon)."""
+    _print(Api(_settings()).call("POST", "/api/shutdown"))
+
+
 @main.command("api-key")
 def api_key() -> None:
     """Print the admin API key (generated on first use)."""

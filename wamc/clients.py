@@ -18,7 +18,7 @@ from wamc.config import Settings
 from wamc.errors import ApiError
 from wamc.events import EventBus
 from wamc.states import RUNNING_STATES, ClientState, can_transition
-from wamc.store import Store
+from wamc.store import ClientRow, Store
 from wamc.supervisor import Backend, Backoff, WorkerHandle, kill_group
 from wamc.timeutil import iso_from_unix, utc_now_iso
 from wamc.transport import Transport
@@ -48,13 +48,17 @@ class Client:
     started_mono: float | None = None
     task: asyncio.Task[None] | None = None
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    settled: asyncio.Event = field(default_factory=asyncio.Event)  # left STARTING
     kill_reason: str | None = None
+    last_message_at: str | None = None  # newest message stored (its WhatsApp timestamp)
 
     @property
     def pid(self) -> int | None:
         return self.handle.pid if self.handle else None
 
     def status(self) -> dict[str, Any]:
+        from wamc.metrics import client_usage  # memory_bytes, cpu_percent of the whole tree
+
         return {
             "id": self.id,
             "state": str(self.state),
@@ -69,6 +73,8 @@ class Client:
             if self.started_mono is not None and self.handle
             else None,
             "created_at": self.created_at,
+            "last_message_at": self.last_message_at,
+            **client_usage(self.pid, self.browser_pid),
         }
 
 
@@ -88,6 +94,7 @@ class ClientManager:
         self.transport = transport
         self.clients: dict[str, Client] = {}
         self.closing = False
+        self.start_slots = asyncio.Semaphore(settings.start_concurrency)
 
     def _new_backoff(self) -> Backoff:
         s = self.settings
@@ -100,17 +107,39 @@ class ClientManager:
 
     async def load(self) -> None:
         for row in await self.store.clients():
-            self.clients[row.id] = Client(
+            client = Client(
                 id=row.id,
                 created_at=row.created_at,
                 desired=row.desired,
                 backoff=self._new_backoff(),
                 me=row.me,
             )
+            self.clients[row.id] = client
+            self._adopt(client, row)
+
+    def _adopt(self, client: Client, row: ClientRow) -> None:
+        """Take over a worker a previous daemon left running: same process, same browser."""
+        if not (row.worker_pid and row.worker_started):
+            return
+        handle = self.backend.adopt(client.id, row.worker_pid, row.worker_started)
+        if handle is None:
+            if row.browser_pid:
+                kill_group(row.browser_pid)  # its worker is gone: no orphan Chromium
+            return
+        client.handle = handle
+        client.boot = row.boot
+        client.delivered = row.delivered_dn
+        client.browser_pid = row.browser_pid
+        client.last_seen = time.monotonic()
+        client.started_mono = time.monotonic()
+        with contextlib.suppress(ValueError):
+            client.state = ClientState(row.state)
+        self.log(client).info("adopted running worker (pid {}, state {})", handle.pid, client.state)
 
     async def restore(self) -> None:
+        """Start what should run; stop adopted workers of clients that should not."""
         for client in self.clients.values():
-            if client.desired == DESIRED_RUNNING:
+            if client.desired == DESIRED_RUNNING or client.handle is not None:
                 self._ensure_runner(client)
 
     def get(self, client_id: str) -> Client:
@@ -132,6 +161,9 @@ class ClientManager:
             return
         client.state = new
         client.since = utc_now_iso()
+        if new != ClientState.STARTING:
+            client.settled.set()
+        await self.store.update_client(client.id, state=str(new))
         if new != ClientState.QR:
             client.qr = None
         if new in (ClientState.FAILED,) and reason:
@@ -263,23 +295,51 @@ class ClientManager:
                     continue
             await self._run_worker(client)
 
-    async def _run_worker(self, client: Client) -> None:
+    async def _spawn(self, client: Client) -> WorkerHandle | None:
+        """Start a worker, at most ``start_concurrency`` browsers booting at once."""
         log = self.log(client)
         await self.set_state(client, ClientState.STARTING)
+        client.settled.clear()
+        await self.start_slots.acquire()
+        if client.desired != DESIRED_RUNNING or self.closing:
+            self.start_slots.release()
+            return None
         try:
             handle = await self.backend.start(client.id)
         except OSError as exc:
+            self.start_slots.release()
             client.last_error = f"cannot start worker: {exc}"
             log.error(client.last_error)
             client.backoff.record_failure()
-            return
+            return None
+        asyncio.create_task(self._release_slot_when_settled(client))
         client.handle = handle
         client.boot = None
+        client.delivered = 0
         client.browser_pid = None
-        client.kill_reason = None
         client.last_seen = time.monotonic()
         client.started_mono = time.monotonic()
+        await self.store.update_client(
+            client.id, **handle.state(), boot=None, browser_pid=None, delivered_dn=0
+        )
         log.info("worker started (pid {})", handle.pid)
+        return handle
+
+    async def _release_slot_when_settled(self, client: Client) -> None:
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(client.settled.wait(), self.settings.start_slot_timeout)
+        finally:
+            self.start_slots.release()
+
+    async def _run_worker(self, client: Client) -> None:
+        log = self.log(client)
+        client.kill_reason = None
+        handle = client.handle  # adopted from a previous daemon
+        if handle is None:
+            handle = await self._spawn(client)
+            if handle is None:
+                return
         exit_task = asyncio.create_task(self.backend.wait(handle))
         wake_task = asyncio.create_task(client.wake.wait())
         try:
@@ -296,30 +356,32 @@ class ClientManager:
         finally:
             wake_task.cancel()
         code = exit_task.result()
-        browser_pid = client.browser_pid
-        if browser_pid:
-            kill_group(browser_pid)  # never leave its Chromium behind
+        if client.browser_pid:
+            kill_group(client.browser_pid)  # never leave its Chromium behind
+        expected = client.desired != DESIRED_RUNNING or client.kill_reason == "restart requested"
+        if expected:
+            log.info("worker exited (code {})", code)
+        else:
+            reason = client.kill_reason or f"worker exited with code {code}"
+            client.last_error = reason
+            client.restarts += 1
+            client.backoff.record_failure()
+            log.warning("worker died: {}", reason)
+            if client.backoff.exhausted():
+                failures = len(client.backoff.failures)
+                await self.set_state(
+                    client, ClientState.FAILED, f"{failures} failures in a short time; last: {reason}"
+                )
+            else:
+                await self.set_state(client, ClientState.STARTING, reason)
         client.handle = None
         client.boot = None
         client.browser_pid = None
         client.started_mono = None
-        expected = client.desired != DESIRED_RUNNING or client.kill_reason == "restart requested"
-        if expected:
-            log.info("worker exited (code {})", code)
-            return
-        reason = client.kill_reason or f"worker exited with code {code}"
-        client.last_error = reason
-        client.restarts += 1
-        client.backoff.record_failure()
-        log.warning("worker died: {}", reason)
-        if client.backoff.exhausted():
-            await self.set_state(
-                client,
-                ClientState.FAILED,
-                f"{len(client.backoff.failures)} failures in a short time; last: {reason}",
-            )
-        else:
-            await self.set_state(client, ClientState.STARTING, reason)
+        client.settled.set()
+        await self.store.update_client(
+            client.id, worker_pid=None, worker_started=None, browser_pid=None, boot=None
+        )
 
     async def _stop_worker(self, client: Client) -> None:
         handle = client.handle
@@ -329,6 +391,18 @@ class ClientManager:
         if client.boot is not None:
             self.transport.send(client.id, P.request("stop", P.CMD_STOP, {}, 5.0))
         await self.backend.stop(handle, self.settings.stop_timeout, client.browser_pid)
+
+    async def detach_all(self) -> None:
+        """Daemon exit that keeps the workers: they wait (grace period) for the next daemon."""
+        self.closing = True
+        for client in self.clients.values():
+            if client.task is not None:
+                client.task.cancel()
+        await asyncio.gather(
+            *(c.task for c in self.clients.values() if c.task), return_exceptions=True
+        )
+        live = sum(1 for c in self.clients.values() if c.handle is not None)
+        logger.info("daemon exiting: {} workers left running for the next daemon to adopt", live)
 
     async def stop_all(self) -> None:
         self.closing = True
@@ -384,6 +458,7 @@ class ClientManager:
             bpid = msg.get("browser_pid")
             if bpid and bpid != client.browser_pid:
                 client.browser_pid = int(bpid)
+                await self.store.update_client(client.id, browser_pid=client.browser_pid)
         elif kind == "event":
             await self._on_event(client, msg)
 
@@ -401,6 +476,9 @@ class ClientManager:
             client.delivered = 0
         if msg.get("browser_pid"):
             client.browser_pid = int(msg["browser_pid"])
+        await self.store.update_client(
+            client.id, boot=boot, browser_pid=client.browser_pid, delivered_dn=client.delivered
+        )
         self.transport.send(client.id, P.welcome(client.delivered))
 
     async def _on_event(self, client: Client, msg: dict[str, Any]) -> None:
@@ -413,6 +491,7 @@ class ClientManager:
             return
         await self._apply_event(client, str(msg.get("name")), msg.get("data") or {})
         client.delivered = dn
+        await self.store.update_client(client.id, delivered_dn=dn)
         self.transport.send(client.id, P.ack(dn))
 
     async def _apply_event(self, client: Client, name: str, data: dict[str, Any]) -> None:
@@ -455,6 +534,9 @@ class ClientManager:
                     "sent" if data.get("from_me") else "received",
                     data["id"],
                     data.get("type"),
+                )
+                client.last_message_at = (
+                    max(client.last_message_at or "", message["timestamp"] or "") or None
                 )
                 await self.bus.publish(client.id, E.MESSAGE, message)
         elif name == P.EV_ACK:

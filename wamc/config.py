@@ -43,6 +43,22 @@ class Settings:
     max_fast_failures: int = 5
     fast_failure_window: float = 120.0
     stop_timeout: float = 15.0
+    # How many browsers may boot at once (restore of 50 clients on 2 cores).
+    start_concurrency: int = 2
+    start_slot_timeout: float = 60.0
+    # How long a worker waits for a lost daemon before closing its browser and exiting.
+    worker_grace: float = 20.0
+    # SIGTERM normally leaves workers to be adopted by the next daemon; 1 stops them all.
+    stop_workers_on_exit: int = 0
+    # API security (see README "API security"). 0 disables a limit.
+    max_clients: int = 50
+    cors_origins: str = ""  # comma-separated origins allowed to call the API; empty = CORS off
+    api_rate_per_minute: int = 600  # per key (admin key or token)
+    api_rate_burst: int = 120
+    # Outgoing message pacing per client, to look less like a bot (reduces ban risk).
+    send_interval: float = 0.5  # minimum seconds between two sends of one client
+    send_jitter: float = 1.0  # plus a random 0..jitter seconds
+    send_queue_size: int = 100  # sends waiting per client; beyond: 429 send_queue_full
     extra: dict = field(default_factory=dict)
 
     @property
@@ -139,6 +155,17 @@ _ENV = {
     "max_fast_failures": "WAMC_MAX_FAST_FAILURES",
     "fast_failure_window": "WAMC_FAST_FAILURE_WINDOW",
     "stop_timeout": "WAMC_STOP_TIMEOUT",
+    "max_clients": "WAMC_MAX_CLIENTS",
+    "cors_origins": "WAMC_CORS_ORIGINS",
+    "api_rate_per_minute": "WAMC_API_RATE_PER_MINUTE",
+    "api_rate_burst": "WAMC_API_RATE_BURST",
+    "send_interval": "WAMC_SEND_INTERVAL",
+    "send_jitter": "WAMC_SEND_JITTER",
+    "send_queue_size": "WAMC_SEND_QUEUE_SIZE",
+    "start_concurrency": "WAMC_START_CONCURRENCY",
+    "start_slot_timeout": "WAMC_START_SLOT_TIMEOUT",
+    "worker_grace": "WAMC_WORKER_GRACE",
+    "stop_workers_on_exit": "WAMC_STOP_WORKERS_ON_EXIT",
 }
 
 

@@ -16,6 +16,7 @@ from wamc import events as E
 from wamc.clients import ClientManager
 from wamc.config import Settings
 from wamc.events import EventBus
+from wamc.gateway import system
 from wamc.gateway.app import create_app
 from wamc.log import setup_daemon_logging
 from wamc.store import Store
@@ -55,8 +56,10 @@ async def serve(settings: Settings) -> None:
     manager = ClientManager(settings, store, bus, LocalProcessBackend(settings), transport)
     started_at = utc_now_iso()
     app = create_app(settings, manager, bus, store, api_key, started_at)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
     stop = asyncio.Event()
+    app[system.STOP] = stop
+    app[system.FULL_STOP] = False
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -84,11 +87,14 @@ async def serve(settings: Settings) -> None:
         await manager.restore()
         watchdog = asyncio.create_task(manager.watchdog())
         await stop.wait()
-        logger.info("shutting down: stopping workers")
     finally:
         if watchdog is not None:
             watchdog.cancel()
-        await manager.stop_all()
+        if settings.stop_workers_on_exit or app[system.FULL_STOP]:
+            logger.info("shutting down: stopping every worker")
+            await manager.stop_all()
+        else:
+            await manager.detach_all()
         await runner.cleanup()
         await transport.close()
         await store.close()

@@ -1,19 +1,26 @@
-"""Everything that leaves the daemon is an event: written to the log first, then fanned out.
+"""Everything that leaves the daemon is an event: written to the log first, then delivered.
 
-Public event names (mapped from worker / wa-js events):
-  client.state    {state, previous, reason, me}          client state changed
-  client.qr       {qr}                                    a new QR code (conn.auth_code_change)
-  client.deleted  {}                                      the client and its data are gone
-  message         message object (chat.new_message, and messages found by backfill)
-  message.ack     {ids, ack, chat_id} (chat.msg_ack_change)
-  daemon.started  {version, pid}                          client is null
+One event model for the WebSocket, webhooks and anything else::
+
+    {"id": "<32 hex, globally unique>", "seq": <per client, contiguous from 1>,
+     "client": "<client id>" | null, "event": "<name>", "timestamp": "<ISO 8601 UTC>",
+     "data": {...}}
+
+``seq`` is assigned by the daemon when it writes the event to the ``events`` table (daemon events
+are kept under client ``""`` and carry ``"client": null``). Consumers resume from the last
+``seq`` they saw per client (``/ws?since=acme:41``) and deduplicate on ``id``.
+
+The public event names, and the wa-js events (``WPP.on(...)``) they come from, are listed in
+:data:`EVENTS` below: this is the one place where they are documented.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from loguru import logger
@@ -26,10 +33,72 @@ CLIENT_QR = "client.qr"
 CLIENT_DELETED = "client.deleted"
 MESSAGE = "message"
 MESSAGE_ACK = "message.ack"
+MESSAGE_REVOKED = "message.revoked"
+MESSAGE_EDITED = "message.edited"
+MESSAGE_REACTION = "message.reaction"
+CHAT_UNREAD = "chat.unread"
+PRESENCE = "presence"
+CALL = "call"
 DAEMON_STARTED = "daemon.started"
-EVENT_NAMES = frozenset(
-    {CLIENT_STATE, CLIENT_QR, CLIENT_DELETED, MESSAGE, MESSAGE_ACK, DAEMON_STARTED}
-)
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    name: str
+    source: str  # the wa-js event (WPP.on name) or the daemon's own
+    data: str  # the shape of ``data``
+
+
+EVENTS: dict[str, EventSpec] = {
+    s.name: s
+    for s in (
+        EventSpec(
+            CLIENT_STATE,
+            "conn.* (authenticated, main_ready, logout, stream_mode_changed …) + supervision",
+            "{state, previous, reason, me}",
+        ),
+        EventSpec(CLIENT_QR, "conn.auth_code_change", "{qr}: the QR payload (fullCode)"),
+        EventSpec(CLIENT_DELETED, "daemon (DELETE /api/clients/{id})", "{}"),
+        EventSpec(
+            MESSAGE,
+            "chat.new_message (and messages found by backfill after a reconnect)",
+            "{id, chat_id, from_me, from, to, body, type, timestamp, ack, backfill}",
+        ),
+        EventSpec(MESSAGE_ACK, "chat.msg_ack_change", "{ids, ack, chat_id}"),
+        EventSpec(MESSAGE_REVOKED, "chat.msg_revoke", "{id, chat_id, from, revoked_by?}"),
+        EventSpec(MESSAGE_EDITED, "chat.msg_edited", "{id, chat_id, body}"),
+        EventSpec(MESSAGE_REACTION, "chat.new_reaction", "{id, chat_id, sender, reaction}"),
+        EventSpec(CHAT_UNREAD, "chat.unread_count_changed", "{chat_id, unread}"),
+        EventSpec(PRESENCE, "chat.presence_change", "{chat_id, id, state}"),
+        EventSpec(CALL, "call.incoming_call", "{id, from, is_video, is_group}"),
+        EventSpec(DAEMON_STARTED, "daemon (client is null)", "{version, pid}"),
+    )
+}
+EVENT_NAMES = frozenset(EVENTS)
+# wa-js event -> public event name (the worker bridge forwards these).
+WAJS_EVENTS: dict[str, str] = {
+    "conn.auth_code_change": CLIENT_QR,
+    "chat.new_message": MESSAGE,
+    "chat.msg_ack_change": MESSAGE_ACK,
+    "chat.msg_revoke": MESSAGE_REVOKED,
+    "chat.msg_edited": MESSAGE_EDITED,
+    "chat.new_reaction": MESSAGE_REACTION,
+    "chat.unread_count_changed": CHAT_UNREAD,
+    "chat.presence_change": PRESENCE,
+    "call.incoming_call": CALL,
+}
+
+DEFAULT_QUEUE_SIZE = 1000
+# A sink runs under the publish lock, in the event's own transaction, before any fan-out
+# (the webhook outbox is one). It must not commit.
+Sink = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+def queue_size_from_env() -> int:
+    try:
+        return max(1, int(os.environ.get("WAMC_WS_QUEUE_SIZE", DEFAULT_QUEUE_SIZE)))
+    except ValueError:
+        return DEFAULT_QUEUE_SIZE
 
 
 @dataclass(eq=False)
@@ -38,6 +107,7 @@ class Subscriber:
     clients: frozenset[str] | None  # None = all
     events: frozenset[str] | None
     overflowed: bool = False
+    overflow: asyncio.Event = field(default_factory=asyncio.Event)
 
     def wants(self, ev: dict[str, Any]) -> bool:
         if (
@@ -50,11 +120,15 @@ class Subscriber:
 
 
 class EventBus:
-    def __init__(self, store: Store, queue_size: int = 1000) -> None:
+    def __init__(self, store: Store, queue_size: int | None = None) -> None:
         self.store = store
-        self.queue_size = queue_size
+        self.queue_size = queue_size or queue_size_from_env()
         self.subscribers: set[Subscriber] = set()
+        self.sinks: list[Sink] = []
         self._lock = asyncio.Lock()
+
+    def add_sink(self, sink: Sink) -> None:
+        self.sinks.append(sink)
 
     async def publish(self, client: str | None, name: str, data: dict[str, Any]) -> dict[str, Any]:
         async with self._lock:  # seq order == fan-out order
@@ -66,15 +140,29 @@ class EventBus:
                 "timestamp": utc_now_iso(),
                 "data": data,
             }
-            ev["seq"] = await self.store.append_event(client, ev["id"], name, ev["timestamp"], data)
+            ev["seq"] = await self.store.append_event(
+                client, ev["id"], name, ev["timestamp"], data, commit=False
+            )
+            for sink in self.sinks:
+                try:
+                    await sink(ev)
+                except Exception:
+                    logger.exception("event sink failed for {} {}", name, ev["id"])
+            await self.store.conn.commit()
             for sub in list(self.subscribers):
-                if sub.overflowed or not sub.wants(ev):
+                if not sub.wants(ev):
                     continue
                 try:
                     sub.queue.put_nowait(ev)
                 except asyncio.QueueFull:
-                    sub.overflowed = True  # the consumer is closed by its owner
-                    logger.warning("event consumer too slow: disconnecting it")
+                    # Never wait for a consumer: drop it, its owner closes the connection.
+                    sub.overflowed = True
+                    sub.overflow.set()
+                    self.subscribers.discard(sub)
+                    logger.warning(
+                        "event consumer too slow ({} events queued): disconnecting it",
+                        self.queue_size,
+                    )
             return ev
 
     def subscribe(

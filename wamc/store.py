@@ -21,6 +21,11 @@ CREATE TABLE IF NOT EXISTS clients (
     desired TEXT NOT NULL DEFAULT 'running',
     created_at TEXT NOT NULL,
     me TEXT,
+    state TEXT NOT NULL DEFAULT 'stopped',
+    worker_pid INTEGER,
+    worker_started REAL,
+    browser_pid INTEGER,
+    boot TEXT,
     delivered_dn INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS messages (
@@ -55,7 +60,27 @@ class ClientRow:
     desired: str
     created_at: str
     me: str | None
+    state: str
+    worker_pid: int | None
+    worker_started: float | None
+    browser_pid: int | None
+    boot: str | None
     delivered_dn: int
+
+
+# Columns of ``clients`` the daemon updates as things happen (observed state, live worker).
+CLIENT_FIELDS = frozenset(
+    {
+        "desired",
+        "me",
+        "state",
+        "worker_pid",
+        "worker_started",
+        "browser_pid",
+        "boot",
+        "delivered_dn",
+    }
+)
 
 
 class Store:
@@ -88,6 +113,16 @@ class Store:
     async def add_client(self, client_id: str, created_at: str) -> None:
         await self.conn.execute(
             "INSERT OR IGNORE INTO clients (id, created_at) VALUES (?, ?)", (client_id, created_at)
+        )
+        await self.conn.commit()
+
+    async def update_client(self, client_id: str, **fields: Any) -> None:
+        bad = set(fields) - CLIENT_FIELDS
+        if bad:
+            raise ValueError(f"not client columns: {sorted(bad)}")
+        cols = ", ".join(f"{name}=?" for name in fields)
+        await self.conn.execute(
+            f"UPDATE clients SET {cols} WHERE id=?", (*fields.values(), client_id)
         )
         await self.conn.commit()
 
@@ -164,7 +199,13 @@ class Store:
 
     # --- event log -----------------------------------------------------------------------------
     async def append_event(
-        self, client_id: str | None, event_id: str, name: str, timestamp: str, data: dict[str, Any]
+        self,
+        client_id: str | None,
+        event_id: str,
+        name: str,
+        timestamp: str,
+        data: dict[str, Any],
+        commit: bool = True,
     ) -> int:
         key = client_id or ""
         async with self.conn.execute(
@@ -176,8 +217,34 @@ class Store:
             "INSERT INTO events (client, seq, id, event, timestamp, data) VALUES (?, ?, ?, ?, ?, ?)",
             (key, seq, event_id, name, timestamp, json.dumps(data, separators=(",", ":"))),
         )
-        await self.conn.commit()
+        if commit:
+            await self.conn.commit()
         return seq
+
+    async def events_since(
+        self, client_id: str | None, after: int, limit: int, names: frozenset[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Logged events of one client (None: the daemon's) with seq > ``after``, oldest first."""
+        sql = "SELECT * FROM events WHERE client=? AND seq>?"
+        args: list[Any] = [client_id or "", after]
+        if names:
+            sql += f" AND event IN ({','.join('?' * len(names))})"
+            args += sorted(names)
+        sql += " ORDER BY seq LIMIT ?"
+        args.append(limit)
+        async with self.conn.execute(sql, args) as cur:
+            rows = await cur.fetchall()
+        return [
+            {
+                "id": r["id"],
+                "seq": r["seq"],
+                "client": r["client"] or None,
+                "event": r["event"],
+                "timestamp": r["timestamp"],
+                "data": json.loads(r["data"]),
+            }
+            for r in rows
+        ]
 
 
 def message_row(r: aiosqlite.Row) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import contextlib
 import os
 import random
 import signal
+import subprocess
 import sys
 import time
 from collections import deque
@@ -27,22 +28,30 @@ from wamc.config import Settings
 class WorkerHandle:
     client_id: str
     pid: int
-    started: float = field(default_factory=time.monotonic)
-    proc: asyncio.subprocess.Process | None = None
+    started: float  # the process's create time: a pid alone can be reused
+    proc: subprocess.Popen[bytes] | None = None  # None when adopted from a previous daemon
+    spawned: float = field(default_factory=time.monotonic)
 
-    def state(self) -> dict[str, int]:
-        return {"pid": self.pid}
+    def state(self) -> dict[str, float | int]:
+        """What to persist so a later daemon can adopt this worker."""
+        return {"worker_pid": self.pid, "worker_started": self.started}
 
 
 class Backend(Protocol):
     async def start(self, client_id: str) -> WorkerHandle: ...
+    def adopt(self, client_id: str, pid: int, started: float) -> WorkerHandle | None: ...
     async def wait(self, handle: WorkerHandle) -> int: ...
     def poll(self, handle: WorkerHandle) -> bool: ...
     async def stop(self, handle: WorkerHandle, timeout: float, browser_pid: int | None) -> None: ...
 
 
 class LocalProcessBackend:
-    """Workers as local processes, each leading its own process group."""
+    """Workers as local processes, each leading its own process group and session.
+
+    Plain ``subprocess.Popen`` (not asyncio's, which kills its children when the loop closes):
+    workers must outlive a daemon restart. Exits are watched through pidfds, which also work
+    for adopted workers that are not our children.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -58,6 +67,7 @@ class LocalProcessBackend:
                 "WAMC_WAJS_PATH": str(s.resolved_wajs_path()),
                 "WAMC_HEARTBEAT_INTERVAL": str(s.heartbeat_interval),
                 "WAMC_HEARTBEAT_TIMEOUT": str(s.heartbeat_timeout),
+                "WAMC_WORKER_GRACE": str(s.worker_grace),
                 "PYTHONUNBUFFERED": "1",
                 # Playwright's node driver: a smaller young generation saves ~20 MB per worker.
                 "NODE_OPTIONS": "--max-semi-space-size=1",
@@ -73,27 +83,41 @@ class LocalProcessBackend:
         stderr_path = self.settings.logs_dir / "clients" / f"{client_id}.stderr"
         stderr_path.parent.mkdir(parents=True, exist_ok=True)
         with open(stderr_path, "ab") as err:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "workers",
-                "--client",
-                client_id,
-                stdin=asyncio.subprocess.DEVNULL,
+            proc = subprocess.Popen(  # noqa: ASYNC220 - fork/exec returns at once
+                [sys.executable, "-m", "workers", "--client", client_id],
+                stdin=subprocess.DEVNULL,
                 stdout=err,
                 stderr=err,
                 start_new_session=True,
                 env=self.env(),
                 cwd=str(project_root()),
             )
-        return WorkerHandle(client_id=client_id, pid=proc.pid, proc=proc)
+        started = create_time(proc.pid) or time.time()
+        return WorkerHandle(client_id=client_id, pid=proc.pid, started=started, proc=proc)
+
+    def adopt(self, client_id: str, pid: int, started: float) -> WorkerHandle | None:
+        """A live worker of ``client_id`` left by a previous daemon, or None."""
+        try:
+            proc = psutil.Process(pid)
+            if abs(proc.create_time() - started) > 1.0 or proc.status() == psutil.STATUS_ZOMBIE:
+                return None
+            cmd = proc.cmdline()
+        except psutil.Error:
+            return None
+        if "workers" not in cmd or cmd[-2:] != ["--client", client_id]:
+            return None
+        return WorkerHandle(client_id=client_id, pid=pid, started=started, proc=None)
 
     async def wait(self, handle: WorkerHandle) -> int:
-        assert handle.proc is not None
-        return await handle.proc.wait()
+        await wait_exit(handle.pid)
+        if handle.proc is not None:
+            return handle.proc.wait()  # already exited: this only reaps it
+        return -1  # not our child: the exit code went to its new parent
 
     def poll(self, handle: WorkerHandle) -> bool:
-        return handle.proc is not None and handle.proc.returncode is None
+        if handle.proc is not None:
+            return handle.proc.poll() is None
+        return create_time(handle.pid) == handle.started
 
     async def stop(self, handle: WorkerHandle, timeout: float, browser_pid: int | None) -> None:
         """SIGTERM the worker's group, wait, then SIGKILL it and its browser's group."""
@@ -101,13 +125,40 @@ class LocalProcessBackend:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(handle.pid, signal.SIGTERM)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wait(handle), timeout)
+                await asyncio.wait_for(wait_exit(handle.pid), timeout)
         kill_group(handle.pid)
         if browser_pid:
             kill_group(browser_pid)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wait_exit(handle.pid), 5)
         if handle.proc is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(handle.proc.wait(), 5)
+            handle.proc.poll()
+
+
+def create_time(pid: int) -> float | None:
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return None
+        return proc.create_time()
+    except psutil.Error:
+        return None
+
+
+async def wait_exit(pid: int) -> None:
+    """Wait until ``pid`` exits (child or not), without a thread per process."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+    loop.add_reader(fd, lambda: done.done() or done.set_result(None))
+    try:
+        await done
+    finally:
+        loop.remove_reader(fd)
+        os.close(fd)
 
 
 def project_root() -> Path:

@@ -7,7 +7,7 @@ import binascii
 import json
 import re
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from wamc.errors import ApiError
 
@@ -97,3 +97,211 @@ def bounded_int(raw: str | None, name: str, default: int, low: int, high: int) -
             "invalid_parameter", f"'{name}' must be between {low} and {high}", field=name
         )
     return value
+
+
+# --- API models: they validate requests and are the schemas of /openapi.json ----------------------
+# (wamc/gateway/openapi.py builds the document from them; keep them in step with the handlers)
+
+SCOPE_NAMES = ("read", "send", "control")
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class Problem(_Out):
+    """RFC 9457 problem details; ``code`` is stable and machine-readable."""
+
+    type: str = Field(examples=["https://wamc.dev/problems/client_not_found"])
+    title: str = Field(examples=["Unknown client"])
+    status: int = Field(examples=[404])
+    detail: str = Field(examples=["no client 'acme'"])
+    code: str = Field(examples=["client_not_found"])
+    field: str | None = Field(default=None, examples=["to"])
+
+
+class ClientStatus(_Out):
+    id: str = Field(examples=["acme"])
+    state: str = Field(
+        examples=["connected"],
+        description="stopped | starting | qr | connected | disconnected | failed",
+    )
+    desired: str = Field(examples=["running"], description="running | stopped")
+    since: str = Field(examples=["2026-01-01T12:00:00.000Z"])
+    pid: int | None = None
+    browser_pid: int | None = None
+    me: str | None = Field(default=None, examples=["5511900000001@c.us"])
+    last_error: str | None = None
+    restarts: int = 0
+    uptime_seconds: float | None = None
+    created_at: str = Field(examples=["2026-01-01T12:00:00.000Z"])
+
+
+class ConnectResult(ClientStatus):
+    created: bool = Field(description="true when this call created the client")
+
+
+class ClientList(_Out):
+    clients: list[ClientStatus]
+
+
+class Deleted(_Out):
+    id: str = Field(examples=["acme"])
+    deleted: bool = True
+
+
+class QrJson(_Out):
+    id: str = Field(examples=["acme"])
+    qr: str = Field(description="the text the QR code encodes")
+    updated_at: str | None = None
+
+
+class SendResult(_Out):
+    id: str | None = Field(examples=["true_5511988887777@c.us_3EB0ABCDEF"])
+    ack: int = Field(examples=[1], description="WhatsApp ack: 0 pending, 1 server, 2 device, 3 read")
+    to: str = Field(examples=["5511988887777@c.us"])
+    client: str = Field(examples=["acme"])
+
+
+class Chat(_Out):
+    id: str | None = Field(examples=["5511988887777@c.us"])
+    name: str | None = None
+    timestamp: int | None = None
+    unread_count: int = 0
+    archived: bool = False
+    is_group: bool = False
+
+
+class ChatList(_Out):
+    chats: list[Chat]
+
+
+class Message(_Out):
+    id: str
+    chat_id: str | None = None
+    from_me: bool
+    from_: str | None = Field(default=None, alias="from")
+    to: str | None = None
+    body: str
+    type: str = Field(examples=["chat"])
+    timestamp: str | None
+    ack: int
+
+
+class MessagePage(_Out):
+    messages: list[Message]
+    next_before: str | None = Field(description="cursor for the next (older) page; null at the end")
+
+
+class Health(_Out):
+    status: str = Field(examples=["ok"])
+    timestamp: str
+    activeClients: int
+    clients: int
+    states: dict[str, int]
+    version: str
+    pid: int
+    started_at: str
+
+
+class TokenCreate(BaseModel):
+    """A new API token for one client."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scopes: list[str] = Field(
+        min_length=1, max_length=3, examples=[["read", "send"]], description="read, send, control"
+    )
+    name: str = Field(default="", max_length=100, examples=["crm integration"])
+
+    @field_validator("scopes")
+    @classmethod
+    def _scopes(cls, v: list[str]) -> list[str]:
+        bad = [s for s in v if s not in SCOPE_NAMES]
+        if bad:
+            raise ValueError(f"unknown scope {bad[0]!r}: use read, send or control")
+        return v
+
+
+class TokenInfo(_Out):
+    id: str = Field(examples=["tok_0123456789abcdef"])
+    client: str = Field(examples=["acme"])
+    name: str
+    scopes: list[str]
+    created_at: str
+
+
+class TokenCreated(TokenInfo):
+    token: str = Field(description="the secret: shown only in this answer, stored only hashed")
+
+
+class TokenList(_Out):
+    tokens: list[TokenInfo]
+
+
+class TokenRevoked(_Out):
+    id: str
+    revoked: bool = True
+
+
+class AuditEntry(_Out):
+    n: int
+    timestamp: str
+    key_id: str | None = Field(examples=["admin"], description="'admin' or a token id")
+    action: str = Field(examples=["send_message"])
+    method: str
+    path: str
+    client: str | None
+    status: int
+    result: str = Field(examples=["ok"], description="'ok' or the problem code")
+    remote: str | None = None
+
+
+class AuditPage(_Out):
+    entries: list[AuditEntry]
+    next_before: int | None
+
+
+class Event(_Out):
+    """One event as sent over ``/ws`` (and stored in the event log)."""
+
+    id: str
+    seq: int = Field(description="per-client sequence number")
+    client: str | None
+    event: str = Field(examples=["message"])
+    timestamp: str
+    data: dict
+
+
+class ClientStateData(_Out):
+    state: str
+    previous: str
+    reason: str | None = None
+    me: str | None = None
+
+
+class ClientQrData(_Out):
+    qr: str
+
+
+class MessageAckData(_Out):
+    ids: list[str]
+    ack: int
+    chat_id: str | None = None
+
+
+class DaemonStartedData(_Out):
+    version: str
+    pid: int
+
+
+def validate_body(model: type[BaseModel], body: object) -> BaseModel:
+    """A JSON body against a model, or a 400 problem naming the first bad field."""
+    if not isinstance(body, dict):
+        raise ApiError("invalid_json", "the body must be a JSON object")
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or None
+        raise ApiError("invalid_field", f"{field}: {err['msg']}", field=field) from None

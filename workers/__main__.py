@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import fcntl
 import os
 import re
 import sys
+import time
+from pathlib import Path
 
 from loguru import logger
 
@@ -30,11 +33,31 @@ def main(argv: list[str] | None = None) -> int:
     setup_worker_logging(settings, args.client)
     from workers.runtime import Worker  # after logging is set up
 
+    lock = profile_lock(settings.client_dir(args.client) / "worker.lock", timeout=30.0)
+    if lock is None:
+        logger.bind(client=args.client).error("another worker holds this client's profile: exiting")
+        return 4
     try:
         return asyncio.run(Worker(settings, args.client, args.grace).run())
     except Exception:
         logger.bind(client=args.client).exception("worker crashed")
         return 1
+
+
+def profile_lock(path: Path, timeout: float) -> int | None:
+    """Never two browsers on one profile: an flock held for the worker's lifetime."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd  # released by the kernel when this process dies, however it dies
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                os.close(fd)
+                return None
+            time.sleep(0.2)  # a previous worker is still closing its browser
 
 
 if __name__ == "__main__":

@@ -181,7 +181,7 @@ async def test_two_clients_end_to_end(daemon: Daemon, sim_http: Any) -> None:
 
         async def restarted() -> dict[str, Any] | None:
             s = await daemon.status("acme")
-            return s if s["state"] == "connected" and s["pid"] != old_pid else None
+            return s if s["state"] == "connected" and s["pid"] not in (None, old_pid) else None
 
         st = await wait_for(restarted, timeout=60, what="acme restarted and connected")
         assert st["restarts"] >= 1

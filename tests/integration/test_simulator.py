@@ -365,6 +365,9 @@ async def test_two_phones_conflict_and_page_logout(sim_env: SimEnv) -> None:
     # Conflict: CONFLICT until takeover; messages meanwhile are synced on takeover.
     await control.ok("POST", "/control/conflict", json={"phone": PHONE_N})
     await n.wait_mode("CONFLICT")
+    devices = {d["phone"]: d for d in (await control.ok("GET", "/control/devices"))["devices"]}
+    assert devices[PHONE_N]["stream_mode"] == "CONFLICT" and not devices[PHONE_N]["connected"]
+    assert devices[PHONE_M]["stream_mode"] == "MAIN" and devices[PHONE_M]["connected"]
     assert (await n.events("conn.online"))[-1] == [False]
     res = await control.ok(
         "POST",

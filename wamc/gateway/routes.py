@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from wamc.gateway import clients, messages, system, ws
+from wamc.gateway import admin, clients, messages, system, ws
 
 ROUTES = [
     web.get("/health", system.health),
+    web.post("/api/shutdown", system.shutdown),
     web.get("/api/clients", clients.list_clients),
     web.post("/api/clients/{id}/connect", clients.connect),
     web.post("/api/clients/{id}/disconnect", clients.disconnect),
@@ -20,4 +21,12 @@ ROUTES = [
     web.get("/api/clients/{id}/chats", messages.chats),
     web.get("/api/clients/{id}/chats/{chatId}/messages", messages.chat_messages),
     web.get("/ws", ws.websocket),
+    # admin dashboard (static, public) and the API calls it needs
+    web.get("/admin", admin.to_instances),
+    web.get("/admin/", admin.to_instances),
+    web.get("/admin/instances", admin.index),
+    web.get("/admin/static/{name}", admin.static),
+    web.get("/api/clients/{id}/logs", admin.client_logs),
+    web.get("/api/clients/{id}/messages/recent", admin.client_recent_messages),
+    web.get("/api/messages/recent", admin.recent_messages),
 ]

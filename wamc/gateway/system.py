@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 from aiohttp import web
@@ -10,6 +11,9 @@ from wamc import __version__
 from wamc.gateway.app import MANAGER, STARTED_AT
 from wamc.states import ClientState
 from wamc.timeutil import utc_now_iso
+
+STOP = web.AppKey("stop", asyncio.Event)
+FULL_STOP = web.AppKey("full_stop", bool)
 
 
 async def health(request: web.Request) -> web.Response:
@@ -30,3 +34,10 @@ async def health(request: web.Request) -> web.Response:
             "started_at": request.app[STARTED_AT],
         }
     )
+
+
+async def shutdown(request: web.Request) -> web.Response:
+    """Stop every worker and then the daemon (``wamc shutdown``). Plain SIGTERM keeps workers."""
+    request.app[FULL_STOP] = True
+    request.app[STOP].set()
+    return web.json_response({"shutting_down": True, "stop_workers": True}, status=202)

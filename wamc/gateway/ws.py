@@ -1,16 +1,39 @@
-"""WebSocket event stream: JSON events, filtered by client and event name."""
+"""WebSocket event stream ``/ws``: filtered, resumable, with a bounded queue per connection.
+
+Query parameters:
+  ``clients=a,b``   only these clients (``*`` or absent: all); daemon events always pass
+  ``events=message,message.ack``   only these event names (see wamc/events.py)
+  ``since=acme:41,shop_2:7``   first replay the logged events of acme with seq > 41 and of
+                    shop_2 with seq > 7, then go live: no gap, no duplicate
+
+Resume without a gap: the connection subscribes to the bus *before* reading the log, so live
+events published meanwhile are buffered; after the replay the buffer is drained, skipping what
+the replay already sent (seq <= last replayed, per client).
+
+A consumer that lets its queue fill up is disconnected with close code 1008 and the reason
+``consumer too slow``; the bus never waits for anyone.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+from typing import Any
 
 from aiohttp import WSCloseCode, web
 from loguru import logger
 
 from wamc.errors import ApiError
-from wamc.gateway.app import BUS
+from wamc.events import EVENT_NAMES
+from wamc.gateway.app import BUS, STORE
 from wamc.validation import CLIENT_ID
+
+HEARTBEAT = 20.0
+REPLAY_BATCH = 500
+SEND_TIMEOUT = 30.0  # a send blocked this long means the consumer stopped reading
+ABORT_AFTER_CLOSE = 60.0
+SLOW_REASON = "consumer too slow"
 
 
 def _csv(raw: str | None, name: str) -> frozenset[str] | None:
@@ -23,35 +46,124 @@ def _csv(raw: str | None, name: str) -> frozenset[str] | None:
             raise ApiError(
                 "invalid_parameter", f"invalid client id in 'clients': {bad[0]!r}", field="clients"
             )
+    if name == "events":
+        bad = sorted(items - EVENT_NAMES)
+        if bad:
+            raise ApiError(
+                "invalid_parameter",
+                f"unknown event {bad[0]!r}; known: {', '.join(sorted(EVENT_NAMES))}",
+                field="events",
+            )
     return items or None
 
 
-async def websocket(request: web.Request) -> web.WebSocketResponse:
+def parse_since(raw: str | None) -> dict[str, int]:
+    """``acme:41,shop_2:7`` → {"acme": 41, "shop_2": 7}."""
+    since: dict[str, int] = {}
+    if not raw:
+        return since
+    for part in raw.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        client, sep, seq = part.rpartition(":")
+        if not sep or not CLIENT_ID.match(client) or not seq.isdigit() or len(seq) > 15:
+            raise ApiError(
+                "invalid_parameter",
+                f"'since' takes client:seq pairs separated by commas, not {part[:80]!r}",
+                field="since",
+            )
+        since[client] = int(seq)
+    return since
+
+
+async def websocket(request: web.Request) -> web.StreamResponse:
     clients = _csv(request.query.get("clients"), "clients")
     events = _csv(request.query.get("events"), "events")
-    ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=64 * 1024)
+    since = parse_since(request.query.get("since"))
+    if clients is not None and not set(since) <= clients:
+        raise ApiError(
+            "invalid_parameter", "every client in 'since' must be in 'clients'", field="since"
+        )
+    ws = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=64 * 1024, writer_limit=64 * 1024)
     await ws.prepare(request)
     bus = request.app[BUS]
-    sub = bus.subscribe(clients, events)
-    logger.info(
-        "websocket consumer connected (clients={})", ",".join(sorted(clients)) if clients else "*"
+    store = request.app[STORE]
+    sub = bus.subscribe(clients, events)  # before the replay: nothing published meanwhile is lost
+    log = logger.bind(peer=request.remote)
+    log.info(
+        "websocket consumer connected (clients={}, events={}, resume={})",
+        ",".join(sorted(clients)) if clients else "*",
+        ",".join(sorted(events)) if events else "*",
+        len(since),
     )
 
+    async def send(ev: dict[str, Any]) -> None:
+        await asyncio.wait_for(ws.send_str(json.dumps(ev, separators=(",", ":"))), SEND_TIMEOUT)
+
     async def pump() -> None:
+        last: dict[str, int] = {}
+        for client, after in since.items():
+            cursor = after
+            while True:
+                batch = await store.events_since(client, cursor, REPLAY_BATCH, events)
+                for ev in batch:
+                    await send(ev)
+                    cursor = ev["seq"]
+                if len(batch) < REPLAY_BATCH:
+                    break
+            last[client] = max(cursor, after)
         while True:
             ev = await sub.queue.get()
-            await ws.send_json(ev)
-            if sub.overflowed and sub.queue.empty():
-                await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"consumer too slow")
-                return
+            client = ev["client"]
+            if client in last and ev["seq"] <= last[client]:
+                continue  # already replayed from the log
+            await send(ev)
+
+    async def guard() -> None:
+        """Close the socket when the bus dropped this consumer or a send stalled."""
+        overflow = asyncio.create_task(sub.overflow.wait())
+        try:
+            done, _ = await asyncio.wait({overflow, sender}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            overflow.cancel()
+        if sender in done and not sender.cancelled():
+            exc = sender.exception()
+            if isinstance(exc, TimeoutError):
+                sub.overflowed = True
+            elif exc is not None and not isinstance(exc, ConnectionError | RuntimeError):
+                log.opt(exception=exc).error("websocket event pump failed")
+        sender.cancel()
+        if sub.overflowed:
+            log.warning("websocket consumer too slow: closing it")
+            await close(WSCloseCode.POLICY_VIOLATION, SLOW_REASON)
+        elif not ws.closed:
+            await close(WSCloseCode.INTERNAL_ERROR, "event stream failed")
+
+    closing = False
+
+    async def close(code: int, reason: str) -> None:
+        nonlocal closing
+        closing = True
+        transport = request.transport
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(ws.close(code=code, message=reason.encode(), drain=False), 15)
+        if transport is not None:
+            # A consumer that never reads again cannot hold its socket (and buffer) forever.
+            asyncio.get_running_loop().call_later(ABORT_AFTER_CLOSE, transport.abort)
 
     sender = asyncio.create_task(pump())
+    watcher = asyncio.create_task(guard())
     try:
         async for _msg in ws:
-            pass  # commands over the socket come later; input is ignored
+            pass  # input is ignored (commands over the socket are not implemented yet)
     finally:
+        bus.unsubscribe(sub)
         sender.cancel()
+        if not closing:
+            watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await sender
-        bus.unsubscribe(sub)
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await watcher
     return ws

@@ -10,15 +10,17 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
-from .world import Device, SimError, World
+from .model import Device, SimError
+from .world import World
 
 log = logging.getLogger("wamc.simulator")
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 WAJS_PATH = STATIC_DIR / "wa-js.js"
 WORLD_KEY = web.AppKey("world", World)
+SOCKETS_KEY = web.AppKey("sockets", set)
 NO_STORE = {"Cache-Control": "no-store"}
 
 
@@ -76,10 +78,12 @@ async def page_socket(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(heartbeat=20.0)
     await ws.prepare(request)
     conn = PageConnection(ws)
+    request.app[SOCKETS_KEY].add(ws)
     try:
         async for frame in ws:
             if frame.type != WSMsgType.TEXT:
                 continue
+            msg: Any = None
             try:
                 msg = json.loads(frame.data)
                 if not isinstance(msg, dict):
@@ -94,9 +98,16 @@ async def page_socket(request: web.Request) -> web.WebSocketResponse:
             if isinstance(msg, dict) and msg.get("rid") is not None:
                 conn.push({"t": "res", "rid": msg["rid"], "result": result, "error": error})
     finally:
+        request.app[SOCKETS_KEY].discard(ws)
         world.disconnect(conn)
         await conn.close()
     return ws
+
+
+async def _close_sockets(app: web.Application) -> None:
+    app[WORLD_KEY].close()
+    for ws in list(app[SOCKETS_KEY]):
+        await ws.close(code=WSCloseCode.GOING_AWAY, message=b"simulator stopping")
 
 
 # ------------------------------------------------------------------ control API
@@ -197,6 +208,8 @@ def _static(name: str, content_type: str):
 def create_app(world: World) -> web.Application:
     app = web.Application(middlewares=[json_errors])
     app[WORLD_KEY] = world
+    app[SOCKETS_KEY] = set()
+    app.on_shutdown.append(_close_sockets)
     app.add_routes(
         [
             web.get("/", _static("index.html", "text/html; charset=utf-8")),
@@ -254,8 +267,6 @@ class Simulator:
         self.port = self._runner.addresses[0][1]
 
     async def stop(self) -> None:
-        if self.world is not None:
-            self.world.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -280,7 +291,7 @@ class Simulator:
         device = self._w().scan(qr, phone)
         return {"device_id": device.device_id, "phone": device.phone}
 
-    async def send_message(self, to: str, sender: str, body: str) -> dict[str, str]:
+    async def deliver(self, to: str, sender: str, body: str) -> dict[str, str]:
         return self._w().deliver(to, sender, body)
 
     async def sent(self, phone: str) -> list[dict[str, Any]]:
@@ -301,6 +312,8 @@ class Simulator:
 
 def run_simulator(host: str = "127.0.0.1", port: int = 4100, **timings: Any) -> None:
     """Run the simulator in the foreground until SIGINT/SIGTERM (for the CLI)."""
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
     async def main() -> None:
         sim = Simulator(host, port, **timings)

@@ -11,99 +11,32 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import re
 import secrets
 import time
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
+
+from .model import (
+    ACK_FAILED,
+    ACK_READ,
+    ACK_RECEIVED,
+    ACK_SENT,
+    DEFAULT_LOGOUT_REASON,
+    LINK_CODE_ALPHABET,
+    USER_WID_RE,
+    Account,
+    BadRequest,
+    Conflict,
+    Connection,
+    Device,
+    NotFound,
+    bare_id,
+    check_phone,
+    is_on_whatsapp,
+    new_msg_id,
+    user_wid,
+)
 
 log = logging.getLogger("wamc.simulator")
-
-PHONE_RE = re.compile(r"^\d{5,20}$")
-USER_WID_RE = re.compile(r"^(\d{5,20})@c\.us$")
-LINK_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTVWXYZ123456789"
-ACK_FAILED, ACK_SENT, ACK_RECEIVED, ACK_READ, ACK_PLAYED = -1, 1, 2, 3, 4
-DEFAULT_LOGOUT_REASON = "user_initiated"
-
-
-class SimError(Exception):
-    status = 400
-
-
-class BadRequest(SimError):
-    status = 400
-
-
-class NotFound(SimError):
-    status = 404
-
-
-class Conflict(SimError):
-    status = 409
-
-
-class Connection(Protocol):
-    """A page's WebSocket, as the world sees it."""
-
-    device: Device | None
-
-    def push(self, msg: dict[str, Any]) -> None: ...
-
-
-@dataclass
-class Device:
-    device_id: str
-    keys: dict[str, str]
-    phone: str | None = None
-    conn: Connection | None = None  # the attached connection (None: offline or in conflict)
-    stream_mode: str | None = None  # as last reported by the page
-    qr: str | None = None  # fullCode currently shown
-    qr_count: int = 0
-    rotation: asyncio.Task[None] | None = None
-    link_code: tuple[str, str] | None = None  # (code, phone)
-    unlinked_reason: str | None = None  # set when the phone unlinked it while it was away
-    outbox: dict[str, dict[str, Any]] = field(default_factory=dict)  # not yet stored by the page
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "device_id": self.device_id,
-            "phone": self.phone,
-            "qr": self.qr if self.conn is not None else None,
-            "link_code": self.link_code[0] if self.link_code and self.conn is not None else None,
-            "stream_mode": self.stream_mode,
-            "connected": self.conn is not None,
-        }
-
-
-@dataclass
-class Account:
-    phone: str
-    devices: set[str] = field(default_factory=set)
-    sent: dict[str, dict[str, Any]] = field(default_factory=dict)  # bare msg id -> record
-
-
-def new_msg_id() -> str:
-    return "3EB0" + secrets.token_hex(8).upper()
-
-
-def user_wid(phone: str) -> str:
-    return f"{phone}@c.us"
-
-
-def check_phone(value: Any, name: str = "phone") -> str:
-    if not isinstance(value, str) or not PHONE_RE.match(value):
-        raise BadRequest(f"{name} must be a string of 5 to 20 digits")
-    return value
-
-
-def is_on_whatsapp(phone: str) -> bool:
-    """The simulator's directory: every number of 8 to 15 digits has WhatsApp."""
-    return 8 <= len(phone) <= 15 and phone.isdigit()
-
-
-def bare_id(msg_id: str) -> str:
-    """'true_123@c.us_3EB0…' or '3EB0…' -> '3EB0…'."""
-    return msg_id.rsplit("_", 1)[-1]
 
 
 class World:
@@ -119,12 +52,17 @@ class World:
     # ----------------------------------------------------------------- page side
     def hello(self, conn: Connection, msg: dict[str, Any]) -> None:
         device_id, keys, phone = msg.get("device_id"), msg.get("keys"), msg.get("phone")
+        names = ("static", "identity", "secret")
         if not isinstance(device_id, str) or not device_id or not isinstance(keys, dict):
             raise BadRequest("hello needs device_id and keys")
+        if not all(isinstance(keys.get(k), str) and keys[k] for k in names):
+            raise BadRequest("hello keys need static, identity and secret")
+        if phone is not None:
+            phone = check_phone(phone)
         device = self.devices.get(device_id)
         if device is None:
-            device = self.devices[device_id] = Device(device_id, keys)
-        device.keys = {k: str(keys.get(k, "")) for k in ("static", "identity", "secret")}
+            device = self.devices[device_id] = Device(device_id, {})
+        device.keys = {k: keys[k] for k in names}
         if device.conn is not None and device.conn is not conn:
             device.conn.push({"t": "conflict"})  # the same profile opened twice: newest wins
         self._detach(device)
@@ -136,7 +74,6 @@ class World:
             device.unlinked_reason = None
             self.start_qr(device)
             return
-        phone = check_phone(phone)
         if device.unlinked_reason is not None or (device.phone not in (None, phone)):
             reason = device.unlinked_reason or DEFAULT_LOGOUT_REASON
             device.unlinked_reason = None
@@ -164,8 +101,9 @@ class World:
         conn.push(self._welcome(device))
 
     def report_state(self, conn: Connection, mode: Any) -> None:
-        if conn.device is not None and isinstance(mode, str):
-            conn.device.stream_mode = mode
+        device = conn.device
+        if device is not None and device.conn is conn and isinstance(mode, str):
+            device.stream_mode = mode
 
     def stored(self, conn: Connection, ids: Any) -> None:
         """The page committed these incoming messages to IndexedDB: stop re-sending them."""
@@ -242,17 +180,15 @@ class World:
     # ----------------------------------------------------------------- QR codes
     def start_qr(self, device: Device) -> None:
         self._stop_qr(device)
-        device.qr_count = 0
         device.rotation = asyncio.get_running_loop().create_task(self._rotate(device))
 
     async def _rotate(self, device: Device) -> None:
         for n in range(self.max_qr_codes):
+            if device.conn is None:  # detached pages have their rotation cancelled; be safe
+                break
             ref = "2@" + base64.b64encode(secrets.token_bytes(48)).decode()
             k = device.keys
             device.qr = f"{ref},{k['static']},{k['identity']},{k['secret']}"
-            device.qr_count = n + 1
-            if device.conn is None:
-                return
             device.conn.push({"t": "qr", "ref": ref, "full_code": device.qr})
             ttl = self.qr_first_ttl if n == 0 else self.qr_ttl
             while True:  # a frozen rotation gives the current code a fresh ttl when thawed
@@ -340,9 +276,10 @@ class World:
         record = account.sent.get(bare_id(msg_id)) if account else None
         if record is None:
             raise NotFound(f"phone {phone} did not send message {msg_id}")
-        record["ack"] = ack
+        if ack > record["ack"] or ack == ACK_FAILED:  # acks only move forward, as on the page
+            record["ack"] = ack
         live = self._push_ack(phone, record["to"], [bare_id(msg_id)], ack)
-        return {"id": record["id"], "ack": ack, "delivered": "live" if live else "queued"}
+        return {"id": record["id"], "ack": record["ack"], "delivered": "live" if live else "queued"}
 
     def logout(self, phone: Any, reason: Any = None) -> list[str]:
         phone = check_phone(phone)
@@ -350,6 +287,7 @@ class World:
         devices = self._linked_devices(phone)
         if not devices:
             raise NotFound(f"phone {phone} has no linked WhatsApp Web device")
+        log.info("simulator: phone %s logs out %d device(s) (%s)", phone, len(devices), reason)
         for device in devices:
             self._unlink(device)
             # Kept until the page says hello without a login, in case it dies before it hears.
@@ -369,6 +307,7 @@ class World:
         for device in hit:
             conn = device.conn
             device.conn = None  # the page keeps its socket; it can take the session back
+            device.stream_mode = "CONFLICT"
             assert conn is not None
             conn.push({"t": "conflict"})
         return [d.device_id for d in hit]
@@ -379,7 +318,7 @@ class World:
 
     # ----------------------------------------------------------------- internals
     def _pair(self, device: Device, phone: str) -> Device:
-        self._stop_qr(device)
+        log.info("simulator: device %s linked to phone %s", device.device_id, phone)
         self._link(device, phone)
         assert device.conn is not None
         device.conn.push({"t": "paired", "phone": phone})

@@ -1,0 +1,96 @@
+"""Audit log: who (key id, never the key), what, which client, result — for every call that
+changes state and every refused call. JSON lines in ``logs/audit.log`` and rows in the ``audit``
+table (``GET /api/audit``)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+
+from wamc.store import Store
+from wamc.timeutil import utc_now_iso
+
+AUDIT_FIELDS = ("timestamp", "key_id", "action", "method", "path", "client", "status", "result")
+
+
+class AuditLog:
+    def __init__(self, store: Store, path: Path) -> None:
+        self.store = store
+        self.path = path
+        self._fh: Any = None
+
+    def _file(self) -> Any:
+        if self._fh is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            self._fh = os.fdopen(fd, "a", buffering=1, encoding="utf-8")
+        return self._fh
+
+    async def record(
+        self,
+        *,
+        key_id: str | None,
+        action: str,
+        method: str,
+        path: str,
+        client: str | None,
+        status: int,
+        result: str,
+        remote: str | None,
+    ) -> dict[str, Any]:
+        entry = {
+            "timestamp": utc_now_iso(),
+            "key_id": key_id,
+            "action": action,
+            "method": method,
+            "path": path[:512],
+            "client": client,
+            "status": status,
+            "result": result,
+            "remote": remote,
+        }
+        try:
+            self._file().write(json.dumps(entry, separators=(",", ":")) + "\n")
+        except OSError as exc:
+            logger.warning("cannot write the audit log: {}", exc)
+        cur = await self.store.conn.execute(
+            "INSERT INTO audit (timestamp, key_id, action, method, path, client, status, result,"
+            " remote) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            tuple(entry[k] for k in (*AUDIT_FIELDS, "remote")),
+        )
+        entry["n"] = cur.lastrowid
+        await self.store.conn.commit()
+        return entry
+
+    async def query(
+        self,
+        client: str | None,
+        key_id: str | None,
+        limit: int,
+        before: int | None,
+    ) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM audit WHERE 1 = 1"
+        args: list[Any] = []
+        if client is not None:
+            sql += " AND client = ?"
+            args.append(client)
+        if key_id is not None:
+            sql += " AND key_id = ?"
+            args.append(key_id)
+        if before is not None:
+            sql += " AND n < ?"
+            args.append(before)
+        sql += " ORDER BY n DESC LIMIT ?"
+        args.append(limit)
+        async with self.store.conn.execute(sql, args) as cur:
+            rows = await cur.fetchall()
+        return [{k: r[k] for k in ("n", *AUDIT_FIELDS, "remote")} for r in rows]
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None

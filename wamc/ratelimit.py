@@ -1,0 +1,196 @@
+"""Rate limits: per key on the API, per client on outgoing messages, idempotent sends.
+
+- ``ApiLimiter``: a token bucket per key id (``WAMC_API_RATE_PER_MINUTE``, burst
+  ``WAMC_API_RATE_BURST``); an empty bucket answers 429 ``rate_limited`` with ``Retry-After``.
+- ``SendPacer``: every send of a client waits its turn in that client's FIFO queue and is
+  spaced from the previous one by ``WAMC_SEND_INTERVAL`` plus a random ``0..WAMC_SEND_JITTER``
+  seconds. Sending at machine speed and regular intervals is what gets numbers banned; pacing
+  with jitter reduces (does not remove) that risk. A full queue (``WAMC_SEND_QUEUE_SIZE``)
+  answers 429 ``send_queue_full`` with ``Retry-After``.
+- ``Idempotency``: an ``Idempotency-Key`` on a send stores the first answer; a repeat returns it
+  and sends nothing (a repeat while the first is still in flight waits for it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import math
+import random
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from wamc.errors import ApiError
+from wamc.store import Store
+from wamc.timeutil import utc_now_iso
+
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
+
+
+class Throttled(ApiError):
+    """A 429 answer; ``retry_after`` (whole seconds) becomes the ``Retry-After`` header."""
+
+    def __init__(self, code: str, detail: str, retry_after: float) -> None:
+        super().__init__(code, detail)
+        self.retry_after = max(1, math.ceil(retry_after))
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    stamp: float
+
+
+class ApiLimiter:
+    def __init__(self, per_minute: int, burst: int) -> None:
+        self.rate = per_minute / 60.0
+        self.burst = max(1, burst)
+        self.enabled = per_minute > 0
+        self._buckets: dict[str, _Bucket] = {}
+
+    def hit(self, key_id: str, now: float | None = None) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic() if now is None else now
+        b = self._buckets.get(key_id)
+        if b is None:
+            b = self._buckets[key_id] = _Bucket(float(self.burst), now)
+        b.tokens = min(float(self.burst), b.tokens + (now - b.stamp) * self.rate)
+        b.stamp = now
+        if b.tokens < 1.0:
+            wait = (1.0 - b.tokens) / self.rate
+            raise Throttled("rate_limited", f"this key is limited to {self._describe()}", wait)
+        b.tokens -= 1.0
+        if len(self._buckets) > 10_000:  # forget idle keys (full buckets)
+            full = [k for k, v in self._buckets.items() if now - v.stamp > self.burst / self.rate]
+            for k in full:
+                del self._buckets[k]
+
+    def _describe(self) -> str:
+        return f"{round(self.rate * 60)} requests a minute (bursts of {self.burst})"
+
+
+@dataclass(eq=False)
+class _Lane:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    waiting: int = 0
+    next_at: float = 0.0
+
+
+class SendPacer:
+    def __init__(self, interval: float, jitter: float, queue_size: int) -> None:
+        self.interval = max(0.0, interval)
+        self.jitter = max(0.0, jitter)
+        self.queue_size = max(1, queue_size)
+        self._lanes: dict[str, _Lane] = {}
+
+    def depth(self, client: str) -> int:
+        lane = self._lanes.get(client)
+        return lane.waiting if lane else 0
+
+    async def run(self, client: str, send: Callable[[], Awaitable[Any]]) -> Any:
+        lane = self._lanes.setdefault(client, _Lane())
+        if lane.waiting >= self.queue_size:
+            per_send = self.interval + self.jitter / 2 + 0.5
+            raise Throttled(
+                "send_queue_full",
+                f"{lane.waiting} messages already wait to be sent by {client}",
+                per_send * max(1, lane.waiting // 2),
+            )
+        lane.waiting += 1
+        try:
+            async with lane.lock:  # FIFO: asyncio.Lock wakes waiters in order
+                delay = lane.next_at - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                try:
+                    return await send()
+                finally:
+                    gap = self.interval + (random.uniform(0, self.jitter) if self.jitter else 0)
+                    lane.next_at = time.monotonic() + gap
+        finally:
+            lane.waiting -= 1
+            if lane.waiting == 0 and not lane.lock.locked() and lane.next_at <= time.monotonic():
+                self._lanes.pop(client, None)
+
+
+def request_hash(body: Any) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+class Idempotency:
+    """First answers of keyed sends, per client: in SQLite (survives a restart) and in flight."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._inflight: dict[tuple[str, str], asyncio.Future[tuple[int, dict[str, Any]]]] = {}
+
+    @staticmethod
+    def check_key(key: str) -> str:
+        if not IDEMPOTENCY_KEY.match(key):
+            raise ApiError(
+                "invalid_parameter",
+                "Idempotency-Key must be 1-128 printable ASCII characters",
+                field="Idempotency-Key",
+            )
+        return key
+
+    async def _stored(self, client: str, key: str) -> tuple[str, int, dict[str, Any]] | None:
+        sql = "SELECT request_hash, status, response FROM idempotency WHERE client = ? AND key = ?"
+        async with self.store.conn.execute(sql, (client, key)) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        return row["request_hash"], int(row["status"]), json.loads(row["response"])
+
+    async def run(
+        self,
+        client: str,
+        key: str,
+        rhash: str,
+        call: Callable[[], Awaitable[tuple[int, dict[str, Any]]]],
+    ) -> tuple[int, dict[str, Any], bool]:
+        """(status, body, replayed). Only successful answers are kept: a failure may be retried."""
+        slot = (client, key)
+        while slot in self._inflight:
+            fut = self._inflight[slot]
+            try:
+                await asyncio.shield(fut)
+            except Exception:  # noqa: BLE001 - the first try failed: this one may go ahead
+                pass
+        stored = await self._stored(client, key)
+        if stored is not None:
+            if stored[0] != rhash:
+                raise ApiError(
+                    "idempotency_conflict",
+                    "this Idempotency-Key was used for a different request",
+                    field="Idempotency-Key",
+                )
+            return stored[1], stored[2], True
+        fut: asyncio.Future[tuple[int, dict[str, Any]]] = asyncio.get_running_loop().create_future()
+        self._inflight[slot] = fut
+        try:
+            status, body = await call()
+            await self.store.conn.execute(
+                "INSERT OR REPLACE INTO idempotency"
+                " (client, key, request_hash, status, response, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (client, key, rhash, status, json.dumps(body), utc_now_iso()),
+            )
+            await self.store.conn.commit()
+            fut.set_result((status, body))
+            return status, body, False
+        except BaseException as exc:
+            fut.set_exception(exc if isinstance(exc, Exception) else RuntimeError("cancelled"))
+            fut.exception()  # retrieved: no "never retrieved" warning
+            raise
+        finally:
+            del self._inflight[slot]
+
+    async def forget_client(self, client: str) -> None:
+        await self.store.conn.execute("DELETE FROM idempotency WHERE client = ?", (client,))
+        await self.store.conn.commit()
