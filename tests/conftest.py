@@ -187,11 +187,24 @@ async def sim_http(simulator: Any) -> AsyncIterator[Any]:
 
 
 @pytest.fixture
-async def daemon(tmp_path: Path, simulator: Any) -> AsyncIterator[Daemon]:
-    d = Daemon(tmp_path / "home", simulator)
-    d.home.mkdir()
-    await d.start()
+async def make_daemon(tmp_path: Path, simulator: Any) -> AsyncIterator[Any]:
+    """``await make_daemon(extra_env, sim=None)``: a started daemon, closed after the test."""
+    made: list[Daemon] = []
+
+    async def make(extra_env: dict[str, str] | None = None, sim: Any = None) -> Daemon:
+        d = Daemon(tmp_path / f"home{len(made) or ''}", sim or simulator, extra_env)
+        d.home.mkdir()
+        made.append(d)
+        await d.start()
+        return d
+
     try:
-        yield d
+        yield make
     finally:
-        await d.close()
+        for d in made:
+            await d.close()
+
+
+@pytest.fixture
+async def daemon(make_daemon: Any) -> Daemon:
+    return await make_daemon()

@@ -134,7 +134,12 @@ class Tokens:
         async with self.store.conn.execute(sql) as cur:
             for r in await cur.fetchall():
                 rec = TokenRecord(
-                    r["id"], r["client"], r["name"], r["scopes"].split(","), r["created_at"], r["hash"]
+                    r["id"],
+                    r["client"],
+                    r["name"],
+                    r["scopes"].split(","),
+                    r["created_at"],
+                    r["hash"],
                 )
                 self._by_hash[rec.hash] = rec
 

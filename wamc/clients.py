@@ -17,12 +17,14 @@ from wamc import protocol as P
 from wamc.config import Settings
 from wamc.errors import ApiError
 from wamc.events import EventBus
+from wamc.recycle import recycle_reason
 from wamc.states import RUNNING_STATES, ClientState, can_transition
 from wamc.store import ClientRow, Store
 from wamc.supervisor import Backend, Backoff, WorkerHandle, kill_group
 from wamc.timeutil import iso_from_unix, utc_now_iso
 from wamc.transport import Transport
 
+RECYCLE = "recycle: "
 DESIRED_RUNNING = "running"
 DESIRED_STOPPED = "stopped"
 
@@ -50,6 +52,8 @@ class Client:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     settled: asyncio.Event = field(default_factory=asyncio.Event)  # left STARTING
     kill_reason: str | None = None
+    stop_reason: str | None = None  # why the client stopped by itself (qr_timeout)
+    inflight: int = 0  # requests (sends) running in its worker
     last_message_at: str | None = None  # newest message stored (its WhatsApp timestamp)
 
     @property
@@ -180,12 +184,19 @@ class ClientManager:
         client = self.clients.get(client_id)
         created = client is None
         if client is None:
+            limit = self.settings.max_clients
+            if limit and len(self.clients) >= limit:
+                raise ApiError("client_limit", f"this gateway is limited to {limit} clients")
             now = utc_now_iso()
-            await self.store.add_client(client_id, now)
             client = Client(
                 id=client_id, created_at=now, desired=DESIRED_RUNNING, backoff=self._new_backoff()
             )
-            self.clients[client_id] = client
+            self.clients[client_id] = client  # before the await: the limit holds under races
+            try:
+                await self.store.add_client(client_id, now)
+            except BaseException:
+                self.clients.pop(client_id, None)
+                raise
             self.log(client).info("client created")
         if client.desired != DESIRED_RUNNING:
             client.desired = DESIRED_RUNNING
@@ -253,6 +264,7 @@ class ClientManager:
     async def request(self, client: Client, cmd: str, args: dict[str, Any], timeout: float) -> Any:
         if client.handle is None or client.boot is None:
             raise ApiError("worker_unavailable", f"client {client.id} has no running worker")
+        client.inflight += 1
         try:
             return await self.transport.request(client.id, cmd, args, timeout)
         except P.RemoteError as exc:
@@ -262,6 +274,8 @@ class ClientManager:
                 else "whatsapp_error"
             )
             raise ApiError(code, exc.message) from None
+        finally:
+            client.inflight -= 1
 
     # --- supervision -------------------------------------------------------------------------------
     def _ensure_runner(self, client: Client) -> None:
@@ -282,7 +296,8 @@ class ClientManager:
             if client.desired != DESIRED_RUNNING:
                 if client.handle is not None:
                     await self._stop_worker(client)
-                await self.set_state(client, ClientState.STOPPED)
+                await self.set_state(client, ClientState.STOPPED, client.stop_reason)
+                client.stop_reason = None
                 return
             if client.state == ClientState.FAILED and client.backoff.exhausted():
                 return
@@ -358,7 +373,14 @@ class ClientManager:
         code = exit_task.result()
         if client.browser_pid:
             kill_group(client.browser_pid)  # never leave its Chromium behind
-        expected = client.desired != DESIRED_RUNNING or client.kill_reason == "restart requested"
+        recycled = (client.kill_reason or "").startswith(RECYCLE)
+        expected = (
+            client.desired != DESIRED_RUNNING
+            or client.kill_reason == "restart requested"
+            or recycled
+        )
+        if recycled:
+            client.restarts += 1
         if expected:
             log.info("worker exited (code {})", code)
         else:
@@ -370,7 +392,9 @@ class ClientManager:
             if client.backoff.exhausted():
                 failures = len(client.backoff.failures)
                 await self.set_state(
-                    client, ClientState.FAILED, f"{failures} failures in a short time; last: {reason}"
+                    client,
+                    ClientState.FAILED,
+                    f"{failures} failures in a short time; last: {reason}",
                 )
             else:
                 await self.set_state(client, ClientState.STARTING, reason)
@@ -414,6 +438,34 @@ class ClientManager:
         await asyncio.gather(
             *(c.task for c in self.clients.values() if c.task), return_exceptions=True
         )
+
+    async def recycler(self) -> None:
+        """Restart browsers past the memory ceiling or the recycle age, at a quiet moment."""
+        from wamc.metrics import client_usage
+
+        s = self.settings
+        while True:
+            await asyncio.sleep(s.recycle_check_interval)
+            for client in list(self.clients.values()):
+                if (
+                    client.handle is None
+                    or client.kill_reason
+                    or client.state != ClientState.CONNECTED
+                ):
+                    continue
+                usage = client_usage(client.pid, client.browser_pid)
+                uptime = time.monotonic() - client.started_mono if client.started_mono else None
+                reason = recycle_reason(
+                    usage.get("memory_bytes"),
+                    s.memory_limit_mb,
+                    uptime,
+                    s.recycle_hours,
+                    client.inflight,
+                )
+                if reason:
+                    self.log(client).warning("recycling the browser ({}), session kept", reason)
+                    client.kill_reason = RECYCLE + reason
+                    client.wake.set()
 
     async def watchdog(self) -> None:
         """Heartbeats to every worker; a worker silent past the timeout is killed and restarted."""
@@ -479,7 +531,8 @@ class ClientManager:
         await self.store.update_client(
             client.id, boot=boot, browser_pid=client.browser_pid, delivered_dn=client.delivered
         )
-        self.transport.send(client.id, P.welcome(client.delivered))
+        newest = await self.store.newest_per_chat(client.id)
+        self.transport.send(client.id, P.welcome(client.delivered, newest))
 
     async def _on_event(self, client: Client, msg: dict[str, Any]) -> None:
         dn = int(msg.get("dn", 0))
@@ -509,6 +562,13 @@ class ClientManager:
             if new == ClientState.FAILED:
                 client.kill_reason = client.last_error
                 return  # the worker exits; supervision decides
+            if new == ClientState.STOPPED and data.get("reason") == "qr_timeout":
+                self.log(client).warning("QR never scanned: stopping the client (qr_timeout)")
+                client.last_error = client.stop_reason = "qr_timeout"
+                client.desired = DESIRED_STOPPED
+                await self.store.set_desired(client.id, DESIRED_STOPPED)
+                client.wake.set()
+                return
             if client.desired == DESIRED_RUNNING and new in RUNNING_STATES:
                 await self.set_state(client, new, data.get("reason"))
         elif name == P.EV_QR:

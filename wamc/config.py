@@ -50,11 +50,20 @@ class Settings:
     worker_grace: float = 20.0
     # SIGTERM normally leaves workers to be adopted by the next daemon; 1 stops them all.
     stop_workers_on_exit: int = 0
+    # QR codes shown before the client is stopped with reason qr_timeout (WhatsApp idles ~6).
+    qr_max_codes: int = 8
+    # "Open in another window": take the session back (1) or stay disconnected (0).
+    takeover: int = 1
+    # Recycle a browser whose whole tree (worker + driver + Chromium) passes this PSS; 0 = off.
+    memory_limit_mb: float = 1536.0
+    # Restart every browser after this many hours (at a quiet moment); 0 = never.
+    recycle_hours: float = 0.0
+    recycle_check_interval: float = 10.0
     # API security (see README "API security"). 0 disables a limit.
     max_clients: int = 50
     cors_origins: str = ""  # comma-separated origins allowed to call the API; empty = CORS off
-    api_rate_per_minute: int = 600  # per key (admin key or token)
-    api_rate_burst: int = 120
+    api_rate_per_minute: int = 1200  # per key (admin key or token)
+    api_rate_burst: int = 200
     # Outgoing message pacing per client, to look less like a bot (reduces ban risk).
     send_interval: float = 0.5  # minimum seconds between two sends of one client
     send_jitter: float = 1.0  # plus a random 0..jitter seconds
@@ -166,6 +175,11 @@ _ENV = {
     "start_slot_timeout": "WAMC_START_SLOT_TIMEOUT",
     "worker_grace": "WAMC_WORKER_GRACE",
     "stop_workers_on_exit": "WAMC_STOP_WORKERS_ON_EXIT",
+    "qr_max_codes": "WAMC_QR_MAX_CODES",
+    "takeover": "WAMC_TAKEOVER",
+    "memory_limit_mb": "WAMC_MEMORY_LIMIT_MB",
+    "recycle_hours": "WAMC_RECYCLE_HOURS",
+    "recycle_check_interval": "WAMC_RECYCLE_CHECK_INTERVAL",
 }
 
 

@@ -17,12 +17,13 @@ from wamc.clients import ClientManager
 from wamc.config import Settings
 from wamc.events import EventBus
 from wamc.gateway import system
-from wamc.gateway.app import create_app
+from wamc.gateway.app import WEBHOOKS, create_app
 from wamc.log import setup_daemon_logging
 from wamc.store import Store
 from wamc.supervisor import LocalProcessBackend
 from wamc.timeutil import utc_now_iso
 from wamc.transport import Transport
+from wamc.webhooks import WebhookService
 
 
 class DaemonError(RuntimeError):
@@ -51,6 +52,7 @@ async def serve(settings: Settings) -> None:
     store = Store(settings.db_path)
     await store.open()
     bus = EventBus(store)
+    webhooks = WebhookService(store, bus)  # its outbox is written with each event
     manager: ClientManager | None = None
     transport = Transport(settings.endpoint(), lambda cid, msg: manager.on_frame(cid, msg))  # type: ignore[union-attr]
     manager = ClientManager(settings, store, bus, LocalProcessBackend(settings), transport)
@@ -59,12 +61,14 @@ async def serve(settings: Settings) -> None:
     stop = asyncio.Event()
     app[system.STOP] = stop
     app[system.FULL_STOP] = False
+    app[WEBHOOKS] = webhooks
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     watchdog: asyncio.Task[None] | None = None
     try:
+        await webhooks.start()
         await transport.start()
         await manager.load()
         await runner.setup()
@@ -86,10 +90,12 @@ async def serve(settings: Settings) -> None:
         await bus.publish(None, E.DAEMON_STARTED, {"version": __version__, "pid": os.getpid()})
         await manager.restore()
         watchdog = asyncio.create_task(manager.watchdog())
+        recycler = asyncio.create_task(manager.recycler())
         await stop.wait()
     finally:
         if watchdog is not None:
             watchdog.cancel()
+            recycler.cancel()
         if settings.stop_workers_on_exit or app[system.FULL_STOP]:
             logger.info("shutting down: stopping every worker")
             await manager.stop_all()
@@ -97,6 +103,7 @@ async def serve(settings: Settings) -> None:
             await manager.detach_all()
         await runner.cleanup()
         await transport.close()
+        await webhooks.stop()
         await store.close()
         with contextlib.suppress(OSError):
             os.close(lock_fd)

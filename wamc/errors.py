@@ -24,6 +24,8 @@ CODES: dict[str, tuple[int, str]] = {
     "client_limit": (409, "Too many clients"),
     "idempotency_conflict": (409, "Idempotency-Key reused with another request"),
     "token_not_found": (404, "Unknown API token"),
+    "webhook_not_found": (404, "Unknown webhook"),
+    "webhook_url_refused": (400, "Webhook destination refused"),
     "upgrade_required": (426, "WebSocket upgrade required"),
     "rate_limited": (429, "Too many requests"),
     "send_queue_full": (429, "The client's send queue is full"),

@@ -9,7 +9,8 @@ worker -> daemon
   ``event``   {dn, name, data}       delivery-numbered; kept by the worker until acknowledged
   ``reply``   {id, ok, result | error{code, message}}
 daemon -> worker
-  ``welcome`` {acked}             answer to hello: highest delivery number already stored
+  ``welcome`` {acked, newest}     answer to hello: highest delivery number already stored, and
+                                  per chat the newest message stored (the worker backfills after it)
   ``who``     {}                  "introduce yourself": the daemon does not know this worker
   ``hb``      {}
   ``ack``     {dn}                every event up to dn is stored
@@ -77,8 +78,9 @@ def hello(client: str, boot: str, pid: int, browser_pid: int | None, state: str)
     return pack("hello", client=client, boot=boot, pid=pid, browser_pid=browser_pid, state=state)
 
 
-def welcome(acked: int) -> bytes:
-    return pack("welcome", acked=acked)
+def welcome(acked: int, newest: dict[str, str] | None = None) -> bytes:
+    """``newest``: chat id → id of the newest message the daemon stored (for backfill)."""
+    return pack("welcome", acked=acked, newest=newest or {})
 
 
 def heartbeat(**fields: Any) -> bytes:

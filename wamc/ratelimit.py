@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import math
@@ -158,10 +159,8 @@ class Idempotency:
         slot = (client, key)
         while slot in self._inflight:
             fut = self._inflight[slot]
-            try:
+            with contextlib.suppress(Exception):  # the first try failed: this one may go ahead
                 await asyncio.shield(fut)
-            except Exception:  # noqa: BLE001 - the first try failed: this one may go ahead
-                pass
         stored = await self._stored(client, key)
         if stored is not None:
             if stored[0] != rhash:

@@ -39,8 +39,12 @@ CREATE TABLE IF NOT EXISTS messages (
     type TEXT NOT NULL,
     timestamp INTEGER NOT NULL,
     ack INTEGER NOT NULL DEFAULT 0,
+    key_id TEXT NOT NULL,
     PRIMARY KEY (client, id)
 );
+-- One person can appear as …@lid and as …@c.us: the same message then has two serialized ids
+-- but one key id, so duplicates are suppressed on the key id too.
+CREATE UNIQUE INDEX IF NOT EXISTS messages_by_key ON messages (client, from_me, key_id);
 CREATE INDEX IF NOT EXISTS messages_by_chat ON messages (client, chat_id, timestamp DESC);
 CREATE TABLE IF NOT EXISTS events (
     client TEXT NOT NULL,
@@ -149,7 +153,7 @@ class Store:
         """Store a message; False when its id was already known (duplicates are suppressed)."""
         cur = await self.conn.execute(
             "INSERT OR IGNORE INTO messages (client, id, chat_id, from_me, sender, recipient, body,"
-            " type, timestamp, ack) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " type, timestamp, ack, key_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 client_id,
                 m["id"],
@@ -161,10 +165,20 @@ class Store:
                 m.get("type") or "chat",
                 int(m.get("timestamp") or 0),
                 int(m.get("ack") or 0),
+                key_id(m["id"]),
             ),
         )
         await self.conn.commit()
         return cur.rowcount == 1
+
+    async def newest_per_chat(self, client_id: str, chats: int = 100) -> dict[str, str]:
+        """For the most recently active chats, the id of the newest message stored."""
+        sql = (
+            "SELECT chat_id, id, MAX(timestamp) AS t FROM messages WHERE client=?"
+            " GROUP BY chat_id ORDER BY t DESC LIMIT ?"
+        )
+        async with self.conn.execute(sql, (client_id, chats)) as cur:
+            return {r["chat_id"]: r["id"] for r in await cur.fetchall()}
 
     async def set_ack(self, client_id: str, ids: list[str], ack: int) -> list[str]:
         """Raise the ack of known messages (acks never go back); returns the ids changed."""
@@ -245,6 +259,12 @@ class Store:
             }
             for r in rows
         ]
+
+
+def key_id(serialized: str) -> str:
+    """The key part of a serialized message id ``<fromMe>_<chat>_<id>[_<participant>]``."""
+    parts = serialized.split("_")
+    return parts[2] if len(parts) >= 3 else serialized
 
 
 def message_row(r: aiosqlite.Row) -> dict[str, Any]:

@@ -53,8 +53,8 @@ def recipient(value: str) -> str:
 class SendMessage(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    to: str = Field(min_length=1, max_length=128)
-    text: str = Field(min_length=1)
+    to: str = Field(min_length=1, max_length=128, examples=["+55 11 98888-7777"])
+    text: str = Field(min_length=1, examples=["hello from wamc"])
 
     @field_validator("text")
     @classmethod
@@ -158,7 +158,7 @@ class QrJson(_Out):
 
 class SendResult(_Out):
     id: str | None = Field(examples=["true_5511988887777@c.us_3EB0ABCDEF"])
-    ack: int = Field(examples=[1], description="WhatsApp ack: 0 pending, 1 server, 2 device, 3 read")
+    ack: int = Field(examples=[1], description="0 pending, 1 server, 2 device, 3 read")
     to: str = Field(examples=["5511988887777@c.us"])
     client: str = Field(examples=["acme"])
 

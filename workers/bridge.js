@@ -69,21 +69,26 @@
     'conn.logout', 'conn.main_ready', 'conn.main_loaded', 'conn.online',
     'conn.stream_mode_changed', 'conn.needs_update',
   ];
+  let attached = false;
   const attach = () => {
+    // Listeners go on as soon as WPP's emitter exists: storage errors can come before "ready".
+    if (attached) return;
+    attached = true;
     const W = window.WPP;
     for (const name of CONN_EVENTS) W.on(name, () => { pushSnapshot(name); });
     W.on('conn.logout_reason', (reason) => emit('logout_reason', { reason: String(reason) }));
+    W.on('conn.backend_event', (event) => emit('backend_event', { event: String(event) }));
     W.on('chat.new_message', (m) => {
       try { emit('message', message(m)); } catch (e) { emit('bridge_error', { error: String(e) }); }
     });
     W.on('chat.msg_ack_change', (ev) => {
       emit('ack', { ack: ev.ack, chat: wid(ev.chat), ids: (ev.ids || []).map(wid) });
     });
-    pushSnapshot('ready');
   };
   const waitForWPP = () => {
-    if (window.WPP && window.WPP.loader) {
-      window.WPP.loader.onReady(attach);
+    if (window.WPP && window.WPP.loader && typeof window.WPP.on === 'function') {
+      attach();
+      window.WPP.loader.onReady(() => pushSnapshot('ready'));
     } else {
       setTimeout(waitForWPP, 50);
     }
@@ -107,6 +112,10 @@
     },
     async logout() {
       await window.WPP.conn.logout();
+      return true;
+    },
+    async takeover() {
+      await window.WPP.whatsapp.Socket.takeover();
       return true;
     },
     async refreshQR() {

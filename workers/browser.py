@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,7 @@ class Browser:
         if not self.wajs_path.is_file():
             raise BrowserError(f"wa-js bundle not found at {self.wajs_path} (run scripts/setup.sh)")
         self.profile_dir.mkdir(parents=True, exist_ok=True)
+        self.closed = asyncio.Event()
         self._pw = await async_playwright().start()
         try:
             self.context = await self._pw.chromium.launch_persistent_context(
@@ -90,7 +92,8 @@ class Browser:
             await self._pw.stop()
             raise BrowserError(f"cannot launch Chromium: {exc}") from exc
         self.pid = find_browser_pid(self.profile_dir)
-        self.context.on("close", lambda _ctx: self.closed.set())
+        closed = self.closed
+        self.context.on("close", lambda _ctx: closed.set())
         await self.context.add_init_script(
             script="window.WPPConfig = Object.assign({disableGoogleAnalytics: true}, window.WPPConfig || {});"
         )
@@ -102,6 +105,26 @@ class Browser:
         for extra in pages[1:]:
             await extra.close()
         self.page.on("crash", lambda _p: self._emit("page_crash", {}))
+        self.page.on("framenavigated", self._on_navigated)
+
+    def _on_navigated(self, frame: Any) -> None:
+        """WhatsApp Web must stay open: a navigation elsewhere is undone."""
+        page = self.page
+        if page is None or frame != page.main_frame:
+            return
+        if not frame.url.startswith(self.url.rstrip("/")) and not frame.url.startswith("about:"):
+            logger.warning("page navigated away to another site: going back")
+            asyncio.ensure_future(self.open())
+
+    def has_profile(self) -> bool:
+        return self.profile_dir.is_dir() and any(self.profile_dir.iterdir())
+
+    def move_profile_aside(self) -> Path:
+        """Keep an unusable profile for inspection; the next launch starts a fresh one."""
+        target = self.profile_dir.with_name(f"profile.unusable-{int(time.time())}")
+        if self.profile_dir.exists():
+            self.profile_dir.rename(target)
+        return target
 
     async def open(self) -> None:
         """Navigate to WhatsApp Web; retried by the caller while the network is down."""
@@ -127,8 +150,13 @@ class Browser:
         if self.page is not None:
             await self.page.goto(self.url, wait_until="domcontentloaded", timeout=60_000)
 
-    async def close(self) -> None:
-        """Close gracefully (profile flushed); kill what is left."""
+    async def close(self, keep_running: bool = False) -> None:
+        """Close gracefully (profile flushed); kill what is left.
+
+        ``keep_running``: the worker goes on (profile recovery); the close is not a crash.
+        """
+        if keep_running:
+            self.closed = asyncio.Event()  # waiters of the old browser's close are not woken
         pid = self.pid
         with contextlib.suppress(Exception):
             if self.context is not None:

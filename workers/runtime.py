@@ -22,6 +22,10 @@ from workers.wa_state import derive_state
 
 BACKFILL_CHATS = 50
 BACKFILL_MESSAGES = 50
+# WhatsApp Web's signs that the profile's storage is unusable (wa-js backend events / reasons).
+UNUSABLE_PROFILE = frozenset(
+    {"storage_initialization_error", "web_fail_storage_initialization", "storage_quota_exceeded"}
+)
 
 
 class Worker:
@@ -41,6 +45,10 @@ class Worker:
         self.next_dn = 1
         self.outbox: dict[int, bytes] = {}
         self.welcomed = False
+        self.qr_codes = 0
+        self.daemon_newest: dict[str, str] = {}
+        self.recovering = False
+        self.taking_over = False
         self.boot = uuid.uuid4().hex
         self.last_daemon_contact = time.monotonic()
         self.stopping = asyncio.Event()
@@ -65,16 +73,23 @@ class Worker:
         code = 0
         try:
             self.log.info("worker {} starting browser", os.getpid())
-            await self.browser.start()
+            await self.start_browser()
             self.log.info("browser started (pid {})", self.browser.pid)
             self.send_hello()
             await self.open_page()
-            closed = self.spawn(self.browser.closed.wait())
-            stop = self.spawn(self.stopping.wait())
-            await asyncio.wait({closed, stop}, return_when=asyncio.FIRST_COMPLETED)
-            if self.browser.closed.is_set() and not self.stopping.is_set():
-                self.log.error("browser closed unexpectedly")
-                code = 3
+            while not self.stopping.is_set():
+                closed = self.spawn(self.browser.closed.wait())
+                stop = self.spawn(self.stopping.wait())
+                await asyncio.wait({closed, stop}, return_when=asyncio.FIRST_COMPLETED)
+                closed.cancel()
+                stop.cancel()
+                if self.recovering:
+                    await wait_until(lambda: not self.recovering or self.stopping.is_set())
+                    continue
+                if self.browser.closed.is_set() and not self.stopping.is_set():
+                    self.log.error("browser closed unexpectedly")
+                    code = 3
+                    break
         except Exception as exc:
             reason = (
                 first_line(str(exc))
@@ -93,6 +108,17 @@ class Worker:
             self.sock.close(linger=500)
             self.ctx.term()
         return code
+
+    async def start_browser(self) -> None:
+        """Launch; if Chromium cannot open an existing profile, move it aside and retry once."""
+        try:
+            await self.browser.start()
+        except BrowserError as exc:
+            if not self.browser.has_profile():
+                raise
+            self.log.error("cannot launch with the existing profile ({}): moving it aside", exc)
+            self.log.info("old profile kept at {}", self.browser.move_profile_aside())
+            await self.browser.start()
 
     async def open_page(self) -> None:
         """Open WhatsApp Web, retrying with backoff while it cannot be reached."""
@@ -165,6 +191,7 @@ class Worker:
             kind = msg["t"]
             if kind == "welcome":
                 self.welcomed = True
+                self.daemon_newest = dict(msg.get("newest") or {})
                 self.drop_acked(int(msg.get("acked", 0)))
                 for dn in sorted(self.outbox):
                     self.send(self.outbox[dn])
@@ -196,7 +223,13 @@ class Worker:
         elif name == "ack":
             self.emit(P.EV_ACK, data)
         elif name == "logout_reason":
-            self.log.info("logged out by WhatsApp: {}", data.get("reason"))
+            reason = str(data.get("reason"))
+            self.log.info("logged out by WhatsApp: {}", reason)
+            if reason in UNUSABLE_PROFILE:
+                self.spawn(self.recover_profile(reason))
+        elif name == "backend_event":
+            if data.get("event") in UNUSABLE_PROFILE:
+                self.spawn(self.recover_profile(str(data["event"])))
         elif name == "page_crash":
             self.log.error("page crashed: reloading")
             self.spawn(self.browser.reload())
@@ -211,9 +244,20 @@ class Worker:
             self.was_connected = False
         if qr and qr != self.qr and new == ClientState.QR:
             self.qr = qr
+            self.qr_codes += 1
             self.emit(P.EV_QR, {"qr": qr})
         if new != ClientState.QR:
             self.qr = None
+        if snap.get("authenticated"):
+            self.qr_codes = 0
+        elif snap.get("idle") or self.qr_codes > self.settings.qr_max_codes:
+            self.qr_timeout()
+            return
+        conflict = snap.get("mode") == "CONFLICT"
+        if conflict and self.settings.takeover and not self.taking_over:
+            self.log.warning("WhatsApp is open elsewhere: taking the session back")
+            self.spawn(self.browser.call("takeover"))
+        self.taking_over = conflict
         if new != self.state or (me and me != self.me):
             self.log.info("state {} -> {} ({})", self.state, new, snap.get("reason"))
             self.state = new
@@ -223,16 +267,46 @@ class Worker:
                 self.spawn(self.backfill())
             self.emit(P.EV_STATE, {"state": str(new), "me": self.me, "reason": snap.get("reason")})
 
+    def qr_timeout(self) -> None:
+        """Nobody scanned: stop showing codes; the daemon marks the client stopped."""
+        if self.stopping.is_set():
+            return
+        self.log.warning("QR not scanned after {} codes: stopping (qr_timeout)", self.qr_codes)
+        self.emit(P.EV_STATE, {"state": "stopped", "me": None, "reason": "qr_timeout"})
+        self.stopping.set()
+
+    async def recover_profile(self, reason: str) -> None:
+        """An unusable profile is moved aside (kept for inspection) and the browser restarted."""
+        if self.recovering:
+            return
+        self.recovering = True
+        self.log.error("profile unusable ({}): moving it aside and starting fresh", reason)
+        self.emit(
+            P.EV_STATE, {"state": "starting", "me": None, "error": f"profile unusable: {reason}"}
+        )
+        await self.browser.close(keep_running=True)
+        moved = self.browser.move_profile_aside()
+        self.log.info("old profile kept at {}", moved)
+        self.was_connected = False
+        await self.browser.start()
+        self.send_hello()
+        await self.open_page()
+        self.recovering = False
+
     async def backfill(self) -> None:
-        """Deliver what WhatsApp Web holds that may have arrived while no one listened."""
+        """Deliver what WhatsApp Web holds that the daemon lacks: messages that arrived while no
+        worker listened, or that a dead worker never delivered. Per chat, only what is newer
+        than the newest message the daemon has stored (all recent ones for an unknown chat)."""
         try:
             chats = await self.browser.call("chats", BACKFILL_CHATS)
-            count = 0
+            offered = 0
             for chat in chats:
-                for msg in await self.browser.call("messages", chat["id"], BACKFILL_MESSAGES, None):
+                msgs = await self.browser.call("messages", chat["id"], BACKFILL_MESSAGES, None)
+                msgs.sort(key=lambda m: m.get("timestamp") or 0)
+                for msg in missing_after(msgs, self.daemon_newest.get(chat["id"])):
                     self.emit(P.EV_MESSAGE, {**msg, "backfill": True})
-                    count += 1
-            self.log.info("backfill: {} messages from {} chats offered", count, len(chats))
+                    offered += 1
+            self.log.info("backfill: {} messages offered from {} chats", offered, len(chats))
         except Exception as exc:  # the page may reload under us; the next connect retries
             self.log.warning("backfill failed: {}", exc)
 
@@ -290,6 +364,21 @@ class Worker:
             await self.browser.call("logout", timeout=timeout)
             return {"logged_out": True}
         raise P.RemoteError("unknown_command", f"unknown command {cmd!r}")
+
+
+def missing_after(messages: list[dict[str, Any]], newest_known: str | None) -> list[dict[str, Any]]:
+    """The messages after ``newest_known`` (oldest first); all of them if it is not among them."""
+    if newest_known is None:
+        return messages
+    for index, msg in enumerate(messages):
+        if msg.get("id") == newest_known:
+            return messages[index + 1 :]
+    return messages
+
+
+async def wait_until(predicate: Any, interval: float = 0.1) -> None:
+    while not predicate():
+        await asyncio.sleep(interval)
 
 
 def first_line(text: str) -> str:

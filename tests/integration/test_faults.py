@@ -7,8 +7,6 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import psutil
@@ -27,14 +25,8 @@ FAST = {
 
 
 @pytest.fixture
-async def fast_daemon(tmp_path: Path, simulator: Any) -> AsyncIterator[Daemon]:
-    d = Daemon(tmp_path / "home", simulator, extra_env=FAST)
-    d.home.mkdir()
-    await d.start()
-    try:
-        yield d
-    finally:
-        await d.close()
+async def fast_daemon(make_daemon: Any) -> Daemon:
+    return await make_daemon(FAST)
 
 
 async def connected_client(
@@ -114,25 +106,18 @@ async def test_browser_killed_worker_hung_and_crash_loop(
     assert st["me"] == a["me"] and st_b["me"] == b["me"]
 
 
-async def test_crash_loop_ends_failed_and_connect_retries(tmp_path: Path, simulator: Any) -> None:
-    d = Daemon(
-        tmp_path / "home",
-        simulator,
-        extra_env={**FAST, "WAMC_BROWSER_PATH": "/bin/false", "WAMC_MAX_FAST_FAILURES": "3"},
+async def test_crash_loop_ends_failed_and_connect_retries(make_daemon: Any) -> None:
+    d = await make_daemon(
+        {**FAST, "WAMC_BROWSER_PATH": "/bin/false", "WAMC_MAX_FAST_FAILURES": "3"}
     )
-    d.home.mkdir()
-    await d.start()
-    try:
-        code, _ = await d.call("POST", "/api/clients/doomed/connect")
-        assert code == 202
-        st = await d.wait_state("doomed", "failed", timeout=60)
-        assert st["restarts"] == 3 and "failures" in st["last_error"]
-        assert st["pid"] is None
-        # failed stays failed (no more restarts) until an operator acts.
-        code, again = await d.call("POST", "/api/clients/doomed/connect")
-        assert code == 202 and again["state"] == "starting"
-    finally:
-        await d.close()
+    code, _ = await d.call("POST", "/api/clients/doomed/connect")
+    assert code == 202
+    st = await d.wait_state("doomed", "failed", timeout=60)
+    assert st["restarts"] == 3 and "failures" in st["last_error"]
+    assert st["pid"] is None
+    # failed stays failed (no more restarts) until an operator acts.
+    code, again = await d.call("POST", "/api/clients/doomed/connect")
+    assert code == 202 and again["state"] == "starting"
 
 
 async def test_daemon_sigkill_then_new_daemon_adopts_workers(
@@ -217,3 +202,41 @@ async def test_daemon_restart_under_steady_traffic_loses_nothing(
         assert len(ids) == len(set(ids)) == len(delivered[client])
         assert (await d.status(client))["pid"] == pids[client]  # adopted, never restarted
     print(f"stored exactly once: {sum(map(len, delivered.values()))} messages across 2 restarts")
+
+
+async def test_memory_ceiling_recycles_the_browser_keeping_the_session(
+    make_daemon: Any, sim_http: Any
+) -> None:
+    """A tree over the ceiling is restarted at a quiet moment; it comes back logged in."""
+    d = await make_daemon(
+        {**FAST, "WAMC_MEMORY_LIMIT_MB": "5000", "WAMC_RECYCLE_CHECK_INTERVAL": "0.5"}
+    )
+    a = await connected_client(d, sim_http, "acme", "5511966660001")
+    assert a["memory_bytes"] and a["memory_bytes"] < 5000 * 1024 * 1024
+    await d.stop()  # workers are adopted by the next daemon, which has a tiny ceiling
+    d.env["WAMC_MEMORY_LIMIT_MB"] = str(a["memory_bytes"] // (2 * 1024 * 1024))
+    await d.start()
+    st, took = await wait_recovered(d, "acme", a["pid"])
+    assert st["me"] == a["me"] and st["restarts"] >= 1
+    log = (d.home / "logs" / "wamc.log").read_text()
+    assert "recycling the browser (memory ceiling" in log
+    print(f"recycled and reconnected in {took:.1f}s")
+
+
+async def test_backfill_recovers_messages_that_arrived_while_no_worker_ran(
+    fast_daemon: Daemon, sim_http: Any
+) -> None:
+    """Messages synced silently into the page while the client was down are delivered once."""
+    d = fast_daemon
+    phone = "5511977770001"
+    await connected_client(d, sim_http, "acme", phone)
+    chat = f"{CONTACT}@c.us"
+    live = await sim_http.deliver(phone, CONTACT, "live one")
+    await wait_for(lambda: _has_all(d, "acme", chat, [live]), 30, what="live message stored")
+    await d.call("POST", "/api/clients/acme/disconnect")
+    await d.wait_state("acme", "stopped")
+    queued = [await sim_http.deliver(phone, CONTACT, f"queued {i}") for i in range(3)]
+    await d.call("POST", "/api/clients/acme/connect")
+    await d.wait_state("acme", "connected")
+    ids = await wait_for(lambda: _has_all(d, "acme", chat, [live, *queued]), 30, what="backfill")
+    assert len(ids) == len(set(ids)) == 4

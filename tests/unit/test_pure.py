@@ -170,3 +170,31 @@ def test_api_key_file_is_private(tmp_path: Path) -> None:
     key = s.ensure_api_key()
     assert len(key) >= 32 and s.ensure_api_key() == key
     assert os.stat(s.api_key_file).st_mode & 0o777 == 0o600
+
+
+def test_recycle_reason() -> None:
+    from wamc.recycle import MB, recycle_reason
+
+    assert recycle_reason(2000 * MB, 1536, 10, 0, 0).startswith("memory ceiling")
+    assert recycle_reason(2000 * MB, 1536, 10, 0, requests_in_flight=1) is None  # a send runs
+    assert recycle_reason(2000 * MB, 0, 10, 0, 0) is None  # ceiling off
+    assert recycle_reason(100 * MB, 1536, 7300, 2, 0).startswith("periodic recycle")
+    assert recycle_reason(100 * MB, 1536, 7100, 2, 0) is None
+    assert recycle_reason(None, 1536, None, 2, 0) is None
+
+
+def test_backfill_takes_only_what_the_daemon_lacks() -> None:
+    from workers.runtime import missing_after
+
+    msgs = [{"id": f"m{i}"} for i in range(5)]
+    assert missing_after(msgs, None) == msgs
+    assert [m["id"] for m in missing_after(msgs, "m2")] == ["m3", "m4"]
+    assert missing_after(msgs, "m4") == []
+    assert missing_after(msgs, "gone") == msgs  # not among them: offer all, the store dedupes
+
+
+def test_key_id_makes_lid_and_phone_ids_one_message() -> None:
+    from wamc.store import key_id
+
+    assert key_id("false_5511999999999@c.us_3EB0ABC") == key_id("false_1234567@lid_3EB0ABC")
+    assert key_id("false_123-456@g.us_3EB0ABC_5511@c.us") == "3EB0ABC"

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-import hmac
 import json
 from typing import Any
 
 from aiohttp import web
 from loguru import logger
 
+from wamc.audit import AuditLog
+from wamc.auth import Tokens
 from wamc.clients import ClientManager
 from wamc.config import Settings
 from wamc.errors import ApiError
 from wamc.events import EventBus
+from wamc.ratelimit import ApiLimiter, Idempotency, SendPacer
 from wamc.store import Store
+from wamc.webhooks import WebhookService
 
 SETTINGS = web.AppKey("settings", Settings)
 MANAGER = web.AppKey("manager", ClientManager)
@@ -21,20 +24,25 @@ BUS = web.AppKey("bus", EventBus)
 STORE = web.AppKey("store", Store)
 API_KEY = web.AppKey("api_key", str)
 STARTED_AT = web.AppKey("started_at", str)
+TOKENS = web.AppKey("tokens", Tokens)
+LIMITER = web.AppKey("limiter", ApiLimiter)
+PACER = web.AppKey("pacer", SendPacer)
+IDEMPOTENCY = web.AppKey("idempotency", Idempotency)
+AUDIT = web.AppKey("audit", AuditLog)
+WEBHOOKS = web.AppKey("webhooks", WebhookService)
 
 PROBLEM_JSON = "application/problem+json"
 MAX_BODY = 256 * 1024
 
 
 def problem(err: ApiError) -> web.Response:
+    retry_after = getattr(err, "retry_after", None)  # 429s (wamc.ratelimit.Throttled)
     return web.Response(
-        status=err.status, text=json.dumps(err.to_problem()), content_type=PROBLEM_JSON
+        status=err.status,
+        text=json.dumps(err.to_problem()),
+        content_type=PROBLEM_JSON,
+        headers={"Retry-After": str(retry_after)} if retry_after else None,
     )
-
-
-def _needs_key(request: web.Request) -> bool:
-    path = request.path
-    return path.startswith("/api/") or path == "/api" or path == "/ws"
 
 
 def presented_key(request: web.Request) -> str | None:
@@ -70,16 +78,6 @@ async def errors_middleware(request: web.Request, handler: Any) -> web.StreamRes
         return problem(ApiError("internal_error", "the request could not be completed"))
 
 
-@web.middleware
-async def auth_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    if _needs_key(request):
-        key = presented_key(request)
-        expected = request.app[API_KEY]
-        if not key or not hmac.compare_digest(key.encode(), expected.encode()):
-            raise ApiError("unauthorized", "send the API key in the X-Api-Key header")
-    return await handler(request)
-
-
 def create_app(
     settings: Settings,
     manager: ClientManager,
@@ -89,10 +87,18 @@ def create_app(
     started_at: str,
 ) -> web.Application:
     from wamc.gateway.routes import ROUTES
+    from wamc.gateway.security import on_prepare, security_middleware
 
     app = web.Application(
-        middlewares=[errors_middleware, auth_middleware], client_max_size=MAX_BODY
+        middlewares=[errors_middleware, security_middleware], client_max_size=MAX_BODY
     )
+    app[TOKENS] = Tokens(store, api_key)  # admin key + per-client tokens (wamc/auth.py)
+    app[LIMITER] = ApiLimiter(settings.api_rate_per_minute, settings.api_rate_burst)
+    app[PACER] = SendPacer(settings.send_interval, settings.send_jitter, settings.send_queue_size)
+    app[IDEMPOTENCY] = Idempotency(store)
+    app[AUDIT] = AuditLog(store, settings.logs_dir / "audit.log")
+    app.on_startup.append(_load_tokens)
+    app.on_response_prepare.append(on_prepare)
     app[SETTINGS] = settings
     app[MANAGER] = manager
     app[BUS] = bus
@@ -101,3 +107,7 @@ def create_app(
     app[STARTED_AT] = started_at
     app.add_routes(ROUTES)
     return app
+
+
+async def _load_tokens(app: web.Application) -> None:
+    await app[TOKENS].load()  # creates the tokens / audit / idempotency tables if missing

@@ -9,7 +9,8 @@ from pydantic import ValidationError
 
 from wamc import protocol as P
 from wamc.errors import ApiError
-from wamc.gateway.app import MANAGER, SETTINGS, STORE
+from wamc.gateway.app import IDEMPOTENCY, MANAGER, PACER, SETTINGS, STORE
+from wamc.ratelimit import request_hash
 from wamc.states import ClientState
 from wamc.validation import (
     SendMessage,
@@ -49,13 +50,29 @@ async def send_message(request: web.Request) -> web.Response:
         field = ".".join(str(p) for p in err["loc"]) or None
         raise ApiError("invalid_field", f"{field}: {err['msg']}", field=field) from None
     to = recipient(msg.to)
-    client = _connected(request)
+    cid = client_id(request.match_info["id"])
     timeout = request.app[SETTINGS].request_timeout
-    result = await manager.request(client, P.CMD_SEND_TEXT, {"to": to, "text": msg.text}, timeout)
-    return web.json_response(
-        {"id": result.get("id"), "ack": result.get("ack", 0), "to": to, "client": client.id},
-        status=201,
-    )
+
+    async def send() -> tuple[int, dict]:
+        # Waits its turn in the client's paced queue (429 when full); 504 past the timeout.
+        client = _connected(request)
+        args = {"to": to, "text": msg.text}
+        result = await manager.request(client, P.CMD_SEND_TEXT, args, timeout)
+        return 201, {"id": result.get("id"), "ack": result.get("ack", 0), "to": to, "client": cid}
+
+    async def paced() -> tuple[int, dict]:
+        return await request.app[PACER].run(cid, send)
+
+    idem = request.headers.get("Idempotency-Key")
+    if idem is None:
+        _connected(request)  # fail fast rather than after the queue
+        status, answer = await paced()
+        return web.json_response(answer, status=status)
+    store = request.app[IDEMPOTENCY]
+    key = store.check_key(idem)
+    status, answer, replayed = await store.run(cid, key, request_hash(body), paced)
+    headers = {"Idempotent-Replayed": "true"} if replayed else None
+    return web.json_response(answer, status=status, headers=headers)
 
 
 async def chats(request: web.Request) -> web.Response:

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from wamc.gateway import admin, clients, messages, system, ws
+from wamc.gateway import (
+    admin,
+    clients,
+    messages,
+    openapi,
+    system,
+    tokens_api,
+    webhooks_api,
+    ws,
+)
 
 ROUTES = [
     web.get("/health", system.health),
@@ -21,6 +30,15 @@ ROUTES = [
     web.get("/api/clients/{id}/chats", messages.chats),
     web.get("/api/clients/{id}/chats/{chatId}/messages", messages.chat_messages),
     web.get("/ws", ws.websocket),
+    # per-client tokens, audit log, the OpenAPI document and Swagger UI (issue 5)
+    web.get("/api/clients/{id}/tokens", tokens_api.list_tokens),
+    web.post("/api/clients/{id}/tokens", tokens_api.create_token),
+    web.delete("/api/clients/{id}/tokens/{tokenId}", tokens_api.revoke_token),
+    web.get("/api/audit", tokens_api.audit),
+    web.get("/openapi.json", openapi.openapi_json),
+    web.get("/api-docs", openapi.api_docs),
+    web.get("/api-docs/", openapi.api_docs_redirect),
+    web.get("/api-docs/{name}", openapi.api_docs_file),
     # admin dashboard (static, public) and the API calls it needs
     web.get("/admin", admin.to_instances),
     web.get("/admin/", admin.to_instances),
@@ -29,4 +47,15 @@ ROUTES = [
     web.get("/api/clients/{id}/logs", admin.client_logs),
     web.get("/api/clients/{id}/messages/recent", admin.client_recent_messages),
     web.get("/api/messages/recent", admin.recent_messages),
+    # webhooks (issue 4)
+    web.get("/api/webhooks", webhooks_api.list_all),
+    web.post("/api/webhooks", webhooks_api.create_global),
+    web.get("/api/clients/{id}/webhooks", webhooks_api.list_for_client),
+    web.post("/api/clients/{id}/webhooks", webhooks_api.create_for_client),
+    web.get("/api/webhooks/{wid}", webhooks_api.get),
+    web.patch("/api/webhooks/{wid}", webhooks_api.update),
+    web.delete("/api/webhooks/{wid}", webhooks_api.delete),
+    web.get("/api/webhooks/{wid}/deliveries", webhooks_api.deliveries),
+    web.get("/api/webhooks/{wid}/dead-letters", webhooks_api.dead_letters),
+    web.post("/api/webhooks/{wid}/dead-letters/redeliver", webhooks_api.redeliver),
 ]

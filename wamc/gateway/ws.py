@@ -27,6 +27,7 @@ from loguru import logger
 from wamc.errors import ApiError
 from wamc.events import EVENT_NAMES
 from wamc.gateway.app import BUS, STORE
+from wamc.gateway.security import ws_clients
 from wamc.validation import CLIENT_ID
 
 HEARTBEAT = 20.0
@@ -79,6 +80,7 @@ def parse_since(raw: str | None) -> dict[str, int]:
 
 async def websocket(request: web.Request) -> web.StreamResponse:
     clients = _csv(request.query.get("clients"), "clients")
+    clients = ws_clients(request, clients)  # a client token follows only its own client
     events = _csv(request.query.get("events"), "events")
     since = parse_since(request.query.get("since"))
     if clients is not None and not set(since) <= clients:

@@ -1,0 +1,997 @@
+/* wamc admin dashboard. Plain JS, no dependencies.
+ *
+ * State comes from GET /api/clients once, then from the /ws event stream; each event updates the
+ * one card it concerns in place (text and attributes only: cards are created once and never
+ * re-rendered). Memory, CPU and uptime are refreshed by a light poll of /api/clients.
+ * The API key lives in sessionStorage (this tab only) and goes out as X-Api-Key; the WebSocket,
+ * which cannot carry headers from a browser, sends it as ?api_key=.
+ */
+(() => {
+  "use strict";
+
+  const KEY_STORAGE = "wamc.apiKey";
+  const ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
+  const ID_HELP = "Client ids are 1–64 characters: letters, digits, '_' and '-'.";
+  const LABELS = {
+    stopped: "Stopped",
+    starting: "Starting",
+    qr: "QR ready",
+    connected: "Connected",
+    disconnected: "Disconnected",
+    failed: "Failed",
+  };
+  const STATE_ORDER = ["failed", "disconnected", "qr", "starting", "connected", "stopped"];
+  const POLL_MS = 5000;
+  const ACK = { "-1": "failed", 0: "🕓", 1: "✓", 2: "✓✓", 3: "✓✓ read", 4: "✓✓ played" };
+
+  const $ = (sel, root = document) => root.querySelector(sel);
+  const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
+
+  const app = {
+    key: null,
+    clients: new Map(), // id -> {data, el, refs, fetchedAt, busy}
+    ws: null,
+    wsAttempt: 0,
+    wsTimer: null,
+    everOpen: false,
+    pollTimer: null,
+    tickTimer: null,
+    filter: { q: "", state: "" },
+    sort: "id",
+    qrFor: null,
+    qrUrl: null,
+    qrSeq: 0,
+    detailFor: null,
+    refreshTimers: new Map(),
+    pairing: false,
+    // Counters read by the browser tests and bench/bench_dashboard.py.
+    stats: { events: 0, cardsCreated: 0, cardsRemoved: 0, reorders: 0, resyncs: 0, loadMs: null },
+  };
+  window.wamcDashboard = app.stats;
+
+  // ---------------------------------------------------------------------------------- helpers
+  function setText(el, text) {
+    const value = text == null ? "" : String(text);
+    if (el.textContent !== value) el.textContent = value;
+  }
+  function setAttr(el, name, value) {
+    const v = String(value);
+    if (el.getAttribute(name) !== v) el.setAttribute(name, v);
+  }
+  function setHidden(el, hidden) {
+    if (el.hidden !== hidden) el.hidden = hidden;
+  }
+  function fmtBytes(n) {
+    if (n == null) return "—";
+    if (n < 1024 * 1024) return `${Math.round(n / 1024)} KB`;
+    if (n < 1024 * 1024 * 1024) return `${Math.round(n / (1024 * 1024))} MB`;
+    return `${(n / (1024 * 1024 * 1024)).toFixed(2)} GB`;
+  }
+  function fmtDuration(s) {
+    if (s == null) return "—";
+    s = Math.max(0, Math.floor(s));
+    const d = Math.floor(s / 86400);
+    const h = Math.floor((s % 86400) / 3600);
+    const m = Math.floor((s % 3600) / 60);
+    const sec = s % 60;
+    const p2 = (x) => String(x).padStart(2, "0");
+    if (d) return `${d}d ${p2(h)}h`;
+    if (h) return `${h}h ${p2(m)}m`;
+    if (m) return `${m}m ${p2(sec)}s`;
+    return `${sec}s`;
+  }
+  function fmtAgo(iso) {
+    if (!iso) return "—";
+    const t = Date.parse(iso);
+    if (Number.isNaN(t)) return "—";
+    const s = Math.round((Date.now() - t) / 1000);
+    if (s < 10) return "just now";
+    if (s < 60) return `${s}s ago`;
+    if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+    if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
+    return new Date(t).toLocaleDateString();
+  }
+  function fmtTime(iso) {
+    const t = Date.parse(iso);
+    return Number.isNaN(t) ? "" : new Date(t).toLocaleTimeString();
+  }
+  function phone(me) {
+    if (!me) return "—";
+    const user = String(me).split("@")[0];
+    return /^\d+$/.test(user) ? `+${user}` : user;
+  }
+  let toastTimer = null;
+  function toast(text) {
+    const el = $("#toast");
+    setText(el, text);
+    el.hidden = false;
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => (el.hidden = true), 3500);
+  }
+
+  class ApiFailure extends Error {
+    constructor(status, problem, message) {
+      super(message);
+      this.status = status;
+      this.problem = problem || {};
+      this.code = this.problem.code || null;
+    }
+  }
+
+  async function api(method, path, body, opts = {}) {
+    const headers = { "X-Api-Key": opts.key || app.key };
+    const init = { method, headers, cache: "no-store" };
+    if (body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    let res;
+    try {
+      res = await fetch(path, init);
+    } catch (err) {
+      throw new ApiFailure(0, null, "Cannot reach the wamc server.");
+    }
+    if (res.ok) {
+      if (opts.raw) return res;
+      const type = res.headers.get("Content-Type") || "";
+      return type.includes("json") ? res.json() : res.text();
+    }
+    let problem = null;
+    try {
+      problem = await res.json();
+    } catch (err) {
+      problem = null;
+    }
+    const detail = (problem && (problem.detail || problem.title)) || res.statusText;
+    const failure = new ApiFailure(res.status, problem, detail);
+    if (res.status === 401 && !opts.key) {
+      signOut("The server no longer accepts this API key (401 Unauthorized). Sign in again.");
+    }
+    throw failure;
+  }
+
+  // ---------------------------------------------------------------------------------- sign-in
+  function showSignIn(message) {
+    $("#app").hidden = true;
+    $("#signin").hidden = false;
+    setText($("#signin-error"), message || "");
+    const input = $("#signin-key");
+    input.setAttribute("aria-invalid", message ? "true" : "false");
+    input.focus();
+  }
+
+  async function trySignIn(key) {
+    try {
+      const body = await api("GET", "/api/clients", undefined, { key });
+      return { ok: true, body };
+    } catch (err) {
+      if (err.status === 401) {
+        return {
+          ok: false,
+          message:
+            "Wrong API key: the server refused it (401 Unauthorized). " +
+            "Run `wamc api-key` on the server to print the right one.",
+        };
+      }
+      return { ok: false, message: err.message || "Sign-in failed." };
+    }
+  }
+
+  async function onSignIn(ev) {
+    ev.preventDefault();
+    const input = $("#signin-key");
+    const key = input.value.trim();
+    if (!key) {
+      showSignIn("Enter the API key.");
+      return;
+    }
+    const button = $("#signin-form button[type=submit]");
+    button.disabled = true;
+    setText($("#signin-error"), "");
+    const result = await trySignIn(key);
+    button.disabled = false;
+    if (!result.ok) {
+      showSignIn(result.message);
+      return;
+    }
+    input.value = "";
+    sessionStorage.setItem(KEY_STORAGE, key);
+    start(key, result.body);
+  }
+
+  function signOut(message) {
+    sessionStorage.removeItem(KEY_STORAGE);
+    app.key = null;
+    stopLive();
+    for (const id of Array.from(app.clients.keys())) removeCard(id, true);
+    closeDialog("#qr-dialog");
+    closeDialog("#detail-dialog");
+    closeDialog("#confirm-dialog");
+    showSignIn(message || "");
+  }
+
+  function stopLive() {
+    clearInterval(app.pollTimer);
+    clearInterval(app.tickTimer);
+    clearTimeout(app.wsTimer);
+    app.pollTimer = app.tickTimer = app.wsTimer = null;
+    if (app.ws) {
+      const ws = app.ws;
+      app.ws = null;
+      ws.onclose = null;
+      ws.close();
+    }
+    app.everOpen = false;
+  }
+
+  // ---------------------------------------------------------------------------------- start
+  function start(key, listing) {
+    const t0 = performance.now();
+    app.key = key;
+    $("#signin").hidden = true;
+    $("#app").hidden = false;
+    applyListing(listing.clients || [], true);
+    app.stats.loadMs = Math.round(performance.now() - t0);
+    document.documentElement.dataset.ready = "1";
+    connectWs();
+    app.pollTimer = setInterval(poll, POLL_MS);
+    app.tickTimer = setInterval(tick, 1000);
+    detectPairing();
+  }
+
+  function applyListing(list, initial) {
+    const seen = new Set();
+    const now = performance.now();
+    for (const data of list) {
+      seen.add(data.id);
+      upsert(data, now);
+    }
+    if (!initial) {
+      for (const id of Array.from(app.clients.keys())) if (!seen.has(id)) removeCard(id);
+    }
+    reorder();
+    updateTotals();
+  }
+
+  async function poll() {
+    if (document.hidden) return;
+    try {
+      const body = await api("GET", "/api/clients");
+      applyListing(body.clients || [], false);
+    } catch (err) {
+      /* the WebSocket state shows connectivity; a 401 signs out in api() */
+    }
+  }
+
+  async function resync() {
+    app.stats.resyncs += 1;
+    const body = await api("GET", "/api/clients");
+    applyListing(body.clients || [], false);
+    if (app.qrFor) loadQr();
+  }
+
+  // ---------------------------------------------------------------------------------- cards
+  function upsert(data, now = performance.now()) {
+    let entry = app.clients.get(data.id);
+    if (!entry) {
+      entry = createCard(data.id);
+      entry.data = data;
+      app.clients.set(data.id, entry);
+      entry.fetchedAt = now;
+      updateCard(entry);
+      insertCard(entry);
+      return entry;
+    }
+    entry.data = { ...entry.data, ...data };
+    entry.fetchedAt = now;
+    updateCard(entry);
+    return entry;
+  }
+
+  function createCard(id) {
+    const el = $("#card-tpl").content.firstElementChild.cloneNode(true);
+    el.dataset.id = id;
+    el.id = `client-${id}`;
+    const refs = {
+      id: $(".cid", el),
+      badge: $(".badge", el),
+      progress: $(".progress", el),
+      error: $(".error", el),
+      errorRow: $("[data-row=error]", el),
+      f: {},
+      act: {},
+    };
+    for (const dd of $$("[data-f]", el)) refs.f[dd.dataset.f] = dd;
+    for (const b of $$("[data-act]", el)) {
+      refs.act[b.dataset.act] = b;
+      b.setAttribute("aria-label", `${b.textContent} ${id}`);
+    }
+    setText(refs.id, id);
+    el.setAttribute("aria-labelledby", `client-${id}-title`);
+    refs.id.id = `client-${id}-title`;
+    app.stats.cardsCreated += 1;
+    return { el, refs, data: null, busy: false, fetchedAt: 0 };
+  }
+
+  function uptimeOf(entry) {
+    const d = entry.data;
+    if (d.uptime_seconds == null || !d.pid) return null;
+    return d.uptime_seconds + (performance.now() - entry.fetchedAt) / 1000;
+  }
+
+  function updateCard(entry) {
+    const d = entry.data;
+    const r = entry.refs;
+    const state = d.state || "stopped";
+    setAttr(r.badge, "data-state", state);
+    setText(r.badge, LABELS[state] || state);
+    setAttr(entry.el, "data-state", state);
+    setText(r.f.me, state === "connected" ? phone(d.me) : "—");
+    setText(r.f.uptime, fmtDuration(uptimeOf(entry)));
+    setText(r.f.restarts, d.restarts ?? 0);
+    setText(r.f.memory, fmtBytes(d.memory_bytes));
+    setText(r.f.cpu, d.cpu_percent == null ? "—" : `${Number(d.cpu_percent).toFixed(1)}%`);
+    setText(r.f.last_message, fmtAgo(d.last_message_at));
+    setAttr(r.f.last_message, "title", d.last_message_at || "");
+    setText(r.f.error, d.last_error || "");
+    setHidden(r.errorRow, !d.last_error);
+    setHidden(r.act.qr, state !== "qr");
+    if (!entry.busy) {
+      r.act.connect.disabled = !(state === "stopped" || state === "failed");
+      r.act.disconnect.disabled = state === "stopped";
+      r.act.restart.disabled = false;
+      r.act.logout.disabled = !(state === "connected" || state === "disconnected");
+      r.act.delete.disabled = false;
+      r.act.details.disabled = false;
+      r.act.qr.disabled = false;
+    }
+    setHidden(entry.el, !matches(entry));
+  }
+
+  function matches(entry) {
+    const d = entry.data;
+    if (app.filter.state && d.state !== app.filter.state) return false;
+    const q = app.filter.q;
+    if (q) {
+      const hay = `${d.id} ${d.me || ""} ${phone(d.me)} ${LABELS[d.state] || ""}`.toLowerCase();
+      if (!hay.includes(q)) return false;
+    }
+    return true;
+  }
+
+  function sortKey(entry) {
+    const d = entry.data;
+    switch (app.sort) {
+      case "state":
+        return [STATE_ORDER.indexOf(d.state), d.id];
+      case "uptime":
+        return [-(uptimeOf(entry) ?? -1), d.id];
+      case "memory":
+        return [-(d.memory_bytes ?? -1), d.id];
+      case "last_message":
+        return [-(Date.parse(d.last_message_at || "") || 0), d.id];
+      case "restarts":
+        return [-(d.restarts || 0), d.id];
+      default:
+        return [d.id];
+    }
+  }
+  function compare(a, b) {
+    const ka = sortKey(a);
+    const kb = sortKey(b);
+    for (let i = 0; i < ka.length; i += 1) {
+      if (ka[i] < kb[i]) return -1;
+      if (ka[i] > kb[i]) return 1;
+    }
+    return 0;
+  }
+
+  function insertCard(entry) {
+    const list = $("#cards");
+    let before = null;
+    for (const child of list.children) {
+      const other = app.clients.get(child.dataset.id);
+      if (other && compare(entry, other) < 0) {
+        before = child;
+        break;
+      }
+    }
+    list.insertBefore(entry.el, before);
+    updateEmpty();
+  }
+
+  /** Move only the cards that are out of place (no re-render; usually nothing moves). */
+  function reorder() {
+    const list = $("#cards");
+    const wanted = Array.from(app.clients.values()).sort(compare);
+    let node = list.firstElementChild;
+    let moved = false;
+    for (const entry of wanted) {
+      if (node === entry.el) {
+        node = node.nextElementSibling;
+      } else {
+        list.insertBefore(entry.el, node);
+        moved = true;
+      }
+    }
+    if (moved) app.stats.reorders += 1;
+    updateEmpty();
+  }
+
+  function removeCard(id, quiet) {
+    const entry = app.clients.get(id);
+    if (!entry) return;
+    entry.el.remove();
+    app.clients.delete(id);
+    app.stats.cardsRemoved += 1;
+    if (!quiet) {
+      if (app.qrFor === id) closeDialog("#qr-dialog");
+      if (app.detailFor === id) closeDialog("#detail-dialog");
+      updateTotals();
+      updateEmpty();
+    }
+  }
+
+  function updateEmpty() {
+    const any = Array.from(app.clients.values()).some((e) => !e.el.hidden);
+    setHidden($("#empty"), any);
+    setText($("#empty"), app.clients.size ? "No clients match." : "No clients yet: create one above.");
+  }
+
+  function updateTotals() {
+    const counts = { all: 0, connected: 0, qr: 0, disconnected: 0, failed: 0 };
+    for (const { data } of app.clients.values()) {
+      counts.all += 1;
+      if (data.state in counts) counts[data.state] += 1;
+    }
+    for (const el of $$("[data-total]")) setText(el, counts[el.dataset.total]);
+    updateEmpty();
+  }
+
+  function applyFilter() {
+    for (const entry of app.clients.values()) setHidden(entry.el, !matches(entry));
+    for (const b of $$(".total")) setAttr(b, "aria-pressed", b.dataset.filter === app.filter.state);
+    updateEmpty();
+  }
+
+  function tick() {
+    for (const entry of app.clients.values()) {
+      setText(entry.refs.f.uptime, fmtDuration(uptimeOf(entry)));
+      setText(entry.refs.f.last_message, fmtAgo(entry.data.last_message_at));
+    }
+  }
+
+  /** Fetch one client's full status shortly after an event (restarts, pid, uptime, error). */
+  function scheduleRefresh(id, delay = 300) {
+    clearTimeout(app.refreshTimers.get(id));
+    app.refreshTimers.set(
+      id,
+      setTimeout(async () => {
+        app.refreshTimers.delete(id);
+        try {
+          const data = await api("GET", `/api/clients/${encodeURIComponent(id)}/status`);
+          if (app.clients.has(id) || data.state) {
+            upsert(data);
+            updateTotals();
+            if (app.sort !== "id") reorder();
+          }
+        } catch (err) {
+          if (err.code === "client_not_found") removeCard(id);
+        }
+      }, delay),
+    );
+  }
+
+  // ---------------------------------------------------------------------------------- controls
+  const ACTIONS = {
+    connect: { method: "POST", path: "connect", busy: "Connecting…", done: "Start requested" },
+    disconnect: { method: "POST", path: "disconnect", busy: "Disconnecting…", done: "Stop requested" },
+    restart: { method: "POST", path: "restart", busy: "Restarting…", done: "Restart requested" },
+    logout: { method: "POST", path: "logout", busy: "Logging out…", done: "Logged out" },
+    delete: { method: "DELETE", path: "", busy: "Deleting…", done: "Deleted" },
+  };
+
+  function setBusy(entry, busy, text) {
+    entry.busy = busy;
+    setAttr(entry.el, "aria-busy", busy);
+    for (const b of Object.values(entry.refs.act)) if (busy) b.disabled = true;
+    if (text !== undefined) setText(entry.refs.progress, text);
+    if (!busy) updateCard(entry);
+  }
+
+  async function runAction(id, act) {
+    const entry = app.clients.get(id);
+    if (!entry) return;
+    if (act === "qr") return openQr(id);
+    if (act === "details") return openDetail(id);
+    if (act === "delete") {
+      const ok = await confirmDialog(
+        `Delete client “${id}”? Its worker stops and its WhatsApp session, messages and events ` +
+          "are erased. This cannot be undone.",
+      );
+      if (!ok) return;
+    }
+    const spec = ACTIONS[act];
+    setText(entry.refs.error, "");
+    setBusy(entry, true, spec.busy);
+    const base = `/api/clients/${encodeURIComponent(id)}`;
+    try {
+      const body = await api(spec.method, spec.path ? `${base}/${spec.path}` : base);
+      if (act === "delete") {
+        removeCard(id);
+        toast(`Deleted ${id}`);
+        return;
+      }
+      if (body && body.id) upsert(body);
+      setBusy(entry, false, spec.done);
+      clearProgressLater(entry, spec.done);
+      scheduleRefresh(id, 800);
+    } catch (err) {
+      setBusy(entry, false, "");
+      setText(entry.refs.error, `${spec.busy.replace("…", "")} failed: ${err.message}`);
+    }
+    updateTotals();
+  }
+
+  function clearProgressLater(entry, text) {
+    setTimeout(() => {
+      if (entry.refs.progress.textContent === text) setText(entry.refs.progress, "");
+    }, 4000);
+  }
+
+  async function onCreate(ev) {
+    ev.preventDefault();
+    const input = $("#create-id");
+    const err = $("#create-error");
+    const id = input.value.trim();
+    if (!ID_RE.test(id)) {
+      input.setAttribute("aria-invalid", "true");
+      setText(err, id ? ID_HELP : "Enter a client id.");
+      input.focus();
+      return;
+    }
+    input.setAttribute("aria-invalid", "false");
+    setText(err, "");
+    const button = $("#create-form button[type=submit]");
+    button.disabled = true;
+    try {
+      const body = await api("POST", `/api/clients/${encodeURIComponent(id)}/connect`);
+      upsert(body);
+      reorder();
+      updateTotals();
+      input.value = "";
+      toast(body.created ? `Created ${id}: starting` : `${id} already existed: started`);
+      scheduleRefresh(id, 800);
+    } catch (e) {
+      input.setAttribute("aria-invalid", "true");
+      setText(err, e.message);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  // ---------------------------------------------------------------------------------- dialogs
+  function closeDialog(sel) {
+    const d = $(sel);
+    if (d.open) d.close();
+  }
+
+  let confirmResolve = null;
+  function confirmDialog(text) {
+    const d = $("#confirm-dialog");
+    setText($("#confirm-text"), text);
+    d.showModal();
+    $("#confirm-cancel").focus();
+    return new Promise((resolve) => {
+      confirmResolve = resolve;
+    });
+  }
+  function finishConfirm(value) {
+    const resolve = confirmResolve;
+    confirmResolve = null;
+    closeDialog("#confirm-dialog");
+    if (resolve) resolve(value);
+  }
+
+  function openQr(id) {
+    app.qrFor = id;
+    setText($("#qr-title"), `Scan to link “${id}”`);
+    const img = $("#qr-img");
+    img.hidden = true;
+    img.alt = `QR code to link ${id}`;
+    setText($("#qr-status"), "Loading…");
+    setText($("#pair-result"), "");
+    $("#pair-form").hidden = !app.pairing;
+    $("#qr-dialog").showModal();
+    loadQr();
+  }
+
+  async function loadQr() {
+    const id = app.qrFor;
+    if (!id) return;
+    const seq = ++app.qrSeq;
+    const img = $("#qr-img");
+    try {
+      const res = await api("GET", `/api/clients/${encodeURIComponent(id)}/qr`, undefined, {
+        raw: true,
+      });
+      const blob = await res.blob();
+      if (seq !== app.qrSeq || app.qrFor !== id) return;
+      const url = URL.createObjectURL(blob);
+      img.onload = () => {
+        if (app.qrUrl && app.qrUrl !== url) URL.revokeObjectURL(app.qrUrl);
+        app.qrUrl = url;
+        img.hidden = false;
+        img.dataset.version = String(seq);
+        setText($("#qr-status"), `Updated ${new Date().toLocaleTimeString()}`);
+      };
+      img.src = url;
+    } catch (err) {
+      if (seq !== app.qrSeq) return;
+      img.hidden = true;
+      const entry = app.clients.get(id);
+      const state = entry ? LABELS[entry.data.state] : "unknown";
+      setText(
+        $("#qr-status"),
+        err.code === "no_qr" ? `No QR code right now (${state}). It appears here when ready.` : err.message,
+      );
+    }
+  }
+
+  function onQrClosed() {
+    app.qrFor = null;
+    app.qrSeq += 1;
+    const img = $("#qr-img");
+    img.removeAttribute("src");
+    delete img.dataset.version;
+    if (app.qrUrl) URL.revokeObjectURL(app.qrUrl);
+    app.qrUrl = null;
+  }
+
+  async function detectPairing() {
+    // A POST-only route answers 405 to GET; a missing route answers 404 "not_found".
+    try {
+      await api("GET", "/api/clients/_/pairing-code");
+      app.pairing = true;
+    } catch (err) {
+      app.pairing = err.status !== 0 && err.code !== "not_found" && err.status !== 401;
+    }
+  }
+
+  async function onPair(ev) {
+    ev.preventDefault();
+    const id = app.qrFor;
+    const phoneNumber = $("#pair-phone").value.replace(/[\s().-]/g, "");
+    const out = $("#pair-result");
+    if (!/^\+?\d{6,20}$/.test(phoneNumber)) {
+      setText(out, "Enter the phone number with country code.");
+      return;
+    }
+    setText(out, "Requesting…");
+    try {
+      const body = await api("POST", `/api/clients/${encodeURIComponent(id)}/pairing-code`, {
+        phone: phoneNumber,
+      });
+      setText(out, body.code || body.pairing_code || body.link_code || JSON.stringify(body));
+    } catch (err) {
+      setText(out, err.message);
+    }
+  }
+
+  async function openDetail(id) {
+    app.detailFor = id;
+    setText($("#detail-title"), `Client “${id}”`);
+    setText($("#send-result"), "");
+    $("#detail-messages").replaceChildren();
+    setText($("#detail-logs"), "Loading…");
+    $("#detail-dialog").showModal();
+    loadMessages(id);
+    loadLogs(id);
+  }
+
+  async function loadMessages(id) {
+    try {
+      const body = await api("GET", `/api/clients/${encodeURIComponent(id)}/messages/recent?limit=30`);
+      if (app.detailFor !== id) return;
+      const list = $("#detail-messages");
+      list.replaceChildren(...body.messages.map(messageItem));
+      $("#detail-messages-empty").hidden = body.messages.length > 0;
+    } catch (err) {
+      $("#detail-messages-empty").hidden = false;
+      setText($("#detail-messages-empty"), err.message);
+    }
+  }
+
+  function messageItem(m) {
+    const li = document.createElement("li");
+    li.dataset.msg = m.id;
+    const meta = document.createElement("div");
+    meta.className = "meta";
+    const dir = document.createElement("span");
+    dir.textContent = m.from_me ? `→ ${phone(m.to || m.chat_id)}` : `← ${phone(m.from || m.chat_id)}`;
+    const time = document.createElement("time");
+    time.dateTime = m.timestamp || "";
+    time.textContent = fmtTime(m.timestamp);
+    const ack = document.createElement("span");
+    ack.className = "ack";
+    ack.textContent = m.from_me ? ACK[m.ack] ?? "" : "";
+    meta.append(dir, time, ack);
+    const body = document.createElement("div");
+    body.className = "body";
+    body.textContent = m.type === "chat" || !m.type ? m.body : `[${m.type}] ${m.body || ""}`;
+    li.append(meta, body);
+    return li;
+  }
+
+  async function loadLogs(id) {
+    const pre = $("#detail-logs");
+    try {
+      const body = await api("GET", `/api/clients/${encodeURIComponent(id)}/logs?lines=200`);
+      if (app.detailFor !== id) return;
+      setText(pre, body.lines.length ? body.lines.join("\n") : "(the log is empty)");
+      pre.scrollTop = pre.scrollHeight;
+    } catch (err) {
+      setText(pre, err.message);
+    }
+  }
+
+  async function onSend(ev) {
+    ev.preventDefault();
+    const id = app.detailFor;
+    const to = $("#send-to").value.trim();
+    const text = $("#send-text").value;
+    const out = $("#send-result");
+    if (!to || !text.trim()) {
+      setText(out, "Enter a recipient and a text.");
+      return;
+    }
+    const button = $("#send-form button[type=submit]");
+    button.disabled = true;
+    setText(out, "Sending…");
+    try {
+      const body = await api("POST", `/api/clients/${encodeURIComponent(id)}/send-message`, {
+        to,
+        text,
+      });
+      setText(out, `Sent to ${phone(body.to)} (id ${body.id}).`);
+      $("#send-text").value = "";
+    } catch (err) {
+      setText(out, `Not sent: ${err.message}`);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  // ---------------------------------------------------------------------------------- events
+  function connectWs() {
+    clearTimeout(app.wsTimer);
+    const proto = location.protocol === "https:" ? "wss" : "ws";
+    const url = `${proto}://${location.host}/ws?api_key=${encodeURIComponent(app.key)}`;
+    let ws;
+    try {
+      ws = new WebSocket(url);
+    } catch (err) {
+      scheduleReconnect();
+      return;
+    }
+    app.ws = ws;
+    ws.onopen = async () => {
+      const reconnect = app.everOpen || app.wsAttempt > 0;
+      app.everOpen = true;
+      app.wsAttempt = 0;
+      setLive(true);
+      if (reconnect) {
+        try {
+          await resync(); // events may have been missed while the socket was down
+        } catch (err) {
+          /* api() handles 401 */
+        }
+      }
+    };
+    ws.onmessage = (msg) => {
+      let ev;
+      try {
+        ev = JSON.parse(msg.data);
+      } catch (err) {
+        return;
+      }
+      onEvent(ev);
+    };
+    ws.onclose = () => {
+      if (app.ws !== ws) return;
+      app.ws = null;
+      setLive(false);
+      scheduleReconnect();
+    };
+  }
+
+  function scheduleReconnect() {
+    if (!app.key) return;
+    const attempt = app.wsAttempt++;
+    const delay = Math.min(8000, 500 * 2 ** attempt) * (0.8 + Math.random() * 0.4);
+    const due = Date.now() + delay;
+    const update = () => {
+      const s = Math.max(0, Math.ceil((due - Date.now()) / 1000));
+      setText($("#banner-text"), s > 0 ? `Reconnecting in ${s}s…` : "Reconnecting…");
+    };
+    update();
+    clearTimeout(app.wsTimer);
+    app.wsTimer = setTimeout(async function retry() {
+      // A refused key would also refuse the socket: ask the API first (a 401 signs out).
+      try {
+        await api("GET", "/api/clients?probe=1");
+      } catch (err) {
+        if (!app.key) return;
+      }
+      if (app.key) connectWs();
+    }, delay);
+    const countdown = setInterval(() => {
+      if (app.ws || !app.key) clearInterval(countdown);
+      else update();
+    }, 1000);
+  }
+
+  function reconnectNow() {
+    app.wsAttempt = 0;
+    clearTimeout(app.wsTimer);
+    if (!app.ws) connectWs();
+  }
+
+  function setLive(live) {
+    const conn = $("#conn");
+    if (live) {
+      setAttr(conn, "data-live", "1");
+      setText(conn, "Live");
+      setHidden($("#banner"), true);
+    } else if (app.key) {
+      setAttr(conn, "data-live", "lost");
+      setText(conn, "Connection lost");
+      setHidden($("#banner"), false);
+    }
+    document.documentElement.dataset.live = live ? "1" : "0";
+  }
+
+  function onEvent(ev) {
+    app.stats.events += 1;
+    const id = ev.client;
+    const d = ev.data || {};
+    if (ev.event === "daemon.started") {
+      resync().catch(() => {});
+      return;
+    }
+    if (!id) return;
+    if (ev.event === "client.deleted") {
+      removeCard(id);
+      return;
+    }
+    let entry = app.clients.get(id);
+    if (!entry) {
+      if (ev.event === "client.state" || ev.event === "client.qr") scheduleRefresh(id, 0);
+      return;
+    }
+    switch (ev.event) {
+      case "client.state": {
+        const patch = { state: d.state, since: ev.timestamp };
+        if (d.state === "connected" && d.me) patch.me = d.me;
+        if (d.state === "failed" && d.reason) patch.last_error = d.reason;
+        entry.data = { ...entry.data, ...patch };
+        updateCard(entry);
+        updateTotals();
+        if (app.sort === "state") reorder();
+        if (app.qrFor === id) {
+          if (d.state === "connected") {
+            closeDialog("#qr-dialog");
+            toast(`${id} connected as ${phone(d.me)}`);
+          } else if (d.state !== "qr") {
+            loadQr();
+          }
+        }
+        scheduleRefresh(id);
+        break;
+      }
+      case "client.qr":
+        if (entry.data.state !== "qr") {
+          entry.data = { ...entry.data, state: "qr" };
+          updateCard(entry);
+          updateTotals();
+        }
+        if (app.qrFor === id) loadQr();
+        break;
+      case "message": {
+        const ts = d.timestamp || ev.timestamp;
+        if (!entry.data.last_message_at || ts > entry.data.last_message_at) {
+          entry.data = { ...entry.data, last_message_at: ts };
+          updateCard(entry);
+          if (app.sort === "last_message") reorder();
+        }
+        if (app.detailFor === id) {
+          const list = $("#detail-messages");
+          if (!list.querySelector(`[data-msg="${CSS.escape(d.id)}"]`)) {
+            list.prepend(messageItem(d));
+            while (list.children.length > 50) list.lastElementChild.remove();
+            $("#detail-messages-empty").hidden = true;
+          }
+        }
+        break;
+      }
+      case "message.ack":
+        if (app.detailFor === id) {
+          for (const mid of d.ids || []) {
+            const li = $(`#detail-messages [data-msg="${CSS.escape(mid)}"] .ack`);
+            if (li && li.textContent) setText(li, ACK[d.ack] ?? "");
+          }
+        }
+        break;
+      default:
+        break;
+    }
+  }
+
+  // ---------------------------------------------------------------------------------- wiring
+  function init() {
+    $("#signin-form").addEventListener("submit", onSignIn);
+    $("#signout").addEventListener("click", () => signOut("Signed out."));
+    $("#create-form").addEventListener("submit", onCreate);
+    $("#create-id").addEventListener("input", (ev) => {
+      const v = ev.target.value.trim();
+      const bad = v !== "" && !ID_RE.test(v);
+      ev.target.setAttribute("aria-invalid", bad ? "true" : "false");
+      setText($("#create-error"), bad ? ID_HELP : "");
+    });
+    $("#search").addEventListener("input", (ev) => {
+      app.filter.q = ev.target.value.trim().toLowerCase();
+      applyFilter();
+    });
+    $("#state-filter").addEventListener("change", (ev) => {
+      app.filter.state = ev.target.value;
+      applyFilter();
+    });
+    $("#sort").addEventListener("change", (ev) => {
+      app.sort = ev.target.value;
+      reorder();
+    });
+    for (const b of $$(".total")) {
+      b.addEventListener("click", () => {
+        app.filter.state = b.dataset.filter;
+        $("#state-filter").value = app.filter.state;
+        applyFilter();
+      });
+    }
+    $("#cards").addEventListener("click", (ev) => {
+      const button = ev.target.closest("button[data-act]");
+      if (!button || button.disabled) return;
+      const card = button.closest(".card");
+      runAction(card.dataset.id, button.dataset.act);
+    });
+    $("#banner-retry").addEventListener("click", reconnectNow);
+    $("#confirm-cancel").addEventListener("click", () => finishConfirm(false));
+    $("#confirm-ok").addEventListener("click", () => finishConfirm(true));
+    $("#confirm-dialog").addEventListener("close", () => finishConfirm(false));
+    $("#qr-dialog").addEventListener("close", onQrClosed);
+    $("#detail-dialog").addEventListener("close", () => {
+      app.detailFor = null;
+    });
+    $("#pair-form").addEventListener("submit", onPair);
+    $("#send-form").addEventListener("submit", onSend);
+    $("#logs-refresh").addEventListener("click", () => app.detailFor && loadLogs(app.detailFor));
+    document.addEventListener("visibilitychange", () => {
+      if (!document.hidden && app.key) poll();
+    });
+
+    const saved = sessionStorage.getItem(KEY_STORAGE);
+    if (!saved) {
+      showSignIn("");
+      return;
+    }
+    trySignIn(saved).then((result) => {
+      if (result.ok) start(saved, result.body);
+      else {
+        sessionStorage.removeItem(KEY_STORAGE);
+        showSignIn(result.message);
+      }
+    });
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
+  else init();
+})();

@@ -1,0 +1,58 @@
+"""Per-client API tokens (admin key only) and the audit log query."""
+
+from __future__ import annotations
+
+import json
+
+from aiohttp import web
+
+from wamc.errors import ApiError
+from wamc.gateway.app import AUDIT, MANAGER, TOKENS
+from wamc.validation import TokenCreate, bounded_int, client_id, validate_body
+
+
+def _client(request: web.Request) -> str:
+    cid = client_id(request.match_info["id"])
+    request.app[MANAGER].get(cid)  # 404 for an unknown client
+    return cid
+
+
+async def create_token(request: web.Request) -> web.Response:
+    cid = _client(request)
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ApiError("invalid_json", "the body is not valid JSON") from None
+    spec = validate_body(TokenCreate, body)
+    assert isinstance(spec, TokenCreate)
+    rec, secret = await request.app[TOKENS].create(cid, spec.scopes, spec.name)
+    return web.json_response(
+        {**rec.public(), "token": secret}, status=201, headers={"Cache-Control": "no-store"}
+    )
+
+
+async def list_tokens(request: web.Request) -> web.Response:
+    cid = _client(request)
+    return web.json_response({"tokens": [r.public() for r in request.app[TOKENS].list(cid)]})
+
+
+async def revoke_token(request: web.Request) -> web.Response:
+    cid = _client(request)
+    token_id = request.match_info["tokenId"]
+    if not await request.app[TOKENS].revoke(cid, token_id):
+        raise ApiError("token_not_found", f"client {cid} has no token {token_id[:40]!r}")
+    return web.json_response({"id": token_id, "revoked": True})
+
+
+async def audit(request: web.Request) -> web.Response:
+    q = request.query
+    client = client_id(q["client"]) if q.get("client") else None
+    key_id = q.get("key_id") or None
+    if key_id is not None and len(key_id) > 64:
+        raise ApiError("invalid_parameter", "'key_id' is at most 64 characters", field="key_id")
+    limit = bounded_int(q.get("limit"), "limit", 100, 1, 1000)
+    before = bounded_int(q.get("before"), "before", 0, 1, 2**62) if q.get("before") else None
+    rows = await request.app[AUDIT].query(client, key_id, limit + 1, before)
+    page = rows[:limit]
+    next_before = page[-1]["n"] if len(rows) > limit else None
+    return web.json_response({"entries": page, "next_before": next_before})
