@@ -99,6 +99,7 @@ class ClientManager:
         self.clients: dict[str, Client] = {}
         self.closing = False
         self.start_slots = asyncio.Semaphore(settings.start_concurrency)
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     def _new_backoff(self) -> Backoff:
         s = self.settings
@@ -117,6 +118,7 @@ class ClientManager:
                 desired=row.desired,
                 backoff=self._new_backoff(),
                 me=row.me,
+                restarts=row.restarts,
             )
             self.clients[row.id] = client
             self._adopt(client, row)
@@ -285,8 +287,16 @@ class ClientManager:
             client.task = asyncio.create_task(
                 self._supervise(client), name=f"supervise:{client.id}"
             )
+            client.task.add_done_callback(lambda t, c=client: self._supervision_ended(c, t))
         else:
             client.wake.set()
+
+    def _supervision_ended(self, client: Client, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            self.log(client).opt(exception=exc).error("supervision crashed: {}", exc)
+            if not self.closing and client.id in self.clients:  # never leave a client unwatched
+                asyncio.get_running_loop().call_later(1.0, self._ensure_runner, client)
 
     async def _supervise(self, client: Client) -> None:
         """Keep the observed state following the desired one, with backoff on crashes."""
@@ -327,7 +337,7 @@ class ClientManager:
             log.error(client.last_error)
             client.backoff.record_failure()
             return None
-        asyncio.create_task(self._release_slot_when_settled(client))
+        self._background(self._release_slot_when_settled(client))
         client.handle = handle
         client.boot = None
         client.delivered = 0
@@ -339,6 +349,13 @@ class ClientManager:
         )
         log.info("worker started (pid {})", handle.pid)
         return handle
+
+    def _background(self, coro: Any) -> asyncio.Task[Any]:
+        """A task kept referenced until done (the loop holds only weak references)."""
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
 
     async def _release_slot_when_settled(self, client: Client) -> None:
         try:
@@ -404,7 +421,12 @@ class ClientManager:
         client.started_mono = None
         client.settled.set()
         await self.store.update_client(
-            client.id, worker_pid=None, worker_started=None, browser_pid=None, boot=None
+            client.id,
+            worker_pid=None,
+            worker_started=None,
+            browser_pid=None,
+            boot=None,
+            restarts=client.restarts,
         )
 
     async def _stop_worker(self, client: Client) -> None:

@@ -62,8 +62,9 @@ class Settings:
     # API security (see README "API security"). 0 disables a limit.
     max_clients: int = 50
     cors_origins: str = ""  # comma-separated origins allowed to call the API; empty = CORS off
-    api_rate_per_minute: int = 1200  # per key (admin key or token)
-    api_rate_burst: int = 200
+    api_rate_per_minute: int = 600  # per client token
+    api_rate_burst: int = 100
+    admin_rate_per_minute: int = 6000  # the admin key (operator, dashboard, scripts)
     # Outgoing message pacing per client, to look less like a bot (reduces ban risk).
     send_interval: float = 0.5  # minimum seconds between two sends of one client
     send_jitter: float = 1.0  # plus a random 0..jitter seconds
@@ -168,6 +169,7 @@ _ENV = {
     "cors_origins": "WAMC_CORS_ORIGINS",
     "api_rate_per_minute": "WAMC_API_RATE_PER_MINUTE",
     "api_rate_burst": "WAMC_API_RATE_BURST",
+    "admin_rate_per_minute": "WAMC_ADMIN_RATE_PER_MINUTE",
     "send_interval": "WAMC_SEND_INTERVAL",
     "send_jitter": "WAMC_SEND_JITTER",
     "send_queue_size": "WAMC_SEND_QUEUE_SIZE",

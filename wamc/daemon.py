@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import io
 import os
 import signal
 
@@ -44,6 +45,15 @@ def acquire_lock(settings: Settings) -> int:
     return fd
 
 
+def dump_tasks() -> None:
+    """SIGUSR1: write every asyncio task's stack to the log (for a stuck daemon)."""
+    buf = io.StringIO()
+    for task in asyncio.all_tasks():
+        buf.write(f"--- {task.get_name()}\n")
+        task.print_stack(limit=8, file=buf)
+    logger.warning("asyncio tasks:\n{}", buf.getvalue())
+
+
 async def serve(settings: Settings) -> None:
     os.umask(0o077)  # sessions, message store and logs are private to the service user
     lock_fd = acquire_lock(settings)
@@ -66,6 +76,7 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGUSR1, dump_tasks)
     watchdog: asyncio.Task[None] | None = None
     try:
         await webhooks.start()

@@ -6,27 +6,88 @@ the worker's descendants and the browser's main process with its descendants.
 Memory is the proportional set size (PSS: shared pages split between the processes sharing them,
 so ten Chromium renderers do not count their shared libraries ten times), falling back to RSS when
 ``/proc/<pid>/smaps_rollup`` cannot be read. CPU is percent of one core summed over the tree,
-measured since the previous sample of the same processes (so it can exceed 100 on several cores).
-Samples are cached for ``ttl`` seconds: listing 50 clients costs at most one walk per live tree.
+measured between two samples (so it can exceed 100 on several cores).
+
+Reading PSS costs the kernel a walk of each process's page tables (≈ 1.5 ms per Chromium process),
+so sampling never runs on the caller's thread: ``usage`` answers from a cache at once and, when
+that is older than ``ttl``, asks one background thread to sample every tree asked for recently
+(one scan of /proc for the parent links, then each process). A tree not sampled yet reads as
+``None``; the first real values follow within about a second.
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
+from collections import defaultdict
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import psutil
 
 DEFAULT_TTL = 2.0
+EMPTY: dict[str, Any] = {"memory_bytes": None, "cpu_percent": None}
+
+Key = tuple[int, ...]
 
 
 class TreeSampler:
     def __init__(self, ttl: float = DEFAULT_TTL) -> None:
         self.ttl = ttl
-        self._procs: dict[int, psutil.Process] = {}
-        self._cache: dict[tuple[int, ...], tuple[float, dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+        self._cache: dict[Key, tuple[float, dict[str, Any]]] = {}
+        self._wanted: dict[Key, float] = {}
+        self._running = False
+        self._executor: ThreadPoolExecutor | None = None
+        self._procs: dict[int, psutil.Process] = {}  # touched by the sampling thread only
+
+    # --- callers (any thread, never blocks on /proc) ---------------------------------------------
+    def usage(self, roots: Iterable[int | None]) -> dict[str, Any]:
+        """``{"memory_bytes", "cpu_percent"}`` of the trees under ``roots`` (cached)."""
+        key = tuple(sorted({r for r in roots if r}))
+        if not key:
+            return dict(EMPTY)
+        now = time.monotonic()
+        with self._lock:
+            self._wanted[key] = now
+            hit = self._cache.get(key)
+            if (hit is None or now - hit[0] >= self.ttl) and not self._running:
+                self._running = True
+                if self._executor is None:
+                    self._executor = ThreadPoolExecutor(1, thread_name_prefix="wamc-metrics")
+                self._executor.submit(self._refresh)
+        return dict(hit[1]) if hit else dict(EMPTY)
+
+    def sample_now(self, roots: Iterable[int | None]) -> dict[str, Any]:
+        """Sample synchronously (tools and tests; the daemon uses ``usage``)."""
+        key = tuple(sorted({r for r in roots if r}))
+        if not key:
+            return dict(EMPTY)
+        return self._sample(key, _children_map())
+
+    # --- the sampling thread ------------------------------------------------------------------
+    def _refresh(self) -> None:
+        try:
+            now = time.monotonic()
+            horizon = max(30.0, 10 * self.ttl)
+            with self._lock:
+                for key in [k for k, t in self._wanted.items() if now - t > horizon]:
+                    del self._wanted[key]
+                    self._cache.pop(key, None)
+                keys = list(self._wanted)
+            children = _children_map()
+            for key in keys:
+                result = self._sample(key, children)
+                with self._lock:
+                    self._cache[key] = (time.monotonic(), result)
+            alive = {pid for pids in children.values() for pid in pids} | set(children)
+            for pid in [p for p in self._procs if p not in alive]:
+                del self._procs[pid]
+        finally:
+            with self._lock:
+                self._running = False
 
     def _process(self, pid: int) -> psutil.Process | None:
         proc = self._procs.get(pid)
@@ -34,60 +95,48 @@ class TreeSampler:
             return proc
         try:
             proc = psutil.Process(pid)
+            proc.cpu_percent(None)  # primes the counter: the next sample gives a real value
         except psutil.Error:
             self._procs.pop(pid, None)
             return None
-        proc.cpu_percent(None)  # primes the counter: the first real value comes next sample
         self._procs[pid] = proc
         return proc
 
-    def tree(self, roots: Iterable[int | None]) -> list[psutil.Process]:
+    def _tree(self, key: Key, children: dict[int, list[int]]) -> list[psutil.Process]:
         seen: dict[int, psutil.Process] = {}
-        for root in roots:
-            if not root or root in seen:
+        todo = list(key)
+        while todo:
+            pid = todo.pop()
+            if pid in seen:
                 continue
-            proc = self._process(root)
+            proc = self._process(pid)
             if proc is None:
                 continue
-            seen[root] = proc
-            with contextlib.suppress(psutil.Error):
-                for child in proc.children(recursive=True):
-                    if child.pid not in seen:
-                        cached = self._process(child.pid)
-                        if cached is not None:
-                            seen[child.pid] = cached
+            seen[pid] = proc
+            todo.extend(children.get(pid, ()))
         return list(seen.values())
 
-    def usage(self, roots: Iterable[int | None]) -> dict[str, Any]:
-        """``{"memory_bytes", "cpu_percent"}`` of the trees under ``roots``; None when none run."""
-        key = tuple(sorted({r for r in roots if r}))
-        if not key:
-            return {"memory_bytes": None, "cpu_percent": None}
-        now = time.monotonic()
-        hit = self._cache.get(key)
-        if hit is not None and now - hit[0] < self.ttl:
-            return hit[1]
+    def _sample(self, key: Key, children: dict[int, list[int]]) -> dict[str, Any]:
         memory = 0
         cpu = 0.0
-        procs = self.tree(key)
+        procs = self._tree(key, children)
         for proc in procs:
             with contextlib.suppress(psutil.Error):
                 memory += _memory(proc)
                 cpu += proc.cpu_percent(None)
-        result = {
-            "memory_bytes": memory if procs else None,
-            "cpu_percent": round(cpu, 1) if procs else None,
-        }
-        self._cache[key] = (now, result)
-        self._prune(now)
-        return result
+        if not procs:
+            return dict(EMPTY)
+        return {"memory_bytes": memory, "cpu_percent": round(cpu, 1)}
 
-    def _prune(self, now: float) -> None:
-        for key in [k for k, (t, _) in self._cache.items() if now - t > 10 * self.ttl]:
-            del self._cache[key]
-        if len(self._procs) > 64:
-            for pid in [p for p, proc in self._procs.items() if not proc.is_running()]:
-                del self._procs[pid]
+
+def _children_map() -> dict[int, list[int]]:
+    """Parent pid → child pids, from one pass over /proc."""
+    children: dict[int, list[int]] = defaultdict(list)
+    for proc in psutil.process_iter(["ppid"]):
+        ppid = proc.info.get("ppid")
+        if ppid:
+            children[ppid].append(proc.pid)
+    return children
 
 
 def _memory(proc: psutil.Process) -> int:
@@ -101,5 +150,5 @@ SAMPLER = TreeSampler()
 
 
 def client_usage(pid: int | None, browser_pid: int | None) -> dict[str, Any]:
-    """Memory (bytes, PSS) and CPU (% of one core) of a worker with its browser."""
+    """Memory (bytes, PSS) and CPU (% of one core) of a worker with its browser (cached)."""
     return SAMPLER.usage((pid, browser_pid))

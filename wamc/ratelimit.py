@@ -1,14 +1,16 @@
 """Rate limits: per key on the API, per client on outgoing messages, idempotent sends.
 
-- ``ApiLimiter``: a token bucket per key id (``WAMC_API_RATE_PER_MINUTE``, burst
-  ``WAMC_API_RATE_BURST``); an empty bucket answers 429 ``rate_limited`` with ``Retry-After``.
+- ``ApiLimiter``: a token bucket per key id (tokens: ``WAMC_API_RATE_PER_MINUTE``, burst
+  ``WAMC_API_RATE_BURST``; the admin key: ``WAMC_ADMIN_RATE_PER_MINUTE``); an empty bucket
+  answers 429 ``rate_limited`` with ``Retry-After``.
 - ``SendPacer``: every send of a client waits its turn in that client's FIFO queue and is
   spaced from the previous one by ``WAMC_SEND_INTERVAL`` plus a random ``0..WAMC_SEND_JITTER``
   seconds. Sending at machine speed and regular intervals is what gets numbers banned; pacing
   with jitter reduces (does not remove) that risk. A full queue (``WAMC_SEND_QUEUE_SIZE``)
   answers 429 ``send_queue_full`` with ``Retry-After``.
 - ``Idempotency``: an ``Idempotency-Key`` on a send stores the first answer; a repeat returns it
-  and sends nothing (a repeat while the first is still in flight waits for it).
+  and sends nothing (a repeat while the first is still in flight waits for it). Answers are
+  kept 24 hours.
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ from typing import Any
 
 from wamc.errors import ApiError
 from wamc.store import Store
-from wamc.timeutil import utc_now_iso
+from wamc.timeutil import iso_from_unix, utc_now_iso
 
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
+IDEMPOTENCY_TTL = 24 * 3600  # seconds a first answer is kept
 
 
 class Throttled(ApiError):
@@ -47,32 +50,36 @@ class _Bucket:
 
 
 class ApiLimiter:
-    def __init__(self, per_minute: int, burst: int) -> None:
-        self.rate = per_minute / 60.0
-        self.burst = max(1, burst)
-        self.enabled = per_minute > 0
+    """Token buckets per key id. The admin key (the operator, its dashboard and scripts) has its
+    own, larger allowance (``WAMC_ADMIN_RATE_PER_MINUTE``)."""
+
+    def __init__(self, per_minute: int, burst: int, admin_per_minute: int | None = None) -> None:
+        admin = per_minute if admin_per_minute is None else admin_per_minute
+        self.limits = {
+            False: (per_minute / 60.0, max(1, burst)),
+            True: (admin / 60.0, max(1, burst, admin // 6)),  # admin: ~10 s of its rate
+        }
         self._buckets: dict[str, _Bucket] = {}
 
-    def hit(self, key_id: str, now: float | None = None) -> None:
-        if not self.enabled:
+    def hit(self, key_id: str, now: float | None = None, admin: bool = False) -> None:
+        rate, burst = self.limits[admin]
+        if rate <= 0:
             return
         now = time.monotonic() if now is None else now
         b = self._buckets.get(key_id)
         if b is None:
-            b = self._buckets[key_id] = _Bucket(float(self.burst), now)
-        b.tokens = min(float(self.burst), b.tokens + (now - b.stamp) * self.rate)
+            b = self._buckets[key_id] = _Bucket(float(burst), now)
+        b.tokens = min(float(burst), b.tokens + (now - b.stamp) * rate)
         b.stamp = now
         if b.tokens < 1.0:
-            wait = (1.0 - b.tokens) / self.rate
-            raise Throttled("rate_limited", f"this key is limited to {self._describe()}", wait)
+            wait = (1.0 - b.tokens) / rate
+            what = f"{round(rate * 60)} requests a minute (bursts of {burst})"
+            raise Throttled("rate_limited", f"this key is limited to {what}", wait)
         b.tokens -= 1.0
-        if len(self._buckets) > 10_000:  # forget idle keys (full buckets)
-            full = [k for k, v in self._buckets.items() if now - v.stamp > self.burst / self.rate]
-            for k in full:
+        if len(self._buckets) > 10_000:  # forget idle keys (their buckets are full again)
+            idle = [k for k, v in self._buckets.items() if now - v.stamp > 600]
+            for k in idle:
                 del self._buckets[k]
-
-    def _describe(self) -> str:
-        return f"{round(self.rate * 60)} requests a minute (bursts of {self.burst})"
 
 
 @dataclass(eq=False)
@@ -174,6 +181,8 @@ class Idempotency:
         self._inflight[slot] = fut
         try:
             status, body = await call()
+            cutoff = iso_from_unix(time.time() - IDEMPOTENCY_TTL)
+            await self.store.conn.execute("DELETE FROM idempotency WHERE created_at < ?", (cutoff,))
             await self.store.conn.execute(
                 "INSERT OR REPLACE INTO idempotency"
                 " (client, key, request_hash, status, response, created_at)"

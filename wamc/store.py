@@ -26,7 +26,8 @@ CREATE TABLE IF NOT EXISTS clients (
     worker_started REAL,
     browser_pid INTEGER,
     boot TEXT,
-    delivered_dn INTEGER NOT NULL DEFAULT 0
+    delivered_dn INTEGER NOT NULL DEFAULT 0,
+    restarts INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS messages (
     client TEXT NOT NULL,
@@ -70,6 +71,7 @@ class ClientRow:
     browser_pid: int | None
     boot: str | None
     delivered_dn: int
+    restarts: int
 
 
 # Columns of ``clients`` the daemon updates as things happen (observed state, live worker).
@@ -83,6 +85,7 @@ CLIENT_FIELDS = frozenset(
         "browser_pid",
         "boot",
         "delivered_dn",
+        "restarts",
     }
 )
 

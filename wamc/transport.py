@@ -61,10 +61,15 @@ class Transport:
 
     def send(self, client_id: str, frame: bytes) -> bool:
         try:
-            self.sock.send_multipart([client_id.encode(), frame], zmq.NOBLOCK)
-            return True
+            sent = self.sock.send_multipart([client_id.encode(), frame], zmq.NOBLOCK)
         except zmq.ZMQError:  # EHOSTUNREACH (not connected) or EAGAIN (queue full)
             return False
+        # pyzmq tries a NOBLOCK send at once and settles the Future with its outcome; read it so
+        # an unreachable worker (ROUTER_MANDATORY) is reported here, not as an unawaited error.
+        if sent.done():
+            return sent.exception() is None
+        sent.add_done_callback(lambda f: f.cancelled() or f.exception())
+        return True
 
     async def request(self, client_id: str, cmd: str, args: dict[str, Any], timeout: float) -> Any:
         req_id = uuid.uuid4().hex

@@ -71,6 +71,7 @@ class Browser:
         self.page: Page | None = None
         self.pid: int | None = None
         self.closed = asyncio.Event()
+        self._tasks: set[asyncio.Future[Any]] = set()
 
     async def start(self) -> None:
         if not self.wajs_path.is_file():
@@ -114,7 +115,7 @@ class Browser:
             return
         if not frame.url.startswith(self.url.rstrip("/")) and not frame.url.startswith("about:"):
             logger.warning("page navigated away to another site: going back")
-            asyncio.ensure_future(self.open())
+            self._keep(asyncio.ensure_future(self.open()))
 
     def has_profile(self) -> bool:
         return self.profile_dir.is_dir() and any(self.profile_dir.iterdir())
@@ -137,7 +138,12 @@ class Browser:
     def _emit(self, name: str, data: dict[str, Any]) -> None:
         result = self.on_event(name, data)
         if asyncio.iscoroutine(result):
-            asyncio.ensure_future(result)
+            self._keep(asyncio.ensure_future(result))
+
+    def _keep(self, task: asyncio.Future[Any]) -> None:
+        """Hold a reference until done: the event loop keeps only weak ones."""
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def call(self, fn: str, *args: Any, timeout: float = 30.0) -> Any:
         """Call ``window.__wamc.<fn>(*args)`` in the page."""

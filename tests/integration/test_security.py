@@ -240,7 +240,11 @@ async def test_rate_limit_answers_429_with_retry_after(tmp_path: Path, simulator
     d = Daemon(
         tmp_path / "home",
         simulator,
-        extra_env={"WAMC_API_RATE_PER_MINUTE": "30", "WAMC_API_RATE_BURST": "5"},
+        extra_env={
+            "WAMC_API_RATE_PER_MINUTE": "30",
+            "WAMC_API_RATE_BURST": "5",
+            "WAMC_ADMIN_RATE_PER_MINUTE": "30",
+        },
     )
     d.home.mkdir()
     await d.start()
@@ -372,3 +376,86 @@ async def test_client_limit_and_cors(tmp_path: Path, simulator: Any) -> None:
         assert code != 204 and "Access-Control-Allow-Origin" not in headers
     finally:
         await d.close()
+
+
+# --- the pieces on their own (no daemon) ----------------------------------------------------------
+
+
+def test_principal_scopes_and_client() -> None:
+    from wamc.auth import ADMIN, Principal
+    from wamc.errors import ApiError
+
+    tok = Principal("tok_1", "acme", frozenset({"read"}))
+    tok.check("read", "acme")
+    tok.check("read", None)
+    for scope, client in [("send", "acme"), ("control", "acme"), ("read", "shop"), ("admin", None)]:
+        with pytest.raises(ApiError) as exc:
+            tok.check(scope, client)
+        assert exc.value.code == "forbidden"
+    ADMIN.check("admin", None)
+    ADMIN.check("control", "shop")
+
+
+def test_api_limiter_bucket() -> None:
+    from wamc.ratelimit import ApiLimiter, Throttled
+
+    lim = ApiLimiter(per_minute=60, burst=3, admin_per_minute=6000)
+    for _ in range(1000):
+        lim.hit("admin", now=50.0, admin=True)  # the admin key has a larger allowance
+    for _ in range(3):
+        lim.hit("k", now=100.0)
+    with pytest.raises(Throttled) as exc:
+        lim.hit("k", now=100.0)
+    assert exc.value.status == 429 and exc.value.retry_after == 1
+    lim.hit("other", now=100.0)  # each key has its own bucket
+    lim.hit("k", now=101.0)  # one second later: one more request
+    ApiLimiter(per_minute=0, burst=1).hit("k")  # 0 disables
+
+
+async def test_send_pacer_orders_and_spaces_sends() -> None:
+    from wamc.ratelimit import SendPacer, Throttled
+
+    pacer = SendPacer(interval=0.2, jitter=0.0, queue_size=3)
+    stamps: list[tuple[int, float]] = []
+
+    def job(i: int) -> Any:
+        async def send() -> int:
+            stamps.append((i, time.monotonic()))
+            await asyncio.sleep(0.01)  # the worker round trip
+            return i
+
+        return send
+
+    results = await asyncio.gather(
+        *(pacer.run("acme", job(i)) for i in range(4)), return_exceptions=True
+    )
+    assert results[:3] == [0, 1, 2] and isinstance(results[3], Throttled)
+    assert [i for i, _ in stamps] == [0, 1, 2]  # FIFO
+    gaps = [b - a for (_, a), (_, b) in zip(stamps, stamps[1:], strict=False)]
+    assert all(g >= 0.19 for g in gaps), gaps
+    assert pacer.depth("acme") == 0
+    assert await pacer.run("shop", job(9)) == 9  # another client's lane is independent
+
+
+def test_tokens_hash_only(tmp_path: Path) -> None:
+    from wamc.auth import Tokens, hash_token
+    from wamc.store import Store
+
+    async def scenario() -> None:
+        store = Store(tmp_path / "t.db")
+        await store.open()
+        tokens = Tokens(store, "admin-key-123")
+        await tokens.load()
+        rec, secret = await tokens.create("acme", ["send", "read"], "x")
+        assert rec.scopes == ["read", "send"] and rec.hash == hash_token(secret)
+        assert tokens.authenticate(secret).client == "acme"  # type: ignore[union-attr]
+        assert tokens.authenticate("admin-key-123").is_admin  # type: ignore[union-attr]
+        assert tokens.authenticate(secret + "x") is None and tokens.authenticate("") is None
+        fresh = Tokens(store, "admin-key-123")  # a restarted daemon reloads from SQLite
+        await fresh.load()
+        assert fresh.authenticate(secret) is not None
+        assert await fresh.revoke("acme", rec.id) and fresh.authenticate(secret) is None
+        await store.close()
+        assert secret.encode() not in (tmp_path / "t.db").read_bytes()
+
+    asyncio.run(scenario())

@@ -93,7 +93,9 @@ def create_app(
         middlewares=[errors_middleware, security_middleware], client_max_size=MAX_BODY
     )
     app[TOKENS] = Tokens(store, api_key)  # admin key + per-client tokens (wamc/auth.py)
-    app[LIMITER] = ApiLimiter(settings.api_rate_per_minute, settings.api_rate_burst)
+    app[LIMITER] = ApiLimiter(
+        settings.api_rate_per_minute, settings.api_rate_burst, settings.admin_rate_per_minute
+    )
     app[PACER] = SendPacer(settings.send_interval, settings.send_jitter, settings.send_queue_size)
     app[IDEMPOTENCY] = Idempotency(store)
     app[AUDIT] = AuditLog(store, settings.logs_dir / "audit.log")

@@ -519,7 +519,7 @@ def build_document(routes: list[web.RouteDef]) -> dict[str, Any]:
         if not isinstance(route, web.RouteDef) or route.method == "HEAD":
             continue
         path = route.path
-        if not (path.startswith("/api") or path in ("/health", "/ws", "/openapi.json")):
+        if not (path.startswith("/api/") or path in ("/health", "/ws", "/openapi.json")):
             continue  # pages and static files
         op = op_for(route.method, path)
         name = getattr(route.handler, "__name__", "operation")

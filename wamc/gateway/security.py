@@ -84,7 +84,7 @@ async def security_middleware(request: web.Request, handler: Any) -> web.StreamR
         if principal is None:
             raise ApiError("unauthorized", "send a valid key in X-Api-Key or Authorization: Bearer")
         request[PRINCIPAL] = principal
-        request.app[LIMITER].hit(principal.key_id)
+        request.app[LIMITER].hit(principal.key_id, admin=principal.is_admin)
         principal.check(scope, client)
         if request.path == "/ws" and not _is_upgrade(request):
             raise ApiError("upgrade_required", "/ws is a WebSocket: send Upgrade: websocket")

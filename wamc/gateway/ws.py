@@ -19,13 +19,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import WSCloseCode, web
 from loguru import logger
 
 from wamc.errors import ApiError
-from wamc.events import EVENT_NAMES
+from wamc.events import EVENT_NAMES, Subscriber
 from wamc.gateway.app import BUS, STORE
 from wamc.gateway.security import ws_clients
 from wamc.validation import CLIENT_ID
@@ -35,6 +37,7 @@ REPLAY_BATCH = 500
 SEND_TIMEOUT = 30.0  # a send blocked this long means the consumer stopped reading
 ABORT_AFTER_CLOSE = 60.0
 SLOW_REASON = "consumer too slow"
+SOCKET_SEND_BUFFER = 256 * 1024
 
 
 def _csv(raw: str | None, name: str) -> frozenset[str] | None:
@@ -78,16 +81,61 @@ def parse_since(raw: str | None) -> dict[str, int]:
     return since
 
 
-async def websocket(request: web.Request) -> web.StreamResponse:
+Filters = tuple[frozenset[str] | None, frozenset[str] | None, dict[str, int]]
+
+
+def stream_params(request: web.Request, since_extra: str | None = None) -> Filters:
+    """(clients, events, since) from the query; a client token follows only its own client."""
     clients = _csv(request.query.get("clients"), "clients")
-    clients = ws_clients(request, clients)  # a client token follows only its own client
+    clients = ws_clients(request, clients)
     events = _csv(request.query.get("events"), "events")
     since = parse_since(request.query.get("since"))
+    if since_extra:
+        since = {**parse_since(since_extra), **since}
     if clients is not None and not set(since) <= clients:
         raise ApiError(
             "invalid_parameter", "every client in 'since' must be in 'clients'", field="since"
         )
+    return clients, events, since
+
+
+async def stream(
+    store: Any,
+    sub: Subscriber,
+    since: dict[str, int],
+    events: frozenset[str] | None,
+    send: Callable[[dict[str, Any]], Awaitable[None]],
+) -> None:
+    """Replay from the log after ``since``, then live events from ``sub`` (already subscribed),
+    skipping the ones the replay sent: no gap, no duplicate."""
+    last: dict[str, int] = {}
+    for client, after in since.items():
+        cursor = after
+        while True:
+            batch = await store.events_since(client, cursor, REPLAY_BATCH, events)
+            for ev in batch:
+                await send(ev)
+                cursor = ev["seq"]
+            if len(batch) < REPLAY_BATCH:
+                break
+        last[client] = max(cursor, after)
+    while True:
+        ev = await sub.queue.get()
+        client = ev["client"]
+        if client in last and ev["seq"] <= last[client]:
+            continue  # already replayed from the log
+        await send(ev)
+
+
+async def websocket(request: web.Request) -> web.StreamResponse:
+    clients, events, since = stream_params(request)
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=64 * 1024, writer_limit=64 * 1024)
+    sock = request.transport.get_extra_info("socket") if request.transport else None
+    if sock is not None:
+        # A fixed kernel buffer (no autotuning to megabytes): a consumer that stops reading is
+        # noticed by its queue after a bounded amount of data, not after the kernel's limit.
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_SEND_BUFFER)
     await ws.prepare(request)
     bus = request.app[BUS]
     store = request.app[STORE]
@@ -104,23 +152,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         await asyncio.wait_for(ws.send_str(json.dumps(ev, separators=(",", ":"))), SEND_TIMEOUT)
 
     async def pump() -> None:
-        last: dict[str, int] = {}
-        for client, after in since.items():
-            cursor = after
-            while True:
-                batch = await store.events_since(client, cursor, REPLAY_BATCH, events)
-                for ev in batch:
-                    await send(ev)
-                    cursor = ev["seq"]
-                if len(batch) < REPLAY_BATCH:
-                    break
-            last[client] = max(cursor, after)
-        while True:
-            ev = await sub.queue.get()
-            client = ev["client"]
-            if client in last and ev["seq"] <= last[client]:
-                continue  # already replayed from the log
-            await send(ev)
+        await stream(store, sub, since, events, send)
 
     async def guard() -> None:
         """Close the socket when the bus dropped this consumer or a send stalled."""
@@ -169,3 +201,55 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await watcher
     return ws
+
+
+async def server_sent_events(request: web.Request) -> web.StreamResponse:
+    """``GET /api/events``: the same stream as Server-Sent Events, for consumers without
+    WebSocket. Same ``clients``, ``events`` and ``since``; each event's SSE id is
+    ``<client>:<seq>`` and a reconnect's ``Last-Event-ID`` resumes that client."""
+    last_id = request.headers.get("Last-Event-ID", "")
+    clients, events, since = stream_params(request, last_id if ":" in last_id else None)
+    bus = request.app[BUS]
+    store = request.app[STORE]
+    resp = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-store",
+            "X-Accel-Buffering": "no",
+        }
+    )
+    await resp.prepare(request)
+    sub = bus.subscribe(clients, events)
+    lock = asyncio.Lock()
+
+    async def write(chunk: str) -> None:
+        async with lock:
+            await asyncio.wait_for(resp.write(chunk.encode()), SEND_TIMEOUT)
+
+    async def send(ev: dict[str, Any]) -> None:
+        data = json.dumps(ev, separators=(",", ":"))
+        await write(f"id: {ev['client'] or ''}:{ev['seq']}\nevent: {ev['event']}\ndata: {data}\n\n")
+
+    async def keepalive() -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT)
+            await write(": ping\n\n")
+
+    tasks = [
+        asyncio.create_task(stream(store, sub, since, events, send)),
+        asyncio.create_task(keepalive()),
+        asyncio.create_task(sub.overflow.wait()),
+    ]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        if sub.overflowed:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(
+                    resp.write(f"event: error\ndata: {SLOW_REASON}\n\n".encode()), 5
+                )
+    finally:
+        bus.unsubscribe(sub)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return resp

@@ -45,7 +45,16 @@
     refreshTimers: new Map(),
     pairing: false,
     // Counters read by the browser tests and bench/bench_dashboard.py.
-    stats: { events: 0, cardsCreated: 0, cardsRemoved: 0, reorders: 0, resyncs: 0, loadMs: null },
+    stats: {
+      events: 0,
+      cardsCreated: 0,
+      cardsRemoved: 0,
+      reorders: 0,
+      resyncs: 0,
+      loadMs: null,
+      readyAt: null,
+      lastEventAt: null,
+    },
   };
   window.wamcDashboard = app.stats;
 
@@ -231,7 +240,8 @@
     $("#signin").hidden = true;
     $("#app").hidden = false;
     applyListing(listing.clients || [], true);
-    app.stats.loadMs = Math.round(performance.now() - t0);
+    app.stats.loadMs = Math.round(performance.now() - t0); // rendering the listing
+    app.stats.readyAt = Math.round(performance.now()); // since navigation start
     document.documentElement.dataset.ready = "1";
     connectWs();
     app.pollTimer = setInterval(poll, POLL_MS);
@@ -335,10 +345,13 @@
     setAttr(r.f.last_message, "title", d.last_message_at || "");
     setText(r.f.error, d.last_error || "");
     setHidden(r.errorRow, !d.last_error);
+    const down = state === "stopped" || state === "failed";
     setHidden(r.act.qr, state !== "qr");
+    setHidden(r.act.connect, !down);
+    setHidden(r.act.disconnect, down);
     if (!entry.busy) {
-      r.act.connect.disabled = !(state === "stopped" || state === "failed");
-      r.act.disconnect.disabled = state === "stopped";
+      r.act.connect.disabled = false;
+      r.act.disconnect.disabled = false;
       r.act.restart.disabled = false;
       r.act.logout.disabled = !(state === "connected" || state === "disconnected");
       r.act.delete.disabled = false;
@@ -852,7 +865,15 @@
   }
 
   function onEvent(ev) {
-    app.stats.events += 1;
+    try {
+      applyEvent(ev);
+    } finally {
+      app.stats.events += 1;
+      app.stats.lastEventAt = Date.now();
+    }
+  }
+
+  function applyEvent(ev) {
     const id = ev.client;
     const d = ev.data || {};
     if (ev.event === "daemon.started") {
