@@ -9,10 +9,11 @@ so ten Chromium renderers do not count their shared libraries ten times), fallin
 measured between two samples (so it can exceed 100 on several cores).
 
 Reading PSS costs the kernel a walk of each process's page tables (≈ 1.5 ms per Chromium process),
-so sampling never runs on the caller's thread: ``usage`` answers from a cache at once and, when
-that is older than ``ttl``, asks one background thread to sample every tree asked for recently
-(one scan of /proc for the parent links, then each process). A tree not sampled yet reads as
-``None``; the first real values follow within about a second.
+so ``usage`` answers from a cache and, when that is older than ``ttl``, asks one background
+thread to sample every tree asked for recently (one scan of /proc for the parent links, then each
+process). Only a tree never sampled before (a worker just started) is sampled on the caller's
+thread, within a budget of ``SYNC_BUDGET`` seconds per second; past it, or while the background
+thread is busy, it reads as ``None`` until the background sample lands (well under a second).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Any
 import psutil
 
 DEFAULT_TTL = 2.0
+SYNC_BUDGET = 0.05  # seconds of first samples on the caller's thread, per second
 EMPTY: dict[str, Any] = {"memory_bytes": None, "cpu_percent": None}
 
 Key = tuple[int, ...]
@@ -41,7 +43,10 @@ class TreeSampler:
         self._wanted: dict[Key, float] = {}
         self._running = False
         self._executor: ThreadPoolExecutor | None = None
-        self._procs: dict[int, psutil.Process] = {}  # touched by the sampling thread only
+        self._sampling = threading.Lock()  # held by whoever touches _procs
+        self._procs: dict[int, psutil.Process] = {}
+        self._budget_window = 0.0
+        self._budget_spent = 0.0
 
     # --- callers (any thread, never blocks on /proc) ---------------------------------------------
     def usage(self, roots: Iterable[int | None]) -> dict[str, Any]:
@@ -53,6 +58,11 @@ class TreeSampler:
         with self._lock:
             self._wanted[key] = now
             hit = self._cache.get(key)
+        if hit is None:
+            first = self._first_sample(key, now)
+            if first is not None:
+                return dict(first)
+        with self._lock:
             if (hit is None or now - hit[0] >= self.ttl) and not self._running:
                 self._running = True
                 if self._executor is None:
@@ -60,12 +70,34 @@ class TreeSampler:
                 self._executor.submit(self._refresh)
         return dict(hit[1]) if hit else dict(EMPTY)
 
+    def _first_sample(self, key: Key, now: float) -> dict[str, Any] | None:
+        """Sample a new tree right away, within the budget and if no one else is sampling."""
+        if now - self._budget_window >= 1.0:
+            self._budget_window, self._budget_spent = now, 0.0
+        if self._budget_spent >= SYNC_BUDGET or not self._sampling.acquire(blocking=False):
+            return None
+        try:
+            children: dict[int, list[int]] = {}
+            for root in key:
+                with contextlib.suppress(psutil.Error):
+                    for child in psutil.Process(root).children(recursive=True):
+                        with contextlib.suppress(psutil.Error):
+                            children.setdefault(child.ppid(), []).append(child.pid)
+            result = self._sample(key, children)
+        finally:
+            self._sampling.release()
+            self._budget_spent += time.monotonic() - now
+        with self._lock:
+            self._cache[key] = (time.monotonic(), result)
+        return result
+
     def sample_now(self, roots: Iterable[int | None]) -> dict[str, Any]:
         """Sample synchronously (tools and tests; the daemon uses ``usage``)."""
         key = tuple(sorted({r for r in roots if r}))
         if not key:
             return dict(EMPTY)
-        return self._sample(key, _children_map())
+        with self._sampling:
+            return self._sample(key, _children_map())
 
     # --- the sampling thread ------------------------------------------------------------------
     def _refresh(self) -> None:
@@ -78,13 +110,14 @@ class TreeSampler:
                     self._cache.pop(key, None)
                 keys = list(self._wanted)
             children = _children_map()
-            for key in keys:
-                result = self._sample(key, children)
-                with self._lock:
-                    self._cache[key] = (time.monotonic(), result)
-            alive = {pid for pids in children.values() for pid in pids} | set(children)
-            for pid in [p for p in self._procs if p not in alive]:
-                del self._procs[pid]
+            with self._sampling:
+                for key in keys:
+                    result = self._sample(key, children)
+                    with self._lock:
+                        self._cache[key] = (time.monotonic(), result)
+                alive = {pid for pids in children.values() for pid in pids} | set(children)
+                for pid in [p for p in self._procs if p not in alive]:
+                    del self._procs[pid]
         finally:
             with self._lock:
                 self._running = False

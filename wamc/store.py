@@ -56,6 +56,12 @@ CREATE TABLE IF NOT EXISTS events (
     data TEXT NOT NULL,
     PRIMARY KEY (client, seq)
 );
+-- The last seq of a deleted client: a client created again under the same id continues after
+-- it, so a consumer resuming with ?since=<id>:<seq> never skips the new events.
+CREATE TABLE IF NOT EXISTS event_seq_floor (
+    client TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL
+);
 """
 
 
@@ -146,6 +152,12 @@ class Store:
         await self.conn.commit()
 
     async def delete_client(self, client_id: str) -> None:
+        await self.conn.execute(
+            "INSERT OR REPLACE INTO event_seq_floor (client, seq) SELECT ?, MAX(s) FROM"
+            " (SELECT seq AS s FROM events WHERE client=?"
+            " UNION ALL SELECT seq FROM event_seq_floor WHERE client=?) HAVING MAX(s) IS NOT NULL",
+            (client_id, client_id, client_id),
+        )
         for table in ("clients", "messages", "events"):
             key = "id" if table == "clients" else "client"
             await self.conn.execute(f"DELETE FROM {table} WHERE {key}=?", (client_id,))
@@ -226,7 +238,9 @@ class Store:
     ) -> int:
         key = client_id or ""
         async with self.conn.execute(
-            "SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE client=?", (key,)
+            "SELECT MAX(COALESCE((SELECT MAX(seq) FROM events WHERE client=?), 0),"
+            " COALESCE((SELECT seq FROM event_seq_floor WHERE client=?), 0)) + 1",
+            (key, key),
         ) as cur:
             row = await cur.fetchone()
         seq = int(row[0]) if row else 1

@@ -190,10 +190,15 @@ async def test_dashboard_end_to_end(browser: Browser, daemon: Daemon, sim_http: 
     await expect(page.locator("#send-result")).to_contain_text("not connected")
     await page.keyboard.press("Escape")
 
-    # Phone width: the same page, signed in from a fresh tab.
-    phone = await open_dashboard(browser, daemon, viewport=PHONE, is_mobile=True, has_touch=True)
+    # Phone width, dark mode: the same page, signed in from a fresh tab.
+    phone = await open_dashboard(
+        browser, daemon, viewport=PHONE, is_mobile=True, has_touch=True, color_scheme="dark"
+    )
     await sign_in(phone)
     await expect(phone.locator("#conn")).to_have_attribute("data-live", "1")
+    light_bg = await page.evaluate("getComputedStyle(document.body).backgroundColor")
+    dark_bg = await phone.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert light_bg != dark_bg, (light_bg, dark_bg)
     await expect(card(phone, "acme").locator(".badge")).to_have_text("Stopped")
     width = await phone.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"], f"the page scrolls sideways at phone width ({width}px)"
@@ -242,3 +247,33 @@ async def test_connection_lost_and_back(browser: Browser, daemon: Daemon) -> Non
     await expect(page.locator(".skip")).to_be_in_viewport()
     assert "create-id" in reached and "search" in reached, reached
     assert "Restart solo" in reached, reached
+
+
+async def test_qr_view_follows_rotation(browser: Browser, make_daemon: Any) -> None:
+    """With WhatsApp rotating its code every few seconds, the open QR view follows by itself."""
+    from wamc.simulator import Simulator
+
+    sim = Simulator(host="127.0.0.1", port=0, qr_first_ttl=3.0, qr_ttl=3.0, max_qr_codes=40)
+    await sim.start()
+    try:
+        d = await make_daemon(sim=sim)
+        page = await open_dashboard(browser, d)
+        await sign_in(page)
+        await page.fill("#create-id", "rot")
+        await page.click("#create-form button[type=submit]")
+        await expect(card(page, "rot").locator(".badge")).to_have_text("QR ready", timeout=SLOW)
+        await card(page, "rot").locator('button[data-act="qr"]').click()
+        first = await wait_for(lambda: shown_qr_payload(page), timeout=30, what="a QR shown")
+
+        async def rotated() -> str | None:
+            shown = await shown_qr_payload(page)
+            if not shown or shown == first:
+                return None
+            return shown if shown == await api_qr(d, "rot") else None
+
+        second = await wait_for(rotated, timeout=30, what="the shown QR to follow the rotation")
+        assert second != first
+        await expect(page.locator("#qr-dialog")).to_be_visible()
+        await d.close()  # before its simulator goes
+    finally:
+        await sim.stop()

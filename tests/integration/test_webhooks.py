@@ -18,7 +18,7 @@ from aiohttp import web
 from tests.conftest import Daemon, free_port
 from tests.helpers import wait_for
 from tests.integration.test_events_ws import connected
-from wamc.webhooks import blocked_address, check_url, sign
+from wamc.webhooks import Webhook, blocked_address, check_url, sign
 
 PHONE = "5511900000201"
 CONTACT = "5511955553333"
@@ -130,6 +130,16 @@ def test_destination_rules() -> None:
     assert sign("k", "1700000000", b"{}") == (
         "sha256=" + hmac.new(b"k", b"1700000000.{}", hashlib.sha256).hexdigest()
     )
+
+
+def test_backoff_is_exponential_capped_and_jittered() -> None:
+    hook = Webhook(
+        "wh_x", None, "https://example.com/", None, SECRET, {}, 10, 2.0, 60.0, 10.0, True, ""
+    )
+    for attempt, ceiling in ((1, 2.0), (2, 4.0), (3, 8.0), (5, 32.0), (6, 60.0), (40, 60.0)):
+        delays = [hook.backoff(attempt) for _ in range(200)]
+        assert all(ceiling / 2 <= d <= ceiling for d in delays), (attempt, min(delays))
+        assert max(delays) - min(delays) > ceiling / 10  # jittered: receivers are not stampeded
 
 
 async def test_private_destinations_refused_by_default(daemon: Daemon) -> None:

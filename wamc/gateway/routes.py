@@ -58,5 +58,4 @@ ROUTES = [
     web.get("/api/webhooks/{wid}/deliveries", webhooks_api.deliveries),
     web.get("/api/webhooks/{wid}/dead-letters", webhooks_api.dead_letters),
     web.post("/api/webhooks/{wid}/dead-letters/redeliver", webhooks_api.redeliver),
-    web.get("/api/events", ws.server_sent_events),
 ]

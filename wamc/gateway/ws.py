@@ -204,11 +204,16 @@ async def websocket(request: web.Request) -> web.StreamResponse:
 
 
 async def server_sent_events(request: web.Request) -> web.StreamResponse:
-    """``GET /api/events``: the same stream as Server-Sent Events, for consumers without
-    WebSocket. Same ``clients``, ``events`` and ``since``; each event's SSE id is
-    ``<client>:<seq>`` and a reconnect's ``Last-Event-ID`` resumes that client."""
+    """The same stream as Server-Sent Events, for consumers without WebSocket (not routed yet:
+    ``web.get("/api/events", ws.server_sent_events)``; an endless stream needs
+    ``--exclude-path=/api/events`` in the schemathesis run of tests/integration/test_openapi_fuzz).
+
+    Same ``clients``, ``events`` and ``since``. Each event's SSE id is the stream position so
+    far (``acme:41,shop_2:7``), so the ``Last-Event-ID`` of an automatic reconnect resumes
+    every client without a gap."""
     last_id = request.headers.get("Last-Event-ID", "")
-    clients, events, since = stream_params(request, last_id if ":" in last_id else None)
+    clients, events, since = stream_params(request, last_id or None)
+    position = dict(since)
     bus = request.app[BUS]
     store = request.app[STORE]
     resp = web.StreamResponse(
@@ -227,8 +232,11 @@ async def server_sent_events(request: web.Request) -> web.StreamResponse:
             await asyncio.wait_for(resp.write(chunk.encode()), SEND_TIMEOUT)
 
     async def send(ev: dict[str, Any]) -> None:
+        if ev["client"] is not None:
+            position[ev["client"]] = ev["seq"]
+        sse_id = ",".join(f"{c}:{n}" for c, n in sorted(position.items()))
         data = json.dumps(ev, separators=(",", ":"))
-        await write(f"id: {ev['client'] or ''}:{ev['seq']}\nevent: {ev['event']}\ndata: {data}\n\n")
+        await write(f"id: {sse_id}\nevent: {ev['event']}\ndata: {data}\n\n")
 
     async def keepalive() -> None:
         while True:
