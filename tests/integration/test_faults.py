@@ -240,3 +240,37 @@ async def test_backfill_recovers_messages_that_arrived_while_no_worker_ran(
     await d.wait_state("acme", "connected")
     ids = await wait_for(lambda: _has_all(d, "acme", chat, [live, *queued]), 30, what="backfill")
     assert len(ids) == len(set(ids)) == 4
+
+
+async def test_restore_starts_clients_again_with_bounded_concurrency(
+    make_daemon: Any, sim_http: Any
+) -> None:
+    """Clients meant to run are started again after a full stop, one browser booting at a time,
+    and logged-in clients come back connected without a QR."""
+    d = await make_daemon({**FAST, "WAMC_START_CONCURRENCY": "1"})
+    phones = {"r1": "5511988880001", "r2": "5511988880002", "r3": "5511988880003"}
+    for client, phone in phones.items():
+        await connected_client(d, sim_http, client, phone)
+    code, _ = await d.call("POST", "/api/clients/r3/disconnect")  # r3 is meant to stay stopped
+    await d.wait_state("r3", "stopped")
+    await d.call("POST", "/api/shutdown")  # a full stop: every worker ends
+    await d.stop()
+    await wait_for(lambda: not processes_under(d.home), 30, what="full stop")
+    log_start = len((d.home / "logs" / "wamc.log").read_text().splitlines())
+    await d.start()
+    for client in ("r1", "r2"):
+        st = await d.wait_state(client, "connected")
+        assert st["me"] == f"{phones[client]}@c.us"
+    assert (await d.status("r3"))["state"] == "stopped"
+    lines = (d.home / "logs" / "wamc.log").read_text().splitlines()[log_start:]
+    # With one start slot, the second worker starts only after the first left "starting".
+    events = [
+        (line.split("[")[1].split("]")[0], "spawn" if "worker started" in line else "settled")
+        for line in lines
+        if "worker started" in line or "state starting -> " in line
+    ]
+    spawns = [i for i, (_, kind) in enumerate(events) if kind == "spawn"]
+    assert len(spawns) == 2, events
+    first = events[spawns[0]][0]
+    settled_first = next(i for i, (c, k) in enumerate(events) if c == first and k == "settled")
+    assert settled_first < spawns[1], events
