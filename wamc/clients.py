@@ -111,6 +111,7 @@ class ClientManager:
         )
 
     async def load(self) -> None:
+        last_message = await self.store.last_message_times()
         for row in await self.store.clients():
             client = Client(
                 id=row.id,
@@ -120,6 +121,7 @@ class ClientManager:
                 me=row.me,
                 restarts=row.restarts,
             )
+            client.last_message_at = iso_from_unix(last_message.get(row.id))
             self.clients[row.id] = client
             self._adopt(client, row)
 

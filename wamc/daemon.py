@@ -78,8 +78,10 @@ async def serve(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGUSR1, dump_tasks)
     watchdog: asyncio.Task[None] | None = None
+    retention: asyncio.Task[None] | None = None
     try:
         await webhooks.start()
+        retention = asyncio.create_task(E.retention_loop(store), name="event-retention")
         await transport.start()
         await manager.load()
         await runner.setup()
@@ -115,6 +117,10 @@ async def serve(settings: Settings) -> None:
         await runner.cleanup()
         await transport.close()
         await webhooks.stop()
+        if retention is not None:
+            retention.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await retention
         await store.close()
         with contextlib.suppress(OSError):
             os.close(lock_fd)

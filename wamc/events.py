@@ -21,6 +21,7 @@ import os
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from loguru import logger
@@ -92,6 +93,38 @@ DEFAULT_QUEUE_SIZE = 1000
 # A sink runs under the publish lock, in the event's own transaction, before any fan-out
 # (the webhook outbox is one). It must not commit.
 Sink = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+RETENTION_ENV = "WAMC_EVENT_RETENTION_DAYS"
+DEFAULT_RETENTION_DAYS = 30.0
+PRUNE_INTERVAL = 3600.0
+
+
+def retention_days_from_env() -> float:
+    """Days of event log kept for resuming (``0``: forever)."""
+    try:
+        return max(0.0, float(os.environ.get(RETENTION_ENV, DEFAULT_RETENTION_DAYS)))
+    except ValueError:
+        return DEFAULT_RETENTION_DAYS
+
+
+async def retention_loop(store: Store, days: float | None = None) -> None:
+    """Prune the event log hourly: events older than the retention go, each client's newest
+    stays (seq numbers never restart). A resume point older than that replays from the oldest
+    event kept: consumers see the jump in ``seq``."""
+    days = retention_days_from_env() if days is None else days
+    if days <= 0:
+        return
+    while True:
+        cutoff = datetime.now(UTC) - timedelta(days=days)
+        iso = cutoff.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        try:
+            n = await store.prune_events(iso)
+            if n:
+                logger.info("event log: {} events older than {:g} days pruned", n, days)
+        except Exception:
+            logger.exception("event log pruning failed")
+        await asyncio.sleep(PRUNE_INTERVAL)
 
 
 def queue_size_from_env() -> int:

@@ -186,6 +186,12 @@ class Store:
         await self.conn.commit()
         return cur.rowcount == 1
 
+    async def last_message_times(self) -> dict[str, int]:
+        """Client id → unix time of its newest stored message."""
+        sql = "SELECT client, MAX(timestamp) FROM messages GROUP BY client"
+        async with self.conn.execute(sql) as cur:
+            return {r[0]: int(r[1]) for r in await cur.fetchall()}
+
     async def newest_per_chat(self, client_id: str, chats: int = 100) -> dict[str, str]:
         """For the most recently active chats, the id of the newest message stored."""
         sql = (
@@ -251,6 +257,22 @@ class Store:
         if commit:
             await self.conn.commit()
         return seq
+
+    async def prune_events(self, before: str, batch: int = 5000) -> int:
+        """Delete events older than ``before`` (ISO UTC), always keeping each client's newest
+        (so seq numbers continue); returns how many went. Batched: short write locks."""
+        total = 0
+        while True:
+            cur = await self.conn.execute(
+                "DELETE FROM events WHERE rowid IN (SELECT rowid FROM events WHERE timestamp < ?"
+                " AND seq < (SELECT MAX(seq) FROM events AS e WHERE e.client = events.client)"
+                " LIMIT ?)",
+                (before, batch),
+            )
+            await self.conn.commit()
+            total += cur.rowcount
+            if cur.rowcount < batch:
+                return total
 
     async def events_since(
         self, client_id: str | None, after: int, limit: int, names: frozenset[str] | None = None

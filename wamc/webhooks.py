@@ -444,7 +444,13 @@ class WebhookService:
                     await self._prune()
                 for key in keys:
                     hook = self.hooks.get(key[0])
-                    if hook is not None and hook.enabled and key not in self.lanes:
+                    if hook is None or not hook.enabled:
+                        continue
+                    if key in self.lanes:
+                        # Its lane may be about to finish without seeing the new rows: it looks
+                        # at ``dirty`` when it exits.
+                        self.dirty.add(key)
+                    else:
                         self.lanes[key] = asyncio.create_task(self._lane(key))
             except asyncio.CancelledError:
                 raise
@@ -498,8 +504,7 @@ class WebhookService:
             logger.exception("webhook {} lane failed", wid)
         finally:
             self.lanes.pop(key, None)
-            if not self.stopping:
-                self.dirty.add(key)
+            if key in self.dirty and not self.stopping:
                 self.wake.set()
 
     async def _post(self, hook: Webhook, row: Any, attempt: int) -> Attempt:

@@ -129,6 +129,26 @@ async def ws_daemon(tmp_path: Path, simulator: Any) -> AsyncIterator[Daemon]:
         await d.close()
 
 
+async def test_retention_keeps_each_clients_newest_event(tmp_path: Path) -> None:
+    from wamc.store import Store
+
+    store = Store(tmp_path / "events.db")
+    await store.open()
+    try:
+        for client, n in (("old", 3), ("busy", 4)):
+            for i in range(n):
+                await store.append_event(client, f"{client}{i}", "message", "2020-01-01T00:00Z", {})
+        await store.append_event("busy", "fresh", "message", "2030-01-01T00:00:00.000Z", {})
+        assert await store.prune_events("2025-01-01T00:00:00.000Z") == 6
+        assert [e["seq"] for e in await store.events_since("old", 0, 10)] == [3]
+        assert [e["id"] for e in await store.events_since("busy", 0, 10)] == ["fresh"]
+        # seq numbers continue after pruning; a resume from an old point starts at what is kept.
+        assert await store.append_event("old", "next", "message", "2030-01-01T00:00Z", {}) == 4
+        assert [e["seq"] for e in await store.events_since("old", 1, 10)] == [3, 4]
+    finally:
+        await store.close()
+
+
 async def test_filters_and_contiguous_sequence(daemon: Daemon, sim_http: Any) -> None:
     # Bad filters are refused before the upgrade, as problem+json.
     for query, field in (

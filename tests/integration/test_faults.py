@@ -144,6 +144,7 @@ async def test_daemon_sigkill_then_new_daemon_adopts_workers(
         what="messages sent while the daemon was down",
     )
     assert len(ids) == len(set(ids))
+    assert (await d.status("acme"))["last_message_at"]  # known to the new daemon from the store
     # Still live both ways after adoption.
     code, sent = await d.call(
         "POST", "/api/clients/bolt/send-message", json={"to": CONTACT, "text": "after"}

@@ -289,6 +289,44 @@ OPS: dict[tuple[str, str], Op] = {
         errors=(*CLIENT_ERRORS, "token_not_found"),
         params=(CLIENT_PARAM, TOKEN_PARAM),
     ),
+    ("GET", C + "/messages/recent"): Op(
+        "client_recent_messages",
+        "A client's newest stored messages across all chats",
+        "messages",
+        "read",
+        content={"application/json": {"schema": {"$ref": "#/components/schemas/RecentMessages"}}},
+        errors=(*CLIENT_ERRORS, "invalid_parameter"),
+        params=(CLIENT_PARAM, _limit(50, 200)),
+    ),
+    ("GET", "/api/messages/recent"): Op(
+        "recent_messages",
+        "Newest stored messages of every client (dashboard feed)",
+        "messages",
+        "admin",
+        content={"application/json": {"schema": {"$ref": "#/components/schemas/RecentMessages"}}},
+        errors=("invalid_parameter", "invalid_client_id"),
+        params=(
+            _limit(50, 200),
+            Param("client", "query", {"type": "string"}, "only this client"),
+        ),
+    ),
+    ("GET", C + "/logs"): Op(
+        "client_logs",
+        "The tail of a client's log (credentials masked)",
+        "system",
+        "admin",
+        content={"application/json": {"schema": {"$ref": "#/components/schemas/ClientLogs"}}},
+        errors=(*CLIENT_ERRORS, "invalid_parameter"),
+        params=(
+            CLIENT_PARAM,
+            Param(
+                "lines",
+                "query",
+                {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
+                "how many lines (default 100)",
+            ),
+        ),
+    ),
     ("GET", "/api/audit"): Op(
         "audit",
         "The audit log, newest first",
@@ -365,6 +403,22 @@ def _schemas() -> dict[str, Any]:
     _, top = models_json_schema(modes, ref_template="#/components/schemas/{model}")
     schemas: dict[str, Any] = dict(top.get("$defs", {}))
     schemas.update(_event_schemas())
+    schemas["RecentMessages"] = {
+        "type": "object",
+        "required": ["messages"],
+        "properties": {
+            "messages": {
+                "type": "array",
+                "items": {"$ref": "#/components/schemas/Message"},
+                "description": "newest first; each also carries `client`",
+            }
+        },
+    }
+    schemas["ClientLogs"] = {
+        "type": "object",
+        "required": ["client", "lines"],
+        "properties": {"client": {"type": "string"}, "lines": {"type": "array"}},
+    }
     return schemas
 
 
