@@ -14,6 +14,8 @@ from loguru import logger
 from wamc.store import Store
 from wamc.timeutil import utc_now_iso
 
+ROTATE_BYTES = 20 * 1024 * 1024
+KEEP_FILES = 5
 AUDIT_FIELDS = ("timestamp", "key_id", "action", "method", "path", "client", "status", "result")
 
 
@@ -23,7 +25,24 @@ class AuditLog:
         self.path = path
         self._fh: Any = None
 
+    def _rotate_if_big(self) -> None:
+        """audit.log → audit.log.1 … .5 past ROTATE_BYTES (the table keeps everything)."""
+        try:
+            if self.path.stat().st_size < ROTATE_BYTES:
+                return
+        except FileNotFoundError:
+            return
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+        for n in range(KEEP_FILES - 1, 0, -1):
+            older = self.path.with_name(f"{self.path.name}.{n}")
+            if older.exists():
+                older.rename(self.path.with_name(f"{self.path.name}.{n + 1}"))
+        self.path.rename(self.path.with_name(f"{self.path.name}.1"))
+
     def _file(self) -> Any:
+        self._rotate_if_big()
         if self._fh is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)

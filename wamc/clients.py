@@ -631,6 +631,36 @@ class ClientManager:
                 await self.bus.publish(
                     client.id, E.MESSAGE_ACK, {"ids": ids, "ack": ack, "chat_id": data.get("chat")}
                 )
+        elif name == P.EV_REVOKE and isinstance(data.get("id"), str):
+            await self.store.revoke_message(client.id, data["id"])
+            keys = ("id", "chat_id", "from_me", "from", "revoked_by", "type")
+            await self.bus.publish(client.id, E.MESSAGE_REVOKED, {k: data.get(k) for k in keys})
+        elif name == P.EV_EDIT and isinstance(data.get("id"), str):
+            body = str(data.get("body") or "")
+            await self.store.edit_message(client.id, data["id"], body)
+            edited = {k: data.get(k) for k in ("id", "chat_id", "from_me", "from")}
+            edited.update(body=body, edited_at=iso_from_unix(data.get("edited_at")))
+            await self.bus.publish(client.id, E.MESSAGE_EDITED, edited)
+        elif name == P.EV_REACTION and isinstance(data.get("id"), str):
+            reaction = {k: data.get(k) for k in ("id", "chat_id", "reaction_id", "sender")}
+            reaction.update(
+                reaction=str(data.get("reaction") or ""),
+                timestamp=iso_from_unix(data.get("timestamp")),
+            )
+            await self.bus.publish(client.id, E.MESSAGE_REACTION, reaction)
+        elif name == P.EV_UNREAD and isinstance(data.get("chat_id"), str):
+            unread = {"chat_id": data["chat_id"], "unread": int(data.get("unread") or 0)}
+            await self.bus.publish(client.id, E.CHAT_UNREAD, unread)
+        elif name == P.EV_PRESENCE and isinstance(data.get("chat_id"), str):
+            presence = {"chat_id": data["chat_id"], "id": data["chat_id"]}
+            presence.update({k: data.get(k) for k in ("state", "is_online", "is_group")})
+            if data.get("participants"):
+                presence["participants"] = data["participants"]
+            await self.bus.publish(client.id, E.PRESENCE, presence)
+        elif name == P.EV_CALL and data.get("id"):
+            call = {k: data.get(k) for k in ("id", "from", "is_video", "is_group")}
+            call["timestamp"] = iso_from_unix(data.get("timestamp"))
+            await self.bus.publish(client.id, E.CALL, call)
 
 
 def tree_memory(pids: list[int]) -> int:

@@ -43,6 +43,12 @@ EV_STATE = "state"  # {state, me, reason, error?}
 EV_QR = "qr"  # {qr}
 EV_MESSAGE = "message"  # message dict (see workers/bridge.js), plus "backfill": bool
 EV_ACK = "ack"  # {ids: [serialized], ack, chat}
+EV_REVOKE = "revoke"  # {id, chat_id, from_me, from, revoked_by, type}: id = the revoked message
+EV_EDIT = "edit"  # {id, chat_id, from_me, from, body, edited_at}
+EV_REACTION = "reaction"  # {id (the message), chat_id, reaction_id, sender, reaction, timestamp}
+EV_UNREAD = "unread"  # {chat_id, unread}
+EV_PRESENCE = "presence"  # {chat_id, state, is_online, is_group, participants}
+EV_CALL = "call"  # {id, from, is_video, is_group, timestamp}
 
 
 class ProtocolError(ValueError):

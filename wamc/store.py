@@ -214,6 +214,26 @@ class Store:
         await self.conn.commit()
         return changed
 
+    async def revoke_message(self, client_id: str, msg_id: str) -> bool:
+        """A message deleted for everyone: kept as type ``revoked`` with an empty body."""
+        return await self._update_message(client_id, msg_id, "type='revoked', body=''", ())
+
+    async def edit_message(self, client_id: str, msg_id: str, body: str) -> bool:
+        """A message's new text (a revoked message stays revoked)."""
+        return await self._update_message(client_id, msg_id, "body=?", (body,))
+
+    async def _update_message(
+        self, client_id: str, msg_id: str, assignments: str, values: tuple[Any, ...]
+    ) -> bool:
+        # By key id, like duplicates: the same message may be known as …@lid and as …@c.us.
+        cur = await self.conn.execute(
+            f"UPDATE messages SET {assignments} WHERE client=? AND from_me=? AND key_id=?"
+            " AND type != 'revoked'",
+            (*values, client_id, int(msg_id.startswith("true_")), key_id(msg_id)),
+        )
+        await self.conn.commit()
+        return cur.rowcount > 0
+
     async def messages(
         self, client_id: str, chat_id: str, limit: int, before: tuple[int, int] | None
     ) -> list[tuple[tuple[int, int], dict[str, Any]]]:

@@ -40,6 +40,67 @@
     is_group: !!c.isGroup,
   });
 
+  // Unix seconds from seconds or milliseconds.
+  const seconds = (t) => (typeof t === 'number' && t > 0 ? Math.floor(t > 1e12 ? t / 1000 : t) : null);
+  // wa-js event -> [our event name, payload builder]; a builder may return null to drop it.
+  const FORWARDED = {
+    'chat.msg_revoke': ['revoke', (ev) => {
+      const ref = ev.refId || {};
+      if (!wid(ref)) return null;
+      return {
+        id: wid(ref),
+        chat_id: wid(ref.remote),
+        from_me: !!ref.fromMe,
+        from: wid(ref.participant) || wid(ev.from),
+        revoked_by: wid(ev.author) || wid(ev.from),
+        type: ev.type || 'revoke',
+      };
+    }],
+    'chat.msg_edited': ['edit', (ev) => {
+      const m = ev.msg ? message(ev.msg) : null;
+      if (!m) return null;
+      return {
+        id: m.id || wid(ev.id),
+        chat_id: m.chat_id,
+        from_me: m.from_me,
+        from: m.author || m.from,
+        body: m.body,
+        edited_at: seconds(ev.msg.latestEditSenderTimestampMs),
+      };
+    }],
+    'chat.new_reaction': ['reaction', (ev) => {
+      const target = ev.msgId || {};
+      if (!wid(target)) return null;
+      return {
+        id: wid(target),
+        chat_id: wid(target.remote),
+        reaction_id: wid(ev.id),
+        sender: wid(ev.sender),
+        reaction: ev.reactionText ?? '',
+        timestamp: seconds(ev.timestamp),
+      };
+    }],
+    'chat.unread_count_changed': ['unread', (ev) => {
+      const c = ev.chat || {};
+      const unread = typeof ev.unreadCount === 'number' ? ev.unreadCount : c.unreadCount;
+      return wid(c.id) ? { chat_id: wid(c.id), unread: unread ?? 0 } : null;
+    }],
+    'chat.presence_change': ['presence', (ev) => (wid(ev.id) ? {
+      chat_id: wid(ev.id),
+      state: ev.state == null ? null : String(ev.state),
+      is_online: !!ev.isOnline,
+      is_group: !!ev.isGroup,
+      participants: (ev.participants || []).map((p) => ({ id: wid(p.id), state: p.state })),
+    } : null)],
+    'call.incoming_call': ['call', (ev) => (ev.id ? {
+      id: String(ev.id),
+      from: wid(ev.sender) || wid(ev.peerJid),
+      is_video: !!ev.isVideo,
+      is_group: !!ev.isGroup,
+      timestamp: seconds(ev.offerTime),
+    } : null)],
+  };
+
   let lastQr = null;
   const snapshot = async () => {
     const W = window.WPP;
@@ -84,6 +145,14 @@
     W.on('chat.msg_ack_change', (ev) => {
       emit('ack', { ack: ev.ack, chat: wid(ev.chat), ids: (ev.ids || []).map(wid) });
     });
+    for (const [source, [name, build]] of Object.entries(FORWARDED)) {
+      W.on(source, (ev) => {
+        try {
+          const data = ev ? build(ev) : null;
+          if (data) emit(name, data);
+        } catch (e) { emit('bridge_error', { error: `${source}: ${e}` }); }
+      });
+    }
   };
   const waitForWPP = () => {
     if (window.WPP && window.WPP.loader && typeof window.WPP.on === 'function') {

@@ -22,6 +22,15 @@ from workers.wa_state import derive_state
 
 BACKFILL_CHATS = 50
 BACKFILL_MESSAGES = 50
+# Bridge events forwarded to the daemon as they are (bridge name -> protocol event).
+FORWARDED_EVENTS = {
+    "revoke": P.EV_REVOKE,
+    "edit": P.EV_EDIT,
+    "reaction": P.EV_REACTION,
+    "unread": P.EV_UNREAD,
+    "presence": P.EV_PRESENCE,
+    "call": P.EV_CALL,
+}
 # WhatsApp Web's signs that the profile's storage is unusable (wa-js backend events / reasons).
 UNUSABLE_PROFILE = frozenset(
     {"storage_initialization_error", "web_fail_storage_initialization", "storage_quota_exceeded"}
@@ -222,6 +231,8 @@ class Worker:
             self.emit(P.EV_MESSAGE, {**data, "backfill": False})
         elif name == "ack":
             self.emit(P.EV_ACK, data)
+        elif name in FORWARDED_EVENTS:
+            self.emit(FORWARDED_EVENTS[name], data)
         elif name == "logout_reason":
             reason = str(data.get("reason"))
             self.log.info("logged out by WhatsApp: {}", reason)
@@ -361,7 +372,12 @@ class Worker:
                 timeout=timeout,
             )
         if cmd == P.CMD_LOGOUT:
-            await self.browser.call("logout", timeout=timeout)
+            try:
+                await self.browser.call("logout", timeout=timeout)
+            except Exception as exc:
+                # WhatsApp Web reloads the page while logging out: the call's page goes away.
+                if not page_went_away(exc):
+                    raise
             return {"logged_out": True}
         raise P.RemoteError("unknown_command", f"unknown command {cmd!r}")
 
@@ -379,6 +395,18 @@ def missing_after(messages: list[dict[str, Any]], newest_known: str | None) -> l
 async def wait_until(predicate: Any, interval: float = 0.1) -> None:
     while not predicate():
         await asyncio.sleep(interval)
+
+
+def page_went_away(exc: BaseException) -> bool:
+    text = str(exc)
+    return any(
+        sign in text
+        for sign in (
+            "Execution context was destroyed",
+            "Target page, context or browser has been closed",
+            "navigation",
+        )
+    )
 
 
 def first_line(text: str) -> str:

@@ -87,6 +87,12 @@ def _limit(default: int, high: int) -> Param:
     )
 
 
+SINCE_PARAM = Param(
+    "since",
+    "query",
+    {"type": "string"},
+    "resume: replay each client's events after seq N, e.g. acme:41,shop_2:7, then go live",
+)
 CLIENT_ERRORS = ("invalid_client_id", "client_not_found")
 WORKER_ERRORS = ("not_connected", "worker_unavailable", "worker_timeout", "whatsapp_error")
 C = "/api/clients/{id}"
@@ -352,9 +358,26 @@ OPS: dict[tuple[str, str], Op] = {
             Param("clients", "query", {"type": "string"}, "comma-separated client ids, or *"),
             Param("events", "query", {"type": "string"}, "comma-separated event names, or *"),
             Param("api_key", "query", {"type": "string"}, "the key, for browsers (no headers)"),
+            SINCE_PARAM,
         ),
         description="Upgrade to a WebSocket; every message is one JSON `Event` (see the schemas "
         "`Event` and `Event.*`). A client token receives only its own client's events.",
+    ),
+    ("GET", "/api/events"): Op(
+        "eventsSse",
+        "Event stream (Server-Sent Events)",
+        "events",
+        "read",
+        errors=("invalid_parameter",),
+        params=(
+            Param("clients", "query", {"type": "string"}, "comma-separated client ids, or *"),
+            Param("events", "query", {"type": "string"}, "comma-separated event names, or *"),
+            SINCE_PARAM,
+        ),
+        content={"text/event-stream": {"schema": {"type": "string"}}},
+        description="The WebSocket's stream for consumers without WebSocket: each SSE `data` is "
+        "one JSON `Event`, its SSE `event` the event name and its SSE `id` the stream position "
+        "(`acme:41,shop_2:7`), so `Last-Event-ID` on reconnect resumes without a gap.",
     ),
 }
 

@@ -30,6 +30,7 @@ ROUTES = [
     web.get("/api/clients/{id}/chats", messages.chats),
     web.get("/api/clients/{id}/chats/{chatId}/messages", messages.chat_messages),
     web.get("/ws", ws.websocket),
+    web.get("/api/events", ws.server_sent_events),
     # per-client tokens, audit log, the OpenAPI document and Swagger UI (issue 5)
     web.get("/api/clients/{id}/tokens", tokens_api.list_tokens),
     web.post("/api/clients/{id}/tokens", tokens_api.create_token),

@@ -204,9 +204,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
 
 
 async def server_sent_events(request: web.Request) -> web.StreamResponse:
-    """The same stream as Server-Sent Events, for consumers without WebSocket (not routed yet:
-    ``web.get("/api/events", ws.server_sent_events)``; an endless stream needs
-    ``--exclude-path=/api/events`` in the schemathesis run of tests/integration/test_openapi_fuzz).
+    """``GET /api/events``: the same stream as Server-Sent Events, for consumers without
+    WebSocket (an endless stream: the schemathesis run excludes it).
 
     Same ``clients``, ``events`` and ``since``. Each event's SSE id is the stream position so
     far (``acme:41,shop_2:7``), so the ``Last-Event-ID`` of an automatic reconnect resumes
@@ -239,9 +238,14 @@ async def server_sent_events(request: web.Request) -> web.StreamResponse:
         await write(f"id: {sse_id}\nevent: {ev['event']}\ndata: {data}\n\n")
 
     async def keepalive() -> None:
-        while True:
-            await asyncio.sleep(HEARTBEAT)
-            await write(": ping\n\n")
+        # aiohttp does not cancel a handler whose client left: notice it here within a second.
+        waited = 0.0
+        while request.transport is not None and not request.transport.is_closing():
+            await asyncio.sleep(1.0)
+            waited += 1.0
+            if waited >= HEARTBEAT:
+                waited = 0.0
+                await write(": ping\n\n")
 
     tasks = [
         asyncio.create_task(stream(store, sub, since, events, send)),

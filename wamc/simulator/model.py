@@ -13,6 +13,8 @@ USER_WID_RE = re.compile(r"^(\d{5,20})@c\.us$")
 LINK_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTVWXYZ123456789"
 ACK_FAILED, ACK_SENT, ACK_RECEIVED, ACK_READ, ACK_PLAYED = -1, 1, 2, 3, 4
 DEFAULT_LOGOUT_REASON = "user_initiated"
+# Chat states a contact can show (WhatsApp Web's presence / chatstate types).
+PRESENCE_STATES = frozenset({"available", "unavailable", "composing", "recording", "paused"})
 
 
 class SimError(Exception):
@@ -51,6 +53,8 @@ class Device:
     link_code: tuple[str, str] | None = None  # (code, phone)
     unlinked_reason: str | None = None  # set when the phone unlinked it while it was away
     outbox: dict[str, dict[str, Any]] = field(default_factory=dict)  # not yet stored by the page
+    # Revokes, edits, reactions and calls that came while the page was away (sent at welcome).
+    updates: list[dict[str, Any]] = field(default_factory=list)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -68,10 +72,16 @@ class Account:
     phone: str
     devices: set[str] = field(default_factory=set)
     sent: dict[str, dict[str, Any]] = field(default_factory=dict)  # bare msg id -> record
+    # Messages contacts sent to this account, by bare id (what revoke/edit/reaction refer to).
+    received: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def new_msg_id() -> str:
     return "3EB0" + secrets.token_hex(8).upper()
+
+
+def new_call_id() -> str:
+    return secrets.token_hex(16).upper()
 
 
 def user_wid(phone: str) -> str:

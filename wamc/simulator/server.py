@@ -175,6 +175,39 @@ async def ack(request: web.Request) -> web.Response:
     return web.json_response(result)
 
 
+async def revoke(request: web.Request) -> web.Response:
+    data = await _body(request)
+    return web.json_response(request.app[WORLD_KEY].revoke(data.get("phone"), data.get("id")))
+
+
+async def edit(request: web.Request) -> web.Response:
+    data = await _body(request)
+    result = request.app[WORLD_KEY].edit(data.get("phone"), data.get("id"), data.get("body"))
+    return web.json_response(result)
+
+
+async def reaction(request: web.Request) -> web.Response:
+    data = await _body(request)
+    result = request.app[WORLD_KEY].react(
+        data.get("phone"), data.get("id"), data.get("reaction"), data.get("from")
+    )
+    return web.json_response(result)
+
+
+async def presence(request: web.Request) -> web.Response:
+    data = await _body(request)
+    result = request.app[WORLD_KEY].presence(data.get("phone"), data.get("from"), data.get("state"))
+    return web.json_response(result)
+
+
+async def call(request: web.Request) -> web.Response:
+    data = await _body(request)
+    result = request.app[WORLD_KEY].call(
+        data.get("phone"), data.get("from"), data.get("is_video", False)
+    )
+    return web.json_response(result)
+
+
 async def logout(request: web.Request) -> web.Response:
     data = await _body(request)
     ids = request.app[WORLD_KEY].logout(data.get("phone"), data.get("reason"))
@@ -223,6 +256,11 @@ def create_app(world: World) -> web.Application:
             web.post("/control/messages", messages),
             web.get("/control/sent", sent),
             web.post("/control/ack", ack),
+            web.post("/control/revoke", revoke),
+            web.post("/control/edit", edit),
+            web.post("/control/reaction", reaction),
+            web.post("/control/presence", presence),
+            web.post("/control/call", call),
             web.post("/control/logout", logout),
             web.post("/control/conflict", conflict),
             web.post("/control/qr-rotation", qr_rotation),
@@ -299,6 +337,21 @@ class Simulator:
 
     async def set_ack(self, phone: str, msg_id: str, ack: int) -> dict[str, Any]:
         return self._w().set_ack(phone, msg_id, ack)
+
+    async def revoke(self, phone: str, msg_id: str) -> dict[str, str]:
+        return self._w().revoke(phone, msg_id)
+
+    async def edit(self, phone: str, msg_id: str, body: str) -> dict[str, str]:
+        return self._w().edit(phone, msg_id, body)
+
+    async def react(self, phone: str, msg_id: str, reaction: str, sender: str) -> dict[str, str]:
+        return self._w().react(phone, msg_id, reaction, sender)
+
+    async def presence(self, phone: str, sender: str, state: str) -> dict[str, str]:
+        return self._w().presence(phone, sender, state)
+
+    async def call(self, phone: str, sender: str, is_video: bool = False) -> dict[str, str]:
+        return self._w().call(phone, sender, is_video)
 
     async def logout(self, phone: str, reason: str | None = None) -> list[str]:
         return self._w().logout(phone, reason)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import re
 import secrets
 import time
 from typing import Any
@@ -22,6 +23,7 @@ from .model import (
     ACK_SENT,
     DEFAULT_LOGOUT_REASON,
     LINK_CODE_ALPHABET,
+    PRESENCE_STATES,
     USER_WID_RE,
     Account,
     BadRequest,
@@ -32,11 +34,14 @@ from .model import (
     bare_id,
     check_phone,
     is_on_whatsapp,
+    new_call_id,
     new_msg_id,
     user_wid,
 )
 
 log = logging.getLogger("wamc.simulator")
+# A serialized 1:1 message key: '<fromMe>_<phone>@c.us_<id>'.
+MSG_KEY_RE = re.compile(r"^(true|false)_(\d{5,20})@c\.us_([0-9A-Za-z]+)$")
 
 
 class World:
@@ -281,6 +286,100 @@ class World:
         live = self._push_ack(phone, record["to"], [bare_id(msg_id)], ack)
         return {"id": record["id"], "ack": record["ack"], "delivered": "live" if live else "queued"}
 
+    def revoke(self, phone: Any, msg_id: Any) -> dict[str, str]:
+        """The contact who sent ``msg_id`` to ``phone`` deletes it for everyone."""
+        phone, record = self._received(phone, msg_id)
+        if record.get("revoked"):
+            raise Conflict(f"message {msg_id} is already revoked")
+        record["revoked"] = True
+        update = {
+            "t": "revoke",
+            "chat": record["from"],
+            "ref": record["id"],
+            "id": new_msg_id(),
+            "at": int(time.time()),
+        }
+        live = self._push_update(phone, update)
+        return {"id": self._key_of(record), "delivered": "live" if live else "queued"}
+
+    def edit(self, phone: Any, msg_id: Any, body: Any) -> dict[str, str]:
+        """The contact who sent ``msg_id`` to ``phone`` changes its text."""
+        if not isinstance(body, str) or not body:
+            raise BadRequest("body must be a non-empty string")
+        phone, record = self._received(phone, msg_id)
+        if record.get("revoked"):
+            raise Conflict(f"message {msg_id} was revoked")
+        if record.get("type", "chat") != "chat":
+            raise BadRequest("only text messages can be edited")
+        record["body"] = body
+        update = {
+            "t": "edit",
+            "chat": record["from"],
+            "ref": record["id"],
+            "body": body,
+            "at": int(time.time()),
+        }
+        live = self._push_update(phone, update)
+        return {"id": self._key_of(record), "delivered": "live" if live else "queued"}
+
+    def react(self, phone: Any, msg_id: Any, reaction: Any, sender: Any) -> dict[str, str]:
+        """Contact ``sender`` reacts to a message of its chat with ``phone`` ('' removes)."""
+        phone, sender = check_phone(phone), check_phone(sender, "from")
+        if not isinstance(reaction, str) or len(reaction) > 16:
+            raise BadRequest("reaction must be an emoji, or '' to remove it")
+        match = MSG_KEY_RE.match(msg_id) if isinstance(msg_id, str) else None
+        if match is None:
+            raise BadRequest("id must be a message id like false_<phone>@c.us_<id>")
+        from_me, remote, bare = match.group(1) == "true", match.group(2), match.group(3)
+        account = self.accounts.get(phone)
+        if account is None or not self._linked_devices(phone):
+            raise NotFound(f"phone {phone} has no linked WhatsApp Web device")
+        if remote != sender:
+            raise BadRequest(f"{sender} is not in the chat of message {msg_id}")
+        known = account.sent if from_me else account.received
+        record = known.get(bare)
+        wid = user_wid(sender)
+        if record is None or record["to" if from_me else "from"] != wid:
+            raise NotFound(f"no message {msg_id} between {phone} and {sender}")
+        update = {
+            "t": "reaction",
+            "key": msg_id,
+            "from": wid,
+            "reaction": reaction,
+            "id": new_msg_id(),
+            "at_ms": int(time.time() * 1000),
+        }
+        live = self._push_update(phone, update)
+        return {"id": msg_id, "delivered": "live" if live else "queued"}
+
+    def presence(self, phone: Any, sender: Any, state: Any) -> dict[str, str]:
+        """Contact ``sender`` is online / typing …; only pages connected now hear it."""
+        phone, sender = check_phone(phone), check_phone(sender, "from")
+        if state not in PRESENCE_STATES:
+            raise BadRequest(f"state must be one of {', '.join(sorted(PRESENCE_STATES))}")
+        if not self._linked_devices(phone):
+            raise NotFound(f"phone {phone} has no linked WhatsApp Web device")
+        update = {"t": "presence", "from": user_wid(sender), "state": state}
+        return {"delivered": "live" if self._push_live(phone, update) else "none"}
+
+    def call(self, phone: Any, sender: Any, is_video: Any = False) -> dict[str, str]:
+        """Contact ``sender`` calls ``phone``; only pages connected now ring."""
+        phone, sender = check_phone(phone), check_phone(sender, "from")
+        if not isinstance(is_video, bool):
+            raise BadRequest("is_video must be true or false")
+        if not self._linked_devices(phone):
+            raise NotFound(f"phone {phone} has no linked WhatsApp Web device")
+        call_id = new_call_id()
+        update = {
+            "t": "call",
+            "id": call_id,
+            "from": user_wid(sender),
+            "is_video": is_video,
+            "at": int(time.time()),
+        }
+        live = self._push_live(phone, update)
+        return {"id": call_id, "delivered": "live" if live else "none"}
+
     def logout(self, phone: Any, reason: Any = None) -> list[str]:
         phone = check_phone(phone)
         reason = reason if isinstance(reason, str) and reason else DEFAULT_LOGOUT_REASON
@@ -336,6 +435,7 @@ class World:
             self.accounts[device.phone].devices.discard(device.device_id)
         device.phone = None
         device.outbox.clear()
+        device.updates.clear()
 
     def _detach(self, device: Device) -> None:
         self._stop_qr(device)
@@ -354,11 +454,13 @@ class World:
             for i, r in account.sent.items()
             if r["ack"] != ACK_SENT
         ]
+        updates, device.updates = device.updates, []
         return {
             "t": "welcome",
             "phone": device.phone,
             "history": list(device.outbox.values()),
             "acks": acks,
+            "updates": updates,
         }
 
     def _deliver(
@@ -372,6 +474,7 @@ class World:
             "type": type_,
             "t": int(time.time()) if t is None else t,
         }
+        self.accounts.setdefault(to, Account(to)).received[msg_id] = dict(msg)
         live = False
         for device in self._linked_devices(to):
             device.outbox[msg_id] = msg
@@ -399,5 +502,45 @@ class World:
         for device in self._linked_devices(phone):
             if device.conn is not None:
                 device.conn.push({"t": "ack", "chat": chat, "ids": ids, "ack": ack})
+                live = True
+        return live
+
+    def _received(self, phone: Any, msg_id: Any) -> tuple[str, dict[str, Any]]:
+        """A message a contact sent to ``phone``, by the id /control/messages returned."""
+        phone = check_phone(phone)
+        if not isinstance(msg_id, str) or not msg_id:
+            raise BadRequest("id must be a message id")
+        match = MSG_KEY_RE.match(msg_id)
+        if match is not None and match.group(1) == "true":
+            raise BadRequest(f"{msg_id} was sent by {phone}, not by a contact")
+        account = self.accounts.get(phone)
+        record = account.received.get(bare_id(msg_id)) if account else None
+        if record is None or (match is not None and record["from"] != user_wid(match.group(2))):
+            raise NotFound(f"no contact sent message {msg_id} to phone {phone}")
+        if not self._linked_devices(phone):
+            raise NotFound(f"phone {phone} has no linked WhatsApp Web device")
+        return phone, record
+
+    @staticmethod
+    def _key_of(record: dict[str, Any]) -> str:
+        return f"false_{record['from']}_{record['id']}"
+
+    def _push_update(self, phone: str, update: dict[str, Any]) -> bool:
+        """Send a change to every linked page; pages away get it with their next welcome."""
+        live = False
+        for device in self._linked_devices(phone):
+            if device.conn is not None:
+                device.conn.push(update)
+                live = True
+            else:
+                device.updates.append(update)
+        return live
+
+    def _push_live(self, phone: str, update: dict[str, Any]) -> bool:
+        """Ephemeral news (presence, a ringing call): only pages connected now get it."""
+        live = False
+        for device in self._linked_devices(phone):
+            if device.conn is not None:
+                device.conn.push(update)
                 live = True
         return live

@@ -384,7 +384,7 @@
 
   // ------------------------------------------------------------------ page events -> WPP events
   function registerEvents() {
-    const { Conn, Stream, Socket, Cmd, NetworkStatus, ChatStore, MsgStore } = M;
+    const { Conn, Stream, Socket, Cmd, NetworkStatus, ChatStore, MsgStore, PresenceStore, ReactionStore, CallStore } = M;
     const later = (fn) => queueMicrotask(fn);
 
     const emitAuthCode = async () => ev.emit('conn.auth_code_change', await conn.getAuthCode().catch(() => null));
@@ -450,6 +450,66 @@
       if (msg.ack === 1) later(() => ev.emit('chat.msg_ack_change', { ack: 1, chat: msg.to, ids: [msg.id] }));
     });
     MsgStore.on('receipt', (receipt) => later(() => ev.emit('chat.msg_ack_change', receipt)));
+
+    // Revokes arrive as protocol messages; the revoked message is refId.
+    const REVOKES = ['revoke', 'sender_revoke', 'admin_revoke'];
+    MsgStore.on('protocol', (m) => {
+      if (m.isNewMsg && m.type === 'protocol' && REVOKES.includes(m.subtype)) {
+        ev.emit('chat.msg_revoke', { author: m.author, from: m.from, id: m.id, refId: m.protocolMessageKey, to: m.to, type: m.subtype });
+      }
+    });
+    MsgStore.on('change:latestEditMsgKey', (msg) => later(() => ev.emit('chat.msg_edited', { chat: msg.to, id: msg.id.toString(), msg })));
+    ReactionStore.on('add', (records) => {
+      for (const r of records || []) {
+        ev.emitAsync('chat.new_reaction', {
+          id: M.MsgKey.fromString(r.id),
+          orphan: r.orphan,
+          orphanReason: r.orphanReason,
+          msgId: M.MsgKey.fromString(r.parentMsgKey),
+          reactionText: r.reactionText,
+          read: r.read,
+          sender: M.Wid.parse(r.senderUserJid),
+          timestamp: r.timestamp,
+        }).catch(() => null);
+      }
+    });
+    // One timer for all chats, as in wa-js: changes of several chats within 50 ms keep the last.
+    let unreadTimer = null;
+    ChatStore.on('change:unreadCount', (c, unreadCount, previousUnreadCount) => {
+      clearTimeout(unreadTimer);
+      unreadTimer = setTimeout(() => ev.emit('chat.unread_count_changed', { chat: c, unreadCount, previousUnreadCount }), 50);
+    });
+    PresenceStore.on('change:chatstate.type', (p) => {
+      if (!p.hasData || !p.chatstate || !p.chatstate.type) return;
+      later(() => {
+        const c = ChatStore.get(p.id);
+        ev.emit('chat.presence_change', {
+          id: p.id,
+          isOnline: p.isOnline,
+          isGroup: p.isGroup,
+          isUser: p.isUser,
+          shortName: c ? c.formattedTitle : '',
+          state: p.chatstate.type,
+          t: Date.now(),
+          isContact: true,
+        });
+      });
+    });
+    const rang = new Set();
+    CallStore.on('incoming', (call) => {
+      if (!call || !call.id || rang.has(call.id) || call.outgoing) return;
+      rang.add(call.id);
+      setTimeout(() => {
+        ev.emit('call.incoming_call', {
+          id: call.id,
+          isGroup: call.isGroup,
+          isVideo: call.isVideo,
+          offerTime: call.offerTime || Math.floor(Date.now() / 1000),
+          sender: M.Wid.parse(call.peerJid),
+          peerJid: call.peerJid,
+        });
+      }, 0);
+    });
   }
 
   function inject() {
@@ -465,6 +525,8 @@
       NetworkStatus: M.NetworkStatus,
       ChatStore: M.ChatStore,
       MsgStore: M.MsgStore,
+      PresenceStore: M.PresenceStore,
+      CallStore: M.CallStore,
       Wid: M.Wid,
       MsgKey: M.MsgKey,
       MsgModel: M.MsgModel,

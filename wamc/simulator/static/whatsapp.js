@@ -142,6 +142,8 @@
       this.ack = rec.ack;
       this.isNewMsg = isNewMsg;
       this.notifyName = rec.notifyName || '';
+      this.latestEditMsgKey = rec.editKey ? MsgKey.fromString(rec.editKey) : undefined;
+      this.latestEditSenderTimestampMs = rec.editedAtMs || undefined;
       this.star = false;
       this.isForwarded = false;
       this.broadcast = false;
@@ -166,6 +168,8 @@
         to: this.to._serialized,
         ack: this.ack,
         notifyName: this.notifyName,
+        editKey: this.latestEditMsgKey ? this.latestEditMsgKey._serialized : undefined,
+        editedAtMs: this.latestEditSenderTimestampMs,
       };
     }
   }
@@ -221,6 +225,9 @@
 
   const ChatStore = new Collection();
   const MsgStore = new Collection();
+  const PresenceStore = new Emitter(); // 'change:chatstate.type' (presence of a contact)
+  const ReactionStore = new Emitter(); // 'add' (records as the server sends them)
+  const CallStore = new Emitter(); // 'incoming' (a call offer)
   const byChat = new Map(); // chat id -> MsgModel[] sorted by (t, rowId)
   MsgStore.forChat = (wid) => byChat.get(String(wid._serialized || wid)) || [];
   const baseAdd = MsgStore.add.bind(MsgStore);
@@ -437,6 +444,12 @@
         return receive([msg.msg], true);
       case 'ack':
         return applyAck(msg.chat, msg.ids, msg.ack);
+      case 'revoke':
+      case 'edit':
+      case 'reaction':
+      case 'presence':
+      case 'call':
+        return Store.login ? applyUpdate(msg) : undefined;
       case 'logout':
         return logout(msg.reason);
       case 'conflict':
@@ -477,7 +490,7 @@
     setRef(null);
   }
 
-  async function enterMain({ phone, history, acks }) {
+  async function enterMain({ phone, history, acks, updates }) {
     if (!Store.login || Store.login.phone !== phone) return;
     Conn.me = new Wid(`${phone}@c.us`);
     Conn.connected = true;
@@ -497,6 +510,7 @@
       groups.get(k).ids.push(a.id);
     }
     for (const g of groups.values()) await applyAck(g.chat, g.ids, g.ack);
+    for (const u of updates || []) await applyUpdate(u);
     for (const m of MsgStore.getModelsArray()) if (m.id.fromMe && m.ack === ACK.CLOCK) transmit(m);
   }
 
@@ -535,6 +549,7 @@
     const models = [];
     const touched = new Map();
     const created = [];
+    const unreadBefore = new Map();
     for (const m of list || []) {
       const key = `false_${m.from}_${m.id}`;
       if (MsgStore.get(key) || models.some((x) => x.id._serialized === key)) continue;
@@ -549,6 +564,7 @@
         created.push(chat);
       }
       touched.set(m.from, chat);
+      if (!unreadBefore.has(chat)) unreadBefore.set(chat, chat.unreadCount);
       chat.t = Math.max(chat.t, m.t);
       chat.unreadCount += 1;
     }
@@ -559,6 +575,7 @@
       });
       for (const c of created) ChatStore.add(c, { silent: !live });
       for (const x of models) MsgStore.add(x, { silent: !live });
+      for (const [c, before] of unreadBefore) unreadChanged(c, before);
       render();
     }
     const ids = (list || []).map((m) => m.id);
@@ -648,6 +665,84 @@
     render();
   }
 
+  function unreadChanged(chat, before) {
+    if (chat.unreadCount !== before) ChatStore.emit('change:unreadCount', chat, chat.unreadCount, before);
+  }
+
+  /** Changes a contact makes to the chat (revoke, edit, reaction) and ephemeral news. */
+  async function applyUpdate(u) {
+    switch (u.t) {
+      case 'revoke': {
+        const msg = MsgStore.get(`false_${u.chat}_${u.ref}`);
+        if (msg && msg.type !== 'revoked') {
+          msg.type = 'revoked';
+          msg.body = '';
+          await DB.write(['messages'], (s) => s.messages.put(msg.toRecord()));
+          render();
+        }
+        // Like the server's protocol message, announced whether or not the target is here.
+        const from = Wid.parse(u.chat);
+        MsgStore.emit('protocol', {
+          id: new MsgKey({ fromMe: false, remote: from, id: u.id }),
+          type: 'protocol',
+          subtype: 'revoke',
+          protocolMessageKey: new MsgKey({ fromMe: false, remote: from, id: u.ref }),
+          from,
+          to: Conn.me,
+          author: undefined,
+          t: u.at,
+          isNewMsg: true,
+        });
+        return;
+      }
+      case 'edit': {
+        const msg = MsgStore.get(`false_${u.chat}_${u.ref}`);
+        if (!msg || msg.type === 'revoked') return;
+        msg.body = u.body;
+        msg.latestEditMsgKey = new MsgKey({ fromMe: false, remote: u.chat, id: MsgKey.newId() });
+        msg.latestEditSenderTimestampMs = u.at * 1000;
+        await DB.write(['messages'], (s) => s.messages.put(msg.toRecord()));
+        MsgStore.emit('change:latestEditMsgKey', msg, msg.latestEditMsgKey);
+        render();
+        return;
+      }
+      case 'reaction': {
+        const parent = MsgStore.get(u.key);
+        ReactionStore.emit('add', [
+          {
+            id: `false_${u.from}_${u.id}`,
+            parentMsgKey: u.key,
+            reactionText: u.reaction,
+            senderUserJid: u.from,
+            orphan: parent ? 0 : 1,
+            orphanReason: parent ? null : 'parent_missing',
+            read: false,
+            timestamp: u.at_ms,
+          },
+        ]);
+        return;
+      }
+      case 'presence': {
+        const chat = ChatStore.get(u.from);
+        if (!chat) return; // presence is only subscribed for chats this device has
+        PresenceStore.emit('change:chatstate.type', {
+          id: chat.id,
+          isOnline: u.state !== 'unavailable',
+          isGroup: false,
+          isUser: true,
+          hasData: true,
+          chatstate: { type: u.state },
+        });
+        return;
+      }
+      case 'call':
+        CallStore.emit('incoming', { id: u.id, isGroup: false, isVideo: !!u.is_video, offerTime: u.at, peerJid: u.from, outgoing: false });
+        return;
+      default:
+        return;
+    }
+  }
+
   async function markRead(chatWid) {
     const chat = ChatStore.get(chatWid);
     if (!chat) throw new Error(`Chat not found for ${chatWid}`);
@@ -656,6 +751,7 @@
       const unread = MsgStore.forChat(chat.id).filter((m) => !m.id.fromMe).slice(-n);
       chat.unreadCount = 0;
       await DB.write(['chats'], (s) => s.chats.put(chat.toRecord()));
+      unreadChanged(chat, n);
       Server.post({ t: 'read', chat: chat.id._serialized, ids: unread.map((m) => m.id.id) });
       render();
     }
@@ -733,8 +829,8 @@
             h(
               'div',
               { class: m.id.fromMe ? 'msg out' : 'msg' },
-              m.body,
-              h('div', { class: 'meta' }, `${new Date(m.t * 1000).toLocaleTimeString()}${m.id.fromMe ? ` · ack ${m.ack}` : ''}`),
+              m.type === 'revoked' ? h('em', {}, 'This message was deleted') : m.body,
+              h('div', { class: 'meta' }, `${new Date(m.t * 1000).toLocaleTimeString()}${m.latestEditMsgKey ? ' · edited' : ''}${m.id.fromMe ? ` · ack ${m.ack}` : ''}`),
             ),
           ),
           activeChat
@@ -771,6 +867,9 @@
     NetworkStatus,
     ChatStore,
     MsgStore,
+    PresenceStore,
+    ReactionStore,
+    CallStore,
     Chats: { markRead },
     Msgs: { sendText },
     Contacts: {
