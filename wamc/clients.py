@@ -274,7 +274,7 @@ class ClientManager:
         except P.RemoteError as exc:
             code = (
                 exc.code
-                if exc.code in ("not_connected", "worker_timeout", "worker_unavailable")
+                if exc.code in ("not_connected", "no_qr", "worker_timeout", "worker_unavailable")
                 else "whatsapp_error"
             )
             raise ApiError(code, exc.message) from None

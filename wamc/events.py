@@ -66,12 +66,26 @@ EVENTS: dict[str, EventSpec] = {
             "{id, chat_id, from_me, from, to, body, type, timestamp, ack, backfill}",
         ),
         EventSpec(MESSAGE_ACK, "chat.msg_ack_change", "{ids, ack, chat_id}"),
-        EventSpec(MESSAGE_REVOKED, "chat.msg_revoke", "{id, chat_id, from, revoked_by?}"),
-        EventSpec(MESSAGE_EDITED, "chat.msg_edited", "{id, chat_id, body}"),
-        EventSpec(MESSAGE_REACTION, "chat.new_reaction", "{id, chat_id, sender, reaction}"),
+        EventSpec(
+            MESSAGE_REVOKED,
+            "chat.msg_revoke",
+            "{id, chat_id, from_me, from, revoked_by, type}: id of the revoked message",
+        ),
+        EventSpec(
+            MESSAGE_EDITED, "chat.msg_edited", "{id, chat_id, from_me, from, body, edited_at}"
+        ),
+        EventSpec(
+            MESSAGE_REACTION,
+            "chat.new_reaction",
+            "{id, chat_id, sender, reaction ('' = removed), reaction_id, timestamp}",
+        ),
         EventSpec(CHAT_UNREAD, "chat.unread_count_changed", "{chat_id, unread}"),
-        EventSpec(PRESENCE, "chat.presence_change", "{chat_id, id, state}"),
-        EventSpec(CALL, "call.incoming_call", "{id, from, is_video, is_group}"),
+        EventSpec(
+            PRESENCE,
+            "chat.presence_change",
+            "{chat_id, id, state, is_online, is_group, participants?}",
+        ),
+        EventSpec(CALL, "call.incoming_call", "{id, from, is_video, is_group, timestamp}"),
         EventSpec(DAEMON_STARTED, "daemon (client is null)", "{version, pid}"),
     )
 }

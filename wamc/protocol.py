@@ -34,8 +34,18 @@ CMD_CHATS = "chats"
 CMD_MESSAGES = "messages"
 CMD_LOGOUT = "logout"
 CMD_STOP = "stop"
+CMD_PAIRING_CODE = "pairing_code"
 COMMANDS = frozenset(
-    {CMD_STATUS, CMD_QR, CMD_SEND_TEXT, CMD_CHATS, CMD_MESSAGES, CMD_LOGOUT, CMD_STOP}
+    {
+        CMD_STATUS,
+        CMD_QR,
+        CMD_SEND_TEXT,
+        CMD_CHATS,
+        CMD_MESSAGES,
+        CMD_LOGOUT,
+        CMD_STOP,
+        CMD_PAIRING_CODE,
+    }
 )
 
 # Events a worker emits (names of ours; the daemon maps them to public events).

@@ -66,6 +66,26 @@ class SendMessage(BaseModel):
         return v
 
 
+class PairingRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    phone: str = Field(min_length=6, max_length=32, examples=["+55 11 98888-7777"])
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, v: str) -> str:
+        compact = re.sub(r"[\s().-]", "", v)
+        if not PHONE.match(compact):
+            raise ValueError("phone must be digits with the country code, optionally with +")
+        return compact.lstrip("+")
+
+
+class PairingCode(BaseModel):
+    id: str = Field(examples=["acme"])
+    code: str = Field(examples=["ABCD-EFGH"])
+    expires_in: int = Field(examples=[180], description="seconds the code stays valid (≈ 3 min)")
+
+
 def encode_cursor(position: tuple[int, int]) -> str:
     """An opaque paging cursor: the (timestamp, storage order) of the last message returned."""
     raw = json.dumps(list(position), separators=(",", ":")).encode()

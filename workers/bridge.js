@@ -183,6 +183,9 @@
       await window.WPP.conn.logout();
       return true;
     },
+    async pairingCode(phone) {
+      return await window.WPP.conn.genLinkDeviceCodeForPhoneNumber(phone, true);
+    },
     async takeover() {
       await window.WPP.whatsapp.Socket.takeover();
       return true;

@@ -349,6 +349,11 @@ class Worker:
             }
         if cmd == P.CMD_QR:
             return {"qr": self.qr}
+        if cmd == P.CMD_PAIRING_CODE:
+            if self.state != ClientState.QR:
+                raise P.RemoteError("no_qr", f"client is {self.state}: pairing needs the QR screen")
+            code = await self.browser.call("pairingCode", args["phone"], timeout=timeout)
+            return {"code": code}
         if cmd == P.CMD_STOP:
             self.stopping.set()
             return {"stopping": True}

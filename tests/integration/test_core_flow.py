@@ -203,3 +203,22 @@ def _alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
         return False
+
+
+async def test_link_by_phone_number_with_a_pairing_code(daemon: Daemon, sim_http: Any) -> None:
+    """The alternative to a scan: the phone types a code that the client's page generated."""
+    code, _ = await daemon.call("POST", "/api/clients/pairme/connect")
+    assert code == 202
+    await qr_of(daemon, "pairme")
+    path = "/api/clients/pairme/pairing-code"
+    code, body = await daemon.call("POST", path, json={"phone": "no"})
+    assert code == 400 and body["field"] == "phone"
+    code, body = await daemon.call("POST", path, json={"phone": "+55 11 90000-0009"})
+    assert code == 200, body
+    assert body["expires_in"] > 0 and len(body["code"].replace("-", "")) == 8
+    code, linked = await sim_http.call("POST", "/control/link-code", json={"code": body["code"]})
+    assert code == 200 and linked["phone"] == "5511900000009", linked
+    st = await daemon.wait_state("pairme", "connected")
+    assert st["me"] == "5511900000009@c.us"
+    code, body = await daemon.call("POST", path, json={"phone": "5511900000009"})
+    assert code == 409 and body["code"] == "no_qr"

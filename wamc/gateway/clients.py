@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import io
+import json
 
 import segno
 from aiohttp import web
 
+from wamc import protocol as P
 from wamc.errors import ApiError
-from wamc.gateway.app import MANAGER
+from wamc.gateway.app import MANAGER, SETTINGS
 from wamc.states import ClientState
-from wamc.validation import client_id
+from wamc.validation import PairingRequest, client_id, validate_body
+
+PAIRING_CODE_SECONDS = 180  # WhatsApp's link codes live about 3 minutes
 
 
 def _id(request: web.Request) -> str:
@@ -68,3 +72,23 @@ async def qr(request: web.Request) -> web.Response:
         return web.Response(body=buf.getvalue(), content_type="image/svg+xml", headers=headers)
     code.save(buf, kind="png", scale=8, border=4)
     return web.Response(body=buf.getvalue(), content_type="image/png", headers=headers)
+
+
+async def pairing_code(request: web.Request) -> web.Response:
+    """A code to type on the phone (Linked devices → Link with phone number) instead of a scan."""
+    manager = request.app[MANAGER]
+    client = manager.get(_id(request))
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ApiError("invalid_json", "the body is not valid JSON") from None
+    spec = validate_body(PairingRequest, body)
+    assert isinstance(spec, PairingRequest)
+    if client.state != ClientState.QR:
+        raise ApiError("no_qr", f"client {client.id} is {client.state}, not waiting to be linked")
+    timeout = request.app[SETTINGS].request_timeout
+    result = await manager.request(client, P.CMD_PAIRING_CODE, {"phone": spec.phone}, timeout)
+    return web.json_response(
+        {"id": client.id, "code": result["code"], "expires_in": PAIRING_CODE_SECONDS},
+        headers={"Cache-Control": "no-store"},
+    )

@@ -206,6 +206,18 @@ OPS: dict[tuple[str, str], Op] = {
             "application/json": {"schema": {"$ref": "#/components/schemas/QrJson"}},
         },
     ),
+    ("POST", C + "/pairing-code"): Op(
+        "pairing_code",
+        "A pairing code to link by phone number instead of a QR scan",
+        "clients",
+        "control",
+        response=V.PairingCode,
+        request=V.PairingRequest,
+        errors=(*CLIENT_ERRORS, "no_qr", "invalid_json", "invalid_field", *WORKER_ERRORS),
+        params=(CLIENT_PARAM,),
+        description="Only while the client is in `qr`. The phone opens Linked devices → Link "
+        "with phone number and types the code (valid about 3 minutes).",
+    ),
     ("POST", C + "/send-message"): Op(
         "send_message",
         "Send a text message",

@@ -26,6 +26,7 @@ ROUTES = [
     web.delete("/api/clients/{id}", clients.delete),
     web.get("/api/clients/{id}/status", clients.status),
     web.get("/api/clients/{id}/qr", clients.qr),
+    web.post("/api/clients/{id}/pairing-code", clients.pairing_code),
     web.post("/api/clients/{id}/send-message", messages.send_message),
     web.get("/api/clients/{id}/chats", messages.chats),
     web.get("/api/clients/{id}/chats/{chatId}/messages", messages.chat_messages),
