@@ -137,6 +137,8 @@ class Worker:
                 await self.browser.open()
                 return
             except Exception as exc:
+                if self.recovering:
+                    return  # the profile recovery replaced the browser and opens the page itself
                 if self.browser.closed.is_set():
                     raise
                 reason = first_line(str(exc))
@@ -295,14 +297,19 @@ class Worker:
         self.emit(
             P.EV_STATE, {"state": "starting", "me": None, "error": f"profile unusable: {reason}"}
         )
-        await self.browser.close(keep_running=True)
-        moved = self.browser.move_profile_aside()
-        self.log.info("old profile kept at {}", moved)
-        self.was_connected = False
-        await self.browser.start()
-        self.send_hello()
-        await self.open_page()
-        self.recovering = False
+        try:
+            await self.browser.close(keep_running=True)
+            moved = self.browser.move_profile_aside()
+            self.log.info("old profile kept at {}", moved)
+            self.was_connected = False
+            await self.browser.start()
+            self.send_hello()
+            await self.browser.open()
+        except Exception as exc:
+            self.log.error("profile recovery failed: {}: exiting for a clean restart", exc)
+            self.stopping.set()
+        finally:
+            self.recovering = False
 
     async def backfill(self) -> None:
         """Deliver what WhatsApp Web holds that the daemon lacks: messages that arrived while no
