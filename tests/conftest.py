@@ -113,6 +113,22 @@ class Daemon:
         assert code == 200, body
         return body
 
+    async def qr(self, client: str, timeout: float = 60) -> str:
+        """The client's current QR payload, once it shows one."""
+
+        async def probe() -> str | None:
+            code, body = await self.call("GET", f"/api/clients/{client}/qr?format=json")
+            return body["qr"] if code == 200 else None
+
+        return await wait_for(probe, timeout=timeout, what=f"a QR for {client}")
+
+    async def connect_scanned(self, sim_http: Any, client: str, phone: str) -> dict[str, Any]:
+        """Create/start ``client``, scan its QR as ``phone``; its status once connected."""
+        code, body = await self.call("POST", f"/api/clients/{client}/connect")
+        assert code == 202, body
+        await sim_http.scan(await self.qr(client), phone)
+        return await self.wait_state(client, "connected")
+
     async def wait_state(self, client: str, state: str, timeout: float = 60) -> dict[str, Any]:
         async def probe() -> dict[str, Any] | None:
             st = await self.status(client)

@@ -12,7 +12,6 @@ import psutil
 
 from tests.conftest import API_KEY, Daemon
 from tests.helpers import wait_for
-from tests.integration.test_core_flow import connect_and_scan
 from wamc.gateway.admin import redact, tail_lines
 from wamc.metrics import TreeSampler
 
@@ -113,7 +112,7 @@ async def test_status_logs_and_recent_messages(daemon: Daemon, sim_http: Any) ->
     code, body = await daemon.call("GET", "/api/clients/a.b/logs")
     assert code == 400 and body["code"] == "invalid_client_id"
 
-    await connect_and_scan(daemon, sim_http, "acme", PHONE_A)
+    await daemon.connect_scanned(sim_http, "acme", PHONE_A)
     code, _ = await daemon.call("POST", "/api/clients/idle/connect")
     assert code == 202
     for path, field in [

@@ -23,23 +23,6 @@ PHONE_B = "5511900000002"
 PHONE_X = "5511988887777"  # a contact outside wamc
 
 
-async def qr_of(daemon: Daemon, client: str) -> str:
-    async def probe() -> str | None:
-        code, body = await daemon.call("GET", f"/api/clients/{client}/qr?format=json")
-        return body["qr"] if code == 200 else None
-
-    return await wait_for(probe, timeout=60, what=f"a QR for {client}")
-
-
-async def connect_and_scan(daemon: Daemon, sim_http: Any, client: str, phone: str) -> str:
-    code, body = await daemon.call("POST", f"/api/clients/{client}/connect")
-    assert code == 202, body
-    qr = await qr_of(daemon, client)
-    await sim_http.scan(qr, phone)
-    await daemon.wait_state(client, "connected")
-    return qr
-
-
 class EventLog:
     """A WebSocket consumer collecting events in the background."""
 
@@ -82,7 +65,7 @@ async def test_two_clients_end_to_end(daemon: Daemon, sim_http: Any) -> None:
         for client in ("acme", "shop_2"):
             code, body = await daemon.call("POST", f"/api/clients/{client}/connect")
             assert code == 202 and body["created"] is True, body
-        qr_a, qr_b = await qr_of(daemon, "acme"), await qr_of(daemon, "shop_2")
+        qr_a, qr_b = await daemon.qr("acme"), await daemon.qr("shop_2")
         assert qr_a != qr_b
 
         # The PNG really is an image of the payload's QR code.
@@ -194,7 +177,7 @@ async def test_two_clients_end_to_end(daemon: Daemon, sim_http: Any) -> None:
         code, _ = await daemon.call("POST", "/api/clients/acme/logout")
         assert code == 202
         await daemon.wait_state("acme", "qr")
-        new_qr = await qr_of(daemon, "acme")
+        new_qr = await daemon.qr("acme")
         assert new_qr != qr_a
 
 
@@ -209,7 +192,7 @@ async def test_link_by_phone_number_with_a_pairing_code(daemon: Daemon, sim_http
     """The alternative to a scan: the phone types a code that the client's page generated."""
     code, _ = await daemon.call("POST", "/api/clients/pairme/connect")
     assert code == 202
-    await qr_of(daemon, "pairme")
+    await daemon.qr("pairme")
     path = "/api/clients/pairme/pairing-code"
     code, body = await daemon.call("POST", path, json={"phone": "no"})
     assert code == 400 and body["field"] == "phone"

@@ -9,7 +9,6 @@ import secrets
 import socket
 import statistics
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -28,18 +27,6 @@ UPGRADE = {
     "Sec-WebSocket-Version": "13",
     "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
 }
-
-
-async def connected(daemon: Daemon, sim_http: Any, client: str, phone: str) -> None:
-    code, body = await daemon.call("POST", f"/api/clients/{client}/connect")
-    assert code == 202, body
-
-    async def qr() -> str | None:
-        c, b = await daemon.call("GET", f"/api/clients/{client}/qr?format=json")
-        return b["qr"] if c == 200 else None
-
-    await sim_http.scan(await wait_for(qr, 60, what=f"{client} QR"), phone)
-    await daemon.wait_state(client, "connected")
 
 
 def small_receive_buffer(addr_info: Any) -> socket.socket:
@@ -119,14 +106,8 @@ class Consumer:
 
 
 @pytest.fixture
-async def ws_daemon(tmp_path: Path, simulator: Any) -> AsyncIterator[Daemon]:
-    d = Daemon(tmp_path / "home", simulator, extra_env={"WAMC_WS_QUEUE_SIZE": "16"})
-    d.home.mkdir()
-    await d.start()
-    try:
-        yield d
-    finally:
-        await d.close()
+async def ws_daemon(make_daemon: Any) -> Daemon:
+    return await make_daemon({"WAMC_WS_QUEUE_SIZE": "16"})
 
 
 async def test_retention_keeps_each_clients_newest_event(tmp_path: Path) -> None:
@@ -166,8 +147,8 @@ async def test_filters_and_contiguous_sequence(daemon: Daemon, sim_http: Any) ->
         Consumer(daemon, "clients=acme&events=message") as acme_messages,
         Consumer(daemon, "clients=*&events=client.state") as states,
     ):
-        await connected(daemon, sim_http, "acme", PHONE_A)
-        await connected(daemon, sim_http, "shop_2", PHONE_B)
+        await daemon.connect_scanned(sim_http, "acme", PHONE_A)
+        await daemon.connect_scanned(sim_http, "shop_2", PHONE_B)
         to_acme = [await sim_http.deliver(PHONE_A, CONTACT, f"a{i}") for i in range(3)]
         to_shop = [await sim_http.deliver(PHONE_B, CONTACT, f"b{i}") for i in range(2)]
         await wait_for(
@@ -218,7 +199,7 @@ async def test_resume_across_restart_without_gap_or_duplicate(
     ws_daemon: Daemon, sim_http: Any
 ) -> None:
     daemon = ws_daemon
-    await connected(daemon, sim_http, "acme", PHONE_A)
+    await daemon.connect_scanned(sim_http, "acme", PHONE_A)
     async with Consumer(daemon, "clients=acme") as first:
         seen = [await sim_http.deliver(PHONE_A, CONTACT, f"before {i}") for i in range(3)]
         await wait_for(lambda: set(seen) <= set(first.message_ids()), 30, what="first messages")
@@ -269,7 +250,7 @@ async def test_stalled_consumer_is_dropped_and_others_keep_their_latency(
     ws_daemon: Daemon, sim_http: Any
 ) -> None:
     daemon = ws_daemon  # WAMC_WS_QUEUE_SIZE=16
-    await connected(daemon, sim_http, "acme", PHONE_A)
+    await daemon.connect_scanned(sim_http, "acme", PHONE_A)
     async with (
         Consumer(daemon, "events=message") as fast,
         Consumer(daemon, "events=message", stalled=True) as stalled,

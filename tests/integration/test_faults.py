@@ -29,20 +29,6 @@ async def fast_daemon(make_daemon: Any) -> Daemon:
     return await make_daemon(FAST)
 
 
-async def connected_client(
-    daemon: Daemon, sim_http: Any, client: str, phone: str
-) -> dict[str, Any]:
-    code, body = await daemon.call("POST", f"/api/clients/{client}/connect")
-    assert code == 202, body
-
-    async def qr() -> str | None:
-        c, b = await daemon.call("GET", f"/api/clients/{client}/qr?format=json")
-        return b["qr"] if c == 200 else None
-
-    await sim_http.scan(await wait_for(qr, 60, what=f"{client} QR"), phone)
-    return await daemon.wait_state(client, "connected")
-
-
 async def history_ids(daemon: Daemon, client: str, chat: str) -> list[str]:
     ids: list[str] = []
     cursor = None
@@ -82,8 +68,8 @@ async def test_browser_killed_worker_hung_and_crash_loop(
     """SIGKILL of a client's Chromium and SIGSTOP of a worker: both clients come back connected
     without a QR; the other client is untouched; the dead processes do not linger."""
     d = fast_daemon
-    a = await connected_client(d, sim_http, "acme", "5511911110001")
-    b = await connected_client(d, sim_http, "bolt", "5511911110002")
+    a = await d.connect_scanned(sim_http, "acme", "5511911110001")
+    b = await d.connect_scanned(sim_http, "bolt", "5511911110002")
 
     # 1. Chromium SIGKILLed: the worker sees its browser die and is replaced.
     os.killpg(a["browser_pid"], signal.SIGKILL)
@@ -126,8 +112,8 @@ async def test_daemon_sigkill_then_new_daemon_adopts_workers(
     """kill -9 of the daemon and a new one within 5 s: same worker pids, still connected, and the
     messages that arrived while no daemon ran are stored exactly once."""
     d = fast_daemon
-    a = await connected_client(d, sim_http, "acme", "5511922220001")
-    b = await connected_client(d, sim_http, "bolt", "5511922220002")
+    a = await d.connect_scanned(sim_http, "acme", "5511922220001")
+    b = await d.connect_scanned(sim_http, "bolt", "5511922220002")
     await d.stop(signal.SIGKILL)
     down_ids = [
         await sim_http.deliver("5511922220001", CONTACT, f"while down {i}") for i in range(5)
@@ -160,7 +146,7 @@ async def _has_all(d: Daemon, client: str, chat: str, wanted: list[str]) -> list
 async def test_daemon_gone_for_good_leaves_no_orphans(fast_daemon: Daemon, sim_http: Any) -> None:
     """kill -9 and no new daemon: workers and Chromium exit after the grace period."""
     d = fast_daemon
-    a = await connected_client(d, sim_http, "acme", "5511933330001")
+    a = await d.connect_scanned(sim_http, "acme", "5511933330001")
     assert alive(a["browser_pid"])
     await d.stop(signal.SIGKILL)
     await wait_for(lambda: not processes_under(d.home), 30, what="every worker and browser to exit")
@@ -176,7 +162,7 @@ async def test_daemon_restart_under_steady_traffic_loses_nothing(
     phones = {"c1": "5511944440001", "c2": "5511944440002", "c3": "5511944440003"}
     pids = {}
     for client, phone in phones.items():
-        pids[client] = (await connected_client(d, sim_http, client, phone))["pid"]
+        pids[client] = (await d.connect_scanned(sim_http, client, phone))["pid"]
     delivered: dict[str, list[str]] = {c: [] for c in phones}
     stop = asyncio.Event()
 
@@ -212,7 +198,7 @@ async def test_memory_ceiling_recycles_the_browser_keeping_the_session(
     d = await make_daemon(
         {**FAST, "WAMC_MEMORY_LIMIT_MB": "5000", "WAMC_RECYCLE_CHECK_INTERVAL": "0.5"}
     )
-    a = await connected_client(d, sim_http, "acme", "5511966660001")
+    a = await d.connect_scanned(sim_http, "acme", "5511966660001")
     assert a["memory_bytes"] and a["memory_bytes"] < 5000 * 1024 * 1024
     await d.stop()  # workers are adopted by the next daemon, which has a tiny ceiling
     d.env["WAMC_MEMORY_LIMIT_MB"] = str(a["memory_bytes"] // (2 * 1024 * 1024))
@@ -230,7 +216,7 @@ async def test_backfill_recovers_messages_that_arrived_while_no_worker_ran(
     """Messages synced silently into the page while the client was down are delivered once."""
     d = fast_daemon
     phone = "5511977770001"
-    await connected_client(d, sim_http, "acme", phone)
+    await d.connect_scanned(sim_http, "acme", phone)
     chat = f"{CONTACT}@c.us"
     live = await sim_http.deliver(phone, CONTACT, "live one")
     await wait_for(lambda: _has_all(d, "acme", chat, [live]), 30, what="live message stored")
@@ -251,7 +237,7 @@ async def test_restore_starts_clients_again_with_bounded_concurrency(
     d = await make_daemon({**FAST, "WAMC_START_CONCURRENCY": "1"})
     phones = {"r1": "5511988880001", "r2": "5511988880002", "r3": "5511988880003"}
     for client, phone in phones.items():
-        await connected_client(d, sim_http, client, phone)
+        await d.connect_scanned(sim_http, client, phone)
     code, _ = await d.call("POST", "/api/clients/r3/disconnect")  # r3 is meant to stay stopped
     await d.wait_state("r3", "stopped")
     await d.call("POST", "/api/shutdown")  # a full stop: every worker ends

@@ -11,7 +11,7 @@ from typing import Any
 
 from tests.conftest import Daemon
 from tests.helpers import wait_for
-from tests.integration.test_core_flow import EventLog, connect_and_scan
+from tests.integration.test_core_flow import EventLog
 
 PHONE_A = "5511900000011"
 PHONE_X = "5511977770001"  # a contact outside wamc
@@ -45,7 +45,7 @@ async def history(daemon: Daemon) -> dict[str, dict[str, Any]]:
 
 async def test_more_events_reach_the_websocket(daemon: Daemon, sim_http: Any) -> None:
     async with EventLog(daemon, "clients=acme") as log:
-        await connect_and_scan(daemon, sim_http, "acme", PHONE_A)
+        await daemon.connect_scanned(sim_http, "acme", PHONE_A)
 
         # Incoming messages raise the chat's unread count, one by one.
         first = await sim_http.deliver(PHONE_A, PHONE_X, "first")

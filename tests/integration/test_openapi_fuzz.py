@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 
 from tests.conftest import API_KEY, Daemon
-from tests.integration.test_core_flow import connect_and_scan
 
 CHECKS = ",".join(
     [
@@ -100,7 +99,7 @@ async def test_schemathesis_finds_no_failure(tmp_path: Path, simulator: Any, sim
     await d.start()
     try:
         # The documented examples use client "acme": make it a real, connected client.
-        await connect_and_scan(d, sim_http, "acme", "5511900000031")
+        await d.connect_scanned(sim_http, "acme", "5511900000031")
         # Pass 1: everything but the control calls, against a connected client: sends, chats
         # and history go through a real worker and Chromium.
         control = ["connect", "disconnect", "restart", "logout", "delete_client"]

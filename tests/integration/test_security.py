@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,6 @@ import pytest
 
 from tests.conftest import API_KEY, Daemon
 from tests.helpers import wait_for
-from tests.integration.test_core_flow import connect_and_scan
 
 PHONE_A = "5511900000011"
 PHONE_B = "5511900000012"
@@ -49,22 +47,10 @@ async def new_token(d: Daemon, client: str, scopes: list[str], name: str = "") -
 
 
 @pytest.fixture
-async def daemon_paced(tmp_path: Path, simulator: Any) -> AsyncIterator[Daemon]:
-    d = Daemon(
-        tmp_path / "home",
-        simulator,
-        extra_env={
-            "WAMC_SEND_INTERVAL": "4",
-            "WAMC_SEND_JITTER": "0",
-            "WAMC_SEND_QUEUE_SIZE": "2",
-        },
+async def daemon_paced(make_daemon: Any) -> Daemon:
+    return await make_daemon(
+        {"WAMC_SEND_INTERVAL": "4", "WAMC_SEND_JITTER": "0", "WAMC_SEND_QUEUE_SIZE": "2"}
     )
-    d.home.mkdir()
-    await d.start()
-    try:
-        yield d
-    finally:
-        await d.close()
 
 
 def _fill(path: str, client: str) -> str:
@@ -76,8 +62,8 @@ def _fill(path: str, client: str) -> str:
 
 
 async def test_client_tokens_are_confined_to_their_client(daemon: Daemon, sim_http: Any) -> None:
-    await connect_and_scan(daemon, sim_http, "acme", PHONE_A)
-    await connect_and_scan(daemon, sim_http, "shop", PHONE_B)
+    await daemon.connect_scanned(sim_http, "acme", PHONE_A)
+    await daemon.connect_scanned(sim_http, "shop", PHONE_B)
     full = await new_token(daemon, "acme", ["read", "send", "control"], "acme all")
     reader = await new_token(daemon, "acme", ["read"], "acme reader")
     full_key, read_key = full["token"], reader["token"]
@@ -282,7 +268,7 @@ async def test_rate_limit_answers_429_with_retry_after(tmp_path: Path, simulator
 
 async def test_send_pacing_queue_and_idempotency(daemon_paced: Daemon, sim_http: Any) -> None:
     d = daemon_paced
-    await connect_and_scan(d, sim_http, "acme", PHONE_A)
+    await d.connect_scanned(sim_http, "acme", PHONE_A)
     send = {"to": PHONE_X, "text": "once only"}
 
     # Idempotency-Key: a repeat answers the first result and sends nothing.

@@ -9,7 +9,6 @@ import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +16,6 @@ from aiohttp import web
 
 from tests.conftest import Daemon, free_port
 from tests.helpers import wait_for
-from tests.integration.test_events_ws import connected
 from wamc.webhooks import Webhook, blocked_address, check_url, sign
 
 PHONE = "5511900000201"
@@ -95,14 +93,8 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 
 @pytest.fixture
-async def hook_daemon(tmp_path: Path, simulator: Any) -> AsyncIterator[Daemon]:
-    d = Daemon(tmp_path / "home", simulator, extra_env={"WAMC_WEBHOOK_ALLOW_PRIVATE": "1"})
-    d.home.mkdir()
-    await d.start()
-    try:
-        yield d
-    finally:
-        await d.close()
+async def hook_daemon(make_daemon: Any) -> Daemon:
+    return await make_daemon({"WAMC_WEBHOOK_ALLOW_PRIVATE": "1"})
 
 
 async def create_hook(daemon: Daemon, path: str = "/api/webhooks", **spec: Any) -> dict[str, Any]:
@@ -175,7 +167,7 @@ async def test_signed_delivery_global_and_per_client(
     hook_daemon: Daemon, sim_http: Any, receiver: Receiver
 ) -> None:
     daemon = hook_daemon
-    await connected(daemon, sim_http, "acme", PHONE)
+    await daemon.connect_scanned(sim_http, "acme", PHONE)
     everything = await create_hook(
         daemon, url=receiver.url("/all"), secret=SECRET, headers={"Authorization": "Bearer t0k"}
     )
@@ -240,7 +232,7 @@ async def test_failing_receiver_gets_the_event_once_after_retries(
     hook_daemon: Daemon, sim_http: Any, receiver: Receiver
 ) -> None:
     daemon = hook_daemon
-    await connected(daemon, sim_http, "acme", PHONE)
+    await daemon.connect_scanned(sim_http, "acme", PHONE)
     receiver.plan["/flaky"] = [503, 500, 429]  # then 200
     hook = await create_hook(
         daemon,
@@ -279,7 +271,7 @@ async def test_daemon_restart_in_a_retry_loop_loses_nothing(
     hook_daemon: Daemon, sim_http: Any, receiver: Receiver
 ) -> None:
     daemon = hook_daemon
-    await connected(daemon, sim_http, "acme", PHONE)
+    await daemon.connect_scanned(sim_http, "acme", PHONE)
     receiver.default["/down"] = 503
     hook = await create_hook(
         daemon,
@@ -310,7 +302,7 @@ async def test_dead_letters_and_redelivery(
     hook_daemon: Daemon, sim_http: Any, receiver: Receiver
 ) -> None:
     daemon = hook_daemon
-    await connected(daemon, sim_http, "acme", PHONE)
+    await daemon.connect_scanned(sim_http, "acme", PHONE)
     nobody = f"http://127.0.0.1:{free_port()}/hook"  # down for good: nothing listens there
     down = await create_hook(daemon, url=nobody, events=["message"], retry=fast_retry(3))
     receiver.default["/gone"] = 404

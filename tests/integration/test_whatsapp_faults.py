@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from tests.helpers import wait_for
-from tests.integration.test_faults import connected_client
 
 FAST = {"WAMC_HEARTBEAT_INTERVAL": "0.5", "WAMC_HEARTBEAT_TIMEOUT": "6"}
 
@@ -46,7 +45,7 @@ async def test_unscanned_qr_stops_the_client(make_daemon: Any, quick_qr_sim: Any
 async def test_phone_logout_conflict_and_unusable_profile(make_daemon: Any, sim_http: Any) -> None:
     d = await make_daemon(FAST)
     phone = "5511955550001"
-    st = await connected_client(d, sim_http, "acme", phone)
+    st = await d.connect_scanned(sim_http, "acme", phone)
 
     # Conflict ("open in another window"): wamc takes the session back by default.
     code, body = await sim_http.call("POST", "/control/conflict", json={"phone": phone})
