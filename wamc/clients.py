@@ -394,7 +394,8 @@ class ClientManager:
             kill_group(client.browser_pid)  # never leave its Chromium behind
         recycled = (client.kill_reason or "").startswith(RECYCLE)
         expected = (
-            client.desired != DESIRED_RUNNING
+            self.closing  # wamc shutdown: every worker is being stopped
+            or client.desired != DESIRED_RUNNING
             or client.kill_reason == "restart requested"
             or recycled
         )

@@ -248,6 +248,7 @@ async def test_restore_starts_clients_again_with_bounded_concurrency(
     for client in ("r1", "r2"):
         st = await d.wait_state(client, "connected")
         assert st["me"] == f"{phones[client]}@c.us"
+        assert st["restarts"] == 0  # a full stop is not a crash
     assert (await d.status("r3"))["state"] == "stopped"
     lines = (d.home / "logs" / "wamc.log").read_text().splitlines()[log_start:]
     # With one start slot, the second worker starts only after the first left "starting".
