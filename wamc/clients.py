@@ -611,6 +611,7 @@ class ClientManager:
                 message = {
                     k: data.get(k)
                     for k in ("id", "chat_id", "from_me", "from", "to", "body", "type", "ack")
+                    + ("lid",)
                 }
                 message["timestamp"] = iso_from_unix(data.get("timestamp"))
                 message["backfill"] = bool(data.get("backfill"))

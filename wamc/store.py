@@ -41,6 +41,7 @@ CREATE TABLE IF NOT EXISTS messages (
     timestamp INTEGER NOT NULL,
     ack INTEGER NOT NULL DEFAULT 0,
     key_id TEXT NOT NULL,
+    lid TEXT,
     PRIMARY KEY (client, id)
 );
 -- One person can appear as …@lid and as …@c.us: the same message then has two serialized ids
@@ -63,6 +64,10 @@ CREATE TABLE IF NOT EXISTS event_seq_floor (
     seq INTEGER NOT NULL
 );
 """
+
+
+# (table, column, type) added after the first release: created on open when missing.
+ADDED_COLUMNS = (("messages", "lid", "TEXT"),)
 
 
 @dataclass
@@ -106,7 +111,16 @@ class Store:
         self.db = await aiosqlite.connect(self.path)
         self.db.row_factory = aiosqlite.Row
         await self.db.executescript(SCHEMA)
+        await self._add_missing_columns()
         await self.db.commit()
+
+    async def _add_missing_columns(self) -> None:
+        """Databases made by an earlier version get the columns added since (all nullable)."""
+        for table, column, kind in ADDED_COLUMNS:
+            async with self.conn.execute(f"PRAGMA table_info({table})") as cur:
+                names = {row[1] for row in await cur.fetchall()}
+            if column not in names:
+                await self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     async def close(self) -> None:
         if self.db is not None:
@@ -168,7 +182,7 @@ class Store:
         """Store a message; False when its id was already known (duplicates are suppressed)."""
         cur = await self.conn.execute(
             "INSERT OR IGNORE INTO messages (client, id, chat_id, from_me, sender, recipient, body,"
-            " type, timestamp, ack, key_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " type, timestamp, ack, key_id, lid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 client_id,
                 m["id"],
@@ -181,6 +195,7 @@ class Store:
                 int(m.get("timestamp") or 0),
                 int(m.get("ack") or 0),
                 key_id(m["id"]),
+                m.get("lid"),
             ),
         )
         await self.conn.commit()
@@ -337,4 +352,5 @@ def message_row(r: aiosqlite.Row) -> dict[str, Any]:
         "type": r["type"],
         "timestamp": iso_from_unix(r["timestamp"]),
         "ack": r["ack"],
+        "lid": r["lid"],
     }

@@ -206,6 +206,9 @@ class Message(_Out):
     type: str = Field(examples=["chat"])
     timestamp: str | None
     ack: int
+    lid: str | None = Field(
+        default=None, description="the sender's LID when WhatsApp named the chat by it (…@lid)"
+    )
 
 
 class MessagePage(_Out):

@@ -31,6 +31,48 @@
       ack: m.ack ?? 0,
     };
   };
+  // One person can be named by LID ('…@lid') or by phone number ('…@c.us'): chats are keyed by
+  // the phone number when WPP knows it, the LID kept in `lid`. Lookups are cached per page.
+  const phoneOfLid = new Map();
+  const LOOKUP_MS = 5000;
+  const phoneOf = async (id) => {
+    if (typeof id !== 'string' || !id.endsWith('@lid')) return null;
+    if (phoneOfLid.has(id)) return phoneOfLid.get(id);
+    const contact = window.WPP && window.WPP.contact;
+    if (!contact || typeof contact.getPnLidEntry !== 'function') return null;
+    let timer = null;
+    try {
+      const entry = await Promise.race([
+        contact.getPnLidEntry(id),
+        new Promise((resolve) => { timer = setTimeout(() => resolve(null), LOOKUP_MS); }),
+      ]);
+      const pn = entry && entry.phoneNumber ? wid(entry.phoneNumber) : null;
+      if (typeof pn === 'string' && pn.endsWith('@c.us')) {
+        phoneOfLid.set(id, pn);
+        return pn;
+      }
+    } catch (e) { /* unknown or invalid: keep the LID */ } finally { clearTimeout(timer); }
+    return null;
+  };
+  // Rename `key` (a chat id) to the phone number; fields naming the same person follow.
+  const byPhone = async (data, key = 'chat_id', same = ['from', 'to']) => {
+    if (!data) return data;
+    const lid = data[key];
+    const pn = await phoneOf(lid);
+    data.lid = pn ? lid : null;
+    if (pn) {
+      data[key] = pn;
+      for (const k of same) if (data[k] === lid) data[k] = pn;
+    }
+    return data;
+  };
+  // Events leave in the order they came, even when a lookup has to wait.
+  let outbox = Promise.resolve();
+  const emitInOrder = (name, build) => {
+    const next = outbox.then(build).then((data) => { if (data) emit(name, data); });
+    outbox = next.catch((e) => emit('bridge_error', { error: `${name}: ${e}` }));
+  };
+
   const chat = (c) => ({
     id: wid(c.id),
     name: c.name ?? c.formattedTitle ?? null,
@@ -140,17 +182,22 @@
     W.on('conn.logout_reason', (reason) => emit('logout_reason', { reason: String(reason) }));
     W.on('conn.backend_event', (event) => emit('backend_event', { event: String(event) }));
     W.on('chat.new_message', (m) => {
-      try { emit('message', message(m)); } catch (e) { emit('bridge_error', { error: String(e) }); }
+      let data;
+      try { data = message(m); } catch (e) { emit('bridge_error', { error: String(e) }); return; }
+      emitInOrder('message', () => byPhone(data));
     });
     W.on('chat.msg_ack_change', (ev) => {
-      emit('ack', { ack: ev.ack, chat: wid(ev.chat), ids: (ev.ids || []).map(wid) });
+      const data = { ack: ev.ack, chat: wid(ev.chat), ids: (ev.ids || []).map(wid) };
+      emitInOrder('ack', () => byPhone(data, 'chat', []));
     });
     for (const [source, [name, build]] of Object.entries(FORWARDED)) {
       W.on(source, (ev) => {
+        let data;
         try {
-          const data = ev ? build(ev) : null;
-          if (data) emit(name, data);
-        } catch (e) { emit('bridge_error', { error: `${source}: ${e}` }); }
+          data = ev ? build(ev) : null;
+        } catch (e) { emit('bridge_error', { error: `${source}: ${e}` }); return; }
+        if (!data) return;
+        emitInOrder(name, () => byPhone(data, 'chat_id', ['from', 'sender', 'revoked_by']));
       });
     }
   };
@@ -169,15 +216,40 @@
       const r = await window.WPP.chat.sendTextMessage(chatId, text, { createChat: true });
       return { id: wid(r.id), ack: r.ack ?? 0 };
     },
+    /** Chats by phone number: a person's LID chat and phone chat are one entry (`lid` set). */
     async chats(count) {
+      const merged = new Map();
+      for (const c of await window.__wamc.pageChats(count)) {
+        const seen = merged.get(c.id);
+        if (!seen) {
+          merged.set(c.id, { ...c, page_id: undefined });
+          continue;
+        }
+        seen.lid = seen.lid || c.lid;
+        seen.unread_count += c.unread_count;
+        seen.timestamp = Math.max(seen.timestamp || 0, c.timestamp || 0) || null;
+        if (!c.lid && c.name != null) seen.name = c.name; // the phone chat's title wins
+      }
+      return [...merged.values()];
+    },
+    /** The page's own chats, keyed by phone number; `page_id` is the id the page knows. */
+    async pageChats(count) {
       const list = await window.WPP.chat.list({ count });
-      return list.map(chat);
+      const out = [];
+      for (const c of list) {
+        const data = chat(c);
+        data.page_id = data.id;
+        out.push(await byPhone(data, 'id', []));
+      }
+      return out;
     },
     async messages(chatId, count, anchor) {
       const opts = { count, direction: 'before' };
       if (anchor) opts.id = anchor;
       const list = await window.WPP.chat.getMessages(chatId, opts);
-      return list.map(message);
+      const out = [];
+      for (const m of list) out.push(await byPhone(message(m)));
+      return out;
     },
     async logout() {
       await window.WPP.conn.logout();

@@ -316,10 +316,12 @@ class Worker:
         worker listened, or that a dead worker never delivered. Per chat, only what is newer
         than the newest message the daemon has stored (all recent ones for an unknown chat)."""
         try:
-            chats = await self.browser.call("chats", BACKFILL_CHATS)
+            # The page's own chats: a person's LID chat and phone chat both, under one chat id.
+            chats = await self.browser.call("pageChats", BACKFILL_CHATS)
             offered = 0
             for chat in chats:
-                msgs = await self.browser.call("messages", chat["id"], BACKFILL_MESSAGES, None)
+                page_id = chat.get("page_id") or chat["id"]
+                msgs = await self.browser.call("messages", page_id, BACKFILL_MESSAGES, None)
                 msgs.sort(key=lambda m: m.get("timestamp") or 0)
                 for msg in missing_after(msgs, self.daemon_newest.get(chat["id"])):
                     self.emit(P.EV_MESSAGE, {**msg, "backfill": True})

@@ -198,3 +198,29 @@ def test_key_id_makes_lid_and_phone_ids_one_message() -> None:
 
     assert key_id("false_5511999999999@c.us_3EB0ABC") == key_id("false_1234567@lid_3EB0ABC")
     assert key_id("false_123-456@g.us_3EB0ABC_5511@c.us") == "3EB0ABC"
+
+
+async def test_store_adds_columns_missing_from_an_older_database(tmp_path: Path) -> None:
+    import sqlite3
+
+    from wamc.store import Store
+
+    db = tmp_path / "old.db"
+    old = sqlite3.connect(db)
+    old.execute(
+        "CREATE TABLE messages (client TEXT NOT NULL, id TEXT NOT NULL, chat_id TEXT NOT NULL,"
+        " from_me INTEGER NOT NULL, sender TEXT, recipient TEXT, body TEXT NOT NULL,"
+        " type TEXT NOT NULL, timestamp INTEGER NOT NULL, ack INTEGER NOT NULL DEFAULT 0,"
+        " key_id TEXT NOT NULL, PRIMARY KEY (client, id))"
+    )
+    old.commit()
+    old.close()
+    store = Store(db)
+    await store.open()
+    try:
+        msg = {"id": "false_1@c.us_AB", "chat_id": "1@c.us", "body": "x", "lid": "9@lid"}
+        assert await store.add_message("acme", msg)
+        rows = await store.messages("acme", "1@c.us", 10, None)
+        assert rows[0][1]["lid"] == "9@lid"
+    finally:
+        await store.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -10,6 +11,7 @@ from typing import Any, Protocol
 
 PHONE_RE = re.compile(r"^\d{5,20}$")
 USER_WID_RE = re.compile(r"^(\d{5,20})@c\.us$")
+LID_WID_RE = re.compile(r"^(\d{5,20})@lid$")
 LINK_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTVWXYZ123456789"
 ACK_FAILED, ACK_SENT, ACK_RECEIVED, ACK_READ, ACK_PLAYED = -1, 1, 2, 3, 4
 DEFAULT_LOGOUT_REASON = "user_initiated"
@@ -86,6 +88,17 @@ def new_call_id() -> str:
 
 def user_wid(phone: str) -> str:
     return f"{phone}@c.us"
+
+
+def lid_of(phone: str) -> str:
+    """A contact's LID (its privacy id): 15 digits derived from the phone number, never equal."""
+    salt = 0
+    while True:
+        digest = hashlib.sha256(f"lid:{salt}:{phone}".encode()).digest()
+        lid = "1" + str(int.from_bytes(digest[:8], "big")).zfill(20)[-14:]
+        if lid != phone:
+            return lid
+        salt += 1
 
 
 def check_phone(value: Any, name: str = "phone") -> str:

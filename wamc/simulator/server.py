@@ -65,6 +65,7 @@ def _dispatch(world: World, conn: PageConnection, msg: dict[str, Any]) -> Any:
         "takeover": lambda: world.takeover(conn),
         "qr_refresh": lambda: world.refresh_qr(conn),
         "exists": lambda: world.exists(msg.get("phone")),
+        "pn_lid": lambda: world.pn_lid(msg.get("id")),
         "link_code": lambda: world.request_link_code(conn, msg.get("phone")),
     }
     handler = handlers.get(kind) if isinstance(kind, str) else None
@@ -159,7 +160,12 @@ async def link_code(request: web.Request) -> web.Response:
 async def messages(request: web.Request) -> web.Response:
     data = await _body(request)
     result = request.app[WORLD_KEY].deliver(
-        data.get("to"), data.get("from"), data.get("body"), data.get("type", "chat"), data.get("t")
+        data.get("to"),
+        data.get("from"),
+        data.get("body"),
+        data.get("type", "chat"),
+        data.get("t"),
+        data.get("as_lid", False),
     )
     return web.json_response(result)
 
@@ -329,8 +335,14 @@ class Simulator:
         device = self._w().scan(qr, phone)
         return {"device_id": device.device_id, "phone": device.phone}
 
-    async def deliver(self, to: str, sender: str, body: str) -> dict[str, str]:
-        return self._w().deliver(to, sender, body)
+    async def deliver(
+        self, to: str, sender: str, body: str, as_lid: bool = False
+    ) -> dict[str, str]:
+        return self._w().deliver(to, sender, body, as_lid=as_lid)
+
+    async def lid(self, phone: str) -> str:
+        """The LID wid WhatsApp gives contact ``phone``."""
+        return f"{self._w().lid_for(phone)}@lid"
 
     async def sent(self, phone: str) -> list[dict[str, Any]]:
         return self._w().sent(phone)

@@ -22,6 +22,7 @@ from .model import (
     ACK_RECEIVED,
     ACK_SENT,
     DEFAULT_LOGOUT_REASON,
+    LID_WID_RE,
     LINK_CODE_ALPHABET,
     PRESENCE_STATES,
     USER_WID_RE,
@@ -34,6 +35,7 @@ from .model import (
     bare_id,
     check_phone,
     is_on_whatsapp,
+    lid_of,
     new_call_id,
     new_msg_id,
     user_wid,
@@ -51,6 +53,7 @@ class World:
         self.max_qr_codes = max_qr_codes
         self.devices: dict[str, Device] = {}
         self.accounts: dict[str, Account] = {}
+        self.lids: dict[str, str] = {}  # LID -> phone, for every LID handed out
         self._unfrozen = asyncio.Event()
         self._unfrozen.set()
 
@@ -118,8 +121,9 @@ class World:
         for msg_id in ids:
             msg = device.outbox.pop(str(msg_id), None)
             if msg is not None:
-                sender, reader = msg["from"].split("@")[0], msg["to"].split("@")[0]
-                self._receipt(sender, [msg["id"]], reader, ACK_RECEIVED)
+                sender, reader = self._phone_of(msg["from"]), msg["to"].split("@")[0]
+                if sender is not None:
+                    self._receipt(sender, [msg["id"]], reader, ACK_RECEIVED)
 
     def read(self, conn: Connection, chat: Any, ids: Any) -> None:
         device = conn.device
@@ -167,6 +171,24 @@ class World:
 
     def exists(self, phone: Any) -> dict[str, Any]:
         return {"exists": isinstance(phone, str) and is_on_whatsapp(phone)}
+
+    def lid_for(self, phone: str) -> str:
+        lid = lid_of(phone)
+        self.lids[lid] = phone
+        return lid
+
+    def pn_lid(self, wid: Any) -> dict[str, str | None]:
+        """The server's LID <-> phone number directory: ``{lid, phone}`` wids (None: unknown)."""
+        if not isinstance(wid, str):
+            raise BadRequest("id must be a <phone>@c.us or <lid>@lid wid")
+        if match := USER_WID_RE.match(wid):
+            phone = match.group(1)
+            lid = self.lid_for(phone) if is_on_whatsapp(phone) else None
+            return {"lid": f"{lid}@lid" if lid else None, "phone": wid}
+        if match := LID_WID_RE.match(wid):
+            phone = self.lids.get(match.group(1))
+            return {"lid": wid, "phone": user_wid(phone) if phone else None}
+        raise BadRequest("id must be a <phone>@c.us or <lid>@lid wid")
 
     def request_link_code(self, conn: Connection, phone: Any) -> dict[str, Any]:
         device = conn.device
@@ -247,9 +269,18 @@ class World:
         raise NotFound("no connected page waits for this link code")
 
     def deliver(
-        self, to: Any, sender: Any, body: Any, type_: Any = "chat", t: Any = None
+        self,
+        to: Any,
+        sender: Any,
+        body: Any,
+        type_: Any = "chat",
+        t: Any = None,
+        as_lid: Any = False,
     ) -> dict[str, str]:
+        """A contact sends a text; ``as_lid``: WhatsApp names the sender by its LID."""
         to, sender = check_phone(to, "to"), check_phone(sender, "from")
+        if not isinstance(as_lid, bool):
+            raise BadRequest("as_lid must be true or false")
         if not isinstance(body, str):
             raise BadRequest("body must be a string")
         if type_ != "chat":
@@ -259,9 +290,10 @@ class World:
         if not self._linked_devices(to):
             raise NotFound(f"phone {to} has no linked WhatsApp Web device")
         msg_id = new_msg_id()
-        live = self._deliver(to, sender, body, "chat", msg_id, t)
+        from_wid = f"{self.lid_for(sender)}@lid" if as_lid else None
+        live = self._deliver(to, sender, body, "chat", msg_id, t, from_wid)
         return {
-            "id": f"false_{user_wid(sender)}_{msg_id}",
+            "id": f"false_{from_wid or user_wid(sender)}_{msg_id}",
             "delivered": "live" if live else "queued",
         }
 
@@ -464,16 +496,25 @@ class World:
         }
 
     def _deliver(
-        self, to: str, sender: str, body: str, type_: str, msg_id: str, t: int | None = None
+        self,
+        to: str,
+        sender: str,
+        body: str,
+        type_: str,
+        msg_id: str,
+        t: int | None = None,
+        from_wid: str | None = None,
     ) -> bool:
         msg = {
             "id": msg_id,
-            "from": user_wid(sender),
+            "from": from_wid or user_wid(sender),
             "to": user_wid(to),
             "body": body,
             "type": type_,
             "t": int(time.time()) if t is None else t,
         }
+        if from_wid is not None:  # like the server's sender_pn: the page learns the mapping
+            msg["pn"] = user_wid(sender)
         self.accounts.setdefault(to, Account(to)).received[msg_id] = dict(msg)
         live = False
         for device in self._linked_devices(to):
@@ -482,6 +523,11 @@ class World:
                 device.conn.push({"t": "msg", "msg": msg})
                 live = True
         return live
+
+    def _phone_of(self, wid: str) -> str | None:
+        """'<phone>@c.us' or a LID wid handed out -> the phone number."""
+        user, _, server = wid.partition("@")
+        return self.lids.get(user) if server == "lid" else user
 
     def _receipt(self, sender: str, ids: list[str], reader: str, ack: int) -> None:
         """Move the ack of messages a simulated account sent (delivery and read receipts)."""

@@ -365,12 +365,23 @@
       if (wid.isLid()) return { wid, biz: false };
       return (await M.Contacts.queryExists(wid)) ? { wid, biz: false } : null;
     },
+    /** {lid?, phoneNumber?, contact?}, each id as {id, server, _serialized}; LIDs from the cache only. */
     async getPnLidEntry(contactId) {
       const wid = assertWid(contactId);
       if (wid.server !== 'c.us' && wid.server !== 'lid') {
-        throw new WPPError('invalid_wid_for_get_pn_lid_entry', `Invalid WID for getPnLidEntry: ${contactId}`, { id: contactId });
+        throw new WPPError('invalid_wid', `Invalid WID value for ${wid} - getPnLidEntry only supports @c.us and @lid.`, { id: contactId });
       }
-      return wid.isLid() ? { lid: wid } : { phoneNumber: wid };
+      let lid;
+      let pn;
+      if (wid.isLid()) {
+        lid = wid;
+        pn = M.LidPnCache.getPhoneNumber(wid);
+      } else {
+        pn = wid;
+        lid = M.LidPnCache.getCurrentLid(wid) || (await M.Contacts.queryLid(wid));
+      }
+      const plain = (w) => (w ? { id: w.user, server: w.server, _serialized: w.toString() } : undefined);
+      return { lid: plain(lid), phoneNumber: plain(pn), contact: undefined };
     },
   };
 

@@ -285,6 +285,7 @@
         };
         get('meta', 'device', 'device');
         get('meta', 'login', 'login');
+        get('meta', 'lidpn', 'lidpn');
         get('chats', undefined, 'chats');
         get('messages', undefined, 'messages');
         tx.oncomplete = () => resolve(out);
@@ -294,6 +295,34 @@
   };
 
   const Store = { device: null, login: null, rowId: 0 };
+
+  /** What this device learnt of LID <-> phone number (kept in IndexedDB, like the real cache). */
+  const LidPnCache = {
+    lidToPn: new Map(),
+    pnToLid: new Map(),
+    /** Remember a pair; true when it is new. */
+    add(lid, pn) {
+      if (this.lidToPn.get(lid) === pn) return false;
+      this.lidToPn.set(lid, pn);
+      this.pnToLid.set(pn, lid);
+      return true;
+    },
+    getPhoneNumber(wid) {
+      const pn = this.lidToPn.get(String(wid._serialized || wid));
+      return pn ? Wid.parse(pn) : undefined;
+    },
+    getCurrentLid(wid) {
+      const lid = this.pnToLid.get(String(wid._serialized || wid));
+      return lid ? Wid.parse(lid) : undefined;
+    },
+    toRecord() {
+      return [...this.lidToPn.entries()];
+    },
+    reset() {
+      this.lidToPn.clear();
+      this.pnToLid.clear();
+    },
+  };
 
   // ------------------------------------------------------------------ connection state
   const Conn = Object.assign(new Emitter(), {
@@ -520,6 +549,7 @@
       ['meta', 'chats', 'messages'],
       (s) => {
         s.meta.delete('login');
+        s.meta.delete('lidpn');
         s.meta.put(Store.device, 'device');
         s.chats.clear();
         s.messages.clear();
@@ -532,6 +562,7 @@
     Conn.connected = false;
     ChatStore.reset();
     MsgStore.reset();
+    LidPnCache.reset();
     for (const [key, pending] of pendingSends) pending(ACK.FAILED, key);
     setRef(null);
     setOnline(false);
@@ -550,7 +581,9 @@
     const touched = new Map();
     const created = [];
     const unreadBefore = new Map();
+    let learnt = false;
     for (const m of list || []) {
+      if (m.pn && /@lid$/.test(m.from)) learnt = LidPnCache.add(m.from, m.pn) || learnt;
       const key = `false_${m.from}_${m.id}`;
       if (MsgStore.get(key) || models.some((x) => x.id._serialized === key)) continue;
       const model = new MsgModel(
@@ -568,11 +601,14 @@
       chat.t = Math.max(chat.t, m.t);
       chat.unreadCount += 1;
     }
-    if (models.length) {
-      await DB.write(['messages', 'chats'], (s) => {
+    if (models.length || learnt) {
+      await DB.write(['messages', 'chats', 'meta'], (s) => {
         for (const x of models) s.messages.put(x.toRecord());
         for (const c of touched.values()) s.chats.put(c.toRecord());
+        if (learnt) s.meta.put(LidPnCache.toRecord(), 'lidpn');
       });
+    }
+    if (models.length) {
       for (const c of created) ChatStore.add(c, { silent: !live });
       for (const x of models) MsgStore.add(x, { silent: !live });
       for (const [c, before] of unreadBefore) unreadChanged(c, before);
@@ -870,11 +906,21 @@
     PresenceStore,
     ReactionStore,
     CallStore,
+    LidPnCache,
     Chats: { markRead },
     Msgs: { sendText },
     Contacts: {
       /** Is this number on WhatsApp? (a server query) */
       queryExists: (wid) => Server.call('exists', { phone: wid.user }).then((r) => !!r.exists),
+      /** The LID of a phone number, asked of the server (and remembered); undefined if none. */
+      async queryLid(wid) {
+        const r = await Server.call('pn_lid', { id: wid._serialized });
+        if (!r || !r.lid) return undefined;
+        if (LidPnCache.add(r.lid, wid._serialized)) {
+          await DB.write(['meta'], (s) => s.meta.put(LidPnCache.toRecord(), 'lidpn'));
+        }
+        return Wid.parse(r.lid);
+      },
     },
     LinkCode: {
       request: (phone) => Server.call('link_code', { phone }).then((r) => r.code),
@@ -897,6 +943,7 @@
         await DB.write(['meta'], (s) => s.meta.put(Store.device, 'device'), 'strict');
       }
       Store.login = saved.login || null;
+      for (const [lid, pn] of saved.lidpn || []) LidPnCache.add(lid, pn);
       for (const c of saved.chats || []) ChatStore.add(new ChatModel(c), { silent: true });
       const records = (saved.messages || []).sort((a, b) => a.t - b.t || a.rowId - b.rowId);
       for (const r of records) {
