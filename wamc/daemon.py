@@ -82,8 +82,8 @@ async def serve(settings: Settings) -> None:
     try:
         await webhooks.start()
         retention = asyncio.create_task(E.retention_loop(store), name="event-retention")
+        await manager.load()  # before any worker frame is read: adopted workers must be known
         await transport.start()
-        await manager.load()
         await runner.setup()
         site = web.TCPSite(runner, settings.host, settings.port)
         try:
