@@ -572,7 +572,7 @@
       upsert(body);
       reorder();
       updateTotals();
-      input.value = "";
+      if (input.value.trim() === id) input.value = ""; // keep what was typed meanwhile
       toast(body.created ? `Created ${id}: starting` : `${id} already existed: started`);
       scheduleRefresh(id, 800);
     } catch (e) {
