@@ -9,7 +9,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import psutil
 from loguru import logger
 
 from wamc import events as E
@@ -17,6 +16,7 @@ from wamc import protocol as P
 from wamc.config import Settings
 from wamc.errors import ApiError
 from wamc.events import EventBus
+from wamc.ingest import ingest
 from wamc.recycle import recycle_reason
 from wamc.states import RUNNING_STATES, ClientState, can_transition
 from wamc.store import ClientRow, Store
@@ -604,73 +604,5 @@ class ClientManager:
                 if client.state != ClientState.QR:
                     await self.set_state(client, ClientState.QR)
                 await self.bus.publish(client.id, E.CLIENT_QR, {"qr": qr})
-        elif name == P.EV_MESSAGE:
-            if not data.get("id") or not data.get("chat_id"):
-                return
-            if await self.store.add_message(client.id, data):
-                message = {
-                    k: data.get(k)
-                    for k in ("id", "chat_id", "from_me", "from", "to", "body", "type", "ack")
-                    + ("lid",)
-                }
-                message["timestamp"] = iso_from_unix(data.get("timestamp"))
-                message["backfill"] = bool(data.get("backfill"))
-                self.log(client).info(
-                    "message {} {} ({})",
-                    "sent" if data.get("from_me") else "received",
-                    data["id"],
-                    data.get("type"),
-                )
-                client.last_message_at = (
-                    max(client.last_message_at or "", message["timestamp"] or "") or None
-                )
-                await self.bus.publish(client.id, E.MESSAGE, message)
-        elif name == P.EV_ACK:
-            ids = [i for i in data.get("ids") or [] if isinstance(i, str)]
-            ack = int(data.get("ack") or 0)
-            changed = await self.store.set_ack(client.id, ids, ack)
-            if changed or ids:
-                await self.bus.publish(
-                    client.id, E.MESSAGE_ACK, {"ids": ids, "ack": ack, "chat_id": data.get("chat")}
-                )
-        elif name == P.EV_REVOKE and isinstance(data.get("id"), str):
-            await self.store.revoke_message(client.id, data["id"])
-            keys = ("id", "chat_id", "from_me", "from", "revoked_by", "type")
-            await self.bus.publish(client.id, E.MESSAGE_REVOKED, {k: data.get(k) for k in keys})
-        elif name == P.EV_EDIT and isinstance(data.get("id"), str):
-            body = str(data.get("body") or "")
-            await self.store.edit_message(client.id, data["id"], body)
-            edited = {k: data.get(k) for k in ("id", "chat_id", "from_me", "from")}
-            edited.update(body=body, edited_at=iso_from_unix(data.get("edited_at")))
-            await self.bus.publish(client.id, E.MESSAGE_EDITED, edited)
-        elif name == P.EV_REACTION and isinstance(data.get("id"), str):
-            reaction = {k: data.get(k) for k in ("id", "chat_id", "reaction_id", "sender")}
-            reaction.update(
-                reaction=str(data.get("reaction") or ""),
-                timestamp=iso_from_unix(data.get("timestamp")),
-            )
-            await self.bus.publish(client.id, E.MESSAGE_REACTION, reaction)
-        elif name == P.EV_UNREAD and isinstance(data.get("chat_id"), str):
-            unread = {"chat_id": data["chat_id"], "unread": int(data.get("unread") or 0)}
-            await self.bus.publish(client.id, E.CHAT_UNREAD, unread)
-        elif name == P.EV_PRESENCE and isinstance(data.get("chat_id"), str):
-            presence = {"chat_id": data["chat_id"], "id": data["chat_id"]}
-            presence.update({k: data.get(k) for k in ("state", "is_online", "is_group")})
-            if data.get("participants"):
-                presence["participants"] = data["participants"]
-            await self.bus.publish(client.id, E.PRESENCE, presence)
-        elif name == P.EV_CALL and data.get("id"):
-            call = {k: data.get(k) for k in ("id", "from", "is_video", "is_group")}
-            call["timestamp"] = iso_from_unix(data.get("timestamp"))
-            await self.bus.publish(client.id, E.CALL, call)
-
-
-def tree_memory(pids: list[int]) -> int:
-    total = 0
-    for pid in pids:
-        with contextlib.suppress(psutil.Error):
-            p = psutil.Process(pid)
-            for proc in [p, *p.children(recursive=True)]:
-                with contextlib.suppress(psutil.Error):
-                    total += proc.memory_info().rss
-    return total
+        else:
+            await ingest(self.store, self.bus, client, name, data)
