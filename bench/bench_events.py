@@ -19,13 +19,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.harness import SimControl  # noqa: E402
 from bench.report import percentile, table, write_section  # noqa: E402
 from tests.conftest import API_KEY, Daemon, free_port  # noqa: E402
 from tests.helpers import wait_for  # noqa: E402
@@ -35,18 +35,7 @@ PHONE = "5511900007001"
 CONTACT = "5511900007999"
 
 
-class Sim:
-    def __init__(self, sim: Simulator, http: aiohttp.ClientSession) -> None:
-        self.base = sim.url.rstrip("/")
-        self.http = http
-
-    async def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        async with self.http.post(self.base + path, json=body) as r:
-            data = await r.json()
-            if r.status != 200:
-                raise RuntimeError(f"{path}: {r.status} {data}")
-            return data
-
+class Sim(SimControl):
     async def deliver(self, text: str) -> str:
         res = await self.post(
             "/control/messages", {"to": PHONE, "from": CONTACT, "body": text, "type": "chat"}

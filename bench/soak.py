@@ -17,12 +17,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.harness import SimControl  # noqa: E402
 from bench.report import percentile, table, write_section  # noqa: E402
 from tests.conftest import Daemon, processes_under  # noqa: E402
 from tests.helpers import wait_for  # noqa: E402
@@ -36,19 +36,6 @@ ENV = {
     "WAMC_RESTART_BACKOFF_BASE": "0.5",
     "WAMC_MAX_FAST_FAILURES": "50",
 }
-
-
-class Control:
-    def __init__(self, sim: Simulator, http: aiohttp.ClientSession) -> None:
-        self.base = sim.url.rstrip("/")
-        self.http = http
-
-    async def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        async with self.http.post(self.base + path, json=body) as r:
-            data = await r.json()
-            if r.status != 200:
-                raise RuntimeError(f"{path}: {r.status} {data}")
-            return data
 
 
 async def all_connected(d: Daemon, clients: list[str], pids: dict[str, int] | None = None) -> bool:
@@ -80,7 +67,7 @@ async def soak(n_clients: int, duration: float, fault_every: float, rate: float)
     await sim.start()
     d = Daemon(home, sim, extra_env=ENV)
     http = aiohttp.ClientSession()
-    ctl = Control(sim, http)
+    ctl = SimControl(sim, http)
     clients = [f"soak{i}" for i in range(n_clients)]
     phones = {c: f"55119100{i:05d}" for i, c in enumerate(clients)}
     delivered: dict[str, list[str]] = {c: [] for c in clients}
