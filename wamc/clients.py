@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
+import json
+import secrets
 import shutil
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import psutil
 from loguru import logger
 
 from wamc import events as E
-from wamc import protocol as P
 from wamc.config import Settings
 from wamc.errors import ApiError
 from wamc.events import EventBus
@@ -23,10 +27,14 @@ from wamc.store import ClientRow, Store
 from wamc.supervisor import Backend, Backoff, WorkerHandle, kill_group
 from wamc.timeutil import iso_from_unix, utc_now_iso
 from wamc.transport import Transport
+from wamc.wire import commands as C
+from wamc.wire import events as W
+from wamc.wire import frames as F
 
 RECYCLE = "recycle: "
 DESIRED_RUNNING = "running"
 DESIRED_STOPPED = "stopped"
+STOP_REQUEST = F.Request(id="stop", cmd=C.STOP, timeout=5.0)
 
 
 @dataclass(eq=False)
@@ -55,6 +63,9 @@ class Client:
     stop_reason: str | None = None  # why the client stopped by itself (qr_timeout)
     inflight: int = 0  # requests (sends) running in its worker
     last_message_at: str | None = None  # newest message stored (its WhatsApp timestamp)
+    secret_hash: str | None = None  # of the secret its worker got at spawn (proves its hello)
+    bad_frames: int = 0  # frames refused (undecodable, invalid, wrong secret)
+    dead_events: int = 0  # events acknowledged but not applied
 
     @property
     def pid(self) -> int | None:
@@ -78,6 +89,8 @@ class Client:
             else None,
             "created_at": self.created_at,
             "last_message_at": self.last_message_at,
+            "bad_frames": self.bad_frames,
+            "dead_events": self.dead_events,
             **client_usage(self.pid, self.browser_pid),
         }
 
@@ -100,6 +113,7 @@ class ClientManager:
         self.closing = False
         self.start_slots = asyncio.Semaphore(settings.start_concurrency)
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._last_answer: dict[tuple[str, str], float] = {}
 
     def _new_backoff(self) -> Backoff:
         s = self.settings
@@ -136,6 +150,7 @@ class ClientManager:
             return
         client.handle = handle
         client.boot = row.boot
+        client.secret_hash = row.worker_secret_hash
         client.delivered = row.delivered_dn
         client.browser_pid = row.browser_pid
         client.last_seen = time.monotonic()
@@ -239,7 +254,7 @@ class ClientManager:
         if client.state == ClientState.CONNECTED or (
             client.state == ClientState.DISCONNECTED and client.handle
         ):
-            await self.request(client, P.CMD_LOGOUT, {}, timeout=self.settings.request_timeout)
+            await self.request(client, C.LOGOUT, {}, timeout=self.settings.request_timeout)
         elif client.handle is None:
             self.wipe_profile(client)
         client.me = None
@@ -255,6 +270,7 @@ class ClientManager:
             with contextlib.suppress(asyncio.CancelledError):
                 await client.task
         await self._stop_worker(client)
+        client.settled.set()  # a start slot it held is free at once
         del self.clients[client_id]
         await self.store.delete_client(client_id)
         shutil.rmtree(self.settings.client_dir(client_id), ignore_errors=True)
@@ -271,12 +287,8 @@ class ClientManager:
         client.inflight += 1
         try:
             return await self.transport.request(client.id, cmd, args, timeout)
-        except P.RemoteError as exc:
-            code = (
-                exc.code
-                if exc.code in ("not_connected", "no_qr", "worker_timeout", "worker_unavailable")
-                else "whatsapp_error"
-            )
+        except C.RemoteError as exc:
+            code = exc.code if exc.code in C.PASSTHROUGH_ERRORS else "whatsapp_error"
             raise ApiError(code, exc.message) from None
         finally:
             client.inflight -= 1
@@ -331,8 +343,9 @@ class ClientManager:
         if client.desired != DESIRED_RUNNING or self.closing:
             self.start_slots.release()
             return None
+        secret, client.secret_hash = new_secret()
         try:
-            handle = await self.backend.start(client.id)
+            handle = await self.backend.start(client.id, secret)
         except OSError as exc:
             self.start_slots.release()
             client.last_error = f"cannot start worker: {exc}"
@@ -347,7 +360,12 @@ class ClientManager:
         client.last_seen = time.monotonic()
         client.started_mono = time.monotonic()
         await self.store.update_client(
-            client.id, **handle.state(), boot=None, browser_pid=None, delivered_dn=0
+            client.id,
+            **handle.state(),
+            boot=None,
+            browser_pid=None,
+            delivered_dn=0,
+            worker_secret_hash=client.secret_hash,
         )
         log.info("worker started (pid {})", handle.pid)
         return handle
@@ -438,7 +456,7 @@ class ClientManager:
             return
         self.log(client).info("stopping worker (pid {})", handle.pid)
         if client.boot is not None:
-            self.transport.send(client.id, P.request("stop", P.CMD_STOP, {}, 5.0))
+            self.transport.send(client.id, STOP_REQUEST)
         await self.backend.stop(handle, self.settings.stop_timeout, client.browser_pid)
 
     async def detach_all(self) -> None:
@@ -495,7 +513,7 @@ class ClientManager:
     async def watchdog(self) -> None:
         """Heartbeats to every worker; a worker silent past the timeout is killed and restarted."""
         interval = self.settings.heartbeat_interval
-        frame = P.heartbeat()
+        frame = F.Heartbeat()
         while True:
             await asyncio.sleep(interval)
             now = time.monotonic()
@@ -515,94 +533,169 @@ class ClientManager:
                         kill_group(client.browser_pid)
 
     # --- frames from workers ---------------------------------------------------------------------
-    async def on_frame(self, client_id: str, msg: dict[str, Any]) -> None:
+    async def on_frame(self, client_id: str, frame: F.WorkerFrame) -> None:
+        """A validated frame. Until a worker proves it is the one we spawned (pid and secret in
+        its hello), nothing it sends is acted on."""
         client = self.clients.get(client_id)
         if client is None:
-            logger.bind(client=client_id).warning(
-                "frame from an unknown client's worker: telling it to stop"
-            )
-            self.transport.send(client_id, P.request("stop", P.CMD_STOP, {}, 5.0))
+            if self._limited(("stop", client_id)):
+                logger.bind(client=client_id).warning(
+                    "frame from an unknown client's worker: telling it to stop"
+                )
+                self.transport.send(client_id, STOP_REQUEST)
             return
-        client.last_seen = time.monotonic()
-        kind = msg["t"]
-        if kind == "hello":
-            await self._on_hello(client, msg)
+        if isinstance(frame, F.Hello):
+            await self._on_hello(client, frame)
             return
         if client.boot is None:
-            self.transport.send(client_id, P.pack("who"))
+            if self._limited(("who", client_id)):
+                self.transport.send(client_id, F.Who())
             return
-        if kind == "hb":
-            bpid = msg.get("browser_pid")
-            if bpid and bpid != client.browser_pid:
-                client.browser_pid = int(bpid)
-                await self.store.update_client(client.id, browser_pid=client.browser_pid)
-        elif kind == "event":
-            await self._on_event(client, msg)
+        client.last_seen = time.monotonic()
+        if isinstance(frame, F.Heartbeat):
+            bpid = frame.browser_pid
+            if bpid and bpid != client.browser_pid and psutil.pid_exists(bpid):
+                client.browser_pid = bpid
+                await self.store.update_client(client.id, browser_pid=bpid)
+        elif isinstance(frame, F.Event):
+            await self._on_event(client, frame)
 
-    async def _on_hello(self, client: Client, msg: dict[str, Any]) -> None:
-        pid = int(msg.get("pid") or 0)
-        if client.handle is None or pid != client.handle.pid:
-            self.log(client).warning(
-                "hello from a worker (pid {}) that is not ours: stopping it", pid
-            )
-            self.transport.send(client.id, P.request("stop", P.CMD_STOP, {}, 5.0))
+    def on_bad_frame(self, client_id: str, reason: str, oversize: bool) -> None:
+        """Counted per client; a worker over the frame cap is restarted."""
+        client = self.clients.get(client_id)
+        if client is None:
             return
-        boot = str(msg.get("boot"))
-        if boot != client.boot:
-            client.boot = boot
+        client.bad_frames += 1
+        if oversize and client.handle is not None and client.kill_reason is None:
+            self.log(client).error("worker sent a frame over the size cap: restarting it")
+            client.kill_reason = "frame over the size cap"
+            client.wake.set()
+
+    def _limited(self, key: tuple[str, str], interval: float = 1.0) -> bool:
+        """True at most once per ``interval`` per key (answers to a flood stay bounded)."""
+        now = time.monotonic()
+        if now - self._last_answer.get(key, -interval) < interval:
+            return False
+        self._last_answer[key] = now
+        if len(self._last_answer) > 4096:
+            self._last_answer.clear()
+        return True
+
+    async def _on_hello(self, client: Client, hello: F.Hello) -> None:
+        if (
+            client.handle is None
+            or hello.pid != client.handle.pid
+            or hello.client != client.id
+            or not secret_matches(hello.secret, client.secret_hash)
+        ):
+            client.bad_frames += 1
+            if self._limited(("hello", client.id)):
+                self.log(client).warning(
+                    "hello refused (pid {}): not the worker this daemon started", hello.pid
+                )
+            return
+        client.last_seen = time.monotonic()
+        if hello.boot != client.boot:
+            client.boot = hello.boot
             client.delivered = 0
-        if msg.get("browser_pid"):
-            client.browser_pid = int(msg["browser_pid"])
+        if hello.browser_pid:
+            client.browser_pid = hello.browser_pid
         await self.store.update_client(
-            client.id, boot=boot, browser_pid=client.browser_pid, delivered_dn=client.delivered
+            client.id,
+            boot=hello.boot,
+            browser_pid=client.browser_pid,
+            delivered_dn=client.delivered,
         )
         newest = await self.store.newest_per_chat(client.id)
-        self.transport.send(client.id, P.welcome(client.delivered, newest))
+        self.transport.send(client.id, F.Welcome(acked=client.delivered, newest=newest))
 
-    async def _on_event(self, client: Client, msg: dict[str, Any]) -> None:
-        dn = int(msg.get("dn", 0))
-        if dn <= client.delivered:
-            self.transport.send(client.id, P.ack(client.delivered))  # a replay: already stored
+    async def _on_event(self, client: Client, ev: F.Event) -> None:
+        if ev.dn <= client.delivered:
+            self.transport.send(client.id, F.Ack(dn=client.delivered))  # a replay: stored
             return
-        if dn != client.delivered + 1:
-            self.transport.send(client.id, P.welcome(client.delivered))  # a gap: ask for a replay
+        if ev.dn != client.delivered + 1:
+            # A gap: ask for a replay, at most once a second (the worker resends its outbox).
+            if self._limited(("replay", client.id)):
+                self.transport.send(client.id, F.Welcome(acked=client.delivered))
             return
-        await self._apply_event(client, str(msg.get("name")), msg.get("data") or {})
-        client.delivered = dn
-        await self.store.update_client(client.id, delivered_dn=dn)
-        self.transport.send(client.id, P.ack(dn))
+        try:
+            payload = W.parse_payload(ev.name, ev.data)
+            async with self.store.transaction():
+                await self._apply_event(client, payload)
+                await self.store.update_client(client.id, delivered_dn=ev.dn)
+        except Exception as exc:  # a bad shape, or a failure while storing: never retried
+            await self._dead_event(client, ev, exc)
+        client.delivered = ev.dn
+        self.transport.send(client.id, F.Ack(dn=ev.dn))
 
-    async def _apply_event(self, client: Client, name: str, data: dict[str, Any]) -> None:
-        if name == P.EV_STATE:
-            me = data.get("me")
-            if me and me != client.me:
-                client.me = me
-                await self.store.set_me(client.id, me)
-            try:
-                new = ClientState(data.get("state"))
-            except ValueError:
-                return
-            if data.get("error"):
-                client.last_error = str(data["error"])[:300]
-            if new == ClientState.FAILED:
-                client.kill_reason = client.last_error
-                return  # the worker exits; supervision decides
-            if new == ClientState.STOPPED and data.get("reason") == "qr_timeout":
-                self.log(client).warning("QR never scanned: stopping the client (qr_timeout)")
-                client.last_error = client.stop_reason = "qr_timeout"
-                client.desired = DESIRED_STOPPED
-                await self.store.set_desired(client.id, DESIRED_STOPPED)
-                client.wake.set()
-                return
-            if client.desired == DESIRED_RUNNING and new in RUNNING_STATES:
-                await self.set_state(client, new, data.get("reason"))
-        elif name == P.EV_QR:
-            qr = data.get("qr")
-            if isinstance(qr, str) and qr:
-                client.qr = qr
-                client.qr_at = utc_now_iso()
-                if client.state != ClientState.QR:
-                    await self.set_state(client, ClientState.QR)
-                await self.bus.publish(client.id, E.CLIENT_QR, {"qr": qr})
+    async def _dead_event(self, client: Client, ev: F.Event, exc: Exception) -> None:
+        reason = str(exc) if isinstance(exc, W.PayloadError) else f"{type(exc).__name__}: {exc}"
+        client.dead_events += 1
+        if self._limited(("dead", client.id), 5.0):
+            self.log(client).warning("event {} #{} not applied: {}", ev.name, ev.dn, reason[:200])
+        try:
+            async with self.store.transaction():
+                await self.store.add_dead_event(
+                    client.id, ev.dn, ev.name, reason, dead_payload(ev.data), utc_now_iso()
+                )
+                await self.store.update_client(client.id, delivered_dn=ev.dn)
+        except Exception:
+            self.log(client).exception("cannot record dead event #{}", ev.dn)
+
+    async def _apply_event(self, client: Client, payload: W.Payload) -> None:
+        if isinstance(payload, W.StateData):
+            await self._apply_state(client, payload)
+        elif isinstance(payload, W.QrData):
+            client.qr = payload.qr
+            client.qr_at = utc_now_iso()
+            if client.state != ClientState.QR:
+                await self.set_state(client, ClientState.QR)
+            await self.bus.publish(client.id, E.CLIENT_QR, {"qr": payload.qr})
+        elif isinstance(payload, W.DroppedData):
+            raise W.PayloadError(f"the worker dropped {payload.name}: {payload.reason}")
         else:
-            await ingest(self.store, self.bus, client, name, data)
+            await ingest(self.store, self.bus, client, payload)
+
+    async def _apply_state(self, client: Client, data: W.StateData) -> None:
+        if data.me and data.me != client.me:
+            client.me = data.me
+            await self.store.set_me(client.id, data.me)
+        try:
+            new = ClientState(data.state)
+        except ValueError:
+            raise W.PayloadError(f"state: unknown state {data.state[:32]!r}") from None
+        if data.error:
+            client.last_error = data.error[:300]
+        if new == ClientState.FAILED:
+            client.kill_reason = client.last_error
+            return  # the worker exits; supervision decides
+        if new == ClientState.STOPPED and data.reason == "qr_timeout":
+            self.log(client).warning("QR never scanned: stopping the client (qr_timeout)")
+            client.last_error = client.stop_reason = "qr_timeout"
+            client.desired = DESIRED_STOPPED
+            await self.store.set_desired(client.id, DESIRED_STOPPED)
+            client.wake.set()
+            return
+        if client.desired == DESIRED_RUNNING and new in RUNNING_STATES:
+            await self.set_state(client, new, data.reason)
+
+
+def new_secret() -> tuple[str, str]:
+    """A worker's secret and the hash the daemon keeps (in memory and in the database)."""
+    secret = secrets.token_urlsafe(32)
+    return secret, hashlib.sha256(secret.encode()).hexdigest()
+
+
+def secret_matches(secret: str, secret_hash: str | None) -> bool:
+    if not secret_hash:
+        return False
+    digest = hashlib.sha256(secret.encode()).hexdigest()
+    return hmac.compare_digest(digest, secret_hash)
+
+
+def dead_payload(data: dict[str, Any]) -> str:
+    """The payload as JSON for the operator (anything unserialisable shown by its repr)."""
+    try:
+        return json.dumps(data, default=repr)[: 64 * 1024]
+    except (ValueError, RecursionError):
+        return repr(data)[: 64 * 1024]

@@ -6,12 +6,15 @@ The names ``WAMC_HOST``, ``WAMC_PORT``, ``WAMC_HOME``, ``WAMC_API_KEY``, ``WAMC_
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
+import functools
 import os
 import secrets
 import shutil
+import stat
+import tempfile
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -69,7 +72,10 @@ class Settings:
     send_interval: float = 0.5  # minimum seconds between two sends of one client
     send_jitter: float = 1.0  # plus a random 0..jitter seconds
     send_queue_size: int = 100  # sends waiting per client; beyond: 429 send_queue_full
-    extra: dict = field(default_factory=dict)
+    # Given to each worker at spawn (environment only) and proven in its hello.
+    worker_secret: str = ""
+    # Test-only fault injection (wamc/faults.py): a named point where the daemon crashes.
+    fault_crash: str = ""
 
     @property
     def sessions_dir(self) -> Path:
@@ -100,8 +106,7 @@ class Settings:
             return self.zmq_endpoint
         path = str(self.state_dir / "workers.sock")
         if len(path) > MAX_IPC_PATH:
-            digest = hashlib.sha256(str(self.home).encode()).hexdigest()[:16]
-            path = f"/tmp/wamc-{digest}.sock"
+            path = str(private_runtime_dir(self.state_dir) / "workers.sock")
         return f"ipc://{path}"
 
     def resolved_wajs_path(self) -> Path:
@@ -129,6 +134,35 @@ class Settings:
         with os.fdopen(fd, "w") as fh:
             fh.write(key + "\n")
         return key
+
+
+@functools.cache
+def private_runtime_dir(state_dir: Path) -> Path:
+    """A short, unguessable, 0700 folder for the worker socket when ``state_dir`` is too deep.
+
+    Its path is kept in ``state_dir/runtime-dir`` so the next daemon binds the same socket (its
+    adopted workers reconnect there); a recorded folder that is not ours and private is replaced.
+    """
+    record = state_dir / "runtime-dir"
+    with contextlib.suppress(OSError):
+        recorded = Path(record.read_text().strip())
+        st = recorded.lstat()
+        if (
+            stat.S_ISDIR(st.st_mode)
+            and st.st_uid == os.getuid()
+            and stat.S_IMODE(st.st_mode) == 0o700
+            and len(str(recorded)) <= MAX_IPC_PATH - 20
+        ):
+            return recorded
+    state_dir.mkdir(parents=True, exist_ok=True)
+    base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+    if len(base) > MAX_IPC_PATH - 40:
+        base = tempfile.gettempdir()
+    made = Path(tempfile.mkdtemp(prefix="wamc-", dir=base))  # 0700, random name
+    tmp = record.with_suffix(".tmp")
+    tmp.write_text(f"{made}\n")
+    tmp.replace(record)
+    return made
 
 
 def playwright_headless_shell() -> str | None:
@@ -182,6 +216,8 @@ _ENV = {
     "memory_limit_mb": "WAMC_MEMORY_LIMIT_MB",
     "recycle_hours": "WAMC_RECYCLE_HOURS",
     "recycle_check_interval": "WAMC_RECYCLE_CHECK_INTERVAL",
+    "worker_secret": "WAMC_WORKER_SECRET",
+    "fault_crash": "WAMC_FAULT_CRASH",
 }
 
 

@@ -12,7 +12,7 @@ import signal
 from aiohttp import web
 from loguru import logger
 
-from wamc import __version__
+from wamc import __version__, faults
 from wamc import events as E
 from wamc.clients import ClientManager
 from wamc.config import Settings
@@ -57,6 +57,7 @@ def dump_tasks() -> None:
 async def serve(settings: Settings) -> None:
     os.umask(0o077)  # sessions, message store and logs are private to the service user
     lock_fd = acquire_lock(settings)
+    faults.arm(settings.fault_crash)
     settings.sessions_dir.mkdir(parents=True, exist_ok=True)
     api_key = settings.ensure_api_key()
     store = Store(settings.db_path)
@@ -64,7 +65,11 @@ async def serve(settings: Settings) -> None:
     bus = EventBus(store)
     webhooks = WebhookService(store, bus)  # its outbox is written with each event
     manager: ClientManager | None = None
-    transport = Transport(settings.endpoint(), lambda cid, msg: manager.on_frame(cid, msg))  # type: ignore[union-attr]
+    transport = Transport(
+        settings.endpoint(),
+        lambda cid, msg: manager.on_frame(cid, msg),  # type: ignore[union-attr]
+        lambda cid, reason, oversize: manager.on_bad_frame(cid, reason, oversize),  # type: ignore[union-attr]
+    )
     manager = ClientManager(settings, store, bus, LocalProcessBackend(settings), transport)
     started_at = utc_now_iso()
     app = create_app(settings, manager, bus, store, api_key, started_at)

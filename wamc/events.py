@@ -104,8 +104,8 @@ WAJS_EVENTS: dict[str, str] = {
 }
 
 DEFAULT_QUEUE_SIZE = 1000
-# A sink runs under the publish lock, in the event's own transaction, before any fan-out
-# (the webhook outbox is one). It must not commit.
+# A sink runs in the event's own transaction, before any fan-out (the webhook outbox is one).
+# It must not commit.
 Sink = Callable[[dict[str, Any]], Awaitable[None]]
 
 
@@ -172,13 +172,17 @@ class EventBus:
         self.queue_size = queue_size or queue_size_from_env()
         self.subscribers: set[Subscriber] = set()
         self.sinks: list[Sink] = []
-        self._lock = asyncio.Lock()
 
     def add_sink(self, sink: Sink) -> None:
         self.sinks.append(sink)
 
     async def publish(self, client: str | None, name: str, data: dict[str, Any]) -> dict[str, Any]:
-        async with self._lock:  # seq order == fan-out order
+        """Log the event in the caller's transaction (or its own); fan it out once committed.
+
+        Writers take turns (the store's transaction), so seq order == commit order == fan-out
+        order, and an event whose transaction rolls back reaches nobody.
+        """
+        async with self.store.transaction() as tx:
             ev = {
                 "id": uuid.uuid4().hex,
                 "seq": 0,
@@ -187,30 +191,30 @@ class EventBus:
                 "timestamp": utc_now_iso(),
                 "data": data,
             }
-            ev["seq"] = await self.store.append_event(
-                client, ev["id"], name, ev["timestamp"], data, commit=False
-            )
+            ev["seq"] = await self.store.append_event(client, ev["id"], name, ev["timestamp"], data)
             for sink in self.sinks:
                 try:
                     await sink(ev)
                 except Exception:
                     logger.exception("event sink failed for {} {}", name, ev["id"])
-            await self.store.conn.commit()
-            for sub in list(self.subscribers):
-                if not sub.wants(ev):
-                    continue
-                try:
-                    sub.queue.put_nowait(ev)
-                except asyncio.QueueFull:
-                    # Never wait for a consumer: drop it, its owner closes the connection.
-                    sub.overflowed = True
-                    sub.overflow.set()
-                    self.subscribers.discard(sub)
-                    logger.warning(
-                        "event consumer too slow ({} events queued): disconnecting it",
-                        self.queue_size,
-                    )
-            return ev
+            tx.after_commit.append(lambda: self._fan_out(ev))
+        return ev
+
+    def _fan_out(self, ev: dict[str, Any]) -> None:
+        for sub in list(self.subscribers):
+            if not sub.wants(ev):
+                continue
+            try:
+                sub.queue.put_nowait(ev)
+            except asyncio.QueueFull:
+                # Never wait for a consumer: drop it, its owner closes the connection.
+                sub.overflowed = True
+                sub.overflow.set()
+                self.subscribers.discard(sub)
+                logger.warning(
+                    "event consumer too slow ({} events queued): disconnecting it",
+                    self.queue_size,
+                )
 
     def subscribe(
         self, clients: frozenset[str] | None, events: frozenset[str] | None

@@ -1,7 +1,7 @@
 """Message-side worker events → the store and public events (state and QR stay in clients.py).
 
-One place maps what a worker reports (wamc/protocol.py ``EV_*``) to stored messages and to the
-events documented in wamc/events.py.
+One place maps what a worker reports (typed payloads of wamc/wire/events.py) to stored messages
+and to the events documented in wamc/events.py. Called inside the worker event's transaction.
 """
 
 from __future__ import annotations
@@ -11,72 +11,97 @@ from typing import TYPE_CHECKING, Any
 from loguru import logger
 
 from wamc import events as E
-from wamc import protocol as P
+from wamc import faults
 from wamc.events import EventBus
 from wamc.store import Store
 from wamc.timeutil import iso_from_unix
+from wamc.wire import events as W
 
 if TYPE_CHECKING:
     from wamc.clients import Client
 
-MESSAGE_FIELDS = ("id", "chat_id", "from_me", "from", "to", "body", "type", "ack", "lid")
+
+async def ingest(store: Store, bus: EventBus, client: Client, payload: W.Payload) -> None:
+    match payload:
+        case W.MessageData():
+            await _message(store, bus, client, payload)
+        case W.AckData(ids=ids, ack=ack, chat=chat):
+            changed = await store.set_ack(client.id, ids, ack)
+            if changed or ids:
+                await bus.publish(
+                    client.id, E.MESSAGE_ACK, {"ids": ids, "ack": ack, "chat_id": chat}
+                )
+        case W.RevokeData():
+            await store.revoke_message(client.id, payload.id)
+            revoked = W.to_dict(payload)
+            await bus.publish(client.id, E.MESSAGE_REVOKED, revoked)
+        case W.EditData():
+            body = payload.body or ""
+            await store.edit_message(client.id, payload.id, body)
+            edited: dict[str, Any] = {
+                "id": payload.id,
+                "chat_id": payload.chat_id,
+                "from_me": payload.from_me,
+                "from": payload.from_,
+                "body": body,
+                "edited_at": iso_from_unix(payload.edited_at),
+            }
+            await bus.publish(client.id, E.MESSAGE_EDITED, edited)
+        case W.ReactionData():
+            reaction = {
+                "id": payload.id,
+                "chat_id": payload.chat_id,
+                "reaction_id": payload.reaction_id,
+                "sender": payload.sender,
+                "reaction": payload.reaction or "",
+                "timestamp": iso_from_unix(payload.timestamp),
+            }
+            await bus.publish(client.id, E.MESSAGE_REACTION, reaction)
+        case W.UnreadData(chat_id=chat_id, unread=unread):
+            await bus.publish(client.id, E.CHAT_UNREAD, {"chat_id": chat_id, "unread": unread})
+        case W.PresenceData():
+            presence: dict[str, Any] = {
+                "chat_id": payload.chat_id,
+                "id": payload.chat_id,
+                "state": payload.state,
+                "is_online": payload.is_online,
+                "is_group": payload.is_group,
+            }
+            if payload.participants:
+                presence["participants"] = [W.to_dict(p) for p in payload.participants]
+            await bus.publish(client.id, E.PRESENCE, presence)
+        case W.CallData():
+            call = {
+                "id": payload.id,
+                "from": payload.from_,
+                "is_video": payload.is_video,
+                "is_group": payload.is_group,
+                "timestamp": iso_from_unix(payload.timestamp),
+            }
+            await bus.publish(client.id, E.CALL, call)
 
 
-async def ingest(
-    store: Store, bus: EventBus, client: Client, name: str, data: dict[str, Any]
-) -> None:
-    if name == P.EV_MESSAGE:
-        if not data.get("id") or not data.get("chat_id"):
-            return
-        if await store.add_message(client.id, data):
-            message = {k: data.get(k) for k in MESSAGE_FIELDS}
-            message["timestamp"] = iso_from_unix(data.get("timestamp"))
-            message["backfill"] = bool(data.get("backfill"))
-            logger.bind(client=client.id).info(
-                "message {} {} ({})",
-                "sent" if data.get("from_me") else "received",
-                data["id"],
-                data.get("type"),
-            )
-            client.last_message_at = (
-                max(client.last_message_at or "", message["timestamp"] or "") or None
-            )
-            await bus.publish(client.id, E.MESSAGE, message)
-    elif name == P.EV_ACK:
-        ids = [i for i in data.get("ids") or [] if isinstance(i, str)]
-        ack = int(data.get("ack") or 0)
-        changed = await store.set_ack(client.id, ids, ack)
-        if changed or ids:
-            await bus.publish(
-                client.id, E.MESSAGE_ACK, {"ids": ids, "ack": ack, "chat_id": data.get("chat")}
-            )
-    elif name == P.EV_REVOKE and isinstance(data.get("id"), str):
-        await store.revoke_message(client.id, data["id"])
-        keys = ("id", "chat_id", "from_me", "from", "revoked_by", "type")
-        await bus.publish(client.id, E.MESSAGE_REVOKED, {k: data.get(k) for k in keys})
-    elif name == P.EV_EDIT and isinstance(data.get("id"), str):
-        body = str(data.get("body") or "")
-        await store.edit_message(client.id, data["id"], body)
-        edited = {k: data.get(k) for k in ("id", "chat_id", "from_me", "from")}
-        edited.update(body=body, edited_at=iso_from_unix(data.get("edited_at")))
-        await bus.publish(client.id, E.MESSAGE_EDITED, edited)
-    elif name == P.EV_REACTION and isinstance(data.get("id"), str):
-        reaction = {k: data.get(k) for k in ("id", "chat_id", "reaction_id", "sender")}
-        reaction.update(
-            reaction=str(data.get("reaction") or ""),
-            timestamp=iso_from_unix(data.get("timestamp")),
-        )
-        await bus.publish(client.id, E.MESSAGE_REACTION, reaction)
-    elif name == P.EV_UNREAD and isinstance(data.get("chat_id"), str):
-        unread = {"chat_id": data["chat_id"], "unread": int(data.get("unread") or 0)}
-        await bus.publish(client.id, E.CHAT_UNREAD, unread)
-    elif name == P.EV_PRESENCE and isinstance(data.get("chat_id"), str):
-        presence = {"chat_id": data["chat_id"], "id": data["chat_id"]}
-        presence.update({k: data.get(k) for k in ("state", "is_online", "is_group")})
-        if data.get("participants"):
-            presence["participants"] = data["participants"]
-        await bus.publish(client.id, E.PRESENCE, presence)
-    elif name == P.EV_CALL and data.get("id"):
-        call = {k: data.get(k) for k in ("id", "from", "is_video", "is_group")}
-        call["timestamp"] = iso_from_unix(data.get("timestamp"))
-        await bus.publish(client.id, E.CALL, call)
+async def _message(store: Store, bus: EventBus, client: Client, m: W.MessageData) -> None:
+    row = {
+        "id": m.id,
+        "chat_id": m.chat_id,
+        "from_me": m.from_me,
+        "from": m.from_,
+        "to": m.to,
+        "body": m.body or "",
+        "type": m.type or "chat",
+        "timestamp": int(m.timestamp or 0),
+        "ack": m.ack or 0,
+        "lid": m.lid,
+    }
+    if not await store.add_message(client.id, row):
+        return  # a duplicate (replay, backfill, LID and phone forms of one message)
+    faults.crash_point("after_message_stored")
+    message = {**row, "timestamp": iso_from_unix(m.timestamp), "backfill": m.backfill}
+    if m.truncated:
+        message["truncated"] = True
+    logger.bind(client=client.id).info(
+        "message {} {} ({})", "sent" if m.from_me else "received", m.id, row["type"]
+    )
+    client.last_message_at = max(client.last_message_at or "", message["timestamp"] or "") or None
+    await bus.publish(client.id, E.MESSAGE, message)

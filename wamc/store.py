@@ -5,12 +5,17 @@ Written by the daemon only. Profiles belong to the workers.
 
 from __future__ import annotations
 
+import asyncio
 import json
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
+from loguru import logger
 
 from wamc.timeutil import iso_from_unix
 
@@ -63,11 +68,28 @@ CREATE TABLE IF NOT EXISTS event_seq_floor (
     client TEXT PRIMARY KEY,
     seq INTEGER NOT NULL
 );
+-- Worker events that could not be applied (bad shape, or a failure while storing): acknowledged
+-- to the worker (never retried forever) and kept here for an operator.
+CREATE TABLE IF NOT EXISTS dead_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    client TEXT NOT NULL,
+    dn INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dead_events_by_client ON dead_events (client, id);
 """
 
 
 # (table, column, type) added after the first release: created on open when missing.
-ADDED_COLUMNS = (("messages", "lid", "TEXT"),)
+ADDED_COLUMNS = (
+    ("messages", "lid", "TEXT"),
+    ("clients", "worker_secret_hash", "TEXT"),
+)
+DEAD_EVENTS_KEPT = 1000  # per client, newest
+DEAD_PAYLOAD_MAX = 64 * 1024
 
 
 @dataclass
@@ -83,6 +105,7 @@ class ClientRow:
     boot: str | None
     delivered_dn: int
     restarts: int
+    worker_secret_hash: str | None = None
 
 
 # Columns of ``clients`` the daemon updates as things happen (observed state, live worker).
@@ -97,14 +120,29 @@ CLIENT_FIELDS = frozenset(
         "boot",
         "delivered_dn",
         "restarts",
+        "worker_secret_hash",
     }
 )
+
+
+@dataclass(eq=False)
+class Transaction:
+    """One open write transaction: its owner task and what to run once it has committed."""
+
+    owner: asyncio.Task[Any] | None
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
+
+
+_CURRENT: ContextVar[Transaction | None] = ContextVar("wamc_store_tx", default=None)
 
 
 class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.db: aiosqlite.Connection | None = None
+        # One connection is shared by every coroutine: writers take turns, so a commit never
+        # carries another coroutine's half-done work, and a rollback never discards it.
+        self._write_lock = asyncio.Lock()
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -132,55 +170,82 @@ class Store:
         assert self.db is not None, "store not open"
         return self.db
 
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        """All writes inside commit together or not at all (nested calls join the outer one).
+
+        ``after_commit`` callbacks run right after the commit, still in commit order.
+        """
+        current = _CURRENT.get()
+        if current is not None and current.owner is asyncio.current_task():
+            yield current
+            return
+        async with self._write_lock:
+            tx = Transaction(owner=asyncio.current_task())
+            token = _CURRENT.set(tx)
+            try:
+                yield tx
+            except BaseException:
+                await self.conn.rollback()
+                raise
+            else:
+                await self.conn.commit()
+            finally:
+                tx.owner = None
+                _CURRENT.reset(token)
+            for callback in tx.after_commit:
+                try:
+                    callback()
+                except Exception:
+                    logger.exception("after-commit callback failed")
+
+    async def write(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> aiosqlite.Cursor:
+        """One write statement, in the caller's transaction or in one of its own."""
+        async with self.transaction():
+            return await self.conn.execute(sql, args)
+
     # --- clients -----------------------------------------------------------------------------
     async def clients(self) -> list[ClientRow]:
         async with self.conn.execute("SELECT * FROM clients ORDER BY id") as cur:
             return [ClientRow(**dict(r)) for r in await cur.fetchall()]
 
     async def add_client(self, client_id: str, created_at: str) -> None:
-        await self.conn.execute(
+        await self.write(
             "INSERT OR IGNORE INTO clients (id, created_at) VALUES (?, ?)", (client_id, created_at)
         )
-        await self.conn.commit()
 
     async def update_client(self, client_id: str, **fields: Any) -> None:
         bad = set(fields) - CLIENT_FIELDS
         if bad:
             raise ValueError(f"not client columns: {sorted(bad)}")
         cols = ", ".join(f"{name}=?" for name in fields)
-        await self.conn.execute(
-            f"UPDATE clients SET {cols} WHERE id=?", (*fields.values(), client_id)
-        )
-        await self.conn.commit()
+        await self.write(f"UPDATE clients SET {cols} WHERE id=?", (*fields.values(), client_id))
 
     async def set_desired(self, client_id: str, desired: str) -> None:
-        await self.conn.execute("UPDATE clients SET desired=? WHERE id=?", (desired, client_id))
-        await self.conn.commit()
+        await self.write("UPDATE clients SET desired=? WHERE id=?", (desired, client_id))
 
     async def set_me(self, client_id: str, me: str | None) -> None:
-        await self.conn.execute("UPDATE clients SET me=? WHERE id=?", (me, client_id))
-        await self.conn.commit()
-
-    async def set_delivered(self, client_id: str, dn: int) -> None:
-        await self.conn.execute("UPDATE clients SET delivered_dn=? WHERE id=?", (dn, client_id))
-        await self.conn.commit()
+        await self.write("UPDATE clients SET me=? WHERE id=?", (me, client_id))
 
     async def delete_client(self, client_id: str) -> None:
+        async with self.transaction():
+            await self._delete_client(client_id)
+
+    async def _delete_client(self, client_id: str) -> None:
         await self.conn.execute(
             "INSERT OR REPLACE INTO event_seq_floor (client, seq) SELECT ?, MAX(s) FROM"
             " (SELECT seq AS s FROM events WHERE client=?"
             " UNION ALL SELECT seq FROM event_seq_floor WHERE client=?) HAVING MAX(s) IS NOT NULL",
             (client_id, client_id, client_id),
         )
-        for table in ("clients", "messages", "events"):
+        for table in ("clients", "messages", "events", "dead_events"):
             key = "id" if table == "clients" else "client"
             await self.conn.execute(f"DELETE FROM {table} WHERE {key}=?", (client_id,))
-        await self.conn.commit()
 
     # --- messages ----------------------------------------------------------------------------
     async def add_message(self, client_id: str, m: dict[str, Any]) -> bool:
         """Store a message; False when its id was already known (duplicates are suppressed)."""
-        cur = await self.conn.execute(
+        cur = await self.write(
             "INSERT OR IGNORE INTO messages (client, id, chat_id, from_me, sender, recipient, body,"
             " type, timestamp, ack, key_id, lid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -198,7 +263,6 @@ class Store:
                 m.get("lid"),
             ),
         )
-        await self.conn.commit()
         return cur.rowcount == 1
 
     async def last_message_times(self) -> dict[str, int]:
@@ -219,14 +283,14 @@ class Store:
     async def set_ack(self, client_id: str, ids: list[str], ack: int) -> list[str]:
         """Raise the ack of known messages (acks never go back); returns the ids changed."""
         changed = []
-        for mid in ids:
-            cur = await self.conn.execute(
-                "UPDATE messages SET ack=? WHERE client=? AND id=? AND (ack < ? OR ? < 0)",
-                (ack, client_id, mid, ack, ack),
-            )
-            if cur.rowcount:
-                changed.append(mid)
-        await self.conn.commit()
+        async with self.transaction():
+            for mid in ids:
+                cur = await self.conn.execute(
+                    "UPDATE messages SET ack=? WHERE client=? AND id=? AND (ack < ? OR ? < 0)",
+                    (ack, client_id, mid, ack, ack),
+                )
+                if cur.rowcount:
+                    changed.append(mid)
         return changed
 
     async def revoke_message(self, client_id: str, msg_id: str) -> bool:
@@ -241,12 +305,11 @@ class Store:
         self, client_id: str, msg_id: str, assignments: str, values: tuple[Any, ...]
     ) -> bool:
         # By key id, like duplicates: the same message may be known as …@lid and as …@c.us.
-        cur = await self.conn.execute(
+        cur = await self.write(
             f"UPDATE messages SET {assignments} WHERE client=? AND from_me=? AND key_id=?"
             " AND type != 'revoked'",
             (*values, client_id, int(msg_id.startswith("true_")), key_id(msg_id)),
         )
-        await self.conn.commit()
         return cur.rowcount > 0
 
     async def messages(
@@ -275,8 +338,8 @@ class Store:
         name: str,
         timestamp: str,
         data: dict[str, Any],
-        commit: bool = True,
     ) -> int:
+        """Log an event; call it inside :meth:`transaction` (seq is read, then written)."""
         key = client_id or ""
         async with self.conn.execute(
             "SELECT MAX(COALESCE((SELECT MAX(seq) FROM events WHERE client=?), 0),"
@@ -289,8 +352,6 @@ class Store:
             "INSERT INTO events (client, seq, id, event, timestamp, data) VALUES (?, ?, ?, ?, ?, ?)",
             (key, seq, event_id, name, timestamp, json.dumps(data, separators=(",", ":"))),
         )
-        if commit:
-            await self.conn.commit()
         return seq
 
     async def prune_events(self, before: str, batch: int = 5000) -> int:
@@ -298,13 +359,12 @@ class Store:
         (so seq numbers continue); returns how many went. Batched: short write locks."""
         total = 0
         while True:
-            cur = await self.conn.execute(
+            cur = await self.write(
                 "DELETE FROM events WHERE rowid IN (SELECT rowid FROM events WHERE timestamp < ?"
                 " AND seq < (SELECT MAX(seq) FROM events AS e WHERE e.client = events.client)"
                 " LIMIT ?)",
                 (before, batch),
             )
-            await self.conn.commit()
             total += cur.rowcount
             if cur.rowcount < batch:
                 return total
@@ -333,6 +393,32 @@ class Store:
             }
             for r in rows
         ]
+
+    # --- dead events ----------------------------------------------------------------------------
+    async def add_dead_event(
+        self, client_id: str, dn: int, name: str, reason: str, payload: str, at: str
+    ) -> None:
+        """Keep an event that could not be applied (newest :data:`DEAD_EVENTS_KEPT` per client)."""
+        async with self.transaction():
+            await self.conn.execute(
+                "INSERT INTO dead_events (client, dn, name, reason, payload, at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (client_id, dn, name[:64], reason[:500], payload[:DEAD_PAYLOAD_MAX], at),
+            )
+            await self.conn.execute(
+                "DELETE FROM dead_events WHERE client=? AND id <= (SELECT id FROM"
+                " dead_events WHERE client=? ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                (client_id, client_id, DEAD_EVENTS_KEPT),
+            )
+
+    async def dead_events(self, client_id: str, limit: int = 100) -> list[dict[str, Any]]:
+        """Newest first."""
+        sql = (
+            "SELECT dn, name, reason, payload, at FROM dead_events WHERE client=?"
+            " ORDER BY id DESC LIMIT ?"
+        )
+        async with self.conn.execute(sql, (client_id, limit)) as cur:
+            return [dict(r) for r in await cur.fetchall()]
 
 
 def key_id(serialized: str) -> str:

@@ -23,6 +23,8 @@ import psutil
 
 from wamc.config import Settings
 
+SECRET_ENV = "WAMC_WORKER_SECRET"
+
 
 @dataclass
 class WorkerHandle:
@@ -38,7 +40,7 @@ class WorkerHandle:
 
 
 class Backend(Protocol):
-    async def start(self, client_id: str) -> WorkerHandle: ...
+    async def start(self, client_id: str, secret: str) -> WorkerHandle: ...
     def adopt(self, client_id: str, pid: int, started: float) -> WorkerHandle | None: ...
     async def wait(self, handle: WorkerHandle) -> int: ...
     def poll(self, handle: WorkerHandle) -> bool: ...
@@ -79,7 +81,8 @@ class LocalProcessBackend:
         env.pop("WAMC_API_KEY", None)  # a worker never needs the admin key
         return env
 
-    async def start(self, client_id: str) -> WorkerHandle:
+    async def start(self, client_id: str, secret: str) -> WorkerHandle:
+        """Spawn a worker; ``secret`` reaches it in its environment, never on a command line."""
         stderr_path = self.settings.logs_dir / "clients" / f"{client_id}.stderr"
         stderr_path.parent.mkdir(parents=True, exist_ok=True)
         with open(stderr_path, "ab") as err:
@@ -89,7 +92,7 @@ class LocalProcessBackend:
                 stdout=err,
                 stderr=err,
                 start_new_session=True,
-                env=self.env(),
+                env={**self.env(), SECRET_ENV: secret},
                 cwd=str(project_root()),
             )
         started = create_time(proc.pid) or time.time()

@@ -15,6 +15,7 @@ from loguru import logger
 
 from wamc.config import load_settings
 from wamc.log import setup_worker_logging
+from wamc.supervisor import SECRET_ENV
 
 CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -30,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"invalid client id {args.client!r}", file=sys.stderr)
         return 2
     settings = load_settings()
+    os.environ.pop(SECRET_ENV, None)  # Playwright's driver and Chromium must not inherit it
     setup_worker_logging(settings, args.client)
     from workers.runtime import Worker  # after logging is set up
 

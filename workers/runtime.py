@@ -14,9 +14,11 @@ import zmq
 import zmq.asyncio
 from loguru import logger
 
-from wamc import protocol as P
 from wamc.config import Settings
 from wamc.states import ClientState
+from wamc.wire import commands as C
+from wamc.wire import events as W
+from wamc.wire import frames as F
 from workers.browser import Browser, BrowserError
 from workers.wa_state import derive_state
 
@@ -24,12 +26,12 @@ BACKFILL_CHATS = 50
 BACKFILL_MESSAGES = 50
 # Bridge events forwarded to the daemon as they are (bridge name -> protocol event).
 FORWARDED_EVENTS = {
-    "revoke": P.EV_REVOKE,
-    "edit": P.EV_EDIT,
-    "reaction": P.EV_REACTION,
-    "unread": P.EV_UNREAD,
-    "presence": P.EV_PRESENCE,
-    "call": P.EV_CALL,
+    "revoke": W.REVOKE,
+    "edit": W.EDIT,
+    "reaction": W.REACTION,
+    "unread": W.UNREAD,
+    "presence": W.PRESENCE,
+    "call": W.CALL,
 }
 # WhatsApp Web's signs that the profile's storage is unusable (wa-js backend events / reasons).
 UNUSABLE_PROFILE = frozenset(
@@ -106,7 +108,7 @@ class Worker:
                 else f"{type(exc).__name__}: {first_line(str(exc))}"
             )
             self.log.exception("worker failed: {}", reason)
-            self.emit(P.EV_STATE, {"state": "failed", "me": None, "error": reason})
+            self.emit(W.STATE, {"state": "failed", "me": None, "error": reason})
             code = 2
         finally:
             self.log.info("worker stopping")
@@ -148,7 +150,7 @@ class Worker:
                     reason,
                     delay,
                 )
-                self.emit(P.EV_STATE, {"state": str(self.state), "me": self.me, "error": reason})
+                self.emit(W.STATE, {"state": str(self.state), "me": self.me, "error": reason})
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.stopping.wait(), delay)
                 delay = min(delay * 2, 30.0)
@@ -170,7 +172,15 @@ class Worker:
             self.sock.send(frame, zmq.NOBLOCK)
 
     def send_hello(self) -> None:
-        self.send(P.hello(self.client_id, self.boot, os.getpid(), self.browser.pid, self.state))
+        hello = F.Hello(
+            client=self.client_id,
+            boot=self.boot,
+            pid=os.getpid(),
+            browser_pid=self.browser.pid,
+            state=str(self.state),
+            secret=self.settings.worker_secret,
+        )
+        self.send(F.encode(hello))
 
     async def heartbeat_loop(self) -> None:
         interval = self.settings.heartbeat_interval
@@ -188,30 +198,30 @@ class Worker:
             if not self.welcomed:
                 self.send_hello()
             else:
-                self.send(P.heartbeat(state=str(self.state), browser_pid=self.browser.pid))
+                beat = F.Heartbeat(state=str(self.state), browser_pid=self.browser.pid)
+                self.send(F.encode(beat))
 
     async def receive_loop(self) -> None:
         while True:
             raw = await self.sock.recv()
             self.last_daemon_contact = time.monotonic()
             try:
-                msg = P.unpack(raw)
-            except P.ProtocolError as exc:
+                msg = F.decode_from_daemon(raw)
+            except F.WireError as exc:
                 self.log.warning("dropping frame: {}", exc)
                 continue
-            kind = msg["t"]
-            if kind == "welcome":
+            if isinstance(msg, F.Welcome):
                 self.welcomed = True
-                self.daemon_newest = dict(msg.get("newest") or {})
-                self.drop_acked(int(msg.get("acked", 0)))
+                self.daemon_newest = dict(msg.newest)
+                self.drop_acked(msg.acked)
                 for dn in sorted(self.outbox):
                     self.send(self.outbox[dn])
-            elif kind == "ack":
-                self.drop_acked(int(msg["dn"]))
-            elif kind == "who":
+            elif isinstance(msg, F.Ack):
+                self.drop_acked(msg.dn)
+            elif isinstance(msg, F.Who):
                 self.welcomed = False
                 self.send_hello()
-            elif kind == "req":
+            elif isinstance(msg, F.Request):
                 self.spawn(self.handle_request(msg))
 
     def drop_acked(self, acked: int) -> None:
@@ -221,18 +231,43 @@ class Worker:
     def emit(self, name: str, data: dict[str, Any]) -> None:
         dn = self.next_dn
         self.next_dn += 1
-        frame = P.event(dn, name, data)
+        try:
+            frame = F.encode(F.Event(dn=dn, name=name, data=data))
+        except Exception as exc:  # not encodable: the daemon records it as a dead event
+            frame = self.dropped(dn, name, f"not encodable: {type(exc).__name__}", 0)
+        if len(frame) > F.FRAME_CAP:
+            self.log.warning(
+                "{} event of {} bytes is over the frame cap: dropped", name, len(frame)
+            )
+            frame = self.dropped(dn, name, "over the frame cap", len(frame))
         self.outbox[dn] = frame
         self.send(frame)
+
+    @staticmethod
+    def dropped(dn: int, name: str, reason: str, size: int) -> bytes:
+        data = {"name": name[:64], "reason": reason, "size": size}
+        return F.encode(F.Event(dn=dn, name=W.DROPPED, data=data))
+
+    def reply(self, reply: F.Reply) -> None:
+        try:
+            frame = F.encode(reply)
+        except Exception as exc:
+            frame = F.encode(error_reply(reply.id, "whatsapp_error", f"unencodable result: {exc}"))
+        if len(frame) > F.FRAME_CAP:
+            frame = F.encode(error_reply(reply.id, "whatsapp_error", "result over the frame cap"))
+        self.send(frame)
+
+    def reply_error(self, req_id: str, code: str, message: str) -> None:
+        self.reply(error_reply(req_id, code, message))
 
     # --- page events -------------------------------------------------------------------------
     async def on_page_event(self, name: str, data: dict[str, Any]) -> None:
         if name == "snapshot":
             self.apply_snapshot(data)
         elif name == "message":
-            self.emit(P.EV_MESSAGE, {**data, "backfill": False})
+            self.emit(W.MESSAGE, {**data, "backfill": False})
         elif name == "ack":
-            self.emit(P.EV_ACK, data)
+            self.emit(W.ACK, data)
         elif name in FORWARDED_EVENTS:
             self.emit(FORWARDED_EVENTS[name], data)
         elif name == "logout_reason":
@@ -258,7 +293,7 @@ class Worker:
         if qr and qr != self.qr and new == ClientState.QR:
             self.qr = qr
             self.qr_codes += 1
-            self.emit(P.EV_QR, {"qr": qr})
+            self.emit(W.QR, {"qr": qr})
         if new != ClientState.QR:
             self.qr = None
         if snap.get("authenticated"):
@@ -278,14 +313,14 @@ class Worker:
             if new == ClientState.CONNECTED:
                 self.was_connected = True
                 self.spawn(self.backfill())
-            self.emit(P.EV_STATE, {"state": str(new), "me": self.me, "reason": snap.get("reason")})
+            self.emit(W.STATE, {"state": str(new), "me": self.me, "reason": snap.get("reason")})
 
     def qr_timeout(self) -> None:
         """Nobody scanned: stop showing codes; the daemon marks the client stopped."""
         if self.stopping.is_set():
             return
         self.log.warning("QR not scanned after {} codes: stopping (qr_timeout)", self.qr_codes)
-        self.emit(P.EV_STATE, {"state": "stopped", "me": None, "reason": "qr_timeout"})
+        self.emit(W.STATE, {"state": "stopped", "me": None, "reason": "qr_timeout"})
         self.stopping.set()
 
     async def recover_profile(self, reason: str) -> None:
@@ -295,7 +330,7 @@ class Worker:
         self.recovering = True
         self.log.error("profile unusable ({}): moving it aside and starting fresh", reason)
         self.emit(
-            P.EV_STATE, {"state": "starting", "me": None, "error": f"profile unusable: {reason}"}
+            W.STATE, {"state": "starting", "me": None, "error": f"profile unusable: {reason}"}
         )
         try:
             await self.browser.close(keep_running=True)
@@ -324,60 +359,57 @@ class Worker:
                 msgs = await self.browser.call("messages", page_id, BACKFILL_MESSAGES, None)
                 msgs.sort(key=lambda m: m.get("timestamp") or 0)
                 for msg in missing_after(msgs, self.daemon_newest.get(chat["id"])):
-                    self.emit(P.EV_MESSAGE, {**msg, "backfill": True})
+                    self.emit(W.MESSAGE, {**msg, "backfill": True})
                     offered += 1
             self.log.info("backfill: {} messages offered from {} chats", offered, len(chats))
         except Exception as exc:  # the page may reload under us; the next connect retries
             self.log.warning("backfill failed: {}", exc)
 
     # --- commands -------------------------------------------------------------------------------
-    async def handle_request(self, msg: dict[str, Any]) -> None:
-        req_id = str(msg.get("id"))
-        cmd = msg.get("cmd")
-        args = msg.get("args") or {}
-        timeout = float(msg.get("timeout") or self.settings.request_timeout)
+    async def handle_request(self, msg: F.Request) -> None:
+        req_id, cmd, args, timeout = msg.id, msg.cmd, msg.args, msg.timeout
         try:
             result = await asyncio.wait_for(self.execute(cmd, args, timeout), timeout)
         except TimeoutError:
-            self.send(P.reply_error(req_id, "worker_timeout", f"{cmd} took over {timeout:.0f}s"))
-        except P.RemoteError as exc:
-            self.send(P.reply_error(req_id, exc.code, exc.message))
+            self.reply_error(req_id, "worker_timeout", f"{cmd} took over {timeout:.0f}s")
+        except C.RemoteError as exc:
+            self.reply_error(req_id, exc.code, exc.message)
         except Exception as exc:
             self.log.warning("{} failed: {}", cmd, exc)
-            self.send(P.reply_error(req_id, "whatsapp_error", first_line(str(exc))))
+            self.reply_error(req_id, "whatsapp_error", first_line(str(exc)))
         else:
-            self.send(P.reply_ok(req_id, result))
+            self.reply(F.Reply(id=req_id, ok=True, result=result))
 
     async def execute(self, cmd: Any, args: dict[str, Any], timeout: float) -> Any:
-        if cmd == P.CMD_STATUS:
+        if cmd == C.STATUS:
             return {
                 "state": str(self.state),
                 "me": self.me,
                 "pid": os.getpid(),
                 "browser_pid": self.browser.pid,
             }
-        if cmd == P.CMD_QR:
+        if cmd == C.QR:
             return {"qr": self.qr}
-        if cmd == P.CMD_PAIRING_CODE:
+        if cmd == C.PAIRING_CODE:
             if self.state != ClientState.QR:
-                raise P.RemoteError("no_qr", f"client is {self.state}: pairing needs the QR screen")
+                raise C.RemoteError("no_qr", f"client is {self.state}: pairing needs the QR screen")
             code = await self.browser.call("pairingCode", args["phone"], timeout=timeout)
             return {"code": code}
-        if cmd == P.CMD_STOP:
+        if cmd == C.STOP:
             self.stopping.set()
             return {"stopping": True}
         if self.state != ClientState.CONNECTED and cmd in (
-            P.CMD_SEND_TEXT,
-            P.CMD_CHATS,
-            P.CMD_MESSAGES,
-            P.CMD_LOGOUT,
+            C.SEND_TEXT,
+            C.CHATS,
+            C.MESSAGES,
+            C.LOGOUT,
         ):
-            raise P.RemoteError("not_connected", f"client is {self.state}, not connected")
-        if cmd == P.CMD_SEND_TEXT:
+            raise C.RemoteError("not_connected", f"client is {self.state}, not connected")
+        if cmd == C.SEND_TEXT:
             return await self.browser.call("sendText", args["to"], args["text"], timeout=timeout)
-        if cmd == P.CMD_CHATS:
+        if cmd == C.CHATS:
             return await self.browser.call("chats", int(args.get("count", 100)), timeout=timeout)
-        if cmd == P.CMD_MESSAGES:
+        if cmd == C.MESSAGES:
             return await self.browser.call(
                 "messages",
                 args["chat_id"],
@@ -385,7 +417,7 @@ class Worker:
                 args.get("before"),
                 timeout=timeout,
             )
-        if cmd == P.CMD_LOGOUT:
+        if cmd == C.LOGOUT:
             try:
                 await self.browser.call("logout", timeout=timeout)
             except Exception as exc:
@@ -393,7 +425,11 @@ class Worker:
                 if not page_went_away(exc):
                     raise
             return {"logged_out": True}
-        raise P.RemoteError("unknown_command", f"unknown command {cmd!r}")
+        raise C.RemoteError("unknown_command", f"unknown command {cmd!r}")
+
+
+def error_reply(req_id: str, code: str, message: str) -> F.Reply:
+    return F.Reply(id=req_id, ok=False, error=F.RemoteErrorInfo(code=code, message=message[:4096]))
 
 
 def missing_after(messages: list[dict[str, Any]], newest_known: str | None) -> list[dict[str, Any]]:

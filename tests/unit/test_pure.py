@@ -1,4 +1,4 @@
-"""Pure logic: state table, protocol, validation, backoff, snapshot → state, settings."""
+"""Pure logic: state table, validation, backoff, snapshot → state, settings."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from wamc import protocol as P
 from wamc.config import MAX_IPC_PATH, SettingsError, load_settings
 from wamc.errors import CODES, ApiError
 from wamc.states import TRANSITIONS, ClientState, IllegalTransition, check_transition
@@ -44,20 +43,6 @@ def test_illegal_transitions_are_refused() -> None:
     assert check_transition(ClientState.QR, ClientState.CONNECTED) == ClientState.CONNECTED
     for state in ClientState:
         assert ClientState.STOPPED in TRANSITIONS[state] or state == ClientState.STOPPED
-
-
-def test_protocol_roundtrip_and_version() -> None:
-    frame = P.event(7, P.EV_MESSAGE, {"id": "x", "body": "é"})
-    msg = P.unpack(frame)
-    assert msg["t"] == "event" and msg["dn"] == 7 and msg["data"]["body"] == "é"
-    import msgpack
-
-    with pytest.raises(P.ProtocolError):
-        P.unpack(msgpack.packb({"v": 99, "t": "hb"}))
-    with pytest.raises(P.ProtocolError):
-        P.unpack(b"\xc1garbage")
-    with pytest.raises(P.ProtocolError):
-        P.unpack(msgpack.packb([1, 2]))
 
 
 def test_snapshot_to_state() -> None:
@@ -159,10 +144,14 @@ def test_ipc_path_fits_whatever_the_home(tmp_path: Path) -> None:
     deep = tmp_path / ("d" * 120)
     s = load_settings({"WAMC_HOME": str(deep)})
     assert len(s.endpoint()) - len("ipc://") <= MAX_IPC_PATH
-    assert (
-        s.endpoint()
-        != load_settings({"WAMC_HOME": str(tmp_path / "other" / ("d" * 120))}).endpoint()
-    )
+    other = load_settings({"WAMC_HOME": str(tmp_path / "other" / ("d" * 120))})
+    assert s.endpoint() != other.endpoint()
+    # Not a guessable name: a private (0700) folder of ours with a random name, kept for the
+    # next daemon (its adopted workers reconnect to the same socket).
+    folder = Path(s.endpoint()[len("ipc://") :]).parent
+    assert folder.stat().st_mode & 0o777 == 0o700 and folder.stat().st_uid == os.getuid()
+    assert str(folder) != f"/tmp/wamc-{deep.name}" and folder.name.startswith("wamc-")
+    assert (s.state_dir / "runtime-dir").read_text().strip() == str(folder)
 
 
 def test_api_key_file_is_private(tmp_path: Path) -> None:

@@ -8,11 +8,11 @@ import json
 import segno
 from aiohttp import web
 
-from wamc import protocol as P
 from wamc.errors import ApiError
 from wamc.gateway.app import MANAGER, SETTINGS
 from wamc.states import ClientState
 from wamc.validation import PairingRequest, client_id, validate_body
+from wamc.wire import commands as C
 
 PAIRING_CODE_SECONDS = 180  # WhatsApp's link codes live about 3 minutes
 
@@ -87,7 +87,7 @@ async def pairing_code(request: web.Request) -> web.Response:
     if client.state != ClientState.QR:
         raise ApiError("no_qr", f"client {client.id} is {client.state}, not waiting to be linked")
     timeout = request.app[SETTINGS].request_timeout
-    result = await manager.request(client, P.CMD_PAIRING_CODE, {"phone": spec.phone}, timeout)
+    result = await manager.request(client, C.PAIRING_CODE, {"phone": spec.phone}, timeout)
     return web.json_response(
         {"id": client.id, "code": result["code"], "expires_in": PAIRING_CODE_SECONDS},
         headers={"Cache-Control": "no-store"},

@@ -7,7 +7,6 @@ import json
 from aiohttp import web
 from pydantic import ValidationError
 
-from wamc import protocol as P
 from wamc.errors import ApiError
 from wamc.gateway.app import IDEMPOTENCY, MANAGER, PACER, SETTINGS, STORE
 from wamc.ratelimit import request_hash
@@ -21,6 +20,7 @@ from wamc.validation import (
     encode_cursor,
     recipient,
 )
+from wamc.wire import commands as C
 
 
 async def _json(request: web.Request) -> object:
@@ -57,7 +57,7 @@ async def send_message(request: web.Request) -> web.Response:
         # Waits its turn in the client's paced queue (429 when full); 504 past the timeout.
         client = _connected(request)
         args = {"to": to, "text": msg.text}
-        result = await manager.request(client, P.CMD_SEND_TEXT, args, timeout)
+        result = await manager.request(client, C.SEND_TEXT, args, timeout)
         return 201, {"id": result.get("id"), "ack": result.get("ack", 0), "to": to, "client": cid}
 
     async def paced() -> tuple[int, dict]:
@@ -79,7 +79,7 @@ async def chats(request: web.Request) -> web.Response:
     client = _connected(request)
     limit = bounded_int(request.query.get("limit"), "limit", 100, 1, 500)
     timeout = request.app[SETTINGS].request_timeout
-    result = await request.app[MANAGER].request(client, P.CMD_CHATS, {"count": limit}, timeout)
+    result = await request.app[MANAGER].request(client, C.CHATS, {"count": limit}, timeout)
     return web.json_response({"chats": result})
 
 

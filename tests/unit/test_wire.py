@@ -1,0 +1,70 @@
+"""The daemon⇄worker wire: typed frames, strict payloads, nothing but WireError/PayloadError."""
+
+from __future__ import annotations
+
+import contextlib
+
+import msgpack
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from wamc.wire import events as W
+from wamc.wire import frames as F
+
+
+def test_roundtrip_both_ways() -> None:
+    ev = F.Event(dn=7, name=W.MESSAGE, data={"id": "x", "body": "é"})
+    assert F.decode_from_worker(F.encode(ev)) == ev
+    req = F.Request(id="r1", cmd="status", args={}, timeout=5.0)
+    assert F.decode_from_daemon(F.encode(req)) == req
+    # The tag and version are plain map keys (any msgpack peer can speak it).
+    assert msgpack.unpackb(F.encode(F.Ack(dn=3))) == {"t": "ack", "dn": 3, "v": 1}
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        msgpack.packb({"v": 99, "t": "hb"}),  # another version
+        b"\xc1garbage",  # not msgpack
+        msgpack.packb([1, 2]),  # not a map
+        msgpack.packb({"v": 1, "t": "req", "id": "x", "cmd": "stop"}),  # daemon's kind
+        msgpack.packb({"v": 1, "t": "reply", "id": "x", "ok": False, "error": "boom"}),
+        msgpack.packb({"v": 1, "t": "event", "dn": -1, "name": "x", "data": {}}),
+        msgpack.packb({"v": 1, "t": "event", "dn": 1, "name": "x", "data": []}),
+        msgpack.packb({"v": 1, "t": "hello", "client": "a", "boot": "b", "pid": "1", "state": "s"}),
+        msgpack.packb({"v": 1, "t": "hb", "browser_pid": 2**40}),
+        b"\x85\xa1v\x01\xa1t\xa5event\xa2dn\x01\xa4name\xa1x\xa4data\x81\xa1a"
+        + b"\x91" * 200_000
+        + b"\x00",  # nesting deep enough to overflow a recursive decoder
+        b"\x00" * (F.FRAME_CAP + 1),
+    ],
+)
+def test_bad_frames_raise_only_wire_error(raw: bytes) -> None:
+    with pytest.raises(F.WireError):
+        F.decode_from_worker(raw)
+
+
+@given(st.binary(max_size=512))
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+def test_random_bytes_never_raise_anything_else(raw: bytes) -> None:
+    with contextlib.suppress(F.WireError):
+        F.decode_from_worker(raw)
+
+
+def test_unread_with_a_string_count_is_refused() -> None:
+    """The isolation issue's first finding: unreadCount "abc" must not reach ingestion."""
+    with pytest.raises(W.PayloadError, match="unread"):
+        W.parse_payload(W.UNREAD, {"chat_id": "1@c.us", "unread": "abc"})
+    ok = W.parse_payload(W.UNREAD, {"chat_id": "1@c.us", "unread": 3})
+    assert ok == W.UnreadData(chat_id="1@c.us", unread=3)
+
+
+def test_payloads_keep_wire_names_and_refuse_unknown_events() -> None:
+    m = W.parse_payload(W.MESSAGE, {"id": "a", "chat_id": "c", "from": "x@c.us", "extra": 1})
+    assert isinstance(m, W.MessageData) and m.from_ == "x@c.us"
+    assert W.to_dict(W.parse_payload(W.CALL, {"id": "c1", "from": "y"}))["from"] == "y"
+    with pytest.raises(W.PayloadError, match="unknown event"):
+        W.parse_payload("nope", {})
+    with pytest.raises(W.PayloadError):
+        W.parse_payload(W.MESSAGE, {"id": "a", "chat_id": "c", "body": "x" * (W.BODY_MAX + 1)})

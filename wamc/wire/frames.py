@@ -1,0 +1,136 @@
+"""Every frame between the daemon (ROUTER) and a worker (DEALER), typed: a trust boundary.
+
+Each frame is one msgpack map with ``v`` (protocol version) and ``t`` (kind)::
+
+  worker -> daemon
+    hello   {client, boot, pid, browser_pid, state, secret}  first frame after (re)connect;
+            ``boot`` is unique per worker process (delivery numbers restart with it); ``secret``
+            is the one the daemon gave this worker at spawn (never on a command line)
+    hb      {state, browser_pid}                                heartbeat
+    event   {dn, name, data}   delivery-numbered; kept by the worker until acknowledged
+    reply   {id, ok, result | error{code, message}}
+  daemon -> worker
+    welcome {acked, newest}    answer to hello: highest delivery number stored, and per chat
+                               the newest message stored (the worker backfills after it)
+    who     {}                 "introduce yourself": the daemon does not know this worker
+    hb      {}
+    ack     {dn}               every event up to dn is stored
+    req     {id, cmd, args, timeout}
+
+Decoding validates types and bounds; anything else raises :class:`WireError`, never another
+exception. Frames are capped at :data:`FRAME_CAP` bytes.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+
+VERSION = 1
+# Media will cross the wire in chunk frames: no frame may be larger than this.
+FRAME_CAP = 2 * 1024 * 1024
+
+ClientId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+Token = Annotated[str, msgspec.Meta(max_length=128)]
+Pid = Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]
+DeliveryNumber = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+class WireError(ValueError):
+    """A frame that is not a valid frame of this protocol (the reason is safe to log)."""
+
+
+class Frame(msgspec.Struct, tag_field="t", kw_only=True, frozen=True):
+    v: int = VERSION
+
+
+# --- worker -> daemon ------------------------------------------------------------------------
+class Hello(Frame, tag="hello"):
+    client: ClientId
+    boot: Token
+    pid: Pid
+    state: Name
+    browser_pid: Pid | None = None
+    secret: Token = ""
+
+
+class Heartbeat(Frame, tag="hb"):
+    """Both ways; the daemon's carries no fields."""
+
+    state: Name | None = None
+    browser_pid: Pid | None = None
+
+
+class Event(Frame, tag="event"):
+    dn: DeliveryNumber
+    name: Name
+    data: dict[str, Any]
+
+
+class RemoteErrorInfo(msgspec.Struct, frozen=True):
+    code: Annotated[str, msgspec.Meta(max_length=64)] = "whatsapp_error"
+    message: Annotated[str, msgspec.Meta(max_length=4096)] = ""
+
+
+class Reply(Frame, tag="reply"):
+    id: Token
+    ok: bool
+    result: Any = None
+    error: RemoteErrorInfo | None = None
+
+
+# --- daemon -> worker ------------------------------------------------------------------------
+class Welcome(Frame, tag="welcome"):
+    acked: DeliveryNumber
+    newest: dict[str, str] = {}
+
+
+class Who(Frame, tag="who"):
+    pass
+
+
+class Ack(Frame, tag="ack"):
+    dn: DeliveryNumber
+
+
+class Request(Frame, tag="req"):
+    id: Token
+    cmd: Name
+    args: dict[str, Any] = {}
+    timeout: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 30.0
+
+
+WorkerFrame = Hello | Heartbeat | Event | Reply
+DaemonFrame = Welcome | Who | Heartbeat | Ack | Request
+
+_encoder = msgspec.msgpack.Encoder()
+_from_worker = msgspec.msgpack.Decoder(WorkerFrame)
+_from_daemon = msgspec.msgpack.Decoder(DaemonFrame)
+
+
+def encode(frame: Frame) -> bytes:
+    return _encoder.encode(frame)
+
+
+def _decode(decoder: msgspec.msgpack.Decoder[Any], raw: bytes) -> Any:
+    if len(raw) > FRAME_CAP:
+        raise WireError(f"frame of {len(raw)} bytes is over the {FRAME_CAP}-byte cap")
+    try:
+        frame = decoder.decode(raw)
+    except msgspec.ValidationError as exc:
+        raise WireError(f"invalid frame: {str(exc)[:200]}") from None
+    except Exception as exc:  # DecodeError, RecursionError (deep nesting), MemoryError …
+        raise WireError(f"undecodable frame: {type(exc).__name__}") from None
+    if frame.v != VERSION:
+        raise WireError(f"protocol version {frame.v!r} != {VERSION}")
+    return frame
+
+
+def decode_from_worker(raw: bytes) -> WorkerFrame:
+    return _decode(_from_worker, raw)
+
+
+def decode_from_daemon(raw: bytes) -> DaemonFrame:
+    return _decode(_from_daemon, raw)
