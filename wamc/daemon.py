@@ -31,6 +31,20 @@ class DaemonError(RuntimeError):
     pass
 
 
+MIN_API_KEY_LENGTH = 32
+
+
+def check_api_key(settings: Settings, key: str) -> None:
+    """A short admin key can be guessed: refuse to serve with one."""
+    if len(key) < MIN_API_KEY_LENGTH:
+        where = "WAMC_API_KEY" if settings.api_key else str(settings.api_key_file)
+        raise DaemonError(
+            f"the API key ({where}) is {len(key)} characters; at least {MIN_API_KEY_LENGTH} "
+            "are required. Unset WAMC_API_KEY to use the generated key (`wamc api-key` prints "
+            "it), or set a longer random one"
+        )
+
+
 def acquire_lock(settings: Settings) -> int:
     """One daemon per WAMC_HOME: an flock on sessions/.wamc/daemon.lock."""
     settings.state_dir.mkdir(parents=True, exist_ok=True)
@@ -59,6 +73,7 @@ async def serve(settings: Settings) -> None:
     lock_fd = acquire_lock(settings)
     settings.sessions_dir.mkdir(parents=True, exist_ok=True)
     api_key = settings.ensure_api_key()
+    check_api_key(settings, api_key)
     store = Store(settings.db_path)
     await store.open()
     bus = EventBus(store)
