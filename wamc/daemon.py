@@ -24,6 +24,7 @@ from wamc.store import Store
 from wamc.supervisor import LocalProcessBackend
 from wamc.timeutil import utc_now_iso
 from wamc.transport import Transport
+from wamc.validation import legacy_client_ids
 from wamc.webhooks import WebhookService
 
 
@@ -98,6 +99,13 @@ async def serve(settings: Settings) -> None:
         await webhooks.start()
         retention = asyncio.create_task(E.retention_loop(store), name="event-retention")
         await manager.load()  # before any worker frame is read: adopted workers must be known
+        legacy = legacy_client_ids(manager.clients)
+        if legacy:
+            logger.warning(
+                "clients stored under ids no longer valid (status, disconnect and delete still "
+                "reach them; consider deleting them): {}",
+                ", ".join(repr(i) for i in legacy),
+            )
         await transport.start()
         await runner.setup()
         site = web.TCPSite(runner, settings.host, settings.port)

@@ -61,7 +61,7 @@ CLIENT_PARAM = Param(
     "id",
     "path",
     {"type": "string", "pattern": V.CLIENT_ID.pattern},
-    "client id: 1-64 letters, digits, '_' or '-'",
+    V.CLIENT_ID_HELP,
     True,
     "acme",
 )

@@ -30,7 +30,7 @@ from wamc.errors import ApiError
 from wamc.events import EVENT_NAMES, Subscriber
 from wamc.gateway.app import BUS, STORE
 from wamc.gateway.security import ws_clients
-from wamc.validation import CLIENT_ID
+from wamc.validation import is_client_id
 
 HEARTBEAT = 20.0
 REPLAY_BATCH = 500
@@ -45,7 +45,7 @@ def _csv(raw: str | None, name: str) -> frozenset[str] | None:
         return None
     items = frozenset(x.strip() for x in raw.split(",") if x.strip())
     if name == "clients":
-        bad = [c for c in items if not CLIENT_ID.match(c)]
+        bad = [c for c in items if not is_client_id(c)]
         if bad:
             raise ApiError(
                 "invalid_parameter", f"invalid client id in 'clients': {bad[0]!r}", field="clients"
@@ -71,7 +71,7 @@ def parse_since(raw: str | None) -> dict[str, int]:
         if not part:
             continue
         client, sep, seq = part.rpartition(":")
-        if not sep or not CLIENT_ID.match(client) or not seq.isdigit() or len(seq) > 15:
+        if not sep or not is_client_id(client) or not seq.isdigit() or len(seq) > 15:
             raise ApiError(
                 "invalid_parameter",
                 f"'since' takes client:seq pairs separated by commas, not {part[:80]!r}",

@@ -10,8 +10,9 @@
   "use strict";
 
   const KEY_STORAGE = "wamc.apiKey";
-  const ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
-  const ID_HELP = "Client ids are 1–64 characters: letters, digits, '_' and '-'.";
+  const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+  const ID_HELP =
+    "Client ids are 1–64 characters: letters, digits, '_' and '-', starting with a letter or digit.";
   const LABELS = {
     stopped: "Stopped",
     starting: "Starting",
