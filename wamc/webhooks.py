@@ -11,8 +11,9 @@
 * Every attempt is logged in ``webhook_deliveries`` with its HTTP status and latency.
 * Signature: ``X-Wamc-Signature: sha256=<hex HMAC-SHA256(secret, "<X-Wamc-Timestamp>.<body>")>``
   with ``X-Wamc-Timestamp`` in unix seconds.
-* Destinations are http(s) only, and private, loopback and link-local addresses are refused
-  (also when a name resolves to one at delivery time) unless ``WAMC_WEBHOOK_ALLOW_PRIVATE=1``.
+* Destinations are http(s) only, and every address that is not globally routable is refused
+  (also when a name resolves to one at delivery time) unless ``WAMC_WEBHOOK_ALLOW_PRIVATE=1``;
+  IPv6 forms that tunnel an IPv4 address are judged by that address.
 """
 
 from __future__ import annotations
@@ -126,21 +127,44 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 
 
 # --- destinations ---------------------------------------------------------------------------------
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+SITE_LOCAL = ipaddress.ip_network("fec0::/10")
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one carries (IPv4-mapped, 6to4, Teredo client, NAT64)."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]
+    if ip in NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
 def blocked_address(raw: str) -> bool:
-    """True for addresses a webhook may not reach by default: private, loopback, link-local…"""
+    """True for addresses a webhook may not reach by default: anything not globally routable.
+
+    Addresses that tunnel IPv4 (``::ffff:a.b.c.d``, 6to4 ``2002::/16``, Teredo, NAT64) are judged
+    by the IPv4 address inside, so ``2002:7f00:1::`` is loopback; site-local ``fec0::/10``
+    (deprecated, still routed inside some networks) is refused."""
     try:
-        ip = ipaddress.ip_address(raw.split("%", 1)[0])
+        ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(
+            raw.split("%", 1)[0]
+        )
     except ValueError:
         return True
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in SITE_LOCAL:
+            return True
+        inner = embedded_ipv4(ip)
+        if inner is not None:
+            ip = inner
     return (
-        ip.is_private
-        or ip.is_loopback
-        or ip.is_link_local
+        not ip.is_global
         or ip.is_multicast
-        or ip.is_reserved
-        or ip.is_unspecified
         or (isinstance(ip, ipaddress.IPv4Address) and ip in CGNAT)
     )
 
