@@ -32,6 +32,7 @@ import socket
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -52,6 +53,10 @@ SIGNATURE_HEADER = "X-Wamc-Signature"
 MAX_LOG_ROWS = 50_000  # delivery log rows kept (all webhooks)
 MAX_DONE_ROWS = 50_000  # delivered outbox rows kept
 SCAN_INTERVAL = 5.0
+# A pending row older than its hook's retry span (doubled, at least this) is dead-lettered: it
+# stays visible and re-deliverable, never silently dropped.
+PENDING_HORIZON_FLOOR = 24 * 3600.0
+DEAD_RETENTION = 30 * 86400.0  # dead letters older than this are pruned (only they, by age)
 RESPONSE_READ_LIMIT = 16 * 1024
 
 SCHEMA = """
@@ -337,6 +342,14 @@ class Webhook:
         ceiling = min(self.backoff_max, self.backoff_base * (2 ** min(attempt - 1, 30)))
         return ceiling * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not crypto
 
+    def retry_horizon(self) -> float:
+        """Seconds after which a still-pending row can no longer be a retry in progress."""
+        span = sum(
+            min(self.backoff_max, self.backoff_base * (2 ** min(a - 1, 30)))
+            for a in range(1, self.max_attempts)
+        )
+        return max(PENDING_HORIZON_FLOOR, 2 * (span + self.max_attempts * self.timeout))
+
     def view(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -436,7 +449,7 @@ class WebhookService:
     # --- outbox --------------------------------------------------------------------------------
     async def enqueue(self, ev: dict[str, Any]) -> None:
         """EventBus sink: runs in the event's transaction, before any delivery."""
-        hooks = [h for h in self.hooks.values() if h.matches(ev)]
+        hooks = [h for h in self.hooks.values() if h.enabled and h.matches(ev)]
         if not hooks:
             return
         key = ev["client"] or ""
@@ -483,7 +496,34 @@ class WebhookService:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), SCAN_INTERVAL)
 
-    async def _prune(self) -> None:
+    async def _prune(self, now: float | None = None) -> None:
+        """Bound the tables: old delivery log and delivered rows by count; pending rows past
+        their retry horizon become dead letters; dead letters older than DEAD_RETENTION go."""
+        now = time.time() if now is None else now
+        for hook in list(self.hooks.values()):
+            cur = await self.conn.execute(
+                "UPDATE webhook_outbox SET status=?, done_at=?,"
+                " last_error=COALESCE(last_error || '; ', '') || ?"
+                " WHERE webhook_id=? AND status=? AND created_at < ?",
+                (
+                    DEAD,
+                    _iso(now),
+                    "retry horizon passed",
+                    hook.id,
+                    PENDING,
+                    _iso(now - hook.retry_horizon()),
+                ),
+            )
+            if cur.rowcount:
+                logger.warning(
+                    "webhook {}: {} pending row(s) past the retry horizon dead-lettered",
+                    hook.id,
+                    cur.rowcount,
+                )
+        await self.conn.execute(
+            "DELETE FROM webhook_outbox WHERE status=? AND done_at < ?",
+            (DEAD, _iso(now - DEAD_RETENTION)),
+        )
         await self.conn.execute(
             "DELETE FROM webhook_deliveries WHERE id <= "
             "(SELECT MAX(id) FROM webhook_deliveries) - ?",
@@ -738,6 +778,14 @@ class WebhookService:
         await self.conn.commit()
         logger.info("webhook {} deleted", wid)
 
+    async def delete_client(self, client: str) -> int:
+        """A deleted client's webhooks go with their outbox and dead letters: a client created
+        later under the same id must not send to the old owner's URL."""
+        gone = [h.id for h in self.hooks.values() if h.client == client]
+        for wid in gone:
+            await self.delete(wid)
+        return len(gone)
+
     async def counts(self, wid: str) -> dict[str, int]:
         counts = {PENDING: 0, DELIVERED: 0, DEAD: 0}
         async with self.conn.execute(
@@ -810,6 +858,13 @@ class WebhookService:
             self.wake.set()
             logger.info("webhook {}: {} dead letter(s) queued again", wid, n)
         return n
+
+
+def _iso(unix: float) -> str:
+    """Same format as ``utc_now_iso`` (milliseconds): string order is time order."""
+    return (
+        datetime.fromtimestamp(unix, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    )
 
 
 def _ms(started: float) -> float:
