@@ -278,6 +278,11 @@ class TokenRevoked(_Out):
     revoked: bool = True
 
 
+class StreamTicket(_Out):
+    ticket: str = Field(description="single use; pass as ?ticket= to /ws or /api/events")
+    expires_in: int = Field(examples=[30], description="seconds the ticket stays valid")
+
+
 class AuditEntry(_Out):
     n: int
     timestamp: str
@@ -288,7 +293,12 @@ class AuditEntry(_Out):
     client: str | None
     status: int
     result: str = Field(examples=["ok"], description="'ok' or the problem code")
-    remote: str | None = None
+    remote: str | None = Field(default=None, description="the caller's address")
+    count: int = Field(
+        default=1,
+        description="calls this row stands for: calls without a valid key are counted per "
+        "address, minute and status instead of one row each",
+    )
 
 
 class AuditPage(_Out):

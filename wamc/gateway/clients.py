@@ -10,7 +10,8 @@ from aiohttp import web
 
 from wamc import protocol as P
 from wamc.errors import ApiError
-from wamc.gateway.app import MANAGER, SETTINGS
+from wamc.gateway.app import IDEMPOTENCY, MANAGER, SETTINGS, STREAMS, TOKENS, WEBHOOKS
+from wamc.gateway.streams import POLICY_VIOLATION
 from wamc.states import ClientState
 from wamc.validation import PairingRequest, client_id, validate_body
 
@@ -53,8 +54,18 @@ async def logout(request: web.Request) -> web.Response:
 
 
 async def delete(request: web.Request) -> web.Response:
-    await request.app[MANAGER].delete(_stored_id(request))
-    return web.json_response({"id": request.match_info["id"], "deleted": True}, status=202)
+    """The client goes with everything that could outlive it: tokens (and their open streams),
+    idempotent answers, its webhooks with their outbox and dead letters."""
+    cid = _stored_id(request)
+    app = request.app
+    await app[MANAGER].delete(cid)
+    await app[TOKENS].revoke_client(cid)
+    app[STREAMS].end_where(lambda p: p.client == cid, POLICY_VIOLATION, "client deleted")
+    await app[IDEMPOTENCY].forget_client(cid)
+    webhooks = app.get(WEBHOOKS)
+    if webhooks is not None:
+        await webhooks.delete_client(cid)
+    return web.json_response({"id": cid, "deleted": True}, status=202)
 
 
 async def status(request: web.Request) -> web.Response:
