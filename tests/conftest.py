@@ -21,7 +21,7 @@ import pytest
 from tests.helpers import wait_for
 
 REPO = Path(__file__).resolve().parent.parent
-API_KEY = "test-key-0123456789abcdef"
+API_KEY = "test-key-0123456789abcdef-0123456789abcdef"
 
 
 def free_port() -> int:

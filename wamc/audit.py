@@ -1,11 +1,18 @@
 """Audit log: who (key id, never the key), what, which client, result — for every call that
 changes state and every refused call. JSON lines in ``logs/audit.log`` and rows in the ``audit``
-table (``GET /api/audit``)."""
+table (``GET /api/audit``).
+
+Calls without a valid key are aggregated: one row per address, minute and status with a
+``count``, so a flood of bad keys cannot grow the table by a row per request. Rows older than
+``WAMC_AUDIT_RETENTION_DAYS`` are pruned hourly."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +24,7 @@ from wamc.timeutil import utc_now_iso
 ROTATE_BYTES = 20 * 1024 * 1024
 KEEP_FILES = 5
 AUDIT_FIELDS = ("timestamp", "key_id", "action", "method", "path", "client", "status", "result")
+PRUNE_INTERVAL = 3600.0
 
 
 class AuditLog:
@@ -24,6 +32,7 @@ class AuditLog:
         self.store = store
         self.path = path
         self._fh: Any = None
+        self._failures: dict[tuple[str, str, int], int] = {}  # (minute, address, status) -> row
 
     def _rotate_if_big(self) -> None:
         """audit.log → audit.log.1 … .5 past ROTATE_BYTES (the table keeps everything)."""
@@ -85,6 +94,57 @@ class AuditLog:
         await self.store.conn.commit()
         return entry
 
+    async def record_failure(
+        self, *, action: str, method: str, path: str, status: int, result: str, remote: str
+    ) -> None:
+        """A call without a valid key: counted into its (address, minute, status) row."""
+        minute = utc_now_iso()[:16]
+        key = (minute, remote, status)
+        for old in [k for k in self._failures if k[0] != minute]:
+            del self._failures[old]
+        n = self._failures.get(key)
+        if n is not None:
+            cur = await self.store.conn.execute(
+                "UPDATE audit SET count = count + 1 WHERE n = ?", (n,)
+            )
+            await self.store.conn.commit()
+            if cur.rowcount:
+                return
+        entry = await self.record(
+            key_id=None,
+            action=action,
+            method=method,
+            path=path,
+            client=None,
+            status=status,
+            result=result,
+            remote=remote,
+        )
+        self._failures[key] = entry["n"]
+
+    async def prune(self, days: float, now: float | None = None) -> int:
+        """Delete rows older than ``days``; 0 keeps everything."""
+        if days <= 0:
+            return 0
+        now = time.time() if now is None else now
+        cutoff = datetime.fromtimestamp(now - days * 86400, UTC)
+        iso = cutoff.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        cur = await self.store.conn.execute("DELETE FROM audit WHERE timestamp < ?", (iso,))
+        await self.store.conn.commit()
+        return cur.rowcount
+
+    async def retention_loop(self, days: float) -> None:
+        if days <= 0:
+            return
+        while True:
+            try:
+                n = await self.prune(days)
+                if n:
+                    logger.info("audit: {} entries older than {:g} days pruned", n, days)
+            except Exception:
+                logger.exception("audit pruning failed")
+            await asyncio.sleep(PRUNE_INTERVAL)
+
     async def query(
         self,
         client: str | None,
@@ -107,7 +167,7 @@ class AuditLog:
         args.append(limit)
         async with self.store.conn.execute(sql, args) as cur:
             rows = await cur.fetchall()
-        return [{k: r[k] for k in ("n", *AUDIT_FIELDS, "remote")} for r in rows]
+        return [{k: r[k] for k in ("n", *AUDIT_FIELDS, "remote", "count")} for r in rows]
 
     def close(self) -> None:
         if self._fh is not None:

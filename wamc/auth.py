@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,7 +46,8 @@ CREATE TABLE IF NOT EXISTS audit (
     client TEXT,
     status INTEGER NOT NULL,
     result TEXT NOT NULL,
-    remote TEXT
+    remote TEXT,
+    count INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS audit_by_client ON audit (client, n);
 CREATE TABLE IF NOT EXISTS idempotency (
@@ -63,6 +65,11 @@ CREATE TABLE IF NOT EXISTS idempotency (
 async def init_schema(store: Store) -> None:
     """Create the tables of tokens, audit entries and idempotent sends (idempotent)."""
     await store.conn.executescript(SCHEMA)
+    async with store.conn.execute("PRAGMA table_info(audit)") as cur:
+        columns = {r[1] for r in await cur.fetchall()}
+    if "count" not in columns:  # additive upgrade: failed sign-ins are counted, not one row each
+        await store.conn.execute("ALTER TABLE audit ADD COLUMN count INTEGER NOT NULL DEFAULT 1")
+    await store.conn.execute("CREATE INDEX IF NOT EXISTS audit_by_time ON audit (timestamp)")
     await store.conn.commit()
 
 
@@ -193,6 +200,10 @@ class Tokens:
                 return True
         return False
 
+    def active(self, key_id: str) -> bool:
+        """Is this key id (``admin`` or a token id) still valid?"""
+        return key_id == ADMIN_ID or any(r.id == key_id for r in self._by_hash.values())
+
     async def revoke_client(self, client: str) -> int:
         """Revoke every token of a deleted client (a later client of that id starts clean)."""
         gone = [d for d, r in self._by_hash.items() if r.client == client]
@@ -204,3 +215,48 @@ class Tokens:
         )
         await self.store.conn.commit()
         return len(gone)
+
+
+TICKET_PREFIX = "wst_"
+TICKET_TTL = 30.0
+MAX_TICKETS = 10_000
+
+
+class StreamTickets:
+    """Single-use tickets that open one event stream (``?ticket=`` on ``/ws`` and
+    ``/api/events``), so a browser never puts a key in a URL (URLs end up in logs and history).
+
+    A ticket carries the identity and scopes of the key that asked for it, lives ``TICKET_TTL``
+    seconds, works once, and dies with its token. Only hashes are kept, in memory: a restart
+    voids them all.
+    """
+
+    def __init__(self, tokens: Tokens, ttl: float = TICKET_TTL) -> None:
+        self.tokens = tokens
+        self.ttl = ttl
+        self._live: dict[str, tuple[Principal, float]] = {}
+
+    def _prune(self, now: float) -> None:
+        for digest in [d for d, (_, exp) in self._live.items() if exp <= now]:
+            del self._live[digest]
+
+    def issue(self, principal: Principal, now: float | None = None) -> str:
+        now = time.monotonic() if now is None else now
+        self._prune(now)
+        if len(self._live) >= MAX_TICKETS:
+            raise ApiError("rate_limited", "too many unused stream tickets: try again shortly")
+        ticket = TICKET_PREFIX + secrets.token_urlsafe(32)
+        self._live[hash_token(ticket)] = (principal, now + self.ttl)
+        return ticket
+
+    def redeem(self, ticket: str | None, now: float | None = None) -> Principal | None:
+        if not ticket or not ticket.startswith(TICKET_PREFIX) or len(ticket) > 100:
+            return None
+        now = time.monotonic() if now is None else now
+        found = self._live.pop(hash_token(ticket), None)  # single use, valid or not
+        if found is None:
+            return None
+        principal, expires = found
+        if expires <= now or not self.tokens.active(principal.key_id):
+            return None
+        return principal

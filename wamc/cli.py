@@ -151,12 +151,10 @@ def clients_send(client_id: str, to: str, text: str) -> None:
 
 
 def _check_id(client_id: str) -> str:
-    from wamc.validation import CLIENT_ID
+    from wamc.validation import CLIENT_ID_HELP, is_client_id
 
-    if not CLIENT_ID.match(client_id):
-        raise click.BadParameter(
-            "client ids are 1-64 letters, digits, '_' or '-'", param_hint="CLIENT_ID"
-        )
+    if not is_client_id(client_id):
+        raise click.BadParameter(CLIENT_ID_HELP, param_hint="CLIENT_ID")
     return client_id
 
 

@@ -68,6 +68,10 @@ class Settings:
     api_rate_per_minute: int = 600  # per client token
     api_rate_burst: int = 100
     admin_rate_per_minute: int = 6000  # the admin key (operator, dashboard, scripts)
+    max_streams_per_key: int = 25  # open /ws + /api/events per key; beyond: 429
+    auth_failures_per_minute: int = 30  # failed sign-ins per address (bursts as many); beyond: 429
+    trusted_proxies: str = ""  # comma-separated IPs/CIDRs whose X-Forwarded-For is believed
+    audit_retention_days: float = 90.0  # audit rows older than this are pruned; 0 = keep
     # Outgoing message pacing per client, to look less like a bot (reduces ban risk).
     send_interval: float = 0.5  # minimum seconds between two sends of one client
     send_jitter: float = 1.0  # plus a random 0..jitter seconds
@@ -204,6 +208,10 @@ _ENV = {
     "api_rate_per_minute": "WAMC_API_RATE_PER_MINUTE",
     "api_rate_burst": "WAMC_API_RATE_BURST",
     "admin_rate_per_minute": "WAMC_ADMIN_RATE_PER_MINUTE",
+    "max_streams_per_key": "WAMC_MAX_STREAMS_PER_KEY",
+    "auth_failures_per_minute": "WAMC_AUTH_FAILURES_PER_MINUTE",
+    "trusted_proxies": "WAMC_TRUSTED_PROXIES",
+    "audit_retention_days": "WAMC_AUDIT_RETENTION_DAYS",
     "send_interval": "WAMC_SEND_INTERVAL",
     "send_jitter": "WAMC_SEND_JITTER",
     "send_queue_size": "WAMC_SEND_QUEUE_SIZE",

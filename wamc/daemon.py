@@ -18,17 +18,38 @@ from wamc.clients import ClientManager
 from wamc.config import Settings
 from wamc.events import EventBus
 from wamc.gateway import system
-from wamc.gateway.app import WEBHOOKS, create_app
+from wamc.gateway.addresses import parse_networks
+from wamc.gateway.app import WEBHOOKS, begin_shutdown, create_app
 from wamc.log import setup_daemon_logging
 from wamc.store import Store
 from wamc.supervisor import LocalProcessBackend
 from wamc.timeutil import utc_now_iso
 from wamc.transport import Transport
+from wamc.validation import legacy_client_ids
 from wamc.webhooks import WebhookService
 
 
 class DaemonError(RuntimeError):
     pass
+
+
+MIN_API_KEY_LENGTH = 32
+HANDLER_GRACE = 1.0
+
+
+def check_settings(settings: Settings, key: str) -> None:
+    """Refuse to serve with a key short enough to guess, or proxies that cannot be parsed."""
+    try:
+        parse_networks(settings.trusted_proxies)
+    except ValueError as exc:
+        raise DaemonError(str(exc)) from None
+    if len(key) < MIN_API_KEY_LENGTH:
+        where = "WAMC_API_KEY" if settings.api_key else str(settings.api_key_file)
+        raise DaemonError(
+            f"the API key ({where}) is {len(key)} characters; at least {MIN_API_KEY_LENGTH} "
+            "are required. Unset WAMC_API_KEY to use the generated key (`wamc api-key` prints "
+            "it), or set a longer random one"
+        )
 
 
 def acquire_lock(settings: Settings) -> int:
@@ -60,6 +81,7 @@ async def serve(settings: Settings) -> None:
     faults.arm(settings.fault_crash)
     settings.sessions_dir.mkdir(parents=True, exist_ok=True)
     api_key = settings.ensure_api_key()
+    check_settings(settings, api_key)
     store = Store(settings.db_path)
     await store.open()
     bus = EventBus(store)
@@ -77,7 +99,11 @@ async def serve(settings: Settings) -> None:
     app[system.STOP] = stop
     app[system.FULL_STOP] = False
     app[WEBHOOKS] = webhooks
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    # Handlers still running this long after the streams closed are cancelled: a SIGTERM exits
+    # within seconds whatever the consumers do.
+    runner = web.AppRunner(
+        app, access_log=None, handle_signals=False, shutdown_timeout=HANDLER_GRACE
+    )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -88,6 +114,13 @@ async def serve(settings: Settings) -> None:
         await webhooks.start()
         retention = asyncio.create_task(E.retention_loop(store), name="event-retention")
         await manager.load()  # before any worker frame is read: adopted workers must be known
+        legacy = legacy_client_ids(manager.clients)
+        if legacy:
+            logger.warning(
+                "clients stored under ids no longer valid (status, disconnect and delete still "
+                "reach them; consider deleting them): {}",
+                ", ".join(repr(i) for i in legacy),
+            )
         await transport.start()
         await runner.setup()
         site = web.TCPSite(runner, settings.host, settings.port)
@@ -111,6 +144,7 @@ async def serve(settings: Settings) -> None:
         recycler = asyncio.create_task(manager.recycler())
         await stop.wait()
     finally:
+        await begin_shutdown(app)  # queued sends 503, every WebSocket 1001 / SSE shutdown
         if watchdog is not None:
             watchdog.cancel()
             recycler.cancel()
@@ -121,7 +155,7 @@ async def serve(settings: Settings) -> None:
             await manager.detach_all()
         await runner.cleanup()
         await transport.close()
-        await webhooks.stop()
+        await webhooks.stop(grace=HANDLER_GRACE)
         if retention is not None:
             retention.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -29,10 +29,12 @@ CODES: dict[str, tuple[int, str]] = {
     "upgrade_required": (426, "WebSocket upgrade required"),
     "rate_limited": (429, "Too many requests"),
     "send_queue_full": (429, "The client's send queue is full"),
+    "too_many_streams": (429, "Too many open event streams for this key"),
     "payload_too_large": (413, "Request body too large"),
     "whatsapp_error": (502, "WhatsApp Web refused the request"),
     "worker_unavailable": (503, "Client worker is not running"),
     "worker_timeout": (504, "Client worker did not answer in time"),
+    "shutting_down": (503, "The daemon is shutting down"),
     "internal_error": (500, "Internal error"),
 }
 

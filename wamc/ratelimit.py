@@ -82,6 +82,52 @@ class ApiLimiter:
                 del self._buckets[k]
 
 
+class AuthFailureLimiter:
+    """Failed sign-ins per client address, counted before any key is checked: a token bucket of
+    ``per_minute`` (bursts as many). An address that spent it gets 429 ``rate_limited`` for
+    every call that needs a key, valid or not, until the bucket refills (guessing stays slow)."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.rate = max(0, per_minute) / 60.0
+        self.burst = float(max(1, per_minute))
+        self._buckets: dict[str, _Bucket] = {}
+
+    def _bucket(self, address: str, now: float) -> _Bucket:
+        b = self._buckets.get(address)
+        if b is None:
+            b = self._buckets[address] = _Bucket(self.burst, now)
+        b.tokens = min(self.burst, b.tokens + (now - b.stamp) * self.rate)
+        b.stamp = now
+        return b
+
+    def check(self, address: str, now: float | None = None) -> None:
+        if self.rate <= 0 or address not in self._buckets:
+            return
+        now = time.monotonic() if now is None else now
+        b = self._bucket(address, now)
+        if b.tokens < 1.0:
+            raise Throttled(
+                "rate_limited",
+                "too many failed sign-ins from this address: wait before trying again",
+                (1.0 - b.tokens) / self.rate,
+            )
+
+    def failed(self, address: str, now: float | None = None) -> None:
+        if self.rate <= 0:
+            return
+        now = time.monotonic() if now is None else now
+        b = self._bucket(address, now)
+        b.tokens = max(0.0, b.tokens - 1.0)
+        if len(self._buckets) > 10_000:  # forget addresses whose bucket is full again
+            full = [
+                a
+                for a, v in self._buckets.items()
+                if v.tokens + (now - v.stamp) * self.rate >= self.burst
+            ]
+            for a in full:
+                del self._buckets[a]
+
+
 @dataclass(eq=False)
 class _Lane:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -95,10 +141,35 @@ class SendPacer:
         self.jitter = max(0.0, jitter)
         self.queue_size = max(1, queue_size)
         self._lanes: dict[str, _Lane] = {}
+        self._closing = asyncio.Event()
 
     def depth(self, client: str) -> int:
         lane = self._lanes.get(client)
         return lane.waiting if lane else 0
+
+    def close(self) -> None:
+        """Daemon shutdown: every send still waiting its turn answers 503 ``shutting_down``
+        (it was not sent); new sends too."""
+        self._closing.set()
+
+    async def _unless_closing(
+        self, aw: Awaitable[Any], undo: Callable[[], None] | None = None
+    ) -> None:
+        if self._closing.is_set():
+            raise ApiError("shutting_down", "the daemon is shutting down: nothing was sent")
+        waiting = asyncio.ensure_future(aw)
+        closing = asyncio.ensure_future(self._closing.wait())
+        try:
+            await asyncio.wait({waiting, closing}, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:  # the request itself was cancelled
+            _abandon(waiting, undo)
+            raise
+        finally:
+            closing.cancel()
+        if self._closing.is_set():
+            _abandon(waiting, undo)
+            raise ApiError("shutting_down", "the daemon is shutting down: nothing was sent")
+        waiting.result()
 
     async def run(self, client: str, send: Callable[[], Awaitable[Any]]) -> Any:
         lane = self._lanes.setdefault(client, _Lane())
@@ -111,19 +182,31 @@ class SendPacer:
             )
         lane.waiting += 1
         try:
-            async with lane.lock:  # FIFO: asyncio.Lock wakes waiters in order
+            # FIFO: asyncio.Lock wakes waiters in order
+            await self._unless_closing(lane.lock.acquire(), lane.lock.release)
+            try:
                 delay = lane.next_at - time.monotonic()
                 if delay > 0:
-                    await asyncio.sleep(delay)
+                    await self._unless_closing(asyncio.sleep(delay))
                 try:
                     return await send()
                 finally:
                     gap = self.interval + (random.uniform(0, self.jitter) if self.jitter else 0)
                     lane.next_at = time.monotonic() + gap
+            finally:
+                lane.lock.release()
         finally:
             lane.waiting -= 1
             if lane.waiting == 0 and not lane.lock.locked() and lane.next_at <= time.monotonic():
                 self._lanes.pop(client, None)
+
+
+def _abandon(waiting: asyncio.Future[Any], undo: Callable[[], None] | None) -> None:
+    """Drop a wait we no longer want; if it already completed (a lock acquired), undo it."""
+    if not waiting.done():
+        waiting.cancel()
+    elif undo is not None and not waiting.cancelled() and waiting.exception() is None:
+        undo()
 
 
 def request_hash(body: Any) -> str:

@@ -6,12 +6,16 @@ import base64
 import binascii
 import json
 import re
+from collections.abc import Container, Iterable
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from wamc.errors import ApiError
 
-CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# Always used with fullmatch: ``match`` with ``$`` accepts a trailing newline ("acme\n"), and an
+# id starting with '-' would read as an option on a command line.
+CLIENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+CLIENT_ID_HELP = "client ids are 1-64 letters, digits, '_' or '-', starting with a letter or digit"
 CHAT_ID = re.compile(
     r"^[0-9A-Za-z._:-]{1,64}@(c\.us|g\.us|lid|s\.whatsapp\.net|newsletter|broadcast)$"
 )
@@ -19,14 +23,21 @@ PHONE = re.compile(r"^\+?[0-9]{6,20}$")
 MAX_TEXT_BYTES = 64 * 1024
 
 
-def client_id(value: str) -> str:
-    if not CLIENT_ID.match(value or ""):
-        raise ApiError(
-            "invalid_client_id",
-            "client ids are 1-64 characters of letters, digits, '_' and '-'",
-            field="id",
-        )
+def is_client_id(value: str) -> bool:
+    return bool(value) and CLIENT_ID.fullmatch(value) is not None
+
+
+def client_id(value: str, existing: Container[str] = ()) -> str:
+    """A valid id, or one of ``existing``: clients stored before the id rule tightened stay
+    addressable (status, disconnect, delete) but no new one can be made."""
+    if not is_client_id(value) and value not in existing:
+        raise ApiError("invalid_client_id", CLIENT_ID_HELP, field="id")
     return value
+
+
+def legacy_client_ids(ids: Iterable[str]) -> list[str]:
+    """Stored ids that today's rule refuses (the daemon warns about them at start)."""
+    return sorted(i for i in ids if not is_client_id(i))
 
 
 def chat_id(value: str, field: str = "chatId") -> str:
@@ -267,6 +278,11 @@ class TokenRevoked(_Out):
     revoked: bool = True
 
 
+class StreamTicket(_Out):
+    ticket: str = Field(description="single use; pass as ?ticket= to /ws or /api/events")
+    expires_in: int = Field(examples=[30], description="seconds the ticket stays valid")
+
+
 class AuditEntry(_Out):
     n: int
     timestamp: str
@@ -277,7 +293,12 @@ class AuditEntry(_Out):
     client: str | None
     status: int
     result: str = Field(examples=["ok"], description="'ok' or the problem code")
-    remote: str | None = None
+    remote: str | None = Field(default=None, description="the caller's address")
+    count: int = Field(
+        default=1,
+        description="calls this row stands for: calls without a valid key are counted per "
+        "address, minute and status instead of one row each",
+    )
 
 
 class AuditPage(_Out):

@@ -11,8 +11,9 @@
 * Every attempt is logged in ``webhook_deliveries`` with its HTTP status and latency.
 * Signature: ``X-Wamc-Signature: sha256=<hex HMAC-SHA256(secret, "<X-Wamc-Timestamp>.<body>")>``
   with ``X-Wamc-Timestamp`` in unix seconds.
-* Destinations are http(s) only, and private, loopback and link-local addresses are refused
-  (also when a name resolves to one at delivery time) unless ``WAMC_WEBHOOK_ALLOW_PRIVATE=1``.
+* Destinations are http(s) only, and every address that is not globally routable is refused
+  (also when a name resolves to one at delivery time) unless ``WAMC_WEBHOOK_ALLOW_PRIVATE=1``;
+  IPv6 forms that tunnel an IPv4 address are judged by that address.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import socket
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -51,6 +53,10 @@ SIGNATURE_HEADER = "X-Wamc-Signature"
 MAX_LOG_ROWS = 50_000  # delivery log rows kept (all webhooks)
 MAX_DONE_ROWS = 50_000  # delivered outbox rows kept
 SCAN_INTERVAL = 5.0
+# A pending row older than its hook's retry span (doubled, at least this) is dead-lettered: it
+# stays visible and re-deliverable, never silently dropped.
+PENDING_HORIZON_FLOOR = 24 * 3600.0
+DEAD_RETENTION = 30 * 86400.0  # dead letters older than this are pruned (only they, by age)
 RESPONSE_READ_LIMIT = 16 * 1024
 
 SCHEMA = """
@@ -126,21 +132,44 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 
 
 # --- destinations ---------------------------------------------------------------------------------
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+SITE_LOCAL = ipaddress.ip_network("fec0::/10")
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one carries (IPv4-mapped, 6to4, Teredo client, NAT64)."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]
+    if ip in NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
 def blocked_address(raw: str) -> bool:
-    """True for addresses a webhook may not reach by default: private, loopback, link-local…"""
+    """True for addresses a webhook may not reach by default: anything not globally routable.
+
+    Addresses that tunnel IPv4 (``::ffff:a.b.c.d``, 6to4 ``2002::/16``, Teredo, NAT64) are judged
+    by the IPv4 address inside, so ``2002:7f00:1::`` is loopback; site-local ``fec0::/10``
+    (deprecated, still routed inside some networks) is refused."""
     try:
-        ip = ipaddress.ip_address(raw.split("%", 1)[0])
+        ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(
+            raw.split("%", 1)[0]
+        )
     except ValueError:
         return True
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in SITE_LOCAL:
+            return True
+        inner = embedded_ipv4(ip)
+        if inner is not None:
+            ip = inner
     return (
-        ip.is_private
-        or ip.is_loopback
-        or ip.is_link_local
+        not ip.is_global
         or ip.is_multicast
-        or ip.is_reserved
-        or ip.is_unspecified
         or (isinstance(ip, ipaddress.IPv4Address) and ip in CGNAT)
     )
 
@@ -313,6 +342,14 @@ class Webhook:
         ceiling = min(self.backoff_max, self.backoff_base * (2 ** min(attempt - 1, 30)))
         return ceiling * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not crypto
 
+    def retry_horizon(self) -> float:
+        """Seconds after which a still-pending row can no longer be a retry in progress."""
+        span = sum(
+            min(self.backoff_max, self.backoff_base * (2 ** min(a - 1, 30)))
+            for a in range(1, self.max_attempts)
+        )
+        return max(PENDING_HORIZON_FLOOR, 2 * (span + self.max_attempts * self.timeout))
+
     def view(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -412,7 +449,7 @@ class WebhookService:
     # --- outbox --------------------------------------------------------------------------------
     async def enqueue(self, ev: dict[str, Any]) -> None:
         """EventBus sink: runs in the event's transaction, before any delivery."""
-        hooks = [h for h in self.hooks.values() if h.matches(ev)]
+        hooks = [h for h in self.hooks.values() if h.enabled and h.matches(ev)]
         if not hooks:
             return
         key = ev["client"] or ""
@@ -459,7 +496,34 @@ class WebhookService:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), SCAN_INTERVAL)
 
-    async def _prune(self) -> None:
+    async def _prune(self, now: float | None = None) -> None:
+        """Bound the tables: old delivery log and delivered rows by count; pending rows past
+        their retry horizon become dead letters; dead letters older than DEAD_RETENTION go."""
+        now = time.time() if now is None else now
+        for hook in list(self.hooks.values()):
+            cur = await self.conn.execute(
+                "UPDATE webhook_outbox SET status=?, done_at=?,"
+                " last_error=COALESCE(last_error || '; ', '') || ?"
+                " WHERE webhook_id=? AND status=? AND created_at < ?",
+                (
+                    DEAD,
+                    _iso(now),
+                    "retry horizon passed",
+                    hook.id,
+                    PENDING,
+                    _iso(now - hook.retry_horizon()),
+                ),
+            )
+            if cur.rowcount:
+                logger.warning(
+                    "webhook {}: {} pending row(s) past the retry horizon dead-lettered",
+                    hook.id,
+                    cur.rowcount,
+                )
+        await self.conn.execute(
+            "DELETE FROM webhook_outbox WHERE status=? AND done_at < ?",
+            (DEAD, _iso(now - DEAD_RETENTION)),
+        )
         await self.conn.execute(
             "DELETE FROM webhook_deliveries WHERE id <= "
             "(SELECT MAX(id) FROM webhook_deliveries) - ?",
@@ -714,6 +778,14 @@ class WebhookService:
         await self.conn.commit()
         logger.info("webhook {} deleted", wid)
 
+    async def delete_client(self, client: str) -> int:
+        """A deleted client's webhooks go with their outbox and dead letters: a client created
+        later under the same id must not send to the old owner's URL."""
+        gone = [h.id for h in self.hooks.values() if h.client == client]
+        for wid in gone:
+            await self.delete(wid)
+        return len(gone)
+
     async def counts(self, wid: str) -> dict[str, int]:
         counts = {PENDING: 0, DELIVERED: 0, DEAD: 0}
         async with self.conn.execute(
@@ -786,6 +858,13 @@ class WebhookService:
             self.wake.set()
             logger.info("webhook {}: {} dead letter(s) queued again", wid, n)
         return n
+
+
+def _iso(unix: float) -> str:
+    """Same format as ``utc_now_iso`` (milliseconds): string order is time order."""
+    return (
+        datetime.fromtimestamp(unix, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    )
 
 
 def _ms(started: float) -> float:

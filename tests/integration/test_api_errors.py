@@ -7,7 +7,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.conftest import Daemon
+from tests.conftest import API_KEY, Daemon
 
 PROBLEM_KEYS = {"type", "title", "status", "detail", "code"}
 
@@ -38,11 +38,11 @@ async def test_auth_is_required_but_health_is_public(daemon: Daemon) -> None:
             async with anon.ws_connect(daemon.base + "/ws"):
                 pass
         assert exc.value.status == 401
-        async with anon.ws_connect(daemon.base + "/ws?api_key=test-key-0123456789abcdef") as ws:
+        async with anon.ws_connect(f"{daemon.base}/ws?api_key={API_KEY}") as ws:
             assert not ws.closed
     # The key never reaches the log, even when passed in a query string.
     log = (daemon.home / "logs" / "wamc.log").read_text()
-    assert "test-key-0123456789abcdef" not in log
+    assert API_KEY not in log
 
 
 async def test_bad_input_answers(daemon: Daemon) -> None:

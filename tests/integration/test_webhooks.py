@@ -9,6 +9,7 @@ import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +17,17 @@ from aiohttp import web
 
 from tests.conftest import Daemon, free_port
 from tests.helpers import wait_for
-from wamc.webhooks import Webhook, blocked_address, check_url, sign
+from wamc.events import EventBus
+from wamc.store import Store
+from wamc.webhooks import (
+    Webhook,
+    WebhookIn,
+    WebhookService,
+    blocked_address,
+    check_url,
+    init_schema,
+    sign,
+)
 
 PHONE = "5511900000201"
 CONTACT = "5511955553333"
@@ -341,3 +352,41 @@ async def test_dead_letters_and_redelivery(
     )
     assert code == 202 and body == {"redelivered": 0}
     assert len(await dead(rejecting)) == 1
+
+
+async def test_outbox_skips_disabled_hooks_dead_letters_past_horizon_prunes_only_dead(
+    tmp_path: Path,
+) -> None:
+    """Real SQLite store and event bus; the dispatcher is not started, so nothing is delivered
+    and every row stays where the outbox rules put it."""
+    store = Store(tmp_path / "wamc.db")
+    await store.open()
+    try:
+        bus = EventBus(store)
+        service = WebhookService(store, bus, allow_private=True)
+        await init_schema(store)
+        bus.add_sink(service.enqueue)
+        url = "http://127.0.0.1:9/hook"
+        on, _ = await service.create(None, WebhookIn(url=url, retry={"max_attempts": 3}))
+        off, _ = await service.create(None, WebhookIn(url=url, enabled=False))
+        await bus.publish("acme", "client.state", {"state": "qr", "previous": "starting"})
+        assert await service.counts(off.id) == {"pending": 0, "delivered": 0, "dead": 0}
+        assert (await service.counts(on.id))["pending"] == 1
+
+        now = time.time()
+        await service._prune(now + 3600)  # within the horizon: a retry may still be under way
+        assert (await service.counts(on.id))["pending"] == 1
+        await service._prune(now + 2 * 86400)  # past it: a dead letter, still re-deliverable
+        (letter,) = await service.dead_letters(on.id, 10)
+        assert "retry horizon passed" in letter["last_error"]
+        assert (await service.counts(on.id))["pending"] == 0
+
+        await bus.publish("acme", "client.state", {"state": "connected", "previous": "qr"})
+        await service._prune(now + 20 * 86400)  # the new row: dead; the first: 18 days dead
+        assert await service.counts(on.id) == {"pending": 0, "delivered": 0, "dead": 2}
+        await service._prune(now + 33 * 86400)  # the first: 31 days dead, pruned
+        assert await service.counts(on.id) == {"pending": 0, "delivered": 0, "dead": 1}
+        (letter2,) = await service.dead_letters(on.id, 10)
+        assert letter2["payload"]["data"]["state"] == "connected"
+    finally:
+        await store.close()

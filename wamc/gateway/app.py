@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
 from loguru import logger
 
 from wamc.audit import AuditLog
-from wamc.auth import Tokens
+from wamc.auth import StreamTickets, Tokens
 from wamc.clients import ClientManager
 from wamc.config import Settings
 from wamc.errors import ApiError
 from wamc.events import EventBus
-from wamc.ratelimit import ApiLimiter, Idempotency, SendPacer
+from wamc.gateway.addresses import parse_networks
+from wamc.gateway.streams import Streams
+from wamc.ratelimit import ApiLimiter, AuthFailureLimiter, Idempotency, SendPacer
 from wamc.store import Store
 from wamc.webhooks import WebhookService
 
@@ -30,6 +35,10 @@ PACER = web.AppKey("pacer", SendPacer)
 IDEMPOTENCY = web.AppKey("idempotency", Idempotency)
 AUDIT = web.AppKey("audit", AuditLog)
 WEBHOOKS = web.AppKey("webhooks", WebhookService)
+STREAMS = web.AppKey("streams", Streams)
+AUTH_FAILURES = web.AppKey("auth_failures", AuthFailureLimiter)
+PROXIES = web.AppKey("trusted_proxies", tuple)
+TICKETS = web.AppKey("tickets", StreamTickets)
 
 PROBLEM_JSON = "application/problem+json"
 MAX_BODY = 256 * 1024
@@ -53,7 +62,7 @@ def presented_key(request: web.Request) -> str | None:
     if auth.lower().startswith("bearer "):
         return auth[7:].strip()
     if request.path == "/ws":
-        return request.query.get("api_key")
+        return request.query.get("api_key")  # kept for compatibility: prefer ?ticket=
     return None
 
 
@@ -93,6 +102,10 @@ def create_app(
         middlewares=[errors_middleware, security_middleware], client_max_size=MAX_BODY
     )
     app[TOKENS] = Tokens(store, api_key)  # admin key + per-client tokens (wamc/auth.py)
+    app[TICKETS] = StreamTickets(app[TOKENS])
+    app[STREAMS] = Streams(settings.max_streams_per_key)
+    app[AUTH_FAILURES] = AuthFailureLimiter(settings.auth_failures_per_minute)
+    app[PROXIES] = parse_networks(settings.trusted_proxies)  # checked by the daemon at start
     app[LIMITER] = ApiLimiter(
         settings.api_rate_per_minute, settings.api_rate_burst, settings.admin_rate_per_minute
     )
@@ -100,6 +113,7 @@ def create_app(
     app[IDEMPOTENCY] = Idempotency(store)
     app[AUDIT] = AuditLog(store, settings.logs_dir / "audit.log")
     app.on_startup.append(_load_tokens)
+    app.cleanup_ctx.append(_audit_retention)
     app.on_response_prepare.append(on_prepare)
     app[SETTINGS] = settings
     app[MANAGER] = manager
@@ -113,3 +127,19 @@ def create_app(
 
 async def _load_tokens(app: web.Application) -> None:
     await app[TOKENS].load()  # creates the tokens / audit / idempotency tables if missing
+
+
+async def _audit_retention(app: web.Application) -> AsyncIterator[None]:
+    days = app[SETTINGS].audit_retention_days
+    task = asyncio.create_task(app[AUDIT].retention_loop(days), name="audit-retention")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def begin_shutdown(app: web.Application, timeout: float = 1.5) -> None:
+    """First step of a daemon stop: queued sends answer 503 ``shutting_down``, every event
+    stream is closed (WebSocket 1001, SSE ``event: shutdown``) so no consumer holds the exit."""
+    app[PACER].close()
+    await app[STREAMS].shutdown(timeout)

@@ -61,7 +61,7 @@ CLIENT_PARAM = Param(
     "id",
     "path",
     {"type": "string", "pattern": V.CLIENT_ID.pattern},
-    "client id: 1-64 letters, digits, '_' or '-'",
+    V.CLIENT_ID_HELP,
     True,
     "acme",
 )
@@ -92,6 +92,12 @@ SINCE_PARAM = Param(
     "query",
     {"type": "string"},
     "resume: replay each client's events after seq N, e.g. acme:41,shop_2:7, then go live",
+)
+TICKET_QUERY = Param(
+    "ticket",
+    "query",
+    {"type": "string"},
+    "a ticket from POST /api/stream-tickets, instead of a key header (single use, 30 s)",
 )
 CLIENT_ERRORS = ("invalid_client_id", "client_not_found")
 WORKER_ERRORS = ("not_connected", "worker_unavailable", "worker_timeout", "whatsapp_error")
@@ -359,42 +365,65 @@ OPS: dict[tuple[str, str], Op] = {
             Param("before", "query", {"type": "integer", "minimum": 1}, "next_before of a page"),
         ),
     ),
+    ("POST", "/api/stream-tickets"): Op(
+        "create_stream_ticket",
+        "A single-use ticket to open one event stream",
+        "events",
+        "any",
+        ok=201,
+        response=V.StreamTicket,
+        description="For browsers, which cannot send headers on a WebSocket: open `/ws?ticket=…` "
+        "or `/api/events?ticket=…` within 30 s, once. The stream has the identity and scopes of "
+        "the key that asked for the ticket; revoking that token voids its tickets.",
+    ),
     ("GET", "/ws"): Op(
         "events",
         "Event stream (WebSocket)",
         "events",
         "read",
         ok=101,
-        errors=("invalid_parameter", "upgrade_required"),
+        errors=("invalid_parameter", "upgrade_required", "too_many_streams", "shutting_down"),
         params=(
             Param("clients", "query", {"type": "string"}, "comma-separated client ids, or *"),
             Param("events", "query", {"type": "string"}, "comma-separated event names, or *"),
-            Param("api_key", "query", {"type": "string"}, "the key, for browsers (no headers)"),
+            TICKET_QUERY,
+            Param(
+                "api_key",
+                "query",
+                {"type": "string"},
+                "deprecated, kept for compatibility: the key in the URL (use `ticket`)",
+            ),
             SINCE_PARAM,
         ),
         description="Upgrade to a WebSocket; every message is one JSON `Event` (see the schemas "
-        "`Event` and `Event.*`). A client token receives only its own client's events.",
+        "`Event` and `Event.*`). A client token receives only its own client's events. Each key "
+        "holds at most WAMC_MAX_STREAMS_PER_KEY streams (WebSocket and SSE together; 429 "
+        "too_many_streams beyond). Close codes: 1001 the daemon is stopping, 1008 the token "
+        "was revoked, its client deleted, or the consumer read too slowly.",
     ),
     ("GET", "/api/events"): Op(
         "eventsSse",
         "Event stream (Server-Sent Events)",
         "events",
         "read",
-        errors=("invalid_parameter",),
+        errors=("invalid_parameter", "too_many_streams", "shutting_down"),
         params=(
             Param("clients", "query", {"type": "string"}, "comma-separated client ids, or *"),
             Param("events", "query", {"type": "string"}, "comma-separated event names, or *"),
+            TICKET_QUERY,
             SINCE_PARAM,
         ),
         content={"text/event-stream": {"schema": {"type": "string"}}},
         description="The WebSocket's stream for consumers without WebSocket: each SSE `data` is "
         "one JSON `Event`, its SSE `event` the event name and its SSE `id` the stream position "
-        "(`acme:41,shop_2:7`), so `Last-Event-ID` on reconnect resumes without a gap.",
+        "(`acme:41,shop_2:7`), so `Last-Event-ID` on reconnect resumes without a gap. The "
+        "daemon ends the stream with a final `event: shutdown` when it stops, `event: error` "
+        "when the token is revoked or its client deleted.",
     ),
 }
 
 PUBLIC_ERRORS = ("internal_error",)
-KEY_ERRORS = ("unauthorized", "forbidden", "rate_limited")
+KEY_ERRORS = ("unauthorized", "forbidden", "rate_limited")  # rate_limited: per key or address
 
 
 def op_for(method: str, path: str) -> Op | None:
@@ -428,6 +457,7 @@ def _models() -> list[type[BaseModel]]:
         V.ClientQrData,
         V.MessageAckData,
         V.DaemonStartedData,
+        V.StreamTicket,
     ]
 
 
@@ -566,7 +596,11 @@ def _operation(method: str, path: str, op: Op | None, name: str) -> dict[str, An
         doc["security"] = []
     else:
         scope_text = (
-            "needs the admin key" if op.scope == "admin" else f"needs the `{op.scope}` scope"
+            "needs the admin key"
+            if op.scope == "admin"
+            else "any valid key or token"
+            if op.scope == "any"
+            else f"needs the `{op.scope}` scope"
         )
         desc = (desc + "\n\n" if desc else "") + f"Authorization: {scope_text}."
     if desc:

@@ -32,6 +32,7 @@ ROUTES = [
     web.get("/api/clients/{id}/chats/{chatId}/messages", messages.chat_messages),
     web.get("/ws", ws.websocket),
     web.get("/api/events", ws.server_sent_events),
+    web.post("/api/stream-tickets", tokens_api.create_stream_ticket),
     # per-client tokens, audit log, the OpenAPI document and Swagger UI (issue 5)
     web.get("/api/clients/{id}/tokens", tokens_api.list_tokens),
     web.post("/api/clients/{id}/tokens", tokens_api.create_token),

@@ -1,7 +1,8 @@
 """The scope-aware key check, API rate limit, audit trail, CORS and security headers.
 
-One middleware, in this order: CORS preflight → public routes pass → key → per-key rate limit →
-scope and client of the route (from ``openapi.OPS``) → handler → audit entry.
+One middleware, in this order: CORS preflight → public routes pass → per-address limit on
+failed sign-ins → key (or a stream ticket) → per-key rate limit → scope and client of the route
+(from ``openapi.OPS``) → handler → audit entry (calls without a valid key: aggregated).
 """
 
 from __future__ import annotations
@@ -12,10 +13,23 @@ from aiohttp import hdrs, web
 
 from wamc.auth import Principal
 from wamc.errors import ApiError
-from wamc.gateway.app import AUDIT, IDEMPOTENCY, LIMITER, MANAGER, SETTINGS, TOKENS, presented_key
+from wamc.gateway.addresses import client_address
+from wamc.gateway.app import (
+    AUDIT,
+    AUTH_FAILURES,
+    LIMITER,
+    MANAGER,
+    PROXIES,
+    SETTINGS,
+    TICKETS,
+    TOKENS,
+    presented_key,
+)
 from wamc.gateway.openapi import op_for
 
 PRINCIPAL = "wamc.principal"
+STREAM_PATHS = frozenset({"/ws", "/api/events"})
+ANY_KEY = "any"  # an operation any valid key may call, whatever its scopes
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CORS_HEADERS = "X-Api-Key, Authorization, Content-Type, Idempotency-Key"
 CORS_METHODS = "GET, POST, DELETE, OPTIONS"
@@ -79,13 +93,19 @@ async def security_middleware(request: web.Request, handler: Any) -> web.StreamR
     scope = op.scope if op and op.scope else "admin"
     client = request.match_info.get("id")
     status, result = 500, "internal_error"
-    principal = request.app[TOKENS].authenticate(presented_key(request))
+    address = client_address(request, request.app[PROXIES])
+    failures = request.app[AUTH_FAILURES]
+    principal = None
     try:
+        failures.check(address)  # before any key is looked at
+        principal = _authenticate(request)
         if principal is None:
+            failures.failed(address)
             raise ApiError("unauthorized", "send a valid key in X-Api-Key or Authorization: Bearer")
         request[PRINCIPAL] = principal
         request.app[LIMITER].hit(principal.key_id, admin=principal.is_admin)
-        principal.check(scope, client)
+        if scope != ANY_KEY:
+            principal.check(scope, client)
         if request.path == "/ws" and not _is_upgrade(request):
             raise ApiError("upgrade_required", "/ws is a WebSocket: send Upgrade: websocket")
         if action == "list_clients" and not principal.is_admin:
@@ -96,9 +116,6 @@ async def security_middleware(request: web.Request, handler: Any) -> web.StreamR
         else:
             response = await handler(request)
         status, result = response.status, "ok"
-        if action == "delete_client" and status < 300 and client:
-            await request.app[TOKENS].revoke_client(client)
-            await request.app[IDEMPOTENCY].forget_client(client)
         return response
     except ApiError as err:
         status, result = err.status, err.code
@@ -107,17 +124,34 @@ async def security_middleware(request: web.Request, handler: Any) -> web.StreamR
         status, result = exc.status, exc.reason.lower().replace(" ", "_")
         raise
     finally:
-        if request.method not in READ_METHODS or status in (401, 403, 429):
-            await request.app[AUDIT].record(
-                key_id=principal.key_id if principal else None,
+        audit = request.app[AUDIT]
+        if principal is None:
+            await audit.record_failure(
+                action=action,
+                method=request.method,
+                path=request.path,
+                status=status,
+                result=result,
+                remote=address,
+            )
+        elif request.method not in READ_METHODS or status in (401, 403, 429):
+            await audit.record(
+                key_id=principal.key_id,
                 action=action,
                 method=request.method,
                 path=request.path,
                 client=client,
                 status=status,
                 result=result,
-                remote=request.remote,
+                remote=address,
             )
+
+
+def _authenticate(request: web.Request) -> Principal | None:
+    """A key in a header (or ``?api_key=`` on /ws, kept for compatibility), or a stream ticket."""
+    if request.path in STREAM_PATHS and "ticket" in request.query:
+        return request.app[TICKETS].redeem(request.query.get("ticket"))
+    return request.app[TOKENS].authenticate(presented_key(request))
 
 
 def _is_upgrade(request: web.Request) -> bool:

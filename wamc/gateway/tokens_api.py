@@ -7,7 +7,9 @@ import json
 from aiohttp import web
 
 from wamc.errors import ApiError
-from wamc.gateway.app import AUDIT, MANAGER, TOKENS
+from wamc.gateway.app import AUDIT, MANAGER, STREAMS, TICKETS, TOKENS
+from wamc.gateway.security import principal_of
+from wamc.gateway.streams import POLICY_VIOLATION
 from wamc.validation import TokenCreate, bounded_int, client_id, validate_body
 
 
@@ -41,7 +43,25 @@ async def revoke_token(request: web.Request) -> web.Response:
     token_id = request.match_info["tokenId"]
     if not await request.app[TOKENS].revoke(cid, token_id):
         raise ApiError("token_not_found", f"client {cid} has no token {token_id[:40]!r}")
+    request.app[STREAMS].end_where(
+        lambda p: p.key_id == token_id, POLICY_VIOLATION, f"token {token_id} revoked"
+    )
     return web.json_response({"id": token_id, "revoked": True})
+
+
+async def create_stream_ticket(request: web.Request) -> web.Response:
+    """A single-use ticket for ``/ws?ticket=`` or ``/api/events?ticket=`` (browsers cannot send
+    headers on a WebSocket; a key in a URL ends up in logs and history)."""
+    principal = principal_of(request)
+    if principal is None:  # the middleware authenticated this call
+        raise ApiError("unauthorized")
+    tickets = request.app[TICKETS]
+    ticket = tickets.issue(principal)
+    return web.json_response(
+        {"ticket": ticket, "expires_in": int(tickets.ttl)},
+        status=201,
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 async def audit(request: web.Request) -> web.Response:

@@ -11,7 +11,9 @@ events published meanwhile are buffered; after the replay the buffer is drained,
 the replay already sent (seq <= last replayed, per client).
 
 A consumer that lets its queue fill up is disconnected with close code 1008 and the reason
-``consumer too slow``; the bus never waits for anyone.
+``consumer too slow``; the bus never waits for anyone. A revoked token or a deleted client
+closes its streams with 1008 too; a stopping daemon closes every stream with 1001 (SSE: a final
+``event: shutdown``). Each key holds at most ``WAMC_MAX_STREAMS_PER_KEY`` streams.
 """
 
 from __future__ import annotations
@@ -28,14 +30,16 @@ from loguru import logger
 
 from wamc.errors import ApiError
 from wamc.events import EVENT_NAMES, Subscriber
-from wamc.gateway.app import BUS, STORE
-from wamc.gateway.security import ws_clients
-from wamc.validation import CLIENT_ID
+from wamc.gateway.app import BUS, STORE, STREAMS
+from wamc.gateway.security import principal_of, ws_clients
+from wamc.gateway.streams import GOING_AWAY, Stream
+from wamc.validation import is_client_id
 
 HEARTBEAT = 20.0
 REPLAY_BATCH = 500
 SEND_TIMEOUT = 30.0  # a send blocked this long means the consumer stopped reading
 ABORT_AFTER_CLOSE = 60.0
+ENDED_CLOSE_TIMEOUT = 1.0  # a stream ended by the daemon waits this long for the close reply
 SLOW_REASON = "consumer too slow"
 SOCKET_SEND_BUFFER = 256 * 1024
 
@@ -45,7 +49,7 @@ def _csv(raw: str | None, name: str) -> frozenset[str] | None:
         return None
     items = frozenset(x.strip() for x in raw.split(",") if x.strip())
     if name == "clients":
-        bad = [c for c in items if not CLIENT_ID.match(c)]
+        bad = [c for c in items if not is_client_id(c)]
         if bad:
             raise ApiError(
                 "invalid_parameter", f"invalid client id in 'clients': {bad[0]!r}", field="clients"
@@ -71,7 +75,7 @@ def parse_since(raw: str | None) -> dict[str, int]:
         if not part:
             continue
         client, sep, seq = part.rpartition(":")
-        if not sep or not CLIENT_ID.match(client) or not seq.isdigit() or len(seq) > 15:
+        if not sep or not is_client_id(client) or not seq.isdigit() or len(seq) > 15:
             raise ApiError(
                 "invalid_parameter",
                 f"'since' takes client:seq pairs separated by commas, not {part[:80]!r}",
@@ -127,8 +131,28 @@ async def stream(
         await send(ev)
 
 
+def _register(request: web.Request, kind: str) -> Stream:
+    principal = principal_of(request)
+    assert principal is not None  # the security middleware authenticated every stream
+    return request.app[STREAMS].open(principal, kind)  # 429 too_many_streams, 503 at shutdown
+
+
 async def websocket(request: web.Request) -> web.StreamResponse:
     clients, events, since = stream_params(request)
+    registered = _register(request, "ws")
+    try:
+        return await _websocket(request, registered, clients, events, since)
+    finally:
+        request.app[STREAMS].close(registered)
+
+
+async def _websocket(
+    request: web.Request,
+    registered: Stream,
+    clients: frozenset[str] | None,
+    events: frozenset[str] | None,
+    since: dict[str, int],
+) -> web.StreamResponse:
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=64 * 1024, writer_limit=64 * 1024)
     sock = request.transport.get_extra_info("socket") if request.transport else None
     if sock is not None:
@@ -155,12 +179,22 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         await stream(store, sub, since, events, send)
 
     async def guard() -> None:
-        """Close the socket when the bus dropped this consumer or a send stalled."""
+        """Close the socket when the bus dropped this consumer, a send stalled, or the daemon
+        ended the stream (token revoked, client deleted, shutdown)."""
         overflow = asyncio.create_task(sub.overflow.wait())
+        ended = asyncio.create_task(registered.ended.wait())
         try:
-            done, _ = await asyncio.wait({overflow, sender}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(
+                {overflow, ended, sender}, return_when=asyncio.FIRST_COMPLETED
+            )
         finally:
             overflow.cancel()
+            ended.cancel()
+        if registered.ended.is_set():
+            sender.cancel()
+            log.info("websocket consumer closed ({}): {}", registered.code, registered.reason)
+            await close(registered.code, registered.reason, ENDED_CLOSE_TIMEOUT)
+            return
         if sender in done and not sender.cancelled():
             exc = sender.exception()
             if isinstance(exc, TimeoutError):
@@ -176,15 +210,17 @@ async def websocket(request: web.Request) -> web.StreamResponse:
 
     closing = False
 
-    async def close(code: int, reason: str) -> None:
+    async def close(code: int, reason: str, timeout: float = 15.0) -> None:
         nonlocal closing
         closing = True
         transport = request.transport
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(ws.close(code=code, message=reason.encode(), drain=False), 15)
+            msg = reason.encode()[:120]  # a close reason is at most 123 bytes
+            await asyncio.wait_for(ws.close(code=code, message=msg, drain=False), timeout)
         if transport is not None:
             # A consumer that never reads again cannot hold its socket (and buffer) forever.
-            asyncio.get_running_loop().call_later(ABORT_AFTER_CLOSE, transport.abort)
+            after = 0.0 if code == GOING_AWAY else ABORT_AFTER_CLOSE
+            asyncio.get_running_loop().call_later(after, transport.abort)
 
     sender = asyncio.create_task(pump())
     watcher = asyncio.create_task(guard())
@@ -212,6 +248,20 @@ async def server_sent_events(request: web.Request) -> web.StreamResponse:
     every client without a gap."""
     last_id = request.headers.get("Last-Event-ID", "")
     clients, events, since = stream_params(request, last_id or None)
+    registered = _register(request, "sse")
+    try:
+        return await _server_sent_events(request, registered, clients, events, since)
+    finally:
+        request.app[STREAMS].close(registered)
+
+
+async def _server_sent_events(
+    request: web.Request,
+    registered: Stream,
+    clients: frozenset[str] | None,
+    events: frozenset[str] | None,
+    since: dict[str, int],
+) -> web.StreamResponse:
     position = dict(since)
     bus = request.app[BUS]
     store = request.app[STORE]
@@ -251,14 +301,20 @@ async def server_sent_events(request: web.Request) -> web.StreamResponse:
         asyncio.create_task(stream(store, sub, since, events, send)),
         asyncio.create_task(keepalive()),
         asyncio.create_task(sub.overflow.wait()),
+        asyncio.create_task(registered.ended.wait()),
     ]
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        if sub.overflowed:
+        final = None
+        if registered.ended.is_set():
+            name = "shutdown" if registered.code == GOING_AWAY else "error"
+            final = (name, registered.reason, ENDED_CLOSE_TIMEOUT)
+        elif sub.overflowed:
+            final = ("error", SLOW_REASON, 5.0)
+        if final is not None:
+            tasks[0].cancel()  # no event after the final one
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(
-                    resp.write(f"event: error\ndata: {SLOW_REASON}\n\n".encode()), 5
-                )
+                await asyncio.wait_for(write(f"event: {final[0]}\ndata: {final[1]}\n\n"), final[2])
     finally:
         bus.unsubscribe(sub)
         for task in tasks:

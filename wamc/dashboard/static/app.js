@@ -3,15 +3,17 @@
  * State comes from GET /api/clients once, then from the /ws event stream; each event updates the
  * one card it concerns in place (text and attributes only: cards are created once and never
  * re-rendered). Memory, CPU and uptime are refreshed by a light poll of /api/clients.
- * The API key lives in sessionStorage (this tab only) and goes out as X-Api-Key; the WebSocket,
- * which cannot carry headers from a browser, sends it as ?api_key=.
+ * The API key lives in sessionStorage (this tab only) and goes out as X-Api-Key. The WebSocket,
+ * which cannot carry headers from a browser, opens with a single-use ticket from
+ * POST /api/stream-tickets (?ticket=): the key never appears in a URL.
  */
 (() => {
   "use strict";
 
   const KEY_STORAGE = "wamc.apiKey";
-  const ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
-  const ID_HELP = "Client ids are 1–64 characters: letters, digits, '_' and '-'.";
+  const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+  const ID_HELP =
+    "Client ids are 1–64 characters: letters, digits, '_' and '-', starting with a letter or digit.";
   const LABELS = {
     stopped: "Stopped",
     starting: "Starting",
@@ -31,6 +33,7 @@
     key: null,
     clients: new Map(), // id -> {data, el, refs, fetchedAt, busy}
     ws: null,
+    wsOpening: false,
     wsAttempt: 0,
     wsTimer: null,
     everOpen: false,
@@ -776,16 +779,21 @@
   }
 
   // ---------------------------------------------------------------------------------- events
-  function connectWs() {
+  async function connectWs() {
     clearTimeout(app.wsTimer);
-    const proto = location.protocol === "https:" ? "wss" : "ws";
-    const url = `${proto}://${location.host}/ws?api_key=${encodeURIComponent(app.key)}`;
+    if (app.wsOpening) return;
+    app.wsOpening = true;
     let ws;
     try {
-      ws = new WebSocket(url);
+      const { ticket } = await api("POST", "/api/stream-tickets"); // a 401 signs out
+      if (!app.key || app.ws) return;
+      const proto = location.protocol === "https:" ? "wss" : "ws";
+      ws = new WebSocket(`${proto}://${location.host}/ws?ticket=${encodeURIComponent(ticket)}`);
     } catch (err) {
-      scheduleReconnect();
+      if (app.key) scheduleReconnect();
       return;
+    } finally {
+      app.wsOpening = false;
     }
     app.ws = ws;
     ws.onopen = async () => {
