@@ -67,7 +67,7 @@ CREATE TABLE IF NOT EXISTS event_seq_floor (
 
 
 # (table, column, type) added after the first release: created on open when missing.
-ADDED_COLUMNS = (("messages", "lid", "TEXT"),)
+ADDED_COLUMNS = (("messages", "lid", "TEXT"), ("clients", "stop_outcome", "TEXT"))
 
 
 @dataclass
@@ -83,6 +83,7 @@ class ClientRow:
     boot: str | None
     delivered_dn: int
     restarts: int
+    stop_outcome: str | None = None  # how the last stop ended: clean | term | kill
 
 
 # Columns of ``clients`` the daemon updates as things happen (observed state, live worker).
@@ -97,6 +98,7 @@ CLIENT_FIELDS = frozenset(
         "boot",
         "delivered_dn",
         "restarts",
+        "stop_outcome",
     }
 )
 

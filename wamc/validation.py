@@ -6,6 +6,7 @@ import base64
 import binascii
 import json
 import re
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -155,6 +156,11 @@ class ClientStatus(_Out):
     restarts: int = 0
     uptime_seconds: float | None = None
     created_at: str = Field(examples=["2026-01-01T12:00:00.000Z"])
+    stop_outcome: Literal["clean", "term", "kill"] | None = Field(
+        default=None,
+        description="how the last stop ended: clean (the worker closed its browser itself), "
+        "term (after a SIGTERM to the worker) or kill (SIGKILLed); null before any stop",
+    )
 
 
 class ConnectResult(ClientStatus):
