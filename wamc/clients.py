@@ -394,8 +394,7 @@ class ClientManager:
         finally:
             wake_task.cancel()
         code = exit_task.result()
-        if self.backend.kill_browser(client.id, client.browser_pid):  # never leave it behind
-            log.warning("browser (pid {}) outlived its worker: SIGKILLed", client.browser_pid)
+        await self.backend.end_browser(client.id, client.browser_pid)  # never left behind
         recycled = (client.kill_reason or "").startswith(RECYCLE)
         expected = (
             self.closing  # wamc shutdown: every worker is being stopped

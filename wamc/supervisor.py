@@ -50,6 +50,7 @@ class WorkerHandle:
 # after a SIGTERM to the worker alone, or only when its group and browser were SIGKILLed.
 StopOutcome = Literal["clean", "term", "kill"]
 TERM_GRACE = 3.0  # seconds a worker gets after the escalating SIGTERM before the SIGKILL
+ORPHAN_GRACE = 5.0  # seconds a browser whose worker is gone gets to exit by itself
 
 
 class Backend(Protocol):
@@ -62,6 +63,7 @@ class Backend(Protocol):
     ) -> StopOutcome: ...
     def kill(self, handle: WorkerHandle, browser_pid: int | None) -> None: ...
     def kill_browser(self, client_id: str, browser_pid: int | None) -> bool: ...
+    async def end_browser(self, client_id: str, browser_pid: int | None) -> bool: ...
 
 
 class LocalProcessBackend:
@@ -173,8 +175,7 @@ class LocalProcessBackend:
                     outcome = "kill"
                     self.kill(handle, browser_pid)
                     await self._exited(handle, 5)
-        if self.kill_browser(handle.client_id, browser_pid) and outcome != "kill":
-            log.warning("browser (pid {}) outlived its worker: SIGKILLed", browser_pid)
+        if await self.end_browser(handle.client_id, browser_pid) and outcome != "kill":
             outcome = "kill"
         return outcome
 
@@ -209,6 +210,24 @@ class LocalProcessBackend:
             kill_tree(browser_pid)
         else:
             self.kill_browser(handle.client_id, browser_pid)  # re-parented or not ours: re-check
+
+    async def end_browser(
+        self, client_id: str, browser_pid: int | None, grace: float | None = None
+    ) -> bool:
+        """After its worker exited: let an orphaned Chromium finish its own shutdown (it closes
+        when its driver's pipe does, flushing the profile), then SIGKILL it. True when killed."""
+        profile = self.settings.client_dir(client_id) / "profile"
+        if not browser_pid or not is_client_browser(browser_pid, profile):
+            return False
+        grace = ORPHAN_GRACE if grace is None else grace
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wait_exit(browser_pid), grace)
+        if not self.kill_browser(client_id, browser_pid):
+            return False
+        logger.bind(client=client_id).warning(
+            "browser (pid {}) outlived its worker by {:.0f}s: SIGKILLed", browser_pid, grace
+        )
+        return True
 
     def kill_browser(self, client_id: str, browser_pid: int | None) -> bool:
         """SIGKILL ``client_id``'s Chromium if ``browser_pid`` is proven to be it."""

@@ -157,3 +157,17 @@ async def test_stale_pids_in_the_database_spare_innocent_processes(
     finally:
         await d.close()
     assert worker.poll() is None and browser.poll() is None
+
+
+async def test_worker_sigkilled_right_after_linking_its_browser_closes_itself(
+    daemon: Daemon, sim_http: Any
+) -> None:
+    """A worker that dies hard leaves Chromium without its driver: Chromium shuts itself down
+    (flushing the profile) and the daemon lets it, rather than SIGKILLing it at once."""
+    st = await daemon.connect_scanned(sim_http, "orphan", PHONE)
+    os.kill(st["pid"], signal.SIGKILL)
+    code, body = await daemon.call("POST", "/api/clients/orphan/disconnect")
+    assert code in (200, 202), body
+    await daemon.wait_state("orphan", "stopped")
+    assert await reconnect_outcome(daemon, "orphan") == "connected"
+    assert "outlived its worker" not in (daemon.home / "logs" / "wamc.log").read_text()

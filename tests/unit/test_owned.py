@@ -243,8 +243,9 @@ async def test_stop_escalates_to_term_then_kill(
 
 
 async def test_a_browser_that_outlives_a_clean_worker_makes_it_a_kill(
-    tmp_path: Path, procs: list[subprocess.Popen[bytes]]
+    tmp_path: Path, procs: list[subprocess.Popen[bytes]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(sup, "ORPHAN_GRACE", 0.5)
     backend = LocalProcessBackend(settings(tmp_path))
     worker = spawn(procs, sys.executable, "-c", SLEEP)
     browser = fake_browser(procs, profile_of(tmp_path, "acme"))
