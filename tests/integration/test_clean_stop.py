@@ -61,6 +61,11 @@ async def test_disconnect_right_after_linking_keeps_the_session(
     assert elapsed < 1.0
     st = await daemon.status("clean")
     assert st["stop_outcome"] == "clean"
+    log = (daemon.home / "logs" / "wamc.log").read_text()
+    assert "worker stopped cleanly" in log and "escalated" not in log
+    await daemon.stop()
+    await daemon.start()
+    assert (await daemon.status("clean"))["stop_outcome"] == "clean"  # kept in the store
     assert await reconnect_outcome(daemon, "clean") == "connected"
 
 
