@@ -24,7 +24,7 @@ from wamc.ingest import ingest
 from wamc.recycle import recycle_reason
 from wamc.states import RUNNING_STATES, ClientState, can_transition
 from wamc.store import ClientRow, Store
-from wamc.supervisor import Backend, Backoff, WorkerHandle, kill_group
+from wamc.supervisor import Backend, Backoff, StopOutcome, WorkerHandle
 from wamc.timeutil import iso_from_unix, utc_now_iso
 from wamc.transport import Transport
 from wamc.wire import commands as C
@@ -66,6 +66,7 @@ class Client:
     secret_hash: str | None = None  # of the secret its worker got at spawn (proves its hello)
     bad_frames: int = 0  # frames refused (undecodable, invalid, wrong secret)
     dead_events: int = 0  # events acknowledged but not applied
+    stop_outcome: StopOutcome | None = None  # how the last stop ended: clean | term | kill
 
     @property
     def pid(self) -> int | None:
@@ -91,6 +92,7 @@ class Client:
             "last_message_at": self.last_message_at,
             "bad_frames": self.bad_frames,
             "dead_events": self.dead_events,
+            "stop_outcome": self.stop_outcome,
             **client_usage(self.pid, self.browser_pid),
         }
 
@@ -136,6 +138,8 @@ class ClientManager:
                 restarts=row.restarts,
             )
             client.last_message_at = iso_from_unix(last_message.get(row.id))
+            if row.stop_outcome in ("clean", "term", "kill"):
+                client.stop_outcome = row.stop_outcome
             self.clients[row.id] = client
             self._adopt(client, row)
 
@@ -145,8 +149,8 @@ class ClientManager:
             return
         handle = self.backend.adopt(client.id, row.worker_pid, row.worker_started)
         if handle is None:
-            if row.browser_pid:
-                kill_group(row.browser_pid)  # its worker is gone: no orphan Chromium
+            # Its worker is gone: no orphan Chromium, but only if the pid is still its Chromium.
+            self.backend.kill_browser(client.id, row.browser_pid)
             return
         client.handle = handle
         client.boot = row.boot
@@ -408,8 +412,7 @@ class ClientManager:
         finally:
             wake_task.cancel()
         code = exit_task.result()
-        if client.browser_pid:
-            kill_group(client.browser_pid)  # never leave its Chromium behind
+        await self.backend.end_browser(client.id, client.browser_pid)  # never left behind
         recycled = (client.kill_reason or "").startswith(RECYCLE)
         expected = (
             self.closing  # wamc shutdown: every worker is being stopped
@@ -455,9 +458,14 @@ class ClientManager:
         if handle is None:
             return
         self.log(client).info("stopping worker (pid {})", handle.pid)
-        if client.boot is not None:
-            self.transport.send(client.id, STOP_REQUEST)
-        await self.backend.stop(handle, self.settings.stop_timeout, client.browser_pid)
+        asked = client.boot is not None and self.transport.send(
+            client.id, STOP_REQUEST
+        )
+        outcome = await self.backend.stop(
+            handle, self.settings.stop_timeout, client.browser_pid, asked
+        )
+        client.stop_outcome = outcome
+        await self.store.update_client(client.id, stop_outcome=outcome)
 
     async def detach_all(self) -> None:
         """Daemon exit that keeps the workers: they wait (grace period) for the next daemon."""
@@ -528,9 +536,7 @@ class ClientManager:
                 ):
                     client.kill_reason = f"no heartbeat for {now - client.last_seen:.0f}s"
                     self.log(client).warning("worker unresponsive: killing it")
-                    kill_group(client.handle.pid)
-                    if client.browser_pid:
-                        kill_group(client.browser_pid)
+                    self.backend.kill(client.handle, client.browser_pid)
 
     # --- frames from workers ---------------------------------------------------------------------
     async def on_frame(self, client_id: str, frame: F.WorkerFrame) -> None:

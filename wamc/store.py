@@ -87,6 +87,7 @@ CREATE INDEX IF NOT EXISTS dead_events_by_client ON dead_events (client, id);
 ADDED_COLUMNS = (
     ("messages", "lid", "TEXT"),
     ("clients", "worker_secret_hash", "TEXT"),
+    ("clients", "stop_outcome", "TEXT"),
 )
 DEAD_EVENTS_KEPT = 1000  # per client, newest
 DEAD_PAYLOAD_MAX = 64 * 1024
@@ -106,6 +107,7 @@ class ClientRow:
     delivered_dn: int
     restarts: int
     worker_secret_hash: str | None = None
+    stop_outcome: str | None = None  # how the last stop ended: clean | term | kill
 
 
 # Columns of ``clients`` the daemon updates as things happen (observed state, live worker).
@@ -121,6 +123,7 @@ CLIENT_FIELDS = frozenset(
         "delivered_dn",
         "restarts",
         "worker_secret_hash",
+        "stop_outcome",
     }
 )
 

@@ -17,11 +17,20 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 import psutil
+from loguru import logger
 
 from wamc.config import Settings
+from wamc.owned import (
+    is_client_browser,
+    is_client_worker,
+    kill_client_browser,
+    kill_client_worker,
+    kill_tree,
+    worker_cmdline_matches,
+)
 
 SECRET_ENV = "WAMC_WORKER_SECRET"
 
@@ -39,12 +48,24 @@ class WorkerHandle:
         return {"worker_pid": self.pid, "worker_started": self.started}
 
 
+# How a stop ended: the worker exited when asked (its browser closed gracefully, profile flushed),
+# after a SIGTERM to the worker alone, or only when its group and browser were SIGKILLed.
+StopOutcome = Literal["clean", "term", "kill"]
+TERM_GRACE = 3.0  # seconds a worker gets after the escalating SIGTERM before the SIGKILL
+ORPHAN_GRACE = 5.0  # seconds a browser whose worker is gone gets to exit by itself
+
+
 class Backend(Protocol):
     async def start(self, client_id: str, secret: str) -> WorkerHandle: ...
     def adopt(self, client_id: str, pid: int, started: float) -> WorkerHandle | None: ...
     async def wait(self, handle: WorkerHandle) -> int: ...
     def poll(self, handle: WorkerHandle) -> bool: ...
-    async def stop(self, handle: WorkerHandle, timeout: float, browser_pid: int | None) -> None: ...
+    async def stop(
+        self, handle: WorkerHandle, timeout: float, browser_pid: int | None, asked: bool
+    ) -> StopOutcome: ...
+    def kill(self, handle: WorkerHandle, browser_pid: int | None) -> None: ...
+    def kill_browser(self, client_id: str, browser_pid: int | None) -> bool: ...
+    async def end_browser(self, client_id: str, browser_pid: int | None) -> bool: ...
 
 
 class LocalProcessBackend:
@@ -87,7 +108,8 @@ class LocalProcessBackend:
         stderr_path.parent.mkdir(parents=True, exist_ok=True)
         with open(stderr_path, "ab") as err:
             proc = subprocess.Popen(  # noqa: ASYNC220 - fork/exec returns at once
-                [sys.executable, "-m", "workers", "--client", client_id],
+                # One argv element: an id can never be read as an option.
+                [sys.executable, "-m", "workers", f"--client={client_id}"],
                 stdin=subprocess.DEVNULL,
                 stdout=err,
                 stderr=err,
@@ -107,7 +129,7 @@ class LocalProcessBackend:
             cmd = proc.cmdline()
         except psutil.Error:
             return None
-        if "workers" not in cmd or cmd[-2:] != ["--client", client_id]:
+        if not worker_cmdline_matches(cmd, client_id):  # also the older ``--client ID`` form
             return None
         return WorkerHandle(client_id=client_id, pid=pid, started=started, proc=None)
 
@@ -122,20 +144,98 @@ class LocalProcessBackend:
             return handle.proc.poll() is None
         return create_time(handle.pid) == handle.started
 
-    async def stop(self, handle: WorkerHandle, timeout: float, browser_pid: int | None) -> None:
-        """SIGTERM the worker's group, wait, then SIGKILL it and its browser's group."""
+    async def stop(
+        self, handle: WorkerHandle, timeout: float, browser_pid: int | None, asked: bool
+    ) -> StopOutcome:
+        """Let the worker stop itself; escalate only when it does not.
+
+        ``asked``: a ``stop`` frame reached the worker; if not, a SIGTERM to the worker alone
+        asks instead (its handler takes the same graceful path). The worker closes Chromium
+        itself, so the profile is flushed. Only after ``timeout``: SIGTERM to the worker alone,
+        then SIGKILL to its group and its browser. Playwright's driver, in the worker's group,
+        never gets a signal before that: killed early, it would take the graceful close with it.
+        """
+        log = logger.bind(client=handle.client_id)
+        begun = time.monotonic()
+        outcome: StopOutcome = "clean"
         if self.poll(handle):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(handle.pid, signal.SIGTERM)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wait_exit(handle.pid), timeout)
-        kill_group(handle.pid)
-        if browser_pid:
-            kill_group(browser_pid)
+            if not asked:
+                self._term(handle)
+            if await self._exited(handle, timeout):
+                log.info(
+                    "worker stopped cleanly (pid {}, {:.1f}s)", handle.pid, time.monotonic() - begun
+                )
+            else:
+                log.warning(
+                    "worker did not stop within {:.0f}s: SIGTERM to the worker (escalated)", timeout
+                )
+                outcome = "term"
+                self._term(handle)
+                if not await self._exited(handle, TERM_GRACE):
+                    log.warning(
+                        "worker still running: SIGKILL to its group and browser (escalated)"
+                    )
+                    outcome = "kill"
+                    self.kill(handle, browser_pid)
+                    await self._exited(handle, 5)
+        if await self.end_browser(handle.client_id, browser_pid) and outcome != "kill":
+            outcome = "kill"
+        return outcome
+
+    async def _exited(self, handle: WorkerHandle, timeout: float) -> bool:
+        """Wait up to ``timeout`` for the worker to exit (and reap it if it is our child)."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wait_exit(handle.pid), 5)
+            await asyncio.wait_for(wait_exit(handle.pid), timeout)
         if handle.proc is not None:
-            handle.proc.poll()
+            return handle.proc.poll() is not None
+        return not self.poll(handle)
+
+    def _term(self, handle: WorkerHandle) -> None:
+        """SIGTERM to the worker process alone, never its group."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            if handle.proc is not None:
+                handle.proc.send_signal(signal.SIGTERM)  # no-op once reaped: no pid reuse
+            elif is_client_worker(handle.pid, handle.client_id, handle.started):
+                os.kill(handle.pid, signal.SIGTERM)
+
+    def kill(self, handle: WorkerHandle, browser_pid: int | None) -> None:
+        """SIGKILL the worker's group (it and Playwright's driver) and its browser, if ours."""
+        profile = self.settings.client_dir(handle.client_id) / "profile"
+        live = self.poll(handle)
+        # Checked before the worker dies: while it lives, its browser must descend from it.
+        browser_ours = is_client_browser(browser_pid, profile, handle.pid if live else None)
+        if handle.proc is not None:
+            if live:  # alive and unreaped: the pid is still ours
+                kill_tree(handle.pid)
+        else:
+            kill_client_worker(handle.pid, handle.client_id, handle.started)
+        if browser_ours and browser_pid:
+            kill_tree(browser_pid)
+        else:
+            self.kill_browser(handle.client_id, browser_pid)  # re-parented or not ours: re-check
+
+    async def end_browser(
+        self, client_id: str, browser_pid: int | None, grace: float | None = None
+    ) -> bool:
+        """After its worker exited: let an orphaned Chromium finish its own shutdown (it closes
+        when its driver's pipe does, flushing the profile), then SIGKILL it. True when killed."""
+        profile = self.settings.client_dir(client_id) / "profile"
+        if not browser_pid or not is_client_browser(browser_pid, profile):
+            return False
+        grace = ORPHAN_GRACE if grace is None else grace
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wait_exit(browser_pid), grace)
+        if not self.kill_browser(client_id, browser_pid):
+            return False
+        logger.bind(client=client_id).warning(
+            "browser (pid {}) outlived its worker by {:.0f}s: SIGKILLed", browser_pid, grace
+        )
+        return True
+
+    def kill_browser(self, client_id: str, browser_pid: int | None) -> bool:
+        """SIGKILL ``client_id``'s Chromium if ``browser_pid`` is proven to be it."""
+        profile = self.settings.client_dir(client_id) / "profile"
+        return kill_client_browser(browser_pid, profile, client_id)
 
 
 def create_time(pid: int) -> float | None:
@@ -166,14 +266,6 @@ async def wait_exit(pid: int) -> None:
 
 def project_root() -> Path:
     return Path(__file__).resolve().parent.parent
-
-
-def kill_group(pid: int) -> None:
-    """SIGKILL a process group led by ``pid`` (workers and Chromium each lead one)."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
-    with contextlib.suppress(psutil.Error):
-        psutil.Process(pid).kill()
 
 
 class Backoff:

@@ -7,6 +7,7 @@ import binascii
 import json
 import re
 from collections.abc import Container, Iterable
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -166,6 +167,21 @@ class ClientStatus(_Out):
     restarts: int = 0
     uptime_seconds: float | None = None
     created_at: str = Field(examples=["2026-01-01T12:00:00.000Z"])
+    stop_outcome: Literal["clean", "term", "kill"] | None = Field(
+        default=None,
+        description="how the last stop ended: clean (the worker closed its browser itself), "
+        "term (after a SIGTERM to the worker) or kill (SIGKILLed); null before any stop",
+    )
+    bad_frames: int = Field(
+        default=0,
+        description="frames from this client's worker refused at the wire (undecodable, "
+        "invalid, not proven by the worker's secret) since the daemon started",
+    )
+    dead_events: int = Field(
+        default=0,
+        description="worker events acknowledged but not applied since the daemon started "
+        "(see GET /api/clients/{id}/dead-events)",
+    )
 
 
 class ConnectResult(ClientStatus):

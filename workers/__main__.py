@@ -1,4 +1,4 @@
-"""``python -m workers --client ID``: one client's isolated worker process."""
+"""``python -m workers --client=ID``: one client's isolated worker process."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from wamc.config import load_settings
 from wamc.log import setup_worker_logging
 from wamc.supervisor import SECRET_ENV
 
-CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# The first character a letter or digit: an id is never mistaken for an option.
+CLIENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
         "--grace", type=float, default=float(os.environ.get("WAMC_WORKER_GRACE", 20))
     )
     args = parser.parse_args(argv)
-    if not CLIENT_ID.match(args.client):
+    if not CLIENT_ID.fullmatch(args.client):
         print(f"invalid client id {args.client!r}", file=sys.stderr)
         return 2
     settings = load_settings()

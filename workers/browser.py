@@ -14,6 +14,8 @@ import psutil
 from loguru import logger
 from playwright.async_api import BrowserContext, Page, async_playwright
 
+from wamc.owned import browser_cmdline_matches, kill_tree
+
 BRIDGE_JS = Path(__file__).with_name("bridge.js")
 # WhatsApp Web refuses user agents containing "HeadlessChrome".
 USER_AGENT = (
@@ -156,44 +158,61 @@ class Browser:
         if self.page is not None:
             await self.page.goto(self.url, wait_until="domcontentloaded", timeout=60_000)
 
-    async def close(self, keep_running: bool = False) -> None:
-        """Close gracefully (profile flushed); kill what is left.
+    async def close(self, keep_running: bool = False) -> bool:
+        """Close gracefully, so Chromium flushes the profile; SIGKILL only what is left.
 
         ``keep_running``: the worker goes on (profile recovery); the close is not a crash.
+        True when the browser closed by itself.
         """
         if keep_running:
             self.closed = asyncio.Event()  # waiters of the old browser's close are not woken
         pid = self.pid
-        with contextlib.suppress(Exception):
+        graceful = self.context is None
+        try:
             if self.context is not None:
                 await asyncio.wait_for(self.context.close(), 15)
+                graceful = True
+        except Exception as exc:
+            logger.warning("browser did not close gracefully: {}", first_line(exc))
         with contextlib.suppress(Exception):
             if self._pw is not None:
                 await asyncio.wait_for(self._pw.stop(), 10)
-        if pid:
-            kill_browser_tree(pid)
+        if pid and kill_browser_tree(pid, self.profile_dir):
+            logger.warning("browser {} still running after its close: SIGKILLed", pid)
+            graceful = False
+        elif pid and graceful:
+            logger.info("browser {} closed cleanly", pid)
+        return graceful
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
 def find_browser_pid(profile_dir: Path) -> int | None:
     """The Chromium main process using ``profile_dir`` (Playwright starts it in its own session)."""
-    needle = f"--user-data-dir={profile_dir}"
     me = psutil.Process()
     for proc in me.children(recursive=True):
         with contextlib.suppress(psutil.Error):
-            cmd = proc.cmdline()
-            if needle in cmd and not any(a.startswith("--type=") for a in cmd):
+            if browser_cmdline_matches(proc.cmdline(), profile_dir):
                 return proc.pid
     return None
 
 
-def kill_browser_tree(pid: int) -> None:
-    """SIGKILL the browser's process group (it leads its own session) and any stragglers."""
-    with contextlib.suppress(psutil.Error):
+def kill_browser_tree(pid: int, profile_dir: Path) -> bool:
+    """SIGKILL the browser's process group and stragglers, if ``pid`` is still our Chromium.
+
+    After a graceful close the pid is gone and may be reused: the profile proves it is ours.
+    True when something was killed."""
+    try:
         proc = psutil.Process(pid)
-        children = proc.children(recursive=True)
-        with contextlib.suppress(OSError):
-            os.killpg(pid, 9)
-        for p in [proc, *children]:
-            with contextlib.suppress(psutil.Error):
-                p.kill()
+        if proc.status() == psutil.STATUS_ZOMBIE or not browser_cmdline_matches(
+            proc.cmdline(), profile_dir
+        ):
+            return False
+    except psutil.Error:
+        return False
+    kill_tree(pid)
     logger.debug("browser {} killed", pid)
+    return True

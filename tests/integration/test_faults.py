@@ -7,13 +7,14 @@ import asyncio
 import os
 import signal
 import time
+from functools import partial
 from typing import Any
 
 import psutil
 import pytest
 
 from tests.conftest import Daemon, processes_under
-from tests.helpers import wait_for
+from tests.helpers import session_on_disk, wait_for
 
 CONTACT = "5511977776666"
 FAST = {
@@ -70,6 +71,8 @@ async def test_browser_killed_worker_hung_and_crash_loop(
     d = fast_daemon
     a = await d.connect_scanned(sim_http, "acme", "5511911110001")
     b = await d.connect_scanned(sim_http, "bolt", "5511911110002")
+    for c in ("acme", "bolt"):  # killed before Chromium flushed the login, it would be lost
+        await wait_for(partial(session_on_disk, d.home / "sessions" / c / "profile"), 30)
 
     # 1. Chromium SIGKILLed: the worker sees its browser die and is replaced.
     os.killpg(a["browser_pid"], signal.SIGKILL)

@@ -20,7 +20,7 @@ import psutil
 import pytest
 from playwright.async_api import BrowserContext, Page, Playwright, async_playwright
 
-from tests.helpers import wait_for
+from tests.helpers import session_on_disk, wait_for
 from wamc.simulator import Simulator
 
 CHROMIUM = "/usr/lib/chromium/chromium-headless-shell"
@@ -328,12 +328,34 @@ async def test_history_survives_sigkill(sim_env: SimEnv) -> None:
         "POST", "/control/messages", json={"to": PHONE_N, "from": PHONE_X, "body": "keep me"}
     )
     await p.wait_event("chat.new_message")  # emitted once the IndexedDB write has committed
+    await wait_for(lambda: session_on_disk(p.path), 30, what="the login on disk")
     assert p.kill()
     await p.close()
     await p.open()
     await p.wait_mode("MAIN")
     msgs = await p.js(f"WPP.chat.getMessages('{PHONE_X}@c.us')")
     assert [m["body"] for m in msgs] == ["keep me"]
+
+
+async def test_login_survives_a_graceful_close_but_not_an_early_sigkill(sim_env: SimEnv) -> None:
+    """Like WhatsApp Web, the page keeps part of its login in localStorage, which Chromium writes
+    to disk lazily: closed gracefully right after linking the session is kept, SIGKILLed it is
+    lost (the page starts over as an unlinked device, with new keys)."""
+    sim, control = await sim_env.start()
+    graceful, killed = await sim_env.profile("g").open(), await sim_env.profile("k").open()
+    await pair(graceful, control, PHONE_N)
+    await pair(killed, control, PHONE_M)
+    old_keys = await killed.js("window.__simWA.Conn.keys")
+    assert not session_on_disk(killed.path)  # still in Chromium's memory
+    assert killed.kill()
+    await killed.close()
+    await graceful.close()
+    await graceful.open()
+    await graceful.wait_mode("MAIN")
+    await killed.open()
+    await killed.wait_mode("QR")
+    assert await wait_for(killed.auth_code, timeout=15, what="a QR code")
+    assert await killed.js("window.__simWA.Conn.keys") != old_keys
 
 
 async def test_two_phones_conflict_and_page_logout(sim_env: SimEnv) -> None:

@@ -2,7 +2,10 @@
  * Fake WhatsApp Web served by the wamc simulator (wamc/simulator). Not WhatsApp's code.
  *
  * Like the real web client it keeps its device identity, its login and its chat history in the
- * browser profile's IndexedDB, talks to "WhatsApp's servers" (here the simulator, over a
+ * browser profile's IndexedDB, plus the last logged-in user in localStorage ('last-wid-md'); a
+ * login counts only with both. Chromium writes localStorage to disk lazily (seconds later, or at
+ * a graceful shutdown), so a browser SIGKILLed right after linking loses the login, as a real
+ * session is lost or corrupted by a browser killed mid-write. It talks to "WhatsApp's servers" (here the simulator, over a
  * same-origin WebSocket at /sim/ws) and exposes its internal modules — on window.__simWA, the
  * way the real client's modules sit in its module loader — for the fake wa-js (wa-js.js) to
  * wrap. Each module is an event emitter; `simwa:ready` is dispatched on window once they exist.
@@ -12,6 +15,7 @@
 
   const VERSION = '2.3000.0-sim';
   const DB_NAME = 'wamc-sim-whatsapp';
+  const LAST_WID = 'last-wid-md'; // localStorage: the user this device was last logged in as
   const ACK = Object.freeze({ FAILED: -1, CLOCK: 0, SENT: 1, RECEIVED: 2, READ: 3, PLAYED: 4 });
   const SEND_TIMEOUT_MS = 30000;
   const now = () => Math.floor(Date.now() / 1000);
@@ -512,6 +516,7 @@
   async function paired(phone) {
     const login = { phone, since: now() };
     await DB.write(['meta'], (s) => s.meta.put(login, 'login'), 'strict');
+    localStorage.setItem(LAST_WID, `${phone}@c.us`);
     Store.login = login;
     Conn.me = new Wid(`${phone}@c.us`);
     Conn.connected = true;
@@ -543,7 +548,8 @@
     for (const m of MsgStore.getModelsArray()) if (m.id.fromMe && m.ack === ACK.CLOCK) transmit(m);
   }
 
-  async function logout(reason) {
+  /** Forget the login and what came with it; new device keys (the old ones are unlinked). */
+  async function wipeLogin() {
     Store.device.keys = newKeys();
     await DB.write(
       ['meta', 'chats', 'messages'],
@@ -556,7 +562,12 @@
       },
       'strict',
     );
+    localStorage.removeItem(LAST_WID);
     Store.login = null;
+  }
+
+  async function logout(reason) {
+    await wipeLogin();
     Conn.keys = Store.device.keys;
     Conn.me = null;
     Conn.connected = false;
@@ -943,6 +954,13 @@
         await DB.write(['meta'], (s) => s.meta.put(Store.device, 'device'), 'strict');
       }
       Store.login = saved.login || null;
+      if (Store.login && localStorage.getItem(LAST_WID) !== `${Store.login.phone}@c.us`) {
+        // The profile's two halves disagree (the browser died before localStorage reached the
+        // disk): like WhatsApp Web, start over as an unlinked device.
+        console.warn('[whatsapp] login incomplete in this profile: starting unlinked');
+        await wipeLogin();
+        saved.lidpn = saved.chats = saved.messages = null;
+      }
       for (const [lid, pn] of saved.lidpn || []) LidPnCache.add(lid, pn);
       for (const c of saved.chats || []) ChatStore.add(new ChatModel(c), { silent: true });
       const records = (saved.messages || []).sort((a, b) => a.t - b.t || a.rowId - b.rowId);

@@ -1,0 +1,120 @@
+"""Proof that a pid is one client's own process, asked before it is signalled.
+
+A pid from a worker's frame or from the database is a claim, not a fact: the process may have
+ended and the pid been reused (after a reboot it can be anyone's), or a misbehaving worker may
+report another client's browser. Only a process proven to be that client's gets a signal:
+
+- a worker: created when we recorded (within a second) and started as ``-m workers --client=ID``
+  (or the older ``--client ID``);
+- a browser: Chromium's main process with ``--user-data-dir=<that client's profile>`` and, while
+  the client's worker lives, one of its descendants.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from pathlib import Path
+
+import psutil
+from loguru import logger
+
+CREATE_TIME_SLACK = 1.0  # psutil's create time is derived from boot time and clock ticks
+
+
+def worker_cmdline_matches(cmd: list[str], client_id: str) -> bool:
+    """``python -m workers --client=ID``, or ``--client ID`` from a worker an older daemon started."""
+    if "workers" not in cmd:
+        return False
+    return cmd[-1:] == [f"--client={client_id}"] or cmd[-2:] == ["--client", client_id]
+
+
+def browser_cmdline_matches(cmd: list[str], profile_dir: Path) -> bool:
+    """Chromium's main process (no ``--type=``) on exactly ``profile_dir``."""
+    needle = f"--user-data-dir={profile_dir}"
+    return needle in cmd and not any(arg.startswith("--type=") for arg in cmd)
+
+
+def _live(pid: int | None) -> psutil.Process | None:
+    if not pid or pid <= 1:
+        return None
+    try:
+        proc = psutil.Process(pid)
+        return None if proc.status() == psutil.STATUS_ZOMBIE else proc
+    except psutil.Error:
+        return None
+
+
+def is_client_worker(pid: int | None, client_id: str, started: float | None) -> bool:
+    """Is ``pid`` the worker of ``client_id`` that was created at ``started``?"""
+    proc = _live(pid)
+    if proc is None:
+        return False
+    try:
+        if started is not None and abs(proc.create_time() - started) > CREATE_TIME_SLACK:
+            return False
+        return worker_cmdline_matches(proc.cmdline(), client_id)
+    except psutil.Error:
+        return False
+
+
+def is_client_browser(pid: int | None, profile_dir: Path, worker_pid: int | None = None) -> bool:
+    """Is ``pid`` the Chromium on ``profile_dir`` (under ``worker_pid`` while that one lives)?"""
+    proc = _live(pid)
+    if proc is None:
+        return False
+    try:
+        if not browser_cmdline_matches(proc.cmdline(), profile_dir):
+            return False
+        worker = _live(worker_pid)
+        if worker is not None:
+            return any(p.pid == worker.pid for p in proc.parents())
+        return True  # its worker is gone: Chromium was re-parented; its profile is the proof
+    except psutil.Error:
+        return False
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL ``pid``'s process group when it leads one, and ``pid`` with its descendants.
+
+    Only for a pid proven ours a moment ago (see ``is_client_*``)."""
+    with contextlib.suppress(psutil.Error):
+        proc = psutil.Process(pid)
+        children = proc.children(recursive=True)
+        with contextlib.suppress(OSError):
+            if os.getpgid(pid) == pid:
+                os.killpg(pid, signal.SIGKILL)
+        for p in (proc, *children):
+            with contextlib.suppress(psutil.Error):
+                p.kill()
+
+
+def kill_client_browser(
+    pid: int | None, profile_dir: Path, client_id: str, worker_pid: int | None = None
+) -> bool:
+    """SIGKILL the client's browser tree if ``pid`` is proven to be it; True when killed."""
+    if not pid:
+        return False
+    if not is_client_browser(pid, profile_dir, worker_pid):
+        if _live(pid) is not None:
+            logger.bind(client=client_id).warning(
+                "not signalling pid {}: not this client's browser", pid
+            )
+        return False
+    kill_tree(pid)
+    return True
+
+
+def kill_client_worker(pid: int | None, client_id: str, started: float | None) -> bool:
+    """SIGKILL the client's worker group (worker and Playwright's driver) if proven ours."""
+    if not pid:
+        return False
+    if not is_client_worker(pid, client_id, started):
+        if _live(pid) is not None:
+            logger.bind(client=client_id).warning(
+                "not signalling pid {}: not this client's worker", pid
+            )
+        return False
+    kill_tree(pid)
+    return True
