@@ -179,7 +179,11 @@ def _unread(d: dict[str, Any], t: _Texts) -> dict[str, Any]:
     unread = opt_int(d.get("unread"))
     if unread is None or unread < 0:
         raise Dropped("unread is not a count")
-    return {"chat_id": req_id(d.get("chat_id"), "chat_id"), "unread": unread}
+    return {
+        "chat_id": req_id(d.get("chat_id"), "chat_id"),
+        "unread": unread,
+        "lid": opt_id(d.get("lid")),
+    }
 
 
 def _presence(d: dict[str, Any], t: _Texts) -> dict[str, Any]:

@@ -338,7 +338,7 @@ class Worker:
                 for msg in missing_after(msgs, self.daemon_newest.get(chat["id"])):
                     with contextlib.suppress(Dropped):  # the page answers: checked like events
                         self.emit(P.EV_MESSAGE, {**clean("message", msg)[1], "backfill": True})
-                    offered += 1
+                        offered += 1
             self.log.info("backfill: {} messages offered from {} chats", offered, len(chats))
         except Exception as exc:  # the page may reload under us; the next connect retries
             self.log.warning("backfill failed: {}", exc)
