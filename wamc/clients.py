@@ -458,9 +458,7 @@ class ClientManager:
         if handle is None:
             return
         self.log(client).info("stopping worker (pid {})", handle.pid)
-        asked = client.boot is not None and self.transport.send(
-            client.id, STOP_REQUEST
-        )
+        asked = client.boot is not None and self.transport.send(client.id, STOP_REQUEST)
         outcome = await self.backend.stop(
             handle, self.settings.stop_timeout, client.browser_pid, asked
         )

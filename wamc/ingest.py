@@ -46,6 +46,8 @@ async def ingest(store: Store, bus: EventBus, client: Client, payload: W.Payload
                 "body": body,
                 "edited_at": iso_from_unix(payload.edited_at),
             }
+            if payload.truncated:
+                edited["truncated"] = True
             await bus.publish(client.id, E.MESSAGE_EDITED, edited)
         case W.ReactionData():
             reaction = {

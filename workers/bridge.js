@@ -1,35 +1,113 @@
 // wamc bridge: runs after wa-js (WPP) in every page. Turns WPP models into plain JSON and
 // forwards WPP events to Python through the `__wamcEmit` binding. Ours; talks only to WPP.
+//
+// The page is untrusted: every WPP event is shape-checked here before it leaves the page. Fields
+// are read without letting a getter or a Proxy throw at us, coerced to the type the worker expects
+// (ids, strings, integers, booleans) or the event is dropped with a `bridge_error` {error, event};
+// long texts are cut at TEXT_MAX bytes and the event flagged `truncated: true`. The worker checks
+// the result again (workers/page_events.py): page scripts can call the binding themselves.
 (() => {
   if (window.__wamc) return;
+  const TEXT_MAX = 64 * 1024; // UTF-8 bytes of a body (or any other long text)
+  const ID_MAX = 512; // characters of an id; longer ones are not ids
+  const SHORT_MAX = 256; // characters of a short text: a type, a state, a name, a reaction
+  const QR_MAX = 4096;
+  const LIST_MAX = 1000; // items of a list (ack ids, presence participants)
+  const PENDING_MAX = 5000; // events waiting for their turn (LID lookups) before we drop
   const emit = (name, data) => {
     try {
       if (typeof window.__wamcEmit === 'function') window.__wamcEmit(name, data);
     } catch (e) { /* the worker may be going away */ }
   };
-  const wid = (w) => {
-    if (w == null) return null;
-    if (typeof w === 'string') return w;
-    if (w._serialized) return w._serialized;
-    return String(w);
+  class Bad extends Error {}
+  const bad = (why) => { throw new Bad(why); };
+  const describe = (e) => {
+    try {
+      return String(e instanceof Error ? e.message : e).slice(0, 300);
+    } catch (err) { return 'unprintable error'; }
   };
+  const reject = (event, e) => emit('bridge_error', { error: describe(e), event });
+  // A property read that never throws (getters and Proxy traps may).
+  const get = (o, k) => {
+    if (o == null || (typeof o !== 'object' && typeof o !== 'function')) return undefined;
+    try { return o[k]; } catch (e) { return undefined; }
+  };
+  const list = (v) => {
+    try { return Array.isArray(v) ? Array.prototype.slice.call(v, 0, LIST_MAX) : []; } catch (e) { return []; }
+  };
+  const idString = (s) => (typeof s === 'string' && s.length > 0 && s.length <= ID_MAX ? s : null);
+  /** A wid or message key: a string, or an object's `_serialized` string; else null. */
+  const wid = (w) => (typeof w === 'string' ? idString(w) : idString(get(w, '_serialized')));
+  const int = (v) => {
+    if (typeof v === 'string' && v.trim() !== '' && v.length < 32) v = Number(v);
+    return typeof v === 'number' && Number.isSafeInteger(Math.trunc(v)) ? Math.trunc(v) : null;
+  };
+  const bool = (v) => {
+    if (typeof v === 'boolean') return v;
+    if (typeof v === 'number') return v !== 0 && !Number.isNaN(v);
+    if (typeof v === 'string') return v === 'true' || v === '1';
+    return false;
+  };
+  // Unix seconds from seconds or milliseconds.
+  const seconds = (t) => {
+    const n = int(t);
+    return n !== null && n > 0 ? Math.floor(n > 1e12 ? n / 1000 : n) : null;
+  };
+  const encoder = new TextEncoder();
+  const textBuffer = new Uint8Array(TEXT_MAX);
+  /** Texts of one event: strings (numbers and booleans as strings), cut to size; `cut` if any was. */
+  const texts = () => {
+    const t = {
+      cut: false,
+      long(v) {
+        if (typeof v === 'number' || typeof v === 'boolean') v = String(v);
+        if (typeof v !== 'string') return null;
+        if (v.length * 3 <= TEXT_MAX) return v;
+        const { read } = encoder.encodeInto(v, textBuffer); // whole characters only
+        if (read >= v.length) return v;
+        t.cut = true;
+        return v.slice(0, read);
+      },
+      short(v, max = SHORT_MAX) {
+        if (typeof v === 'number' || typeof v === 'boolean') v = String(v);
+        if (typeof v !== 'string') return null;
+        if (v.length <= max) return v;
+        t.cut = true;
+        return v.slice(0, max);
+      },
+      flag(data) {
+        if (t.cut) data.truncated = true;
+        return data;
+      },
+    };
+    return t;
+  };
+  /** A WPP message model -> our message; throws Bad when it has no id or chat. */
   const message = (m) => {
-    const key = m.id || {};
-    const fromMe = !!key.fromMe;
-    const from = wid(m.from);
-    const to = wid(m.to);
-    return {
-      id: wid(key),
-      chat_id: wid(key.remote) || (fromMe ? to : from),
+    const t = texts();
+    const key = get(m, 'id');
+    const fromMe = bool(get(key, 'fromMe'));
+    const from = wid(get(m, 'from'));
+    const to = wid(get(m, 'to'));
+    const id = wid(key);
+    const chatId = wid(get(key, 'remote')) || (fromMe ? to : from);
+    if (!id) bad('message without an id');
+    if (!chatId) bad('message without a chat');
+    let body = get(m, 'body');
+    if (body == null) body = get(m, 'caption');
+    const ack = int(get(m, 'ack'));
+    return t.flag({
+      id,
+      chat_id: chatId,
       from_me: fromMe,
       from,
       to,
-      author: wid(m.author),
-      body: m.body ?? m.caption ?? '',
-      type: m.type || 'chat',
-      timestamp: m.t ?? null,
-      ack: m.ack ?? 0,
-    };
+      author: wid(get(m, 'author')),
+      body: t.long(body) ?? '',
+      type: t.short(get(m, 'type')) || 'chat',
+      timestamp: seconds(get(m, 't')),
+      ack: ack !== null && ack >= -1 && ack <= 4 ? ack : 0,
+    });
   };
   // One person can be named by LID ('…@lid') or by phone number ('…@c.us'): chats are keyed by
   // the phone number when WPP knows it, the LID kept in `lid`. Lookups are cached per page.
@@ -38,16 +116,17 @@
   const phoneOf = async (id) => {
     if (typeof id !== 'string' || !id.endsWith('@lid')) return null;
     if (phoneOfLid.has(id)) return phoneOfLid.get(id);
-    const contact = window.WPP && window.WPP.contact;
-    if (!contact || typeof contact.getPnLidEntry !== 'function') return null;
+    const contact = get(window.WPP, 'contact');
+    const lookup = get(contact, 'getPnLidEntry');
+    if (typeof lookup !== 'function') return null;
     let timer = null;
     try {
       const entry = await Promise.race([
-        contact.getPnLidEntry(id),
+        lookup.call(contact, id),
         new Promise((resolve) => { timer = setTimeout(() => resolve(null), LOOKUP_MS); }),
       ]);
-      const pn = entry && entry.phoneNumber ? wid(entry.phoneNumber) : null;
-      if (typeof pn === 'string' && pn.endsWith('@c.us')) {
+      const pn = wid(get(entry, 'phoneNumber'));
+      if (pn && pn.endsWith('@c.us')) {
         phoneOfLid.set(id, pn);
         return pn;
       }
@@ -68,103 +147,165 @@
   };
   // Events leave in the order they came, even when a lookup has to wait.
   let outbox = Promise.resolve();
+  let pending = 0;
   const emitInOrder = (name, build) => {
+    if (pending >= PENDING_MAX) {
+      reject(name, `more than ${PENDING_MAX} events waiting: dropped`);
+      return;
+    }
+    pending += 1;
     const next = outbox.then(build).then((data) => { if (data) emit(name, data); });
-    outbox = next.catch((e) => emit('bridge_error', { error: `${name}: ${e}` }));
+    outbox = next.catch((e) => reject(name, e)).finally(() => { pending -= 1; });
   };
 
-  const chat = (c) => ({
-    id: wid(c.id),
-    name: c.name ?? c.formattedTitle ?? null,
-    timestamp: c.t ?? null,
-    unread_count: c.unreadCount ?? 0,
-    archived: !!c.archive,
-    is_group: !!c.isGroup,
-  });
+  const chat = (c) => {
+    const t = texts();
+    const id = wid(get(c, 'id'));
+    if (!id) bad('chat without an id');
+    let name = get(c, 'name');
+    if (name == null) name = get(c, 'formattedTitle');
+    const unread = int(get(c, 'unreadCount'));
+    return t.flag({
+      id,
+      name: t.short(name, 1024),
+      timestamp: seconds(get(c, 't')),
+      unread_count: unread !== null && unread > 0 ? unread : 0,
+      archived: bool(get(c, 'archive')),
+      is_group: bool(get(c, 'isGroup')),
+    });
+  };
 
-  // Unix seconds from seconds or milliseconds.
-  const seconds = (t) => (typeof t === 'number' && t > 0 ? Math.floor(t > 1e12 ? t / 1000 : t) : null);
-  // wa-js event -> [our event name, payload builder]; a builder may return null to drop it.
+  // wa-js event -> [our event name, payload builder, chat key, keys naming the same person].
+  // A builder throws Bad (or anything) to drop the event with a bridge_error.
+  const SAME = ['from', 'sender', 'revoked_by'];
   const FORWARDED = {
+    'chat.new_message': ['message', message, 'chat_id', ['from', 'to']],
+    'chat.msg_ack_change': ['ack', (ev) => {
+      const ack = int(get(ev, 'ack'));
+      if (ack === null || ack < -1 || ack > 4) bad('ack is not an integer from -1 to 4');
+      const ids = list(get(ev, 'ids')).map(wid).filter(Boolean);
+      if (!ids.length) bad('ack without message ids');
+      return { ack, chat: wid(get(ev, 'chat')), ids };
+    }, 'chat', []],
     'chat.msg_revoke': ['revoke', (ev) => {
-      const ref = ev.refId || {};
-      if (!wid(ref)) return null;
-      return {
-        id: wid(ref),
-        chat_id: wid(ref.remote),
-        from_me: !!ref.fromMe,
-        from: wid(ref.participant) || wid(ev.from),
-        revoked_by: wid(ev.author) || wid(ev.from),
-        type: ev.type || 'revoke',
-      };
-    }],
+      const t = texts();
+      const ref = get(ev, 'refId');
+      const id = wid(ref);
+      if (!id) bad('revoke without the revoked message id');
+      return t.flag({
+        id,
+        chat_id: wid(get(ref, 'remote')),
+        from_me: bool(get(ref, 'fromMe')),
+        from: wid(get(ref, 'participant')) || wid(get(ev, 'from')),
+        revoked_by: wid(get(ev, 'author')) || wid(get(ev, 'from')),
+        type: t.short(get(ev, 'type')) || 'revoke',
+      });
+    }, 'chat_id', SAME],
     'chat.msg_edited': ['edit', (ev) => {
-      const m = ev.msg ? message(ev.msg) : null;
-      if (!m) return null;
-      return {
-        id: m.id || wid(ev.id),
+      const msg = get(ev, 'msg');
+      if (msg == null || typeof msg !== 'object') bad('edit without a message');
+      const m = message(msg);
+      const data = {
+        id: m.id,
         chat_id: m.chat_id,
         from_me: m.from_me,
         from: m.author || m.from,
         body: m.body,
-        edited_at: seconds(ev.msg.latestEditSenderTimestampMs),
+        edited_at: seconds(get(msg, 'latestEditSenderTimestampMs')),
       };
-    }],
+      if (m.truncated) data.truncated = true;
+      return data;
+    }, 'chat_id', SAME],
     'chat.new_reaction': ['reaction', (ev) => {
-      const target = ev.msgId || {};
-      if (!wid(target)) return null;
-      return {
-        id: wid(target),
-        chat_id: wid(target.remote),
-        reaction_id: wid(ev.id),
-        sender: wid(ev.sender),
-        reaction: ev.reactionText ?? '',
-        timestamp: seconds(ev.timestamp),
-      };
-    }],
+      const t = texts();
+      const target = get(ev, 'msgId');
+      const id = wid(target);
+      if (!id) bad('reaction without the message id');
+      return t.flag({
+        id,
+        chat_id: wid(get(target, 'remote')),
+        reaction_id: wid(get(ev, 'id')),
+        sender: wid(get(ev, 'sender')),
+        reaction: t.short(get(ev, 'reactionText'), 64) ?? '',
+        timestamp: seconds(get(ev, 'timestamp')),
+      });
+    }, 'chat_id', SAME],
     'chat.unread_count_changed': ['unread', (ev) => {
-      const c = ev.chat || {};
-      const unread = typeof ev.unreadCount === 'number' ? ev.unreadCount : c.unreadCount;
-      return wid(c.id) ? { chat_id: wid(c.id), unread: unread ?? 0 } : null;
-    }],
-    'chat.presence_change': ['presence', (ev) => (wid(ev.id) ? {
-      chat_id: wid(ev.id),
-      state: ev.state == null ? null : String(ev.state),
-      is_online: !!ev.isOnline,
-      is_group: !!ev.isGroup,
-      participants: (ev.participants || []).map((p) => ({ id: wid(p.id), state: p.state })),
-    } : null)],
-    'call.incoming_call': ['call', (ev) => (ev.id ? {
-      id: String(ev.id),
-      from: wid(ev.sender) || wid(ev.peerJid),
-      is_video: !!ev.isVideo,
-      is_group: !!ev.isGroup,
-      timestamp: seconds(ev.offerTime),
-    } : null)],
+      const c = get(ev, 'chat');
+      const chatId = wid(get(c, 'id'));
+      if (!chatId) bad('unread count without a chat id');
+      let raw = get(ev, 'unreadCount');
+      if (typeof raw !== 'number') raw = get(c, 'unreadCount');
+      const unread = raw == null ? 0 : int(raw);
+      if (unread === null || unread < 0) bad('unreadCount is not a count');
+      return { chat_id: chatId, unread };
+    }, 'chat_id', SAME],
+    'chat.presence_change': ['presence', (ev) => {
+      const t = texts();
+      const chatId = wid(get(ev, 'id'));
+      if (!chatId) bad('presence without a chat id');
+      const state = get(ev, 'state');
+      const participants = [];
+      for (const p of list(get(ev, 'participants'))) {
+        const id = wid(get(p, 'id'));
+        if (id) participants.push({ id, state: t.short(get(p, 'state'), 32) });
+      }
+      return t.flag({
+        chat_id: chatId,
+        state: t.short(state, 32),
+        is_online: bool(get(ev, 'isOnline')),
+        is_group: bool(get(ev, 'isGroup')),
+        participants,
+      });
+    }, 'chat_id', SAME],
+    'call.incoming_call': ['call', (ev) => {
+      const raw = get(ev, 'id');
+      const id = typeof raw === 'number' ? wid(String(int(raw) ?? '')) : wid(raw);
+      if (!id) bad('call without an id');
+      return {
+        id,
+        from: wid(get(ev, 'sender')) || wid(get(ev, 'peerJid')),
+        is_video: bool(get(ev, 'isVideo')),
+        is_group: bool(get(ev, 'isGroup')),
+        timestamp: seconds(get(ev, 'offerTime')),
+      };
+    }, 'chat_id', SAME],
   };
 
-  let lastQr = null;
+  /** The login state as WPP.conn tells it; every field typed, a broken WPP reads as not ready. */
   const snapshot = async () => {
     const W = window.WPP;
-    if (!W || !W.isReady) return { ready: false };
+    const conn = get(W, 'conn');
+    const ask = (fn) => {
+      const f = get(conn, fn);
+      try { return typeof f === 'function' ? f.call(conn) : undefined; } catch (e) { return undefined; }
+    };
+    if (!get(W, 'isReady') || conn == null) return { ready: false };
+    const authenticated = bool(ask('isAuthenticated'));
     let qr = null;
-    const authenticated = !!W.conn.isAuthenticated();
     if (!authenticated) {
       try {
-        const code = await W.conn.getAuthCode();
-        qr = code ? code.fullCode : null;
+        const code = await ask('getAuthCode');
+        const full = get(code, 'fullCode');
+        qr = typeof full === 'string' && full.length <= QR_MAX ? full : null;
       } catch (e) { qr = null; }
     }
-    const stream = W.conn.getStreamData ? W.conn.getStreamData() : null;
-    let me = null;
-    try { me = authenticated ? wid(W.conn.getMyUserId()) : null; } catch (e) { me = null; }
-    lastQr = qr;
-    return { ready: true, authenticated, mode: stream ? stream.mode : null, qr, me, idle: !!(W.conn.isIdle && W.conn.isIdle()) };
+    const mode = get(ask('getStreamData'), 'mode');
+    return {
+      ready: true,
+      authenticated,
+      mode: typeof mode === 'string' ? mode.slice(0, 64) : null,
+      qr,
+      me: authenticated ? wid(ask('getMyUserId')) : null,
+      idle: bool(ask('isIdle')),
+    };
   };
   const pushSnapshot = async (reason) => {
-    const snap = await snapshot();
-    snap.reason = reason;
-    emit('snapshot', snap);
+    try {
+      const snap = await snapshot();
+      snap.reason = reason;
+      emit('snapshot', snap);
+    } catch (e) { reject(reason, e); }
   };
 
   const CONN_EVENTS = [
@@ -178,48 +319,54 @@
     if (attached) return;
     attached = true;
     const W = window.WPP;
-    for (const name of CONN_EVENTS) W.on(name, () => { pushSnapshot(name); });
-    W.on('conn.logout_reason', (reason) => emit('logout_reason', { reason: String(reason) }));
-    W.on('conn.backend_event', (event) => emit('backend_event', { event: String(event) }));
-    W.on('chat.new_message', (m) => {
-      let data;
-      try { data = message(m); } catch (e) { emit('bridge_error', { error: String(e) }); return; }
-      emitInOrder('message', () => byPhone(data));
+    const on = (source, fn) => W.on(source, (...args) => {
+      try { fn(...args); } catch (e) { reject(source, e); }
     });
-    W.on('chat.msg_ack_change', (ev) => {
-      const data = { ack: ev.ack, chat: wid(ev.chat), ids: (ev.ids || []).map(wid) };
-      emitInOrder('ack', () => byPhone(data, 'chat', []));
+    for (const name of CONN_EVENTS) on(name, () => { pushSnapshot(name); });
+    on('conn.logout_reason', (reason) => {
+      emit('logout_reason', { reason: texts().short(reason, 128) || 'unknown' });
     });
-    for (const [source, [name, build]] of Object.entries(FORWARDED)) {
-      W.on(source, (ev) => {
-        let data;
-        try {
-          data = ev ? build(ev) : null;
-        } catch (e) { emit('bridge_error', { error: `${source}: ${e}` }); return; }
-        if (!data) return;
-        emitInOrder(name, () => byPhone(data, 'chat_id', ['from', 'sender', 'revoked_by']));
+    on('conn.backend_event', (event) => {
+      const name = texts().short(event, 128);
+      if (!name) bad('backend event without a name');
+      emit('backend_event', { event: name });
+    });
+    for (const [source, [name, build, key, same]] of Object.entries(FORWARDED)) {
+      on(source, (ev) => {
+        const data = build(ev);
+        emitInOrder(name, () => byPhone(data, key, same));
       });
     }
   };
   const waitForWPP = () => {
-    if (window.WPP && window.WPP.loader && typeof window.WPP.on === 'function') {
+    const W = window.WPP;
+    if (W && W.loader && typeof W.on === 'function') {
       attach();
-      window.WPP.loader.onReady(() => pushSnapshot('ready'));
+      W.loader.onReady(() => pushSnapshot('ready'));
     } else {
       setTimeout(waitForWPP, 50);
     }
   };
+  /** What a page call returned, kept only if well formed (a bad item is skipped and reported). */
+  const shaped = (what, items, fn) => {
+    const out = [];
+    for (const item of list(items)) {
+      try { out.push(fn(item)); } catch (e) { reject(what, e); }
+    }
+    return out;
+  };
 
-  window.__wamc = {
+  const api = {
     snapshot,
     async sendText(chatId, text) {
       const r = await window.WPP.chat.sendTextMessage(chatId, text, { createChat: true });
-      return { id: wid(r.id), ack: r.ack ?? 0 };
+      const ack = int(get(r, 'ack'));
+      return { id: wid(get(r, 'id')), ack: ack ?? 0 };
     },
     /** Chats by phone number: a person's LID chat and phone chat are one entry (`lid` set). */
     async chats(count) {
       const merged = new Map();
-      for (const c of await window.__wamc.pageChats(count)) {
+      for (const c of await api.pageChats(count)) {
         const seen = merged.get(c.id);
         if (!seen) {
           merged.set(c.id, { ...c, page_id: undefined });
@@ -234,10 +381,8 @@
     },
     /** The page's own chats, keyed by phone number; `page_id` is the id the page knows. */
     async pageChats(count) {
-      const list = await window.WPP.chat.list({ count });
       const out = [];
-      for (const c of list) {
-        const data = chat(c);
+      for (const data of shaped('chat.list', await window.WPP.chat.list({ count }), chat)) {
         data.page_id = data.id;
         out.push(await byPhone(data, 'id', []));
       }
@@ -248,7 +393,7 @@
       if (anchor) opts.id = anchor;
       const list = await window.WPP.chat.getMessages(chatId, opts);
       const out = [];
-      for (const m of list) out.push(await byPhone(message(m)));
+      for (const m of shaped('chat.getMessages', list, message)) out.push(await byPhone(m));
       return out;
     },
     async logout() {
@@ -256,7 +401,8 @@
       return true;
     },
     async pairingCode(phone) {
-      return await window.WPP.conn.genLinkDeviceCodeForPhoneNumber(phone, true);
+      const code = await window.WPP.conn.genLinkDeviceCodeForPhoneNumber(phone, true);
+      return texts().short(code, 64);
     },
     async takeover() {
       await window.WPP.whatsapp.Socket.takeover();
@@ -267,5 +413,7 @@
       return true;
     },
   };
+  // Not replaceable by page scripts by accident (a determined one can still lie: Python checks).
+  Object.defineProperty(window, '__wamc', { value: Object.freeze(api), writable: false, configurable: false });
   waitForWPP();
 })();

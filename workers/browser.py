@@ -9,12 +9,14 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import psutil
 from loguru import logger
 from playwright.async_api import BrowserContext, Page, async_playwright
 
 from wamc.owned import browser_cmdline_matches, kill_tree
+from workers.page_events import Dropped, PageGate, Throttled, clean
 
 BRIDGE_JS = Path(__file__).with_name("bridge.js")
 # WhatsApp Web refuses user agents containing "HeadlessChrome".
@@ -74,6 +76,10 @@ class Browser:
         self.pid: int | None = None
         self.closed = asyncio.Event()
         self._tasks: set[asyncio.Future[Any]] = set()
+        self.gate = PageGate(self._emit)
+        self.foreign_calls = Throttled("binding called from outside the main frame: ignored")
+        self.bad_events = Throttled("malformed page event dropped")
+        self.bridge_errors = Throttled("bridge dropped a WPP event")
 
     async def start(self) -> None:
         if not self.wajs_path.is_file():
@@ -111,12 +117,12 @@ class Browser:
         self.page.on("framenavigated", self._on_navigated)
 
     def _on_navigated(self, frame: Any) -> None:
-        """WhatsApp Web must stay open: a navigation elsewhere is undone."""
+        """WhatsApp Web must stay open: a navigation to another origin is undone."""
         page = self.page
         if page is None or frame != page.main_frame:
             return
-        if not frame.url.startswith(self.url.rstrip("/")) and not frame.url.startswith("about:"):
-            logger.warning("page navigated away to another site: going back")
+        if not allowed_location(frame.url, self.url):
+            logger.warning("page navigated away to another origin: going back")
             self._keep(asyncio.ensure_future(self.open()))
 
     def has_profile(self) -> bool:
@@ -134,8 +140,27 @@ class Browser:
         assert self.page is not None
         await self.page.goto(self.url, wait_until="domcontentloaded", timeout=60_000)
 
-    async def _on_binding(self, _source: Any, name: str, data: Any) -> None:
-        self._emit(name, data if isinstance(data, dict) else {"value": data})
+    async def _on_binding(self, source: Any, *args: Any) -> None:
+        """``__wamcEmit(name, data)`` from the page: only WhatsApp's main frame may call it, and
+        what it sends is checked and paced before the worker sees it (workers/page_events.py)."""
+        page = self.page
+        frame = source.get("frame") if isinstance(source, dict) else None
+        if page is None or frame is None or frame is not page.main_frame:
+            self.foreign_calls.hit(f"from {_short_url(frame)}")
+            return
+        if not allowed_location(frame.url, self.url) or frame.url.startswith("about:"):
+            self.foreign_calls.hit(f"from the main frame at {_short_url(frame)}")
+            return
+        name, data = (*args, None, None)[:2]
+        try:
+            name, data = clean(name, data)
+        except Dropped as exc:
+            self.bad_events.hit(str(exc))
+            return
+        if name == "bridge_error":  # logged here (rate-limited), never passed on
+            self.bridge_errors.hit(f"{data['event']}: {data['error']}")
+            return
+        self.gate.offer(name, data)
 
     def _emit(self, name: str, data: dict[str, Any]) -> None:
         result = self.on_event(name, data)
@@ -188,6 +213,34 @@ class Browser:
 def first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
+def _origin(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an http(s) URL; None when it has no such origin."""
+    try:
+        parts = urlsplit(url)
+        scheme, host = parts.scheme.lower(), parts.hostname
+        port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    except ValueError:
+        return None
+    if scheme not in ("http", "https") or not host or port is None:
+        return None
+    return scheme, host.rstrip("."), port
+
+
+def allowed_location(url: str, whatsapp_url: str) -> bool:
+    """The page may show WhatsApp Web's exact origin (scheme, host and port) or about:blank."""
+    if url == "about:blank":
+        return True
+    mine = _origin(whatsapp_url)
+    return mine is not None and _origin(url) == mine
+
+
+def _short_url(frame: Any) -> str:
+    try:
+        return repr(str(frame.url)[:120]) if frame is not None else "an unknown frame"
+    except Exception:
+        return "a frame"
 
 
 def find_browser_pid(profile_dir: Path) -> int | None:

@@ -20,6 +20,7 @@ from wamc.wire import commands as C
 from wamc.wire import events as W
 from wamc.wire import frames as F
 from workers.browser import Browser, BrowserError
+from workers.page_events import Dropped, clean
 from workers.wa_state import derive_state
 
 BACKFILL_CHATS = 50
@@ -262,6 +263,17 @@ class Worker:
 
     # --- page events -------------------------------------------------------------------------
     async def on_page_event(self, name: str, data: dict[str, Any]) -> None:
+        """A page event, already checked and paced (workers/page_events.py). Never raises: a
+        failure is logged and the event dropped, the worker goes on."""
+        try:
+            if isinstance(name, str) and isinstance(data, dict):
+                self._on_page_event(name, data)
+            else:
+                self.log.warning("page event of the wrong shape dropped: {!r}", type(data))
+        except Exception as exc:
+            self.log.opt(exception=exc).error("page event {!r} failed: dropped", str(name)[:64])
+
+    def _on_page_event(self, name: str, data: dict[str, Any]) -> None:
         if name == "snapshot":
             self.apply_snapshot(data)
         elif name == "message":
@@ -359,8 +371,9 @@ class Worker:
                 msgs = await self.browser.call("messages", page_id, BACKFILL_MESSAGES, None)
                 msgs.sort(key=lambda m: m.get("timestamp") or 0)
                 for msg in missing_after(msgs, self.daemon_newest.get(chat["id"])):
-                    self.emit(W.MESSAGE, {**msg, "backfill": True})
-                    offered += 1
+                    with contextlib.suppress(Dropped):  # the page answers: checked like events
+                        self.emit(W.MESSAGE, {**clean("message", msg)[1], "backfill": True})
+                        offered += 1
             self.log.info("backfill: {} messages offered from {} chats", offered, len(chats))
         except Exception as exc:  # the page may reload under us; the next connect retries
             self.log.warning("backfill failed: {}", exc)

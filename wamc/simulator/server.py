@@ -67,6 +67,7 @@ def _dispatch(world: World, conn: PageConnection, msg: dict[str, Any]) -> Any:
         "exists": lambda: world.exists(msg.get("phone")),
         "pn_lid": lambda: world.pn_lid(msg.get("id")),
         "link_code": lambda: world.request_link_code(conn, msg.get("phone")),
+        "page_emit_done": lambda: world.page_emit_done(msg.get("nonce"), msg.get("report")),
     }
     handler = handlers.get(kind) if isinstance(kind, str) else None
     if handler is None:
@@ -225,6 +226,24 @@ async def conflict(request: web.Request) -> web.Response:
     return web.json_response({"devices": request.app[WORLD_KEY].conflict(data.get("phone"))})
 
 
+async def page_emit(request: web.Request) -> web.Response:
+    """Make the pages of ``phone`` emit WPP events (hostile-page tests): ``events`` [{name,
+    data}] through wa-js's listeners (``via: "binding"``: straight to ``__wamcEmit``), then
+    ``presets`` (garbage JSON cannot carry, see whatsapp.js). Answers each page's report."""
+    data = await _body(request)
+    timeout = data.get("timeout", 30)
+    if not isinstance(timeout, int | float) or isinstance(timeout, bool) or not 0 < timeout <= 120:
+        raise SimError("timeout must be seconds, at most 120")
+    reports = await request.app[WORLD_KEY].page_emit(data.get("phone"), data, float(timeout))
+    return web.json_response({"reports": reports})
+
+
+async def frame_page(request: web.Request) -> web.Response:
+    """A same-origin page for iframes: a frame that is not the main one."""
+    html = "<!doctype html><title>frame</title><p>frame</p>"
+    return web.Response(text=html, content_type="text/html", headers=NO_STORE)
+
+
 async def qr_rotation(request: web.Request) -> web.Response:
     data = await _body(request)
     frozen = data.get("frozen")
@@ -255,6 +274,7 @@ def create_app(world: World) -> web.Application:
             web.get("/whatsapp.js", _static("whatsapp.js", "text/javascript; charset=utf-8")),
             web.get("/wa-js.js", _static("wa-js.js", "text/javascript; charset=utf-8")),
             web.get("/sim/ws", page_socket),
+            web.get("/sim/frame", frame_page),
             web.get("/control/health", health),
             web.get("/control/devices", devices),
             web.post("/control/scan", scan),
@@ -270,6 +290,7 @@ def create_app(world: World) -> web.Application:
             web.post("/control/logout", logout),
             web.post("/control/conflict", conflict),
             web.post("/control/qr-rotation", qr_rotation),
+            web.post("/control/page-emit", page_emit),
         ]
     )
     return app

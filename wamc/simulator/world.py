@@ -56,6 +56,7 @@ class World:
         self.lids: dict[str, str] = {}  # LID -> phone, for every LID handed out
         self._unfrozen = asyncio.Event()
         self._unfrozen.set()
+        self._page_emits: dict[str, asyncio.Future[Any]] = {}
 
     # ----------------------------------------------------------------- page side
     def hello(self, conn: Connection, msg: dict[str, Any]) -> None:
@@ -442,6 +443,43 @@ class World:
             assert conn is not None
             conn.push({"t": "conflict"})
         return [d.device_id for d in hit]
+
+    async def page_emit(self, phone: Any, spec: dict[str, Any], timeout: float) -> list[Any]:
+        """The connected pages of ``phone`` emit what ``spec`` says; their reports, in order."""
+        phone = check_phone(phone)
+        events, presets = spec.get("events", []), spec.get("presets", [])
+        if not isinstance(events, list) or not all(
+            isinstance(e, dict) and isinstance(e.get("name"), str) for e in events
+        ):
+            raise BadRequest("events must be a list of {name, data}")
+        if not isinstance(presets, list) or not all(isinstance(p, str) for p in presets):
+            raise BadRequest("presets must be a list of names")
+        if spec.get("via", "wpp") not in ("wpp", "binding"):
+            raise BadRequest("via must be 'wpp' or 'binding'")
+        pages = [d.conn for d in self._linked_devices(phone) if d.conn is not None]
+        if not pages:
+            raise NotFound(f"no page of phone {phone} is connected")
+        page_spec = {k: spec.get(k) for k in ("events", "presets", "via", "count", "frame_message")}
+        waiting = []
+        loop = asyncio.get_running_loop()
+        for conn in pages:
+            nonce = secrets.token_hex(8)
+            self._page_emits[nonce] = future = loop.create_future()
+            waiting.append((nonce, future))
+            conn.push({"t": "page_emit", "nonce": nonce, "spec": page_spec})
+        try:
+            done = await asyncio.wait_for(asyncio.gather(*(f for _, f in waiting)), timeout)
+        except TimeoutError as exc:
+            raise Conflict("a page did not report within the timeout") from exc
+        finally:
+            for nonce, _ in waiting:
+                self._page_emits.pop(nonce, None)
+        return list(done)
+
+    def page_emit_done(self, nonce: Any, report: Any) -> None:
+        future = self._page_emits.get(nonce) if isinstance(nonce, str) else None
+        if future is not None and not future.done():
+            future.set_result(report)
 
     def close(self) -> None:
         for device in self.devices.values():

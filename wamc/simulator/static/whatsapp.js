@@ -489,6 +489,9 @@
         setSocketState('CONFLICT');
         setStream('CONFLICT', undefined);
         return setOnline(false);
+      case 'page_emit':
+        onPageEmit(msg); // not queued behind itself: the page keeps receiving meanwhile
+        return undefined;
       case 'res': {
         const call = Server.calls.get(msg.rid);
         if (call) (msg.error ? call.reject(new Error(msg.error)) : call.resolve(msg.result));
@@ -803,6 +806,242 @@
       render();
     }
     return { wid: chat.id, unreadCount: 0 };
+  }
+
+  // ------------------------------------------------------------------ hostile page (tests)
+  /*
+   * POST /control/page-emit makes this page emit WPP events with any payload, through wa-js's
+   * listeners (what the page's own code could do) or by calling the `__wamcEmit` binding itself,
+   * plus named presets for what JSON cannot carry (throwing getters, NaN, cycles, 8 MB bodies,
+   * a frame calling the binding). The report counts listener calls that threw.
+   */
+  const MB = 1024 * 1024;
+  const CHAT = '5511955550000@c.us';
+  let hostileSeq = 0;
+  function hostileKey(fromMe = false) {
+    const id = `3EB0BAD${(++hostileSeq).toString(16).toUpperCase().padStart(8, '0')}`;
+    return { fromMe, remote: CHAT, id, _serialized: `${fromMe}_${CHAT}_${id}` };
+  }
+  function hostileMsg(extra = {}) {
+    const to = Conn.me ? Conn.me._serialized : '5511900000000@c.us';
+    return { id: hostileKey(), from: CHAT, to, body: 'hostile', type: 'chat', t: now(), ack: 1, ...extra };
+  }
+  function throwing() {
+    return new Proxy({}, {
+      get() { throw new Error('getter says no'); },
+      has() { throw new Error('has says no'); },
+      ownKeys() { throw new Error('ownKeys says no'); },
+      getPrototypeOf() { throw new Error('prototype says no'); },
+    });
+  }
+  function withThrowingGetter(obj, key) {
+    Object.defineProperty(obj, key, { get() { throw new Error(`${key} getter says no`); }, enumerable: true });
+    return obj;
+  }
+  function nested(depth) {
+    let v = { x: 1 };
+    for (let i = 0; i < depth; i += 1) v = i % 2 ? { v } : [v];
+    return v;
+  }
+  function cyclic() {
+    const o = { _serialized: null, id: null };
+    o.id = o;
+    o.remote = o;
+    o._serialized = o;
+    return o;
+  }
+  const WPP_EVENTS = [
+    'chat.new_message', 'chat.msg_ack_change', 'chat.msg_revoke', 'chat.msg_edited',
+    'chat.new_reaction', 'chat.unread_count_changed', 'chat.presence_change', 'call.incoming_call',
+    'conn.auth_code_change', 'conn.main_loaded', 'conn.stream_mode_changed', 'conn.logout_reason',
+    'conn.backend_event',
+  ];
+  const HOSTILE_PRESETS = {
+    /** Every event kind with every kind of garbage as its whole payload. */
+    garbage_payloads: () => {
+      const out = [];
+      const junk = [null, undefined, 0, NaN, -Infinity, '', 'abc', true, [], [1, 'x'], {}, throwing(),
+        cyclic(), nested(5000), Symbol('s'), () => 1, 10n ** 30n, new Date(NaN)];
+      for (const name of WPP_EVENTS) for (const j of junk) out.push([name, j]);
+      return out;
+    },
+    /** Plausible shapes whose fields have the wrong types. */
+    wrong_types: () => {
+      const k = hostileKey();
+      return [
+        ['chat.new_message', hostileMsg({ id: 42 })],
+        ['chat.new_message', hostileMsg({ id: { _serialized: 42, remote: [] } })],
+        ['chat.new_message', hostileMsg({ body: { toString() { throw new Error('no'); } } })],
+        ['chat.new_message', hostileMsg({ t: 'yesterday', ack: 'read', type: { x: 1 }, from: 7, to: [] })],
+        ['chat.new_message', hostileMsg({ id: { ...hostileKey(), _serialized: 'x'.repeat(100000) } })],
+        ['chat.msg_ack_change', { ack: 'abc', chat: CHAT, ids: [k] }],
+        ['chat.msg_ack_change', { ack: 99, chat: CHAT, ids: [k] }],
+        ['chat.msg_ack_change', { ack: 3, chat: 12, ids: 'false_x_y' }],
+        ['chat.msg_ack_change', { ack: 3, chat: CHAT, ids: [null, 5, {}, throwing()] }],
+        ['chat.msg_revoke', { refId: 'not a key object', from: 5, author: {} }],
+        ['chat.msg_revoke', { refId: { _serialized: [] } }],
+        ['chat.msg_edited', { msg: 'text', id: 5 }],
+        ['chat.msg_edited', { msg: { id: k, body: 123456, latestEditSenderTimestampMs: 'later' } }],
+        ['chat.new_reaction', { msgId: k, reactionText: { a: 1 }, timestamp: 'now', sender: 9 }],
+        ['chat.new_reaction', { msgId: 12345 }],
+        ['chat.unread_count_changed', { chat: { id: CHAT, unreadCount: 'abc' } }],
+        ['chat.unread_count_changed', { chat: { id: CHAT }, unreadCount: -5 }],
+        ['chat.unread_count_changed', { chat: { id: CHAT }, unreadCount: NaN }],
+        ['chat.unread_count_changed', { chat: 'abc', unreadCount: 3 }],
+        ['chat.presence_change', { id: CHAT, state: { x: 1 }, isOnline: 'maybe', participants: 'all' }],
+        ['chat.presence_change', { id: CHAT, participants: [null, 1, { id: 5 }, throwing(), { id: CHAT, state: [] }] }],
+        ['call.incoming_call', { id: { x: 1 }, sender: 5, isVideo: 'yes', offerTime: 'soon' }],
+        ['call.incoming_call', { id: NaN }],
+        ['conn.logout_reason', { reason: 'object' }],
+        ['conn.backend_event', ['storage_initialization_error']],
+      ];
+    },
+    /** Fields that are null or missing everywhere. */
+    nulls: () => [
+      ['chat.new_message', { id: null, from: null, to: null, body: null, t: null }],
+      ['chat.new_message', { id: { remote: null, id: null, _serialized: null } }],
+      ['chat.msg_ack_change', { ack: null, chat: null, ids: null }],
+      ['chat.msg_revoke', { refId: null }],
+      ['chat.msg_edited', { msg: null }],
+      ['chat.new_reaction', { msgId: null, id: null }],
+      ['chat.unread_count_changed', { chat: null, unreadCount: null }],
+      ['chat.presence_change', { id: null, participants: null }],
+      ['call.incoming_call', { id: null }],
+      ['conn.logout_reason', null],
+      ['conn.backend_event', null],
+    ],
+    /** Getters and Proxies that throw, inside otherwise plausible events. */
+    throwing_getters: () => [
+      ['chat.new_message', withThrowingGetter(hostileMsg(), 'body')],
+      ['chat.new_message', withThrowingGetter(hostileMsg(), 'id')],
+      ['chat.new_message', hostileMsg({ id: throwing() })],
+      ['chat.msg_ack_change', withThrowingGetter({ chat: CHAT, ids: [hostileKey()] }, 'ack')],
+      ['chat.msg_revoke', { refId: throwing() }],
+      ['chat.msg_edited', { msg: withThrowingGetter(hostileMsg(), 'latestEditSenderTimestampMs') }],
+      ['chat.new_reaction', { msgId: hostileKey(), id: throwing(), sender: throwing() }],
+      ['chat.unread_count_changed', { chat: throwing() }],
+      ['chat.presence_change', withThrowingGetter({ id: CHAT }, 'participants')],
+      ['call.incoming_call', withThrowingGetter({ id: 'CALL1' }, 'sender')],
+      ['conn.logout_reason', { toString() { throw new Error('no'); } }],
+      ['conn.backend_event', throwing()],
+    ],
+    /** NaN and infinities where numbers go. */
+    nan: () => [
+      ['chat.new_message', hostileMsg({ t: NaN, ack: Infinity })],
+      ['chat.msg_ack_change', { ack: NaN, chat: CHAT, ids: [hostileKey()] }],
+      ['chat.new_reaction', { msgId: hostileKey(), timestamp: -Infinity, reactionText: NaN }],
+      ['chat.unread_count_changed', { chat: { id: CHAT }, unreadCount: Infinity }],
+      ['call.incoming_call', { id: 'CALL2', offerTime: NaN }],
+    ],
+    /** Cycles and very deep nesting in every field. */
+    cycles: () => [
+      ['chat.new_message', cyclic()],
+      ['chat.new_message', hostileMsg({ id: cyclic(), body: nested(10000) })],
+      ['chat.msg_ack_change', { ack: 2, chat: cyclic(), ids: [cyclic(), nested(10000)] }],
+      ['chat.presence_change', { id: CHAT, participants: [cyclic(), nested(10000)] }],
+    ],
+    /** An 8 MB body (kept, cut at 64 KiB) in a new message and in an edit. */
+    huge_body: () => {
+      const big = 'é'.repeat(4 * MB); // 8 MB of UTF-8
+      const msg = hostileMsg({ body: big });
+      return [
+        ['chat.new_message', msg],
+        ['chat.msg_edited', { msg: { ...hostileMsg({ body: big }), id: msg.id }, id: msg.id._serialized }],
+      ];
+    },
+    /** Valid new messages, `count` of them at once. */
+    flood: (count) => Array.from({ length: count || 1000 }, (_, i) => ['chat.new_message', hostileMsg({ body: `flood ${i}` })]),
+  };
+  /** Calls the binding directly, bypassing the bridge: what a page script can always do. */
+  function bindingGarbage() {
+    const big = 'x'.repeat(8 * MB);
+    const key = hostileKey()._serialized;
+    return [
+      ['message', { id: key, chat_id: CHAT, body: big, timestamp: 'now', ack: 'x', from_me: 'yes' }],
+      ['message', { id: 5, chat_id: null }],
+      ['message', 'not an object'],
+      ['message', [1, 2, 3]],
+      ['ack', { ack: 'abc', ids: key }],
+      ['ack', { ack: 3, ids: [5, null] }],
+      ['unread', { chat_id: CHAT, unread: 'abc' }],
+      ['unread', { chat_id: CHAT, unread: 1e300 }],
+      ['presence', { chat_id: CHAT, participants: [[[[['deep']]]]], state: 7 }],
+      ['call', { id: {}, timestamp: 'soon' }],
+      ['revoke', { id: null }],
+      ['edit', { id: key, body: { nested: true } }],
+      ['reaction', { id: [], reaction: 5 }],
+      ['snapshot', { ready: 'yes', authenticated: [], qr: { x: 1 }, mode: 5, me: 7 }],
+      ['logout_reason', { reason: ['x'] }],
+      ['backend_event', { event: null }],
+      ['bridge_error', 'x'],
+      ['no_such_event', {}],
+      [42, {}],
+      [null, null],
+    ];
+  }
+  async function frameCallsBinding(payload) {
+    const frame = document.createElement('iframe');
+    frame.src = '/sim/frame';
+    frame.style.display = 'none';
+    const loaded = new Promise((resolve) => frame.addEventListener('load', resolve, { once: true }));
+    document.body.append(frame);
+    await loaded;
+    const fn = frame.contentWindow.__wamcEmit;
+    if (typeof fn !== 'function') return false;
+    await fn('message', payload);
+    return true;
+  }
+  async function pageEmit(spec) {
+    const report = { emitted: 0, escaped: 0, listeners: {}, binding_calls: 0, binding_errors: 0, errors: [] };
+    const W = window.WPP;
+    const fire = (name, payload) => {
+      const fns = W && typeof W.listeners === 'function' ? W.listeners(name) : [];
+      report.listeners[name] = fns.length;
+      report.emitted += 1;
+      for (const fn of fns) {
+        try {
+          const r = fn(payload);
+          if (r && typeof r.catch === 'function') r.catch(() => { report.escaped += 1; });
+        } catch (err) {
+          report.escaped += 1;
+          if (report.errors.length < 10) report.errors.push(`${name}: ${err}`);
+        }
+      }
+    };
+    const call = async (name, payload) => {
+      report.binding_calls += 1;
+      try {
+        await window.__wamcEmit(name, payload);
+      } catch (err) {
+        report.binding_errors += 1;
+      }
+    };
+    for (const e of spec.events || []) {
+      if (spec.via === 'binding') await call(e.name, e.data);
+      else fire(e.name, e.data);
+    }
+    for (const preset of spec.presets || []) {
+      if (preset === 'binding_garbage') {
+        for (const [name, payload] of bindingGarbage()) await call(name, payload);
+      } else if (preset === 'iframe_binding') {
+        report.iframe_binding = await frameCallsBinding({ ...(spec.frame_message || {}) });
+      } else if (HOSTILE_PRESETS[preset]) {
+        for (const [name, payload] of HOSTILE_PRESETS[preset](spec.count)) fire(name, payload);
+      } else {
+        report.errors.push(`unknown preset ${preset}`);
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 0)); // let async listeners settle
+    return report;
+  }
+  async function onPageEmit(msg) {
+    let report;
+    try {
+      report = await pageEmit(msg.spec || {});
+    } catch (err) {
+      report = { error: String(err) };
+    }
+    Server.post({ t: 'page_emit_done', nonce: msg.nonce, report });
   }
 
   // ------------------------------------------------------------------ UI
