@@ -48,6 +48,7 @@ class Daemon:
             "WAMC_HEARTBEAT_INTERVAL": "0.5",
             "WAMC_HEARTBEAT_TIMEOUT": "8",
             "WAMC_RESTART_BACKOFF_BASE": "0.5",
+            "WAMC_ALLOW_ROOT": "1",  # tests run as root; tests/integration/test_privilege.py does not
             **(extra_env or {}),
         }
         self.proc: subprocess.Popen[bytes] | None = None
