@@ -53,6 +53,7 @@ class Daemon:
         }
         self.proc: subprocess.Popen[bytes] | None = None
         self.http: aiohttp.ClientSession | None = None
+        self.popen_kw: dict[str, Any] = {}  # e.g. user=/group= to run it unprivileged
 
     async def start(self) -> None:
         log = open(self.home / "daemon.out", "ab")  # noqa: SIM115 - closed with the process
@@ -63,6 +64,7 @@ class Daemon:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            **self.popen_kw,
         )
         if self.http is None:
             self.http = aiohttp.ClientSession(headers={"X-Api-Key": API_KEY})
