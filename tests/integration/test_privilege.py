@@ -6,11 +6,7 @@ from __future__ import annotations
 
 import os
 import pwd
-import shutil
 import stat
-import subprocess
-import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,50 +14,24 @@ from typing import Any
 import psutil
 import pytest
 
-from tests.conftest import REPO, Daemon
+from tests.conftest import Daemon
 from tests.helpers import wait_for
+from tests.service_user import ensure_service_user, give, needs_root, open_folder
 from wamc.privilege import ROOT_REFUSED
 from workers.stdio import CAP
 
-SERVICE_USER = os.environ.get("WAMC_USER") or "wamc"
 PHONE = "5511900000071"
-
-needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root")
-
-
-def service_user_sh(step: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["bash", str(REPO / "scripts" / "service-user.sh"), step, *args],
-        env={**os.environ, "WAMC_USER": SERVICE_USER},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 @pytest.fixture
 def service_user() -> pwd.struct_passwd:
-    """The service user scripts/start.sh uses, able to run this interpreter and checkout.
-
-    Never a silent skip: if it cannot reach them, the test fails with the fix.
-    """
-    made = service_user_sh("ensure")
-    assert made.returncode == 0, made.stderr
-    reach = service_user_sh("check", sys.executable)
-    if reach.returncode != 0:
-        pytest.fail(f"the service user cannot run this checkout:\n{reach.stderr}")
-    return pwd.getpwnam(SERVICE_USER)
+    return ensure_service_user()
 
 
 @pytest.fixture
 def open_base() -> Iterator[Path]:
-    """A 0755 folder (pytest's tmp_path lives under a 0700 one the user cannot enter)."""
-    base = Path(tempfile.mkdtemp(prefix="wamc-unpriv-", dir="/tmp"))
-    base.chmod(0o755)
-    try:
+    with open_folder() as base:
         yield base
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def mode(path: Path) -> int:
@@ -103,8 +73,7 @@ async def test_unprivileged_daemon_runs_chromium_sandboxed(
     old_log.chmod(0o644)
     old_stderr = b"x" * 99 + b"\n"
     (clients / "u1.stderr").write_bytes(old_stderr * (CAP // 100 + 1000))  # over the cap
-    for path in [home, *home.rglob("*")]:
-        os.chown(path, uid, gid)
+    give(service_user, home)
 
     d = Daemon(home, simulator, {"HOME": str(home), "TMPDIR": str(home / "tmp")})
     d.env.pop("WAMC_ALLOW_ROOT")
