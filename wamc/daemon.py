@@ -20,7 +20,7 @@ from wamc.events import EventBus
 from wamc.gateway import system
 from wamc.gateway.app import WEBHOOKS, create_app
 from wamc.log import setup_daemon_logging
-from wamc.privilege import ROOT_REFUSED, UMASK, is_root, secure_tree
+from wamc.privilege import ROOT_REFUSED, UMASK, is_root, private_dir, secure_tree
 from wamc.store import Store
 from wamc.supervisor import LocalProcessBackend
 from wamc.timeutil import utc_now_iso
@@ -34,7 +34,7 @@ class DaemonError(RuntimeError):
 
 def acquire_lock(settings: Settings) -> int:
     """One daemon per WAMC_HOME: an flock on sessions/.wamc/daemon.lock."""
-    settings.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_dir(settings.state_dir)
     fd = os.open(settings.state_dir / "daemon.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

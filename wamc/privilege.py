@@ -47,6 +47,12 @@ def secure_tree(sessions_dir: Path, logs_dir: Path) -> None:
         dirs[:] = [d for d in dirs if not (base / d).is_symlink()]
 
 
+def private_dir(path: Path) -> None:
+    """A 0700 folder, also when an older version created it more open."""
+    path.mkdir(mode=SESSIONS_MODE, parents=True, exist_ok=True)
+    _chmod_own(path, SESSIONS_MODE)
+
+
 def _chmod_own(path: Path, mode: int, only_narrow: bool = False) -> None:
     """chmod ``path`` (not a symlink, owned by us) to ``mode``; ``only_narrow`` never widens."""
     with contextlib.suppress(OSError):

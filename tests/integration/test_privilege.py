@@ -66,7 +66,8 @@ async def test_unprivileged_daemon_runs_chromium_sandboxed(
     home = open_base / "home"
     clients = home / "logs" / "clients"
     clients.mkdir(parents=True)
-    (home / "sessions").mkdir(mode=0o755)
+    (home / "sessions" / ".wamc").mkdir(mode=0o755, parents=True)  # as an older version left it
+    (home / "sessions").chmod(0o755)
     (home / "tmp").mkdir()
     old_log = home / "logs" / "wamc.2026-01-01_00-00-00_000000.log"  # rotated by an older version
     old_log.write_text("from an older version\n")
