@@ -23,7 +23,9 @@ die() {
 [[ "$(id -u)" -eq 0 ]] || die "must run as root"
 [[ "$USER_NAME" =~ ^[a-z_][a-z0-9_-]{0,30}$ ]] || die "WAMC_USER=$USER_NAME is not a valid user name"
 
-as_user() { setpriv --reuid="$USER_NAME" --regid="$USER_NAME" --init-groups -- "$@"; }
+# runuser, like supervisord, drops root before exec (setpriv still holds root's capabilities
+# while it execs, so it reaches files the user cannot).
+as_user() { runuser -u "$USER_NAME" -- "$@"; }
 
 ensure() {
     if ! getent group "$USER_NAME" >/dev/null; then
@@ -85,7 +87,11 @@ check() {
         if bad="$(blocker "$target")"; then
             log "  it cannot reach $bad ($(stat -c '%A %U:%G' "$bad"))"
             if [[ "$target" == "$interp" && "$interp" != "$ROOT"/* ]]; then
-                log "  fix: bash scripts/setup.sh (as root it rebuilds .venv from /usr/bin/python3)"
+                if [[ "$PY" == "$ROOT/.venv/bin/"* ]]; then
+                    log "  fix: bash scripts/setup.sh (as root it rebuilds .venv from /usr/bin/python3)"
+                else
+                    log "  fix: use a venv made from a system Python: bash scripts/setup.sh builds $ROOT/.venv so"
+                fi
             else
                 log "  fix: move the checkout under a folder others can traverse (e.g. /opt/wamc),"
                 log "       or allow traversal: chmod o+x $bad"

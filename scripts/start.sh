@@ -37,8 +37,8 @@ sctl() { "$ROOT/.venv/bin/supervisorctl" -c "$CONF" "$@"; }
 if [[ "$(id -u)" -eq 0 ]]; then
     export WAMC_USER="${WAMC_USER:-wamc}"
     bash "$ROOT/scripts/service-user.sh" ensure
-    bash "$ROOT/scripts/service-user.sh" handover
     bash "$ROOT/scripts/service-user.sh" check || exit 1
+    bash "$ROOT/scripts/service-user.sh" handover
     # supervisord's own folder: root's, readable by the service's group (operators).
     install -d -o root -g "$WAMC_USER" -m 2750 "$RUN"
 else
