@@ -33,6 +33,17 @@ fi
 
 sctl() { "$ROOT/.venv/bin/supervisorctl" -c "$CONF" "$@"; }
 
+# A supervisord of the previous layout (socket in logs/) is shut down first.
+OLD_SOCK="$ROOT/logs/supervisor.sock"
+if [[ -S "$OLD_SOCK" ]] && "$ROOT/.venv/bin/supervisorctl" -s "unix://$OLD_SOCK" pid >/dev/null 2>&1; then
+    log "stopping the supervisord that still uses logs/supervisor.sock"
+    "$ROOT/.venv/bin/supervisorctl" -s "unix://$OLD_SOCK" shutdown >/dev/null || true
+    for _ in $(seq 60); do
+        [[ -S "$OLD_SOCK" ]] || break
+        sleep 0.5
+    done
+fi
+
 # ------------------------------------------------------------ service user ---
 if [[ "$(id -u)" -eq 0 ]]; then
     export WAMC_USER="${WAMC_USER:-wamc}"
@@ -49,17 +60,6 @@ else
     mkdir -p "$RUN" "$ROOT/sessions/.home"
 fi
 log "wamc runs as user $WAMC_USER"
-
-# A supervisord of the previous layout (socket in logs/) is shut down first.
-OLD_SOCK="$ROOT/logs/supervisor.sock"
-if [[ -S "$OLD_SOCK" ]] && "$ROOT/.venv/bin/supervisorctl" -s "unix://$OLD_SOCK" pid >/dev/null 2>&1; then
-    log "stopping the supervisord that still uses logs/supervisor.sock"
-    "$ROOT/.venv/bin/supervisorctl" -s "unix://$OLD_SOCK" shutdown >/dev/null || true
-    for _ in $(seq 60); do
-        [[ -S "$OLD_SOCK" ]] || break
-        sleep 0.5
-    done
-fi
 
 show_logs() {
     local f
