@@ -19,7 +19,10 @@ WAJS_DIR="$ROOT/vendor/wa-js"
 WAJS_FILE="$WAJS_DIR/wppconnect-wa.js"
 VENV="$ROOT/.venv"
 STAMP="$VENV/.wamc-deps"
-PYTHON="${WAMC_PYTHON:-python3}"
+# A system Python by default: the service user must be able to run .venv's interpreter
+# (pyenv's under /root is out of its reach).
+SYSTEM_PYTHON="/usr/bin/python3"
+PYTHON="${WAMC_PYTHON:-$SYSTEM_PYTHON}"
 DEBIAN_CHROMIUM="/usr/lib/chromium/chromium-headless-shell"
 
 export DEBIAN_FRONTEND=noninteractive
@@ -119,14 +122,42 @@ if [[ ${#want[@]} -gt 0 ]]; then
     apt_install "${want[@]}" || warn "could not apt-get install ${want[*]}"
 fi
 
+if [[ -z "${WAMC_PYTHON:-}" ]] && ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1 &&
+    command -v python3 >/dev/null 2>&1; then
+    warn "$SYSTEM_PYTHON is missing or older than 3.11; using $(command -v python3)"
+    PYTHON="$(command -v python3)"
+fi
 command -v "$PYTHON" >/dev/null 2>&1 || die "python3 (>= 3.11) is required: apt-get install python3 python3-venv"
 "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
     die "python3 >= 3.11 is required (found $("$PYTHON" -V 2>&1)); set WAMC_PYTHON to a newer interpreter"
 
 # ------------------------------------------------------------------- venv ---
-if ! "$VENV/bin/python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1; then
+# Whether every folder on the way to $1 lets others traverse it, and $1 lets them run it.
+others_can_run() {
+    local path dir="" part
+    local -a parts
+    path="$(command -v "$1")" && path="$(readlink -f "$path")" || return 1
+    IFS=/ read -r -a parts <<<"${path#/}"
+    for part in "${parts[@]}"; do
+        dir="$dir/$part"
+        [[ "$(stat -c %A "$dir" 2>/dev/null)" == *[xt] ]] || return 1
+    done
+}
+
+# As root, wamc runs as another user (scripts/start.sh): the venv must come from an
+# interpreter that user can reach.
+if [[ "$(id -u)" -eq 0 ]] && ! others_can_run "$PYTHON"; then
+    die "$PYTHON is not reachable by other users, so the service user could not run it.
+  Use a system Python: apt-get install python3 python3-venv, then unset WAMC_PYTHON (default $SYSTEM_PYTHON)."
+fi
+if ! "$VENV/bin/python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1 ||
+    { [[ "$(id -u)" -eq 0 ]] && ! others_can_run "$VENV/bin/python"; }; then
     if [[ -e "$VENV" ]]; then
-        warn ".venv is broken or too old; recreating it"
+        if [[ -x "$VENV/bin/python" && "$(id -u)" -eq 0 ]] && ! others_can_run "$VENV/bin/python"; then
+            warn ".venv was made from $(readlink -f "$VENV/bin/python"), which the service user cannot reach; recreating it from $PYTHON"
+        else
+            warn ".venv is broken or too old; recreating it"
+        fi
         rm -rf "$VENV"
     fi
     "$PYTHON" -c 'import venv, ensurepip' >/dev/null 2>&1 ||

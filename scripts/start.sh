@@ -4,8 +4,9 @@
 #   bash scripts/start.sh
 #
 # Environment: WAMC_HOST (127.0.0.1), WAMC_PORT (4000), WAMC_START_TIMEOUT (60 s),
-# WAMC_SKIP_SETUP=1 to skip scripts/setup.sh. supervisord passes its own
-# environment on to wamc, so variables only take effect when supervisord starts.
+# WAMC_SKIP_SETUP=1 to skip scripts/setup.sh, WAMC_USER (wamc) the unprivileged user wamc
+# runs as when started by root (created if missing; it gets sessions/ and logs/). supervisord
+# passes its own environment on to wamc, so variables only take effect when supervisord starts.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -14,7 +15,8 @@ CONF="$ROOT/supervisord.conf"
 HOST="${WAMC_HOST:-127.0.0.1}"
 PORT="${WAMC_PORT:-4000}"
 TIMEOUT="${WAMC_START_TIMEOUT:-60}"
-SOCK="$ROOT/logs/supervisor.sock"
+RUN="$ROOT/run"
+SOCK="$RUN/supervisor.sock"
 
 log() { printf '[start] %s\n' "$*" >&2; }
 
@@ -31,9 +33,37 @@ fi
 
 sctl() { "$ROOT/.venv/bin/supervisorctl" -c "$CONF" "$@"; }
 
+# A supervisord of the previous layout (socket in logs/) is shut down first.
+OLD_SOCK="$ROOT/logs/supervisor.sock"
+if [[ -S "$OLD_SOCK" ]] && "$ROOT/.venv/bin/supervisorctl" -s "unix://$OLD_SOCK" pid >/dev/null 2>&1; then
+    log "stopping the supervisord that still uses logs/supervisor.sock"
+    "$ROOT/.venv/bin/supervisorctl" -s "unix://$OLD_SOCK" shutdown >/dev/null || true
+    for _ in $(seq 60); do
+        [[ -S "$OLD_SOCK" ]] || break
+        sleep 0.5
+    done
+fi
+
+# ------------------------------------------------------------ service user ---
+if [[ "$(id -u)" -eq 0 ]]; then
+    export WAMC_USER="${WAMC_USER:-wamc}"
+    bash "$ROOT/scripts/service-user.sh" ensure
+    bash "$ROOT/scripts/service-user.sh" check || exit 1
+    bash "$ROOT/scripts/service-user.sh" handover
+    # supervisord's own folder: root's, readable by the service's group (operators).
+    install -d -o root -g "$WAMC_USER" -m 2750 "$RUN"
+else
+    if [[ -n "${WAMC_USER:-}" && "$WAMC_USER" != "$(id -un)" ]]; then
+        log "WARNING: WAMC_USER=$WAMC_USER needs root; running as $(id -un)"
+    fi
+    export WAMC_USER="$(id -un)"
+    mkdir -p "$RUN" "$ROOT/sessions/.home"
+fi
+log "wamc runs as user $WAMC_USER"
+
 show_logs() {
     local f
-    for f in "$ROOT/logs/wamc.log" "$ROOT/logs/wamc.stdout.log"; do
+    for f in "$ROOT/logs/wamc.log" "$RUN/wamc.stdout.log"; do
         if [[ -s "$f" ]]; then
             printf '\n----- last lines of %s -----\n' "${f#"$ROOT"/}" >&2
             tail -n 40 "$f" >&2
@@ -52,7 +82,6 @@ if sctl pid >/dev/null 2>&1; then
     esac
 else
     log "starting supervisord ($CONF)"
-    mkdir -p "$ROOT/logs"
     "$ROOT/.venv/bin/supervisord" -c "$CONF"
 fi
 
@@ -81,6 +110,7 @@ wamc is running at $url
   dashboard:  $url/admin/instances
   API docs:   $url/api-docs
   API key:    .venv/bin/wamc api-key
-  logs:       logs/wamc.log, logs/clients/<id>.log (raw output: logs/wamc.stdout.log)
+  user:       $WAMC_USER (operators in group $WAMC_USER can read logs/ and run/)
+  logs:       logs/wamc.log, logs/clients/<id>.log (raw output: run/wamc.stdout.log)
   control:    .venv/bin/supervisorctl -c supervisord.conf status|start|stop|restart wamc
 EOF

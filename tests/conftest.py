@@ -48,10 +48,12 @@ class Daemon:
             "WAMC_HEARTBEAT_INTERVAL": "0.5",
             "WAMC_HEARTBEAT_TIMEOUT": "8",
             "WAMC_RESTART_BACKOFF_BASE": "0.5",
+            "WAMC_ALLOW_ROOT": "1",  # tests run as root; tests/integration/test_privilege.py does not
             **(extra_env or {}),
         }
         self.proc: subprocess.Popen[bytes] | None = None
         self.http: aiohttp.ClientSession | None = None
+        self.popen_kw: dict[str, Any] = {}  # e.g. user=/group= to run it unprivileged
 
     async def start(self) -> None:
         log = open(self.home / "daemon.out", "ab")  # noqa: SIM115 - closed with the process
@@ -62,6 +64,7 @@ class Daemon:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            **self.popen_kw,
         )
         if self.http is None:
             self.http = aiohttp.ClientSession(headers={"X-Api-Key": API_KEY})

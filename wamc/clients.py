@@ -21,6 +21,7 @@ from wamc.config import Settings
 from wamc.errors import ApiError
 from wamc.events import EventBus
 from wamc.ingest import ingest
+from wamc.privilege import EXIT_ROOT_REFUSED, ROOT_REFUSED
 from wamc.recycle import recycle_reason
 from wamc.states import RUNNING_STATES, ClientState, can_transition
 from wamc.store import ClientRow, Store
@@ -426,11 +427,16 @@ class ClientManager:
             log.info("worker exited (code {})", code)
         else:
             reason = client.kill_reason or f"worker exited with code {code}"
+            if code == EXIT_ROOT_REFUSED:  # no retry helps: say why at once
+                reason = ROOT_REFUSED
             client.last_error = reason
             client.restarts += 1
             client.backoff.record_failure()
             log.warning("worker died: {}", reason)
-            if client.backoff.exhausted():
+            if code == EXIT_ROOT_REFUSED:
+                client.backoff.give_up()
+                await self.set_state(client, ClientState.FAILED, reason)
+            elif client.backoff.exhausted():
                 failures = len(client.backoff.failures)
                 await self.set_state(
                     client,

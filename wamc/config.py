@@ -53,6 +53,8 @@ class Settings:
     worker_grace: float = 20.0
     # SIGTERM normally leaves workers to be adopted by the next daemon; 1 stops them all.
     stop_workers_on_exit: int = 0
+    # Workers refuse to run as root (Chromium needs --no-sandbox there) unless this is 1.
+    allow_root: int = 0
     # QR codes shown before the client is stopped with reason qr_timeout (WhatsApp idles ~6).
     qr_max_codes: int = 8
     # "Open in another window": take the session back (1) or stay disconnected (0).
@@ -219,6 +221,7 @@ _ENV = {
     "start_slot_timeout": "WAMC_START_SLOT_TIMEOUT",
     "worker_grace": "WAMC_WORKER_GRACE",
     "stop_workers_on_exit": "WAMC_STOP_WORKERS_ON_EXIT",
+    "allow_root": "WAMC_ALLOW_ROOT",
     "qr_max_codes": "WAMC_QR_MAX_CODES",
     "takeover": "WAMC_TAKEOVER",
     "memory_limit_mb": "WAMC_MEMORY_LIMIT_MB",

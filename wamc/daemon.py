@@ -21,6 +21,7 @@ from wamc.gateway import system
 from wamc.gateway.addresses import parse_networks
 from wamc.gateway.app import WEBHOOKS, begin_shutdown, create_app
 from wamc.log import setup_daemon_logging
+from wamc.privilege import ROOT_REFUSED, UMASK, is_root, private_dir, secure_tree
 from wamc.store import Store
 from wamc.supervisor import LocalProcessBackend
 from wamc.timeutil import utc_now_iso
@@ -54,7 +55,7 @@ def check_settings(settings: Settings, key: str) -> None:
 
 def acquire_lock(settings: Settings) -> int:
     """One daemon per WAMC_HOME: an flock on sessions/.wamc/daemon.lock."""
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.state_dir)
     fd = os.open(settings.state_dir / "daemon.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -76,7 +77,6 @@ def dump_tasks() -> None:
 
 
 async def serve(settings: Settings) -> None:
-    os.umask(0o077)  # sessions, message store and logs are private to the service user
     lock_fd = acquire_lock(settings)
     faults.arm(settings.fault_crash)
     settings.sessions_dir.mkdir(parents=True, exist_ok=True)
@@ -168,5 +168,13 @@ async def serve(settings: Settings) -> None:
 
 
 def run(settings: Settings) -> None:
+    # Before the first file is opened: logs 0640/0750 for the service's group, sessions 0700.
+    os.umask(UMASK)
+    secure_tree(settings.sessions_dir, settings.logs_dir)
     setup_daemon_logging(settings)
+    if is_root():
+        if settings.allow_root:
+            logger.warning("running as root (WAMC_ALLOW_ROOT=1): Chromium runs without its sandbox")
+        else:
+            logger.error("running as root: {}", ROOT_REFUSED)
     asyncio.run(serve(settings))

@@ -287,6 +287,11 @@ class Backoff:
     def exhausted(self) -> bool:
         return len(self.failures) >= self.max_failures
 
+    def give_up(self) -> None:
+        """A failure no retry can fix: exhausted until reset."""
+        now = time.monotonic()
+        self.failures.extend([now] * max(0, self.max_failures - len(self.failures)))
+
     def delay(self) -> float:
         if not self.failures:
             return 0.0

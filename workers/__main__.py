@@ -15,7 +15,9 @@ from loguru import logger
 
 from wamc.config import load_settings
 from wamc.log import setup_worker_logging
+from wamc.privilege import EXIT_ROOT_REFUSED, ROOT_REFUSED, UMASK, is_root
 from wamc.supervisor import SECRET_ENV
+from workers import stdio
 
 # The first character a letter or digit: an id is never mistaken for an option.
 CLIENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
@@ -33,7 +35,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     settings = load_settings()
     os.environ.pop(SECRET_ENV, None)  # Playwright's driver and Chromium must not inherit it
+    os.umask(UMASK)
+    stdio.init(settings.logs_dir / "clients" / f"{args.client}.stderr")
+    if is_root() and not settings.allow_root:
+        print(f"wamc worker {args.client}: {ROOT_REFUSED}", file=sys.stderr, flush=True)
+        return EXIT_ROOT_REFUSED
     setup_worker_logging(settings, args.client)
+    if is_root():
+        logger.bind(client=args.client).warning(
+            "running as root (WAMC_ALLOW_ROOT=1): Chromium runs without its sandbox"
+        )
     from workers.runtime import Worker  # after logging is set up
 
     lock = profile_lock(settings.client_dir(args.client) / "worker.lock", timeout=30.0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import subprocess
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -16,6 +17,7 @@ from loguru import logger
 from playwright.async_api import BrowserContext, Page, async_playwright
 
 from wamc.owned import browser_cmdline_matches, kill_tree
+from workers import stdio
 from workers.page_events import Dropped, PageGate, Throttled, clean
 
 BRIDGE_JS = Path(__file__).with_name("bridge.js")
@@ -25,7 +27,6 @@ USER_AGENT = (
     "Chrome/{major}.0.0.0 Safari/537.36"
 )
 CHROMIUM_ARGS = [
-    "--no-sandbox",
     "--disable-gpu",
     "--disable-dev-shm-usage",
     "--disable-background-networking",
@@ -43,11 +44,29 @@ class BrowserError(RuntimeError):
     pass
 
 
-def chrome_major(executable: str | None) -> str:
-    """Chrome major version for a believable user agent; a recent default if unknown."""
+def use_sandbox() -> bool:
+    """Chromium keeps its sandbox (user namespaces) unless we are root, where it cannot start.
+
+    Playwright adds ``--no-sandbox`` unless told otherwise (``chromium_sandbox``).
+    """
+    return os.geteuid() != 0
+
+
+def chrome_major(executable: str | None, timeout: float = 5.0) -> str:
+    """Chrome major version for a believable user agent; a recent default if unknown.
+
+    No shell: the path is one argv entry, whatever characters it holds.
+    """
     if executable:
-        with contextlib.suppress(Exception):
-            out = os.popen(f"'{executable}' --version 2>/dev/null").read()
+        with contextlib.suppress(OSError, subprocess.SubprocessError, ValueError):
+            out = subprocess.run(
+                [executable, "--version"],
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            ).stdout
             for token in out.split():
                 if token[:1].isdigit() and "." in token:
                     return token.split(".")[0]
@@ -86,6 +105,7 @@ class Browser:
             raise BrowserError(f"wa-js bundle not found at {self.wajs_path} (run scripts/setup.sh)")
         self.profile_dir.mkdir(parents=True, exist_ok=True)
         self.closed = asyncio.Event()
+        stdio.recap()  # the previous driver is gone: the new one inherits a capped stderr
         self._pw = await async_playwright().start()
         try:
             self.context = await self._pw.chromium.launch_persistent_context(
@@ -93,6 +113,7 @@ class Browser:
                 executable_path=self.executable,
                 headless=True,
                 args=CHROMIUM_ARGS,
+                chromium_sandbox=use_sandbox(),
                 user_agent=USER_AGENT.format(major=chrome_major(self.executable)),
                 service_workers="block",
                 viewport={"width": 1280, "height": 800},

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import pwd
 import shutil
 import subprocess
 import sys
@@ -10,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import psutil
 
 from tests.conftest import API_KEY, REPO, Daemon, free_port, processes_under
 from tests.helpers import wait_for
+from tests.service_user import ensure_service_user, give, open_folder
 
 
 def run(
@@ -33,20 +37,35 @@ async def health(port: int) -> dict[str, Any] | None:
 
 
 async def test_supervisorctl_start_restart_stop(tmp_path: Path, simulator: Any) -> None:
-    """The repo's supervisord.conf, run from a copy (its %(here)s is the home of this run)."""
-    home = tmp_path / "wamc"
-    home.mkdir()
+    """The repo's supervisord.conf, run from a copy (its %(here)s is the home of this run).
+
+    As root, the program runs as the service user (``user=``), like scripts/start.sh does it.
+    """
+    with contextlib.ExitStack() as stack:
+        if os.geteuid() == 0:
+            user = ensure_service_user()
+            home = stack.enter_context(open_folder()) / "wamc"
+        else:
+            user, home = pwd.getpwuid(os.getuid()), tmp_path / "wamc"
+        for sub in ("logs", "sessions", "run"):
+            (home / sub).mkdir(parents=True)
+        give(user, home / "logs", home / "sessions")
+        await supervised(home, user, simulator)
+
+
+async def supervised(home: Path, user: pwd.struct_passwd, simulator: Any) -> None:
     shutil.copy(REPO / "supervisord.conf", home / "supervisord.conf")
     (home / ".venv").symlink_to(REPO / ".venv")
-    (home / "logs").mkdir()
     port = free_port()
     env = {
         **os.environ,
+        "WAMC_USER": user.pw_name,
         "WAMC_PORT": str(port),
         "WAMC_API_KEY": API_KEY,
         "WAMC_WHATSAPP_URL": simulator.url,
         "WAMC_WAJS_PATH": str(simulator.wajs_path),
     }
+    env.pop("WAMC_ALLOW_ROOT", None)
     bin_dir = REPO / ".venv" / "bin"
     ctl = [str(bin_dir / "supervisorctl"), "-c", str(home / "supervisord.conf")]
     started = run([str(bin_dir / "supervisord"), "-c", str(home / "supervisord.conf")], env, home)
@@ -64,6 +83,9 @@ async def test_supervisorctl_start_restart_stop(tmp_path: Path, simulator: Any) 
                     return st["pid"] if st["state"] == "qr" else None
 
             pid = await wait_for(worker_pid, 60, what="client in qr")
+            worker = psutil.Process(pid)
+            procs = [psutil.Process(first["pid"]), worker, *worker.children(recursive=True)]
+            assert {p.uids().effective for p in procs} == {user.pw_uid}
             out = run([*ctl, "restart", "wamc"], env)
             assert out.returncode == 0 and "started" in out.stdout, out.stdout + out.stderr
             second = await wait_for(lambda: health(port), 60, what="/health after restart")
