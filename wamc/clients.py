@@ -13,7 +13,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import psutil
 from loguru import logger
 
 from wamc import events as E
@@ -21,6 +20,7 @@ from wamc.config import Settings
 from wamc.errors import ApiError
 from wamc.events import EventBus
 from wamc.ingest import ingest
+from wamc.owned import is_client_browser
 from wamc.privilege import EXIT_ROOT_REFUSED, ROOT_REFUSED
 from wamc.recycle import recycle_reason
 from wamc.states import RUNNING_STATES, ClientState, can_transition
@@ -65,6 +65,7 @@ class Client:
     inflight: int = 0  # requests (sends) running in its worker
     last_message_at: str | None = None  # newest message stored (its WhatsApp timestamp)
     secret_hash: str | None = None  # of the secret its worker got at spawn (proves its hello)
+    route: str | None = None  # the proven worker's connection (ZeroMQ routing id)
     bad_frames: int = 0  # frames refused (undecodable, invalid, wrong secret)
     dead_events: int = 0  # events acknowledged but not applied
     stop_outcome: StopOutcome | None = None  # how the last stop ended: clean | term | kill
@@ -287,11 +288,11 @@ class ClientManager:
         self.log(client).info("session wiped: the next connect shows a QR")
 
     async def request(self, client: Client, cmd: str, args: dict[str, Any], timeout: float) -> Any:
-        if client.handle is None or client.boot is None:
+        if client.handle is None or client.route is None:
             raise ApiError("worker_unavailable", f"client {client.id} has no running worker")
         client.inflight += 1
         try:
-            return await self.transport.request(client.id, cmd, args, timeout)
+            return await self.transport.request(client.route, cmd, args, timeout)
         except C.RemoteError as exc:
             code = exc.code if exc.code in C.PASSTHROUGH_ERRORS else "whatsapp_error"
             raise ApiError(code, exc.message) from None
@@ -360,6 +361,7 @@ class ClientManager:
         self._background(self._release_slot_when_settled(client))
         client.handle = handle
         client.boot = None
+        client.route = None
         client.delivered = 0
         client.browser_pid = None
         client.last_seen = time.monotonic()
@@ -447,6 +449,7 @@ class ClientManager:
                 await self.set_state(client, ClientState.STARTING, reason)
         client.handle = None
         client.boot = None
+        client.route = None
         client.browser_pid = None
         client.started_mono = None
         client.settled.set()
@@ -464,7 +467,7 @@ class ClientManager:
         if handle is None:
             return
         self.log(client).info("stopping worker (pid {})", handle.pid)
-        asked = client.boot is not None and self.transport.send(client.id, STOP_REQUEST)
+        asked = self.send(client, STOP_REQUEST)
         outcome = await self.backend.stop(
             handle, self.settings.stop_timeout, client.browser_pid, asked
         )
@@ -532,8 +535,7 @@ class ClientManager:
             for client in list(self.clients.values()):
                 if client.handle is None:
                     continue
-                if client.boot is not None:
-                    self.transport.send(client.id, frame)
+                self.send(client, frame)
                 if (
                     now - client.last_seen > self.settings.heartbeat_timeout
                     and client.kill_reason is None
@@ -543,43 +545,50 @@ class ClientManager:
                     self.backend.kill(client.handle, client.browser_pid)
 
     # --- frames from workers ---------------------------------------------------------------------
-    async def on_frame(self, client_id: str, frame: F.WorkerFrame) -> None:
-        """A validated frame. Until a worker proves it is the one we spawned (pid and secret in
-        its hello), nothing it sends is acted on."""
+    async def on_frame(self, route: str, frame: F.WorkerFrame) -> None:
+        """A validated frame from the connection ``route`` (``<client id>.<boot>``). Until that
+        connection has proven it is the worker we spawned (pid and secret in its hello), nothing
+        it sends is acted on; taking over a client's id gains a peer nothing."""
+        client_id = route.split(".", 1)[0]
         client = self.clients.get(client_id)
         if client is None:
-            if self._limited(("stop", client_id)):
+            if self._limited(("stop", route)):
                 logger.bind(client=client_id).warning(
                     "frame from an unknown client's worker: telling it to stop"
                 )
-                self.transport.send(client_id, STOP_REQUEST)
+                self.transport.send(route, STOP_REQUEST)
             return
         if isinstance(frame, F.Hello):
-            await self._on_hello(client, frame)
+            await self._on_hello(client, route, frame)
             return
-        if client.boot is None:
-            if self._limited(("who", client_id)):
-                self.transport.send(client_id, F.Who())
+        if route != client.route:
+            client.bad_frames += 1
+            if self._limited(("who", route)):
+                self.transport.send(route, F.Who())
             return
         client.last_seen = time.monotonic()
         if isinstance(frame, F.Heartbeat):
             bpid = frame.browser_pid
-            if bpid and bpid != client.browser_pid and psutil.pid_exists(bpid):
+            if bpid and bpid != client.browser_pid and self._is_browser(client, bpid):
                 client.browser_pid = bpid
                 await self.store.update_client(client.id, browser_pid=bpid)
         elif isinstance(frame, F.Event):
             await self._on_event(client, frame)
 
-    def on_bad_frame(self, client_id: str, reason: str, oversize: bool) -> None:
-        """Counted per client; a worker over the frame cap is restarted."""
-        client = self.clients.get(client_id)
+    def on_bad_frame(self, route: str, reason: str, oversize: bool) -> None:
+        """Counted per client; a proven worker over the frame cap is restarted."""
+        client = self.clients.get(route.split(".", 1)[0])
         if client is None:
             return
         client.bad_frames += 1
-        if oversize and client.handle is not None and client.kill_reason is None:
+        if oversize and route == client.route and client.kill_reason is None:
             self.log(client).error("worker sent a frame over the size cap: restarting it")
             client.kill_reason = "frame over the size cap"
             client.wake.set()
+
+    def _is_browser(self, client: Client, pid: int) -> bool:
+        """A browser pid a worker reports is believed only once proven (profile, parentage)."""
+        return is_client_browser(pid, self.settings.client_dir(client.id) / "profile", client.pid)
 
     def _limited(self, key: tuple[str, str], interval: float = 1.0) -> bool:
         """True at most once per ``interval`` per key (answers to a flood stay bounded)."""
@@ -591,11 +600,12 @@ class ClientManager:
             self._last_answer.clear()
         return True
 
-    async def _on_hello(self, client: Client, hello: F.Hello) -> None:
+    async def _on_hello(self, client: Client, route: str, hello: F.Hello) -> None:
         if (
             client.handle is None
             or hello.pid != client.handle.pid
             or hello.client != client.id
+            or route != f"{client.id}.{hello.boot}"
             or not secret_matches(hello.secret, client.secret_hash)
         ):
             client.bad_frames += 1
@@ -605,10 +615,11 @@ class ClientManager:
                 )
             return
         client.last_seen = time.monotonic()
+        client.route = route
         if hello.boot != client.boot:
             client.boot = hello.boot
             client.delivered = 0
-        if hello.browser_pid:
+        if hello.browser_pid and self._is_browser(client, hello.browser_pid):
             client.browser_pid = hello.browser_pid
         await self.store.update_client(
             client.id,
@@ -617,16 +628,20 @@ class ClientManager:
             delivered_dn=client.delivered,
         )
         newest = await self.store.newest_per_chat(client.id)
-        self.transport.send(client.id, F.Welcome(acked=client.delivered, newest=newest))
+        self.send(client, F.Welcome(acked=client.delivered, newest=newest))
+
+    def send(self, client: Client, frame: F.Frame) -> bool:
+        """To the client's proven worker connection; False when there is none."""
+        return client.route is not None and self.transport.send(client.route, frame)
 
     async def _on_event(self, client: Client, ev: F.Event) -> None:
         if ev.dn <= client.delivered:
-            self.transport.send(client.id, F.Ack(dn=client.delivered))  # a replay: stored
+            self.send(client, F.Ack(dn=client.delivered))  # a replay: stored
             return
         if ev.dn != client.delivered + 1:
             # A gap: ask for a replay, at most once a second (the worker resends its outbox).
             if self._limited(("replay", client.id)):
-                self.transport.send(client.id, F.Welcome(acked=client.delivered))
+                self.send(client, F.Welcome(acked=client.delivered))
             return
         try:
             payload = W.parse_payload(ev.name, ev.data)
@@ -636,7 +651,7 @@ class ClientManager:
         except Exception as exc:  # a bad shape, or a failure while storing: never retried
             await self._dead_event(client, ev, exc)
         client.delivered = ev.dn
-        self.transport.send(client.id, F.Ack(dn=ev.dn))
+        self.send(client, F.Ack(dn=ev.dn))
 
     async def _dead_event(self, client: Client, ev: F.Event, exc: Exception) -> None:
         reason = str(exc) if isinstance(exc, W.PayloadError) else f"{type(exc).__name__}: {exc}"

@@ -32,6 +32,12 @@ BAD_FRAME_LOG_INTERVAL = 5.0
 YIELD_EVERY = 64  # frames handled before giving the event loop a turn (a flood cannot starve it)
 
 
+def printable(raw: bytes) -> str:
+    """A peer's routing id as text that cannot forge a log line."""
+    text = raw.decode(errors="replace")
+    return text if text.isprintable() else text.encode("unicode_escape").decode()
+
+
 class Transport:
     def __init__(
         self, endpoint: str, on_frame: FrameHandler, on_bad_frame: BadFrameHandler | None = None
@@ -41,8 +47,8 @@ class Transport:
         self.on_bad_frame = on_bad_frame
         self.ctx = zmq.asyncio.Context()
         self.sock = self.ctx.socket(zmq.ROUTER)
-        # A restarted worker takes over its identity at once.
-        self.sock.setsockopt(zmq.ROUTER_HANDOVER, 1)
+        # Routing ids are ``<client>.<boot>``, one per worker process: no two peers share one,
+        # and a second connection with an id in use is refused (no handover).
         # Unknown identities raise instead of silently dropping: we learn the worker is gone.
         self.sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
         self.sock.setsockopt(zmq.LINGER, 0)
@@ -132,7 +138,7 @@ class Transport:
                 logger.exception("error handling a worker frame")
 
     async def _handle(self, parts: list[bytes]) -> None:
-        identity = parts[0].decode(errors="replace")[:64] if parts else "?"
+        identity = printable(parts[0][:200]) if parts else "?"
         if len(parts) != 2:
             self._bad(identity, f"{len(parts)}-part message", oversize=False)
             return

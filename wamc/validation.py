@@ -322,6 +322,19 @@ class AuditPage(_Out):
     next_before: int | None
 
 
+class DeadEvent(_Out):
+    dn: int = Field(description="the worker's delivery number of the event")
+    name: str = Field(examples=["unread"], description="the worker's event name")
+    reason: str = Field(description="why it was not applied")
+    payload: str = Field(description="the event's data as JSON (at most 64 KiB)")
+    at: str = Field(examples=["2026-01-01T12:00:00.000Z"])
+
+
+class DeadEvents(_Out):
+    client: str
+    dead_events: list[DeadEvent] = Field(description="newest first; the newest 1000 are kept")
+
+
 class Event(_Out):
     """One event as sent over ``/ws`` (and stored in the event log)."""
 

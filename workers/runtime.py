@@ -48,7 +48,10 @@ class Worker:
         self.log = logger.bind(client=client_id)
         self.ctx = zmq.asyncio.Context()
         self.sock = self.ctx.socket(zmq.DEALER)
-        self.sock.setsockopt(zmq.IDENTITY, client_id.encode())
+        self.boot = uuid.uuid4().hex
+        # One connection identity per worker process: the daemon binds what this worker proves
+        # in its hello to this routing id, so a peer taking over the client's id gains nothing.
+        self.sock.setsockopt(zmq.IDENTITY, f"{client_id}.{self.boot}".encode())
         self.sock.setsockopt(zmq.LINGER, 1000)
         self.state = ClientState.STARTING
         self.me: str | None = None
@@ -61,7 +64,6 @@ class Worker:
         self.daemon_newest: dict[str, str] = {}
         self.recovering = False
         self.taking_over = False
-        self.boot = uuid.uuid4().hex
         self.last_daemon_contact = time.monotonic()
         self.stopping = asyncio.Event()
         self.tasks: set[asyncio.Task[Any]] = set()

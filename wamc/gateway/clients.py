@@ -12,7 +12,7 @@ from wamc.errors import ApiError
 from wamc.gateway.app import IDEMPOTENCY, MANAGER, SETTINGS, STREAMS, TOKENS, WEBHOOKS
 from wamc.gateway.streams import POLICY_VIOLATION
 from wamc.states import ClientState
-from wamc.validation import PairingRequest, client_id, validate_body
+from wamc.validation import PairingRequest, bounded_int, client_id, validate_body
 from wamc.wire import commands as C
 
 PAIRING_CODE_SECONDS = 180  # WhatsApp's link codes live about 3 minutes
@@ -70,6 +70,14 @@ async def delete(request: web.Request) -> web.Response:
 
 async def status(request: web.Request) -> web.Response:
     return web.json_response(request.app[MANAGER].get(_stored_id(request)).status())
+
+
+async def dead_events(request: web.Request) -> web.Response:
+    """Worker events acknowledged but not applied (a bad shape, or a failure while storing)."""
+    client = request.app[MANAGER].get(_stored_id(request))
+    limit = bounded_int(request.query.get("limit"), "limit", 100, 1, 1000)
+    rows = await request.app[MANAGER].store.dead_events(client.id, limit)
+    return web.json_response({"client": client.id, "dead_events": rows})
 
 
 async def qr(request: web.Request) -> web.Response:

@@ -191,6 +191,17 @@ OPS: dict[tuple[str, str], Op] = {
         errors=CLIENT_ERRORS,
         params=(CLIENT_PARAM,),
     ),
+    ("GET", C + "/dead-events"): Op(
+        "dead_events",
+        "Worker events that were acknowledged but not applied",
+        "clients",
+        "admin",
+        response=V.DeadEvents,
+        errors=(*CLIENT_ERRORS, "invalid_parameter"),
+        params=(CLIENT_PARAM, _limit(100, 1000)),
+        description="An event from a client's worker whose shape is wrong, or that failed while "
+        "being stored, is acknowledged (never retried forever) and kept here for an operator.",
+    ),
     ("GET", C + "/qr"): Op(
         "qr",
         "The QR code to scan (PNG, SVG or JSON)",
@@ -452,6 +463,7 @@ def _models() -> list[type[BaseModel]]:
         V.TokenRevoked,
         V.AuditEntry,
         V.AuditPage,
+        V.DeadEvents,
         V.Event,
         V.ClientStateData,
         V.ClientQrData,

@@ -25,6 +25,7 @@ ROUTES = [
     web.post("/api/clients/{id}/logout", clients.logout),
     web.delete("/api/clients/{id}", clients.delete),
     web.get("/api/clients/{id}/status", clients.status),
+    web.get("/api/clients/{id}/dead-events", clients.dead_events),
     web.get("/api/clients/{id}/qr", clients.qr),
     web.post("/api/clients/{id}/pairing-code", clients.pairing_code),
     web.post("/api/clients/{id}/send-message", messages.send_message),
