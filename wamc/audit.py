@@ -85,13 +85,12 @@ class AuditLog:
             self._file().write(json.dumps(entry, separators=(",", ":")) + "\n")
         except OSError as exc:
             logger.warning("cannot write the audit log: {}", exc)
-        cur = await self.store.conn.execute(
+        cur = await self.store.write(
             "INSERT INTO audit (timestamp, key_id, action, method, path, client, status, result,"
             " remote) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             tuple(entry[k] for k in (*AUDIT_FIELDS, "remote")),
         )
         entry["n"] = cur.lastrowid
-        await self.store.conn.commit()
         return entry
 
     async def record_failure(
@@ -104,10 +103,7 @@ class AuditLog:
             del self._failures[old]
         n = self._failures.get(key)
         if n is not None:
-            cur = await self.store.conn.execute(
-                "UPDATE audit SET count = count + 1 WHERE n = ?", (n,)
-            )
-            await self.store.conn.commit()
+            cur = await self.store.write("UPDATE audit SET count = count + 1 WHERE n = ?", (n,))
             if cur.rowcount:
                 return
         entry = await self.record(
@@ -129,8 +125,7 @@ class AuditLog:
         now = time.time() if now is None else now
         cutoff = datetime.fromtimestamp(now - days * 86400, UTC)
         iso = cutoff.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        cur = await self.store.conn.execute("DELETE FROM audit WHERE timestamp < ?", (iso,))
-        await self.store.conn.commit()
+        cur = await self.store.write("DELETE FROM audit WHERE timestamp < ?", (iso,))
         return cur.rowcount
 
     async def retention_loop(self, days: float) -> None:

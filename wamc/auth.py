@@ -176,12 +176,11 @@ class Tokens:
             created_at=utc_now_iso(),
             hash=hash_token(secret),
         )
-        await self.store.conn.execute(
+        await self.store.write(
             "INSERT INTO api_tokens (id, client, name, scopes, hash, created_at)"
             " VALUES (?, ?, ?, ?, ?, ?)",
             (rec.id, rec.client, rec.name, ",".join(rec.scopes), rec.hash, rec.created_at),
         )
-        await self.store.conn.commit()
         self._by_hash[rec.hash] = rec
         return rec, secret
 
@@ -193,10 +192,9 @@ class Tokens:
         for digest, rec in list(self._by_hash.items()):
             if rec.id == token_id and rec.client == client:
                 del self._by_hash[digest]  # effective before the database write
-                await self.store.conn.execute(
+                await self.store.write(
                     "UPDATE api_tokens SET revoked_at = ? WHERE id = ?", (utc_now_iso(), token_id)
                 )
-                await self.store.conn.commit()
                 return True
         return False
 
@@ -209,11 +207,10 @@ class Tokens:
         gone = [d for d, r in self._by_hash.items() if r.client == client]
         for digest in gone:
             del self._by_hash[digest]
-        await self.store.conn.execute(
+        await self.store.write(
             "UPDATE api_tokens SET revoked_at = ? WHERE client = ? AND revoked_at IS NULL",
             (utc_now_iso(), client),
         )
-        await self.store.conn.commit()
         return len(gone)
 
 

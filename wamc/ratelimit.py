@@ -265,14 +265,16 @@ class Idempotency:
         try:
             status, body = await call()
             cutoff = iso_from_unix(time.time() - IDEMPOTENCY_TTL)
-            await self.store.conn.execute("DELETE FROM idempotency WHERE created_at < ?", (cutoff,))
-            await self.store.conn.execute(
-                "INSERT OR REPLACE INTO idempotency"
-                " (client, key, request_hash, status, response, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (client, key, rhash, status, json.dumps(body), utc_now_iso()),
-            )
-            await self.store.conn.commit()
+            async with self.store.transaction():
+                await self.store.conn.execute(
+                    "DELETE FROM idempotency WHERE created_at < ?", (cutoff,)
+                )
+                await self.store.conn.execute(
+                    "INSERT OR REPLACE INTO idempotency"
+                    " (client, key, request_hash, status, response, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (client, key, rhash, status, json.dumps(body), utc_now_iso()),
+                )
             fut.set_result((status, body))
             return status, body, False
         except BaseException as exc:
@@ -283,5 +285,4 @@ class Idempotency:
             del self._inflight[slot]
 
     async def forget_client(self, client: str) -> None:
-        await self.store.conn.execute("DELETE FROM idempotency WHERE client = ?", (client,))
-        await self.store.conn.commit()
+        await self.store.write("DELETE FROM idempotency WHERE client = ?", (client,))

@@ -500,41 +500,41 @@ class WebhookService:
         """Bound the tables: old delivery log and delivered rows by count; pending rows past
         their retry horizon become dead letters; dead letters older than DEAD_RETENTION go."""
         now = time.time() if now is None else now
-        for hook in list(self.hooks.values()):
-            cur = await self.conn.execute(
-                "UPDATE webhook_outbox SET status=?, done_at=?,"
-                " last_error=COALESCE(last_error || '; ', '') || ?"
-                " WHERE webhook_id=? AND status=? AND created_at < ?",
-                (
-                    DEAD,
-                    _iso(now),
-                    "retry horizon passed",
-                    hook.id,
-                    PENDING,
-                    _iso(now - hook.retry_horizon()),
-                ),
-            )
-            if cur.rowcount:
-                logger.warning(
-                    "webhook {}: {} pending row(s) past the retry horizon dead-lettered",
-                    hook.id,
-                    cur.rowcount,
+        async with self.store.transaction():
+            for hook in list(self.hooks.values()):
+                cur = await self.conn.execute(
+                    "UPDATE webhook_outbox SET status=?, done_at=?,"
+                    " last_error=COALESCE(last_error || '; ', '') || ?"
+                    " WHERE webhook_id=? AND status=? AND created_at < ?",
+                    (
+                        DEAD,
+                        _iso(now),
+                        "retry horizon passed",
+                        hook.id,
+                        PENDING,
+                        _iso(now - hook.retry_horizon()),
+                    ),
                 )
-        await self.conn.execute(
-            "DELETE FROM webhook_outbox WHERE status=? AND done_at < ?",
-            (DEAD, _iso(now - DEAD_RETENTION)),
-        )
-        await self.conn.execute(
-            "DELETE FROM webhook_deliveries WHERE id <= "
-            "(SELECT MAX(id) FROM webhook_deliveries) - ?",
-            (MAX_LOG_ROWS,),
-        )
-        await self.conn.execute(
-            "DELETE FROM webhook_outbox WHERE status=? AND id <= "
-            "(SELECT MAX(id) FROM webhook_outbox) - ?",
-            (DELIVERED, MAX_DONE_ROWS),
-        )
-        await self.conn.commit()
+                if cur.rowcount:
+                    logger.warning(
+                        "webhook {}: {} pending row(s) past the retry horizon dead-lettered",
+                        hook.id,
+                        cur.rowcount,
+                    )
+            await self.conn.execute(
+                "DELETE FROM webhook_outbox WHERE status=? AND done_at < ?",
+                (DEAD, _iso(now - DEAD_RETENTION)),
+            )
+            await self.conn.execute(
+                "DELETE FROM webhook_deliveries WHERE id <= "
+                "(SELECT MAX(id) FROM webhook_deliveries) - ?",
+                (MAX_LOG_ROWS,),
+            )
+            await self.conn.execute(
+                "DELETE FROM webhook_outbox WHERE status=? AND id <= "
+                "(SELECT MAX(id) FROM webhook_outbox) - ?",
+                (DELIVERED, MAX_DONE_ROWS),
+            )
 
     async def _lane(self, key: tuple[str, str]) -> None:
         """Deliver one (webhook, client) outbox in order, one row at a time."""
@@ -622,38 +622,38 @@ class WebhookService:
         if error is None and outcome != DELIVERED:
             error = f"HTTP {code}"
         now = utc_now_iso()
-        if outcome == RETRY:
-            delay = hook.backoff(attempt)
-            if code == 429 and res.retry_after:
-                delay = max(delay, min(res.retry_after, hook.backoff_max))
+        async with self.store.transaction():
+            if outcome == RETRY:
+                delay = hook.backoff(attempt)
+                if code == 429 and res.retry_after:
+                    delay = max(delay, min(res.retry_after, hook.backoff_max))
+                await self.conn.execute(
+                    "UPDATE webhook_outbox SET attempts=?, next_at=?, last_status=?, last_error=?"
+                    " WHERE id=?",
+                    (attempt, time.time() + delay, code, error, row["id"]),
+                )
+            else:
+                await self.conn.execute(
+                    "UPDATE webhook_outbox SET attempts=?, status=?, last_status=?, last_error=?,"
+                    " done_at=? WHERE id=?",
+                    (attempt, outcome, code, error, now, row["id"]),
+                )
             await self.conn.execute(
-                "UPDATE webhook_outbox SET attempts=?, next_at=?, last_status=?, last_error=?"
-                " WHERE id=?",
-                (attempt, time.time() + delay, code, error, row["id"]),
+                "INSERT INTO webhook_deliveries (webhook_id, outbox_id, event_id, client, attempt,"
+                " status_code, error, latency_ms, outcome, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    hook.id,
+                    row["id"],
+                    row["event_id"],
+                    row["client"],
+                    attempt,
+                    code,
+                    error,
+                    round(res.latency_ms, 2),
+                    RETRY if outcome == RETRY else outcome,
+                    now,
+                ),
             )
-        else:
-            await self.conn.execute(
-                "UPDATE webhook_outbox SET attempts=?, status=?, last_status=?, last_error=?,"
-                " done_at=? WHERE id=?",
-                (attempt, outcome, code, error, now, row["id"]),
-            )
-        await self.conn.execute(
-            "INSERT INTO webhook_deliveries (webhook_id, outbox_id, event_id, client, attempt,"
-            " status_code, error, latency_ms, outcome, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                hook.id,
-                row["id"],
-                row["event_id"],
-                row["client"],
-                attempt,
-                code,
-                error,
-                round(res.latency_ms, 2),
-                RETRY if outcome == RETRY else outcome,
-                now,
-            ),
-        )
-        await self.conn.commit()
         log = logger.bind(client=row["client"] or None)
         if outcome == DELIVERED:
             self.stats.delivered += 1
@@ -732,7 +732,7 @@ class WebhookService:
         return hook
 
     async def _save(self, hook: Webhook) -> None:
-        await self.conn.execute(
+        await self.store.write(
             "INSERT OR REPLACE INTO webhooks (id, client, url, events, secret, headers,"
             " max_attempts, backoff_base, backoff_max, timeout, enabled, created_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -751,7 +751,6 @@ class WebhookService:
                 hook.created_at,
             ),
         )
-        await self.conn.commit()
 
     def get(self, wid: str) -> Webhook:
         hook = self.hooks.get(wid)
@@ -769,13 +768,13 @@ class WebhookService:
         for key, lane in list(self.lanes.items()):
             if key[0] == wid and key not in self.attempting:
                 lane.cancel()
-        for table, col in (
-            ("webhook_outbox", "webhook_id"),
-            ("webhook_deliveries", "webhook_id"),
-            ("webhooks", "id"),
-        ):
-            await self.conn.execute(f"DELETE FROM {table} WHERE {col}=?", (wid,))
-        await self.conn.commit()
+        async with self.store.transaction():
+            for table, col in (
+                ("webhook_outbox", "webhook_id"),
+                ("webhook_deliveries", "webhook_id"),
+                ("webhooks", "id"),
+            ):
+                await self.conn.execute(f"DELETE FROM {table} WHERE {col}=?", (wid,))
         logger.info("webhook {} deleted", wid)
 
     async def delete_client(self, client: str) -> int:
@@ -850,8 +849,7 @@ class WebhookService:
         if ids is not None:
             sql += f" AND id IN ({','.join('?' * len(ids))})"
             args += ids
-        cur = await self.conn.execute(sql, args)
-        await self.conn.commit()
+        cur = await self.store.write(sql, args)
         n = cur.rowcount
         if n:
             self.full_scan = True
