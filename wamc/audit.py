@@ -8,23 +8,20 @@ Calls without a valid key are aggregated: one row per address, minute and status
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from loguru import logger
 
+from wamc.retention import prune_hourly
 from wamc.store import Store
-from wamc.timeutil import utc_now_iso
+from wamc.timeutil import iso_days_ago, utc_now_iso
 
 ROTATE_BYTES = 20 * 1024 * 1024
 KEEP_FILES = 5
 AUDIT_FIELDS = ("timestamp", "key_id", "action", "method", "path", "client", "status", "result")
-PRUNE_INTERVAL = 3600.0
 
 
 class AuditLog:
@@ -122,23 +119,14 @@ class AuditLog:
         """Delete rows older than ``days``; 0 keeps everything."""
         if days <= 0:
             return 0
-        now = time.time() if now is None else now
-        cutoff = datetime.fromtimestamp(now - days * 86400, UTC)
-        iso = cutoff.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        cur = await self.store.write("DELETE FROM audit WHERE timestamp < ?", (iso,))
+        return await self.prune_before(iso_days_ago(days, now))
+
+    async def prune_before(self, cutoff: str) -> int:
+        cur = await self.store.write("DELETE FROM audit WHERE timestamp < ?", (cutoff,))
         return cur.rowcount
 
     async def retention_loop(self, days: float) -> None:
-        if days <= 0:
-            return
-        while True:
-            try:
-                n = await self.prune(days)
-                if n:
-                    logger.info("audit: {} entries older than {:g} days pruned", n, days)
-            except Exception:
-                logger.exception("audit pruning failed")
-            await asyncio.sleep(PRUNE_INTERVAL)
+        await prune_hourly("audit", days, self.prune_before)
 
     async def query(
         self,

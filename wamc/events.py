@@ -21,11 +21,11 @@ import os
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from loguru import logger
 
+from wamc.retention import prune_hourly
 from wamc.store import Store
 from wamc.timeutil import utc_now_iso
 
@@ -111,7 +111,6 @@ Sink = Callable[[dict[str, Any]], Awaitable[None]]
 
 RETENTION_ENV = "WAMC_EVENT_RETENTION_DAYS"
 DEFAULT_RETENTION_DAYS = 30.0
-PRUNE_INTERVAL = 3600.0
 
 
 def retention_days_from_env() -> float:
@@ -127,18 +126,7 @@ async def retention_loop(store: Store, days: float | None = None) -> None:
     stays (seq numbers never restart). A resume point older than that replays from the oldest
     event kept: consumers see the jump in ``seq``."""
     days = retention_days_from_env() if days is None else days
-    if days <= 0:
-        return
-    while True:
-        cutoff = datetime.now(UTC) - timedelta(days=days)
-        iso = cutoff.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        try:
-            n = await store.prune_events(iso)
-            if n:
-                logger.info("event log: {} events older than {:g} days pruned", n, days)
-        except Exception:
-            logger.exception("event log pruning failed")
-        await asyncio.sleep(PRUNE_INTERVAL)
+    await prune_hourly("event log", days, store.prune_events)
 
 
 def queue_size_from_env() -> int:

@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import json
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from aiohttp import WSCloseCode, web
@@ -131,19 +131,22 @@ async def stream(
         await send(ev)
 
 
-def _register(request: web.Request, kind: str) -> Stream:
+@contextlib.contextmanager
+def _registered(request: web.Request, kind: str) -> Iterator[Stream]:
+    """The stream counted against its key for as long as it is open."""
     principal = principal_of(request)
     assert principal is not None  # the security middleware authenticated every stream
-    return request.app[STREAMS].open(principal, kind)  # 429 too_many_streams, 503 at shutdown
+    stream = request.app[STREAMS].open(principal, kind)  # 429 too_many_streams, 503 at shutdown
+    try:
+        yield stream
+    finally:
+        request.app[STREAMS].close(stream)
 
 
 async def websocket(request: web.Request) -> web.StreamResponse:
     clients, events, since = stream_params(request)
-    registered = _register(request, "ws")
-    try:
+    with _registered(request, "ws") as registered:
         return await _websocket(request, registered, clients, events, since)
-    finally:
-        request.app[STREAMS].close(registered)
 
 
 async def _websocket(
@@ -248,11 +251,8 @@ async def server_sent_events(request: web.Request) -> web.StreamResponse:
     every client without a gap."""
     last_id = request.headers.get("Last-Event-ID", "")
     clients, events, since = stream_params(request, last_id or None)
-    registered = _register(request, "sse")
-    try:
+    with _registered(request, "sse") as registered:
         return await _server_sent_events(request, registered, clients, events, since)
-    finally:
-        request.app[STREAMS].close(registered)
 
 
 async def _server_sent_events(
