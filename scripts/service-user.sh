@@ -43,13 +43,18 @@ ensure() {
 }
 
 handover() {
-    mkdir -p "$ROOT/sessions" "$ROOT/logs" "$ROOT/sessions/.home"
+    # sessions/ and logs/ sit in the checkout (not the service's to replace); what is inside
+    # them is the service's, so root never creates or changes anything there by path: a
+    # symlink planted by the service would make root write where it points.
+    mkdir -p "$ROOT/sessions" "$ROOT/logs"
     # -h: a symlink is changed itself, never what it points to.
     find -H "$ROOT/sessions" "$ROOT/logs" \( ! -user "$USER_NAME" -o ! -group "$USER_NAME" \) \
         -exec chown -h "$USER_NAME:$USER_NAME" {} +
     # The daemon tightens the files it owns at start; the folders are set here.
-    chmod 0700 "$ROOT/sessions" "$ROOT/sessions/.home"
+    chmod 0700 "$ROOT/sessions"
     chmod 0750 "$ROOT/logs"
+    as_user mkdir -p "$ROOT/sessions/.home" || log "cannot create sessions/.home"
+    as_user chmod 0700 "$ROOT/sessions/.home" || log "cannot make sessions/.home private"
 }
 
 # The first folder on the way to $1 the user cannot traverse (or $1 itself if unreadable).

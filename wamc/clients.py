@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 from loguru import logger
 
 from wamc import events as E
@@ -36,6 +37,7 @@ RECYCLE = "recycle: "
 DESIRED_RUNNING = "running"
 DESIRED_STOPPED = "stopped"
 STOP_REQUEST = F.Request(id="stop", cmd=C.STOP, timeout=5.0)
+DEAD_PAYLOAD_SHOWN = 16 * 1024
 
 
 @dataclass(eq=False)
@@ -287,12 +289,26 @@ class ClientManager:
         shutil.rmtree(self.settings.client_dir(client.id) / "profile", ignore_errors=True)
         self.log(client).info("session wiped: the next connect shows a QR")
 
-    async def request(self, client: Client, cmd: str, args: dict[str, Any], timeout: float) -> Any:
+    async def request(
+        self,
+        client: Client,
+        cmd: str,
+        args: dict[str, Any],
+        timeout: float,
+        result_type: Any = Any,
+    ) -> Any:
+        """A command to the client's worker; its result decoded as ``result_type``."""
         if client.handle is None or client.route is None:
             raise ApiError("worker_unavailable", f"client {client.id} has no running worker")
         client.inflight += 1
         try:
-            return await self.transport.request(client.route, cmd, args, timeout)
+            raw = await self.transport.request(client.route, cmd, args, timeout)
+            return F.decode_raw(raw, result_type)
+        except F.WireError as exc:
+            self.log(client).warning("{} answered with the wrong shape: {}", cmd, exc)
+            raise ApiError(
+                "whatsapp_error", f"the worker's answer to {cmd} had the wrong shape"
+            ) from None
         except C.RemoteError as exc:
             code = exc.code if exc.code in C.PASSTHROUGH_ERRORS else "whatsapp_error"
             raise ApiError(code, exc.message) from None
@@ -562,7 +578,6 @@ class ClientManager:
             await self._on_hello(client, route, frame)
             return
         if route != client.route:
-            client.bad_frames += 1
             if self._limited(("who", route)):
                 self.transport.send(route, F.Who())
             return
@@ -578,13 +593,23 @@ class ClientManager:
     def on_bad_frame(self, route: str, reason: str, oversize: bool) -> None:
         """Counted per client; a proven worker over the frame cap is restarted."""
         client = self.clients.get(route.split(".", 1)[0])
-        if client is None:
-            return
+        if client is None or route != client.route:
+            return  # counted by the transport only: a stranger cannot blame a client
         client.bad_frames += 1
-        if oversize and route == client.route and client.kill_reason is None:
+        if oversize and client.kill_reason is None:
             self.log(client).error("worker sent a frame over the size cap: restarting it")
             client.kill_reason = "frame over the size cap"
             client.wake.set()
+
+    def authenticate(self, route: str, secret: str) -> bool:
+        """May the connection ``route`` (``<client>.<boot>``) in? Only with the secret given to
+        that client's current worker at spawn."""
+        client = self.clients.get(route.split(".", 1)[0])
+        return (
+            client is not None
+            and client.handle is not None
+            and secret_matches(secret, client.secret_hash)
+        )
 
     def _is_browser(self, client: Client, pid: int) -> bool:
         """A browser pid a worker reports is believed only once proven (profile, parentage)."""
@@ -718,9 +743,13 @@ def secret_matches(secret: str, secret_hash: str | None) -> bool:
     return hmac.compare_digest(digest, secret_hash)
 
 
-def dead_payload(data: dict[str, Any]) -> str:
-    """The payload as JSON for the operator (anything unserialisable shown by its repr)."""
+def dead_payload(data: msgspec.Raw) -> str:
+    """The payload as JSON for the operator, when small enough to show (at most 64 KiB)."""
+    raw = bytes(data)
+    if len(raw) > DEAD_PAYLOAD_SHOWN:
+        return json.dumps({"not_shown": f"{len(raw)} bytes of msgpack"})
     try:
-        return json.dumps(data, default=repr)[: 64 * 1024]
-    except (ValueError, RecursionError):
-        return repr(data)[: 64 * 1024]
+        shown = json.dumps(msgspec.msgpack.decode(raw), default=repr)
+    except Exception:
+        shown = json.dumps({"undecodable": raw[:256].hex()})
+    return shown[:DEAD_PAYLOAD_SHOWN]

@@ -78,8 +78,6 @@ class Settings:
     send_interval: float = 0.5  # minimum seconds between two sends of one client
     send_jitter: float = 1.0  # plus a random 0..jitter seconds
     send_queue_size: int = 100  # sends waiting per client; beyond: 429 send_queue_full
-    # Given to each worker at spawn (environment only) and proven in its hello.
-    worker_secret: str = ""
     # Test-only fault injection (wamc/faults.py): a named point where the daemon crashes.
     fault_crash: str = ""
 
@@ -227,7 +225,6 @@ _ENV = {
     "memory_limit_mb": "WAMC_MEMORY_LIMIT_MB",
     "recycle_hours": "WAMC_RECYCLE_HOURS",
     "recycle_check_interval": "WAMC_RECYCLE_CHECK_INTERVAL",
-    "worker_secret": "WAMC_WORKER_SECRET",
     "fault_crash": "WAMC_FAULT_CRASH",
 }
 

@@ -73,7 +73,7 @@ def dump_tasks() -> None:
     for task in asyncio.all_tasks():
         buf.write(f"--- {task.get_name()}\n")
         task.print_stack(limit=8, file=buf)
-    logger.warning("asyncio tasks:\n{}", buf.getvalue())
+    logger.bind(multiline=True).warning("asyncio tasks:\n{}", buf.getvalue())
 
 
 async def serve(settings: Settings) -> None:
@@ -91,6 +91,7 @@ async def serve(settings: Settings) -> None:
         settings.endpoint(),
         lambda cid, msg: manager.on_frame(cid, msg),  # type: ignore[union-attr]
         lambda cid, reason, oversize: manager.on_bad_frame(cid, reason, oversize),  # type: ignore[union-attr]
+        lambda route, secret: manager.authenticate(route, secret),  # type: ignore[union-attr]
     )
     manager = ClientManager(settings, store, bus, LocalProcessBackend(settings), transport)
     started_at = utc_now_iso()

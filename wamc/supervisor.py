@@ -32,8 +32,6 @@ from wamc.owned import (
     worker_cmdline_matches,
 )
 
-SECRET_ENV = "WAMC_WORKER_SECRET"
-
 
 @dataclass
 class WorkerHandle:
@@ -103,20 +101,24 @@ class LocalProcessBackend:
         return env
 
     async def start(self, client_id: str, secret: str) -> WorkerHandle:
-        """Spawn a worker; ``secret`` reaches it in its environment, never on a command line."""
+        """Spawn a worker; ``secret`` reaches it through a pipe on its stdin: never on a command
+        line or in an environment (``/proc/<pid>/environ`` keeps what a process started with)."""
         stderr_path = self.settings.logs_dir / "clients" / f"{client_id}.stderr"
         stderr_path.parent.mkdir(parents=True, exist_ok=True)
         with open(stderr_path, "ab") as err:
             proc = subprocess.Popen(  # noqa: ASYNC220 - fork/exec returns at once
                 # One argv element: an id can never be read as an option.
                 [sys.executable, "-m", "workers", f"--client={client_id}"],
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.PIPE,
                 stdout=err,
                 stderr=err,
                 start_new_session=True,
-                env={**self.env(), SECRET_ENV: secret},
+                env=self.env(),
                 cwd=str(project_root()),
             )
+        assert proc.stdin is not None
+        with contextlib.suppress(OSError), proc.stdin:
+            proc.stdin.write(secret.encode() + b"\n")  # far below a pipe's buffer: never blocks
         started = create_time(proc.pid) or time.time()
         return WorkerHandle(client_id=client_id, pid=proc.pid, started=started, proc=proc)
 

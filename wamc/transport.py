@@ -21,45 +21,65 @@ import zmq
 import zmq.asyncio
 from loguru import logger
 
+from wamc.log import escape
 from wamc.wire import frames as F
 from wamc.wire.commands import RemoteError
 
 FrameHandler = Callable[[str, F.WorkerFrame], Awaitable[None]]
-BadFrameHandler = Callable[[str, str, bool], None]  # client id, reason, over the size cap
+BadFrameHandler = Callable[[str, str, bool], None]  # routing id, reason, over the size cap
+Authenticator = Callable[[str, str], bool]  # routing id, secret: may this peer connect?
 # ZeroMQ itself drops (and disconnects) anything larger: memory stays bounded for any peer.
-HARD_CAP = 4 * F.FRAME_CAP
+HARD_CAP = 2 * F.FRAME_CAP
+RECEIVE_QUEUE = 32  # frames queued per connection before ZeroMQ stops reading from it
 BAD_FRAME_LOG_INTERVAL = 5.0
-YIELD_EVERY = 64  # frames handled before giving the event loop a turn (a flood cannot starve it)
+YIELD_AFTER = 0.005  # seconds of frame handling before the event loop gets a turn
+ZAP_ENDPOINT = "inproc://zeromq.zap.01"  # where libzmq asks who may connect (RFC 27)
+ZAP_DOMAIN = b"wamc"
 
 
 def printable(raw: bytes) -> str:
     """A peer's routing id as text that cannot forge a log line."""
-    text = raw.decode(errors="replace")
-    return text if text.isprintable() else text.encode("unicode_escape").decode()
+    return escape(raw.decode(errors="replace"))
 
 
 class Transport:
     def __init__(
-        self, endpoint: str, on_frame: FrameHandler, on_bad_frame: BadFrameHandler | None = None
+        self,
+        endpoint: str,
+        on_frame: FrameHandler,
+        on_bad_frame: BadFrameHandler | None = None,
+        authenticate: Authenticator | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.on_frame = on_frame
         self.on_bad_frame = on_bad_frame
+        self.authenticate = authenticate
         self.ctx = zmq.asyncio.Context()
+        self.zap = self.ctx.socket(zmq.REP)
+        self.zap.setsockopt(zmq.LINGER, 0)
         self.sock = self.ctx.socket(zmq.ROUTER)
+        # Every connection authenticates (PLAIN: its routing id and the secret its worker got
+        # at spawn) before a single frame of it is queued: strangers cost nothing.
+        self.sock.setsockopt(zmq.PLAIN_SERVER, 1)
+        self.sock.setsockopt(zmq.ZAP_DOMAIN, ZAP_DOMAIN)
+        self.sock.setsockopt(zmq.RCVHWM, RECEIVE_QUEUE)
         # Routing ids are ``<client>.<boot>``, one per worker process: no two peers share one,
         # and a second connection with an id in use is refused (no handover).
         # Unknown identities raise instead of silently dropping: we learn the worker is gone.
         self.sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.MAXMSGSIZE, HARD_CAP)
-        self.pending: dict[str, asyncio.Future[Any]] = {}
+        self.pending: dict[str, tuple[str, asyncio.Future[Any]]] = {}
         self.bad_frames = 0
+        self.refused = 0  # connections refused at the handshake
+        self._zap_task: asyncio.Task[None] | None = None
         self._bad_log: OrderedDict[str, tuple[float, int]] = OrderedDict()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
 
     async def start(self) -> None:
+        self.zap.bind(ZAP_ENDPOINT)
+        self._zap_task = asyncio.create_task(self._zap_loop(), name="worker-link-auth")
         if self.endpoint.startswith("ipc://"):
             path = Path(self.endpoint[len("ipc://") :])
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -86,15 +106,51 @@ class Transport:
 
     async def close(self) -> None:
         self._closing = True
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        for fut in self.pending.values():
+        for task in (self._task, self._zap_task):
+            if task:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        for _, fut in self.pending.values():
             if not fut.done():
                 fut.set_exception(RemoteError("worker_unavailable", "daemon shutting down"))
         self.sock.close(linger=0)
+        self.zap.close(linger=0)
         self.ctx.term()
+
+    async def _zap_loop(self) -> None:
+        while True:
+            request = await self.zap.recv_multipart()
+            try:
+                reply = self._zap_reply(request)
+            except Exception:  # a bug of ours: refuse this one, keep answering
+                logger.exception("worker authentication failed")
+                reply = [
+                    b"1.0",
+                    request[1] if len(request) > 1 else b"",
+                    b"500",
+                    b"error",
+                    b"",
+                    b"",
+                ]
+            await self.zap.send_multipart(reply)
+
+    def _zap_reply(self, request: list[bytes]) -> list[bytes]:
+        """Answer libzmq's question "may this peer connect?" (ZAP, RFC 27)."""
+        if len(request) < 6:
+            return [b"1.0", request[1] if len(request) > 1 else b"", b"400", b"bad", b"", b""]
+        version, request_id, _domain, _address, _identity, mechanism, *credentials = request
+        if (
+            mechanism == b"PLAIN"
+            and len(credentials) == 2
+            and self.authenticate is not None
+            and self.authenticate(printable(credentials[0][:200]), credentials[1].decode("latin-1"))
+        ):
+            return [version, request_id, b"200", b"OK", credentials[0], b""]
+        self.refused += 1
+        who = printable(credentials[0][:200]) if credentials else "?"
+        self._log_bad(who, "connection refused: not a worker this daemon started")
+        return [version, request_id, b"400", b"refused", b"", b""]
 
     def send(self, client_id: str, frame: F.Frame) -> bool:
         try:
@@ -108,13 +164,15 @@ class Transport:
         sent.add_done_callback(lambda f: f.cancelled() or f.exception())
         return True
 
-    async def request(self, client_id: str, cmd: str, args: dict[str, Any], timeout: float) -> Any:
+    async def request(self, route: str, cmd: str, args: dict[str, Any], timeout: float) -> Any:
+        """Send a command to the worker at ``route``; its encoded result (only that worker's
+        reply counts)."""
         req_id = uuid.uuid4().hex
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self.pending[req_id] = fut
+        self.pending[req_id] = (route, fut)
         try:
             frame = F.Request(id=req_id, cmd=cmd, args=args, timeout=timeout)
-            if not self.send(client_id, frame):
+            if not self.send(route, frame):
                 raise RemoteError("worker_unavailable", "the client's worker is not connected")
             try:
                 return await asyncio.wait_for(fut, timeout + 2.0)
@@ -126,36 +184,39 @@ class Transport:
             self.pending.pop(req_id, None)
 
     async def _receive_loop(self) -> None:
-        handled = 0
+        turn = time.monotonic()
         while True:
-            parts = await self.sock.recv_multipart()
-            handled += 1
-            if handled % YIELD_EVERY == 0:
-                await asyncio.sleep(0)
+            parts = await self.sock.recv_multipart(copy=False)
             try:
                 await self._handle(parts)
             except Exception:  # a bug of ours: report it, never stop reading for everyone
                 logger.exception("error handling a worker frame")
+            if time.monotonic() - turn > YIELD_AFTER:  # queued frames come back without a turn
+                await asyncio.sleep(0)
+                turn = time.monotonic()
 
-    async def _handle(self, parts: list[bytes]) -> None:
-        identity = printable(parts[0][:200]) if parts else "?"
+    async def _handle(self, parts: list[zmq.Frame]) -> None:
+        route = printable(parts[0].bytes[:200]) if parts else "?"
         if len(parts) != 2:
-            self._bad(identity, f"{len(parts)}-part message", oversize=False)
+            self._bad(route, f"{len(parts)}-part message", oversize=False)
             return
-        raw = parts[1]
+        if parts[1].get("User-Id") != route:  # authenticated as another worker: not decoded
+            self._bad(route, "routing id differs from the authenticated one", oversize=False)
+            return
+        raw = parts[1].bytes
         try:
             frame = F.decode_from_worker(raw)
         except F.WireError as exc:
-            self._bad(identity, str(exc), oversize=len(raw) > F.FRAME_CAP)
+            self._bad(route, str(exc), oversize=len(raw) > F.FRAME_CAP)
             return
         if isinstance(frame, F.Reply):
-            self._settle(frame)
+            self._settle(route, frame)
             return
-        await self.on_frame(identity, frame)
+        await self.on_frame(route, frame)
 
-    def _settle(self, reply: F.Reply) -> None:
-        fut = self.pending.get(reply.id)
-        if fut is None or fut.done():
+    def _settle(self, route: str, reply: F.Reply) -> None:
+        sent_to, fut = self.pending.get(reply.id, (None, None))
+        if fut is None or fut.done() or sent_to != route:
             return
         if reply.ok:
             fut.set_result(reply.result)
@@ -168,13 +229,14 @@ class Transport:
         self.bad_frames += 1
         if self.on_bad_frame is not None:
             self.on_bad_frame(identity, reason, oversize)
+        self._log_bad(identity, f"bad frame from worker dropped: {reason}")
+
+    def _log_bad(self, identity: str, what: str) -> None:
         now = time.monotonic()
         last, suppressed = self._bad_log.pop(identity, (0.0, 0))
         if now - last >= BAD_FRAME_LOG_INTERVAL:
             more = f" ({suppressed} more since the last report)" if suppressed else ""
-            logger.bind(client=identity).warning(
-                "bad frame from worker dropped: {}{}", reason, more
-            )
+            logger.bind(client=identity).warning("{}{}", what, more)
             self._bad_log[identity] = (now, 0)
         else:
             self._bad_log[identity] = (last, suppressed + 1)

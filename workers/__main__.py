@@ -16,7 +16,6 @@ from loguru import logger
 from wamc.config import load_settings
 from wamc.log import setup_worker_logging
 from wamc.privilege import EXIT_ROOT_REFUSED, ROOT_REFUSED, UMASK, is_root
-from wamc.supervisor import SECRET_ENV
 from workers import stdio
 
 # The first character a letter or digit: an id is never mistaken for an option.
@@ -34,7 +33,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"invalid client id {args.client!r}", file=sys.stderr)
         return 2
     settings = load_settings()
-    os.environ.pop(SECRET_ENV, None)  # Playwright's driver and Chromium must not inherit it
     os.umask(UMASK)
     stdio.init(settings.logs_dir / "clients" / f"{args.client}.stderr")
     if is_root() and not settings.allow_root:
@@ -52,10 +50,21 @@ def main(argv: list[str] | None = None) -> int:
         logger.bind(client=args.client).error("another worker holds this client's profile: exiting")
         return 4
     try:
-        return asyncio.run(Worker(settings, args.client, args.grace).run())
+        secret = read_secret()
+        return asyncio.run(Worker(settings, args.client, args.grace, secret).run())
     except Exception:
         logger.bind(client=args.client).exception("worker crashed")
         return 1
+
+
+def read_secret() -> str:
+    """The secret the daemon wrote on our stdin at spawn (proven to it when connecting); stdin
+    is then closed, so nothing we start inherits the pipe."""
+    secret = "" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.readline().strip()
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    return secret
 
 
 def profile_lock(path: Path, timeout: float) -> int | None:

@@ -41,7 +41,7 @@ UNUSABLE_PROFILE = frozenset(
 
 
 class Worker:
-    def __init__(self, settings: Settings, client_id: str, grace: float) -> None:
+    def __init__(self, settings: Settings, client_id: str, grace: float, secret: str) -> None:
         self.settings = settings
         self.client_id = client_id
         self.grace = grace
@@ -51,7 +51,12 @@ class Worker:
         self.boot = uuid.uuid4().hex
         # One connection identity per worker process: the daemon binds what this worker proves
         # in its hello to this routing id, so a peer taking over the client's id gains nothing.
-        self.sock.setsockopt(zmq.IDENTITY, f"{client_id}.{self.boot}".encode())
+        route = f"{client_id}.{self.boot}"
+        self.sock.setsockopt(zmq.IDENTITY, route.encode())
+        # The daemon lets a connection in only with the secret it gave this worker at spawn.
+        self.sock.setsockopt(zmq.PLAIN_USERNAME, route.encode())
+        self.sock.setsockopt(zmq.PLAIN_PASSWORD, secret.encode())
+        self.secret = secret
         self.sock.setsockopt(zmq.LINGER, 1000)
         self.state = ClientState.STARTING
         self.me: str | None = None
@@ -181,7 +186,7 @@ class Worker:
             pid=os.getpid(),
             browser_pid=self.browser.pid,
             state=str(self.state),
-            secret=self.settings.worker_secret,
+            secret=self.secret,
         )
         self.send(F.encode(hello))
 
@@ -235,7 +240,7 @@ class Worker:
         dn = self.next_dn
         self.next_dn += 1
         try:
-            frame = F.encode(F.Event(dn=dn, name=name, data=data))
+            frame = F.encode(F.Event(dn=dn, name=name, data=F.raw(data)))
         except Exception as exc:  # not encodable: the daemon records it as a dead event
             frame = self.dropped(dn, name, f"not encodable: {type(exc).__name__}", 0)
         if len(frame) > F.FRAME_CAP:
@@ -249,19 +254,19 @@ class Worker:
     @staticmethod
     def dropped(dn: int, name: str, reason: str, size: int) -> bytes:
         data = {"name": name[:64], "reason": reason, "size": size}
-        return F.encode(F.Event(dn=dn, name=W.DROPPED, data=data))
+        return F.encode(F.Event(dn=dn, name=W.DROPPED, data=F.raw(data)))
 
-    def reply(self, reply: F.Reply) -> None:
+    def reply_ok(self, req_id: str, result: Any) -> None:
         try:
-            frame = F.encode(reply)
+            frame = F.encode(F.Reply(id=req_id, ok=True, result=F.raw(result)))
         except Exception as exc:
-            frame = F.encode(error_reply(reply.id, "whatsapp_error", f"unencodable result: {exc}"))
+            frame = F.encode(error_reply(req_id, "whatsapp_error", f"unencodable result: {exc}"))
         if len(frame) > F.FRAME_CAP:
-            frame = F.encode(error_reply(reply.id, "whatsapp_error", "result over the frame cap"))
+            frame = F.encode(error_reply(req_id, "whatsapp_error", "result over the frame cap"))
         self.send(frame)
 
     def reply_error(self, req_id: str, code: str, message: str) -> None:
-        self.reply(error_reply(req_id, code, message))
+        self.send(F.encode(error_reply(req_id, code, message)))
 
     # --- page events -------------------------------------------------------------------------
     async def on_page_event(self, name: str, data: dict[str, Any]) -> None:
@@ -393,7 +398,7 @@ class Worker:
             self.log.warning("{} failed: {}", cmd, exc)
             self.reply_error(req_id, "whatsapp_error", first_line(str(exc)))
         else:
-            self.reply(F.Reply(id=req_id, ok=True, result=result))
+            self.reply_ok(req_id, result)
 
     async def execute(self, cmd: Any, args: dict[str, Any], timeout: float) -> Any:
         if cmd == C.STATUS:

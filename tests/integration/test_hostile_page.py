@@ -213,3 +213,33 @@ async def test_a_flooding_page_is_paced(daemon: Daemon, sim_http: Any) -> None:
         assert (now["pid"], now["restarts"]) == (was["pid"], was["restarts"])
     log = (daemon.home / "logs" / "clients" / "flood.log").read_text(errors="replace")
     assert "page floods events: 1 dropped so far" in log
+
+
+async def test_page_text_cannot_forge_daemon_log_lines(make_daemon: Any, sim_http: Any) -> None:
+    """A page's snapshot ``reason`` (64 chars of page text, any characters) reaches the daemon's
+    shared log in ``state … (reason)``: a newline in it forges a line under another client."""
+    daemon: Daemon = await make_daemon()
+    await daemon.connect_scanned(sim_http, "acme", PHONE_A)
+    forged = "\n2099-01-01 00:00:00.000Z WARNING [victim] FORGED"
+    snapshot = {"ready": True, "authenticated": True, "mode": "SYNCING", "reason": forged}
+    code, body = await sim_http.call(
+        "POST",
+        "/control/page-emit",
+        json={
+            "phone": PHONE_A,
+            "timeout": 60,
+            "via": "binding",
+            "events": [{"name": "snapshot", "data": snapshot}],
+        },
+    )
+    assert code == 200, body
+    log = daemon.home / "logs" / "wamc.log"
+
+    def logged() -> bool:
+        return "FORGED" in log.read_text(errors="replace")
+
+    await wait_for(logged, 30, what="the page's reason in the daemon log")
+    lines = log.read_text(errors="replace").splitlines()
+    assert not any(line.startswith("2099-01-01") for line in lines), [
+        line for line in lines if "FORGED" in line or "2099" in line
+    ]

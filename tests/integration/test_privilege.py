@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import os
 import pwd
+import shutil
 import stat
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,7 @@ from typing import Any
 import psutil
 import pytest
 
-from tests.conftest import Daemon
+from tests.conftest import REPO, Daemon
 from tests.helpers import wait_for
 from tests.service_user import ensure_service_user, give, needs_root, open_folder
 from wamc.privilege import ROOT_REFUSED
@@ -149,3 +151,38 @@ async def test_root_worker_allowed_warns_once_and_disables_the_sandbox(daemon: D
     assert "--no-sandbox" in psutil.Process(st["browser_pid"]).cmdline()
     log = (daemon.home / "logs" / "clients" / "a1.log").read_text()
     assert log.count("running as root (WAMC_ALLOW_ROOT=1)") == 1
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (it runs the handover as root)")
+def test_handover_never_chmods_through_a_service_symlink() -> None:
+    """scripts/service-user.sh handover runs as root at every start and ends with
+    ``chmod 0700 sessions/.home``; sessions/ belongs to the service user, who can make ``.home``
+    a symlink: root then changes the mode of any folder the service names."""
+    from tests.service_user import SERVICE_USER, open_folder, service_user_sh
+
+    assert service_user_sh("ensure").returncode == 0
+    with open_folder() as base:
+        checkout, target = base / "co", base / "target"
+        (checkout / "scripts").mkdir(parents=True)
+        checkout.chmod(0o755)
+        target.mkdir()
+        target.chmod(0o755)
+        shutil.copy(REPO / "scripts" / "service-user.sh", checkout / "scripts")
+        for name in ("sessions", "logs"):
+            (checkout / name).mkdir()
+            shutil.chown(checkout / name, SERVICE_USER, SERVICE_USER)
+        planted = subprocess.run(
+            ["runuser", "-u", SERVICE_USER, "--", "ln", "-s", str(target), "sessions/.home"],
+            cwd=checkout,
+            capture_output=True,
+            text=True,
+        )
+        assert planted.returncode == 0, planted.stderr
+        subprocess.run(
+            ["bash", str(checkout / "scripts" / "service-user.sh"), "handover"],
+            env={**os.environ, "WAMC_USER": SERVICE_USER},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert stat.S_IMODE(target.stat().st_mode) == 0o755

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
 import signal
+import sqlite3
 import statistics
 import time
 from typing import Any
@@ -26,7 +28,6 @@ from tests.helpers import wait_for
 from tests.integration.test_events_ws import Consumer
 from tests.integration.test_hostile_page import daemon_idle_within
 from wamc.config import load_settings
-from wamc.supervisor import SECRET_ENV
 from wamc.wire import events as W
 from wamc.wire import frames as F
 
@@ -162,15 +163,19 @@ class HealthProbe:
 
 
 class Rogue:
-    """A DEALER on the daemon's worker socket, with a routing id of the client's form."""
+    """A DEALER on the daemon's worker socket, with a routing id of a worker's form, and PLAIN
+    credentials when it has some (a real worker's are its routing id and its secret)."""
 
-    def __init__(self, daemon: Daemon, identity: str) -> None:
+    def __init__(self, daemon: Daemon, identity: str, secret: str | None = None) -> None:
         endpoint = load_settings({"WAMC_HOME": str(daemon.home)}).endpoint()
         self.ctx = zmq.asyncio.Context()
         self.sock = self.ctx.socket(zmq.DEALER)
         self.sock.setsockopt(zmq.IDENTITY, identity.encode())
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.SNDHWM, 0)
+        if secret is not None:
+            self.sock.setsockopt(zmq.PLAIN_USERNAME, identity.encode())
+            self.sock.setsockopt(zmq.PLAIN_PASSWORD, secret.encode())
         self.sock.connect(endpoint)
         self.received: list[Any] = []
         self._reader = asyncio.create_task(self._read())
@@ -186,6 +191,17 @@ class Rogue:
             if i % 200 == 0:
                 await asyncio.sleep(0)  # let the probes run in this process too
 
+    def try_send_all(self, frames: list[bytes]) -> int:
+        """Without waiting (a connection the daemon refused takes nothing): how many went."""
+        sent = 0
+        for raw in frames:
+            fut = self.sock.send(raw, zmq.NOBLOCK)
+            if not fut.done():
+                fut.add_done_callback(lambda f: f.cancelled() or f.exception())
+            elif fut.exception() is None:
+                sent += 1
+        return sent
+
     async def close(self) -> None:
         self._reader.cancel()
         await asyncio.gather(self._reader, return_exceptions=True)
@@ -193,50 +209,83 @@ class Rogue:
         self.ctx.term()
 
 
-def worker_secret(pid: int) -> str:
-    env = psutil.Process(pid).environ()
-    return env[SECRET_ENV]
+def costly_frame() -> bytes:
+    """A frame under the cap whose full decoding would build ~2 million empty lists (hundreds
+    of milliseconds of the daemon's loop each): ``data`` first, then an invalid ``dn``."""
+    n = F.FRAME_CAP - 200
+    array = b"\xdd" + n.to_bytes(4, "big") + b"\x90" * n
+    head = msgpack.packb("data") + b"\x81" + msgpack.packb("k") + array
+    tail = b"".join(msgpack.packb(x) for x in ("v", 1, "t", "event", "dn", -1, "name", "message"))
+    raw = b"\x85" + head + tail
+    assert len(raw) <= F.FRAME_CAP
+    return raw
+
+
+async def known_secret(daemon: Daemon, client: str) -> str:
+    """Make ``client``'s worker secret one the test knows, as an operator with the database
+    could: the daemon keeps only its hash, and the worker got it through a pipe. The daemon is
+    restarted on the same home (it adopts the workers) to read the new hash."""
+    secret = "rogue-" + "x" * 40
+    await daemon.stop()
+    db = sqlite3.connect(daemon.home / "sessions" / ".wamc" / "wamc.db")
+    with db:
+        digest = hashlib.sha256(secret.encode()).hexdigest()
+        db.execute("UPDATE clients SET worker_secret_hash=? WHERE id=?", (digest, client))
+    db.close()
+    await daemon.start()
+    return secret
 
 
 async def test_rogue_worker_fuzz_hurts_nobody(make_daemon: Any, sim_http: Any) -> None:
     daemon: Daemon = await make_daemon({"WAMC_STOP_TIMEOUT": "2", "WAMC_HEARTBEAT_TIMEOUT": "60"})
     await daemon.connect_scanned(sim_http, "good", PHONE_GOOD)
     victim = await daemon.connect_scanned(sim_http, "victim", PHONE_VICTIM)
-    secret = worker_secret(victim["pid"])
+    # The secret is in no environment, no command line.
+    worker = psutil.Process(victim["pid"])
+    assert not any("SECRET" in k for k in worker.environ()), sorted(worker.environ())
+    assert all(len(arg) < 40 or "/" in arg for arg in worker.cmdline()), worker.cmdline()
     frames = fuzzed_frames(10_000)
     assert len(frames) >= 10_000
+    costly = costly_frame()
 
     # The real victim worker is frozen: the rogue speaks for it from here on.
     os.kill(victim["pid"], signal.SIGSTOP)
     try:
+        secret = await known_secret(daemon, "victim")
         async with Consumer(daemon, "events=message") as ws, HealthProbe(daemon) as health:
 
             async def good_delivers(label: str) -> None:
                 mid = await sim_http.deliver(PHONE_GOOD, CONTACT, label)
                 await wait_for(lambda: mid in ws.received_at, 30, what=f"good's {label}")
 
-            # 1. Without the secret: refused before anything else.
-            rogue = Rogue(daemon, "victim.rogue")
+            # 1. Without the secret: refused at the handshake, before a frame is read.
+            assert daemon.proc is not None
+            rss_before = psutil.Process(daemon.proc.pid).memory_info().rss
+            strangers = [Rogue(daemon, f"victim.rogue{i}") for i in range(10)]
+            strangers.append(Rogue(daemon, "victim.rogue", secret="wrong"))
             hello = F.Hello(
                 client="victim", boot="rogue", pid=victim["pid"], state="connected", secret="x"
             )
-            await rogue.sock.send(F.encode(hello))
-            sending = asyncio.create_task(rogue.send_all(frames))
+            for rogue in strangers:
+                rogue.try_send_all([F.encode(hello), *[costly] * 20])
+            strangers[-1].try_send_all(frames)
             await good_delivers("during the unauthenticated flood")
-            await sending
-            refused = await wait_for(
-                lambda: _status_when(daemon, "victim", lambda s: s["bad_frames"] >= 1),
+            log = daemon.home / "logs" / "wamc.log"
+            await wait_for(
+                lambda: "connection refused" in log.read_text(errors="replace"),
                 30,
-                what="the refused hello counted",
+                what="the refusal logged",
             )
-            code, dead = await daemon.call("GET", "/api/clients/victim/dead-events")
-            assert code == 200 and dead["dead_events"] == [], dead
-            assert not any(isinstance(f, F.Welcome | F.Ack) for f in rogue.received)
+            rss = psutil.Process(daemon.proc.pid).memory_info().rss
+            assert rss - rss_before < 64 * 2**20, (rss - rss_before) / 2**20
+            assert all(not rogue.received for rogue in strangers)
+            refused = await daemon.status("victim")
             assert refused["pid"] == victim["pid"] and refused["state"] == "connected"
-            await rogue.close()
-
+            assert refused["bad_frames"] == 0 and refused["dead_events"] == 0, refused
+            for rogue in strangers:
+                await rogue.close()
             # 2. With the secret (it passes the hello): every later frame is still validated.
-            rogue = Rogue(daemon, "victim.rogue-2")
+            rogue = Rogue(daemon, "victim.rogue-2", secret)
             hello = F.Hello(
                 client="victim", boot="rogue-2", pid=victim["pid"], state="connected", secret=secret
             )
@@ -252,7 +301,9 @@ async def test_rogue_worker_fuzz_hurts_nobody(make_daemon: Any, sim_http: Any) -
                 )
             ]
             sending = asyncio.create_task(
-                rogue.send_all([*in_order, *frames, *(huge_map(4 + i) for i in range(5))])
+                rogue.send_all(
+                    [*in_order, *frames, *(huge_map(4 + i) for i in range(5)), *[costly] * 20]
+                )
             )
             await good_delivers("during the authenticated flood")
             await sending

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import time
 
 import msgpack
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -14,8 +16,9 @@ from wamc.wire import frames as F
 
 
 def test_roundtrip_both_ways() -> None:
-    ev = F.Event(dn=7, name=W.MESSAGE, data={"id": "x", "body": "é"})
-    assert F.decode_from_worker(F.encode(ev)) == ev
+    ev = F.Event(dn=7, name=W.MESSAGE, data=F.raw({"id": "x", "chat_id": "c", "body": "é"}))
+    back = F.decode_from_worker(F.encode(ev))
+    assert back == ev and W.parse_payload(back.name, back.data).body == "é"  # type: ignore[union-attr]
     req = F.Request(id="r1", cmd="status", args={}, timeout=5.0)
     assert F.decode_from_daemon(F.encode(req)) == req
     # The tag and version are plain map keys (any msgpack peer can speak it).
@@ -31,7 +34,6 @@ def test_roundtrip_both_ways() -> None:
         msgpack.packb({"v": 1, "t": "req", "id": "x", "cmd": "stop"}),  # daemon's kind
         msgpack.packb({"v": 1, "t": "reply", "id": "x", "ok": False, "error": "boom"}),
         msgpack.packb({"v": 1, "t": "event", "dn": -1, "name": "x", "data": {}}),
-        msgpack.packb({"v": 1, "t": "event", "dn": 1, "name": "x", "data": []}),
         msgpack.packb({"v": 1, "t": "hello", "client": "a", "boot": "b", "pid": "1", "state": "s"}),
         msgpack.packb({"v": 1, "t": "hb", "browser_pid": 2**40}),
         b"\x85\xa1v\x01\xa1t\xa5event\xa2dn\x01\xa4name\xa1x\xa4data\x81\xa1a"
@@ -55,16 +57,27 @@ def test_random_bytes_never_raise_anything_else(raw: bytes) -> None:
 def test_unread_with_a_string_count_is_refused() -> None:
     """The isolation issue's first finding: unreadCount "abc" must not reach ingestion."""
     with pytest.raises(W.PayloadError, match="unread"):
-        W.parse_payload(W.UNREAD, {"chat_id": "1@c.us", "unread": "abc"})
-    ok = W.parse_payload(W.UNREAD, {"chat_id": "1@c.us", "unread": 3})
+        W.parse_payload(W.UNREAD, F.raw({"chat_id": "1@c.us", "unread": "abc"}))
+    ok = W.parse_payload(W.UNREAD, F.raw({"chat_id": "1@c.us", "unread": 3}))
     assert ok == W.UnreadData(chat_id="1@c.us", unread=3)
 
 
 def test_payloads_keep_wire_names_and_refuse_unknown_events() -> None:
-    m = W.parse_payload(W.MESSAGE, {"id": "a", "chat_id": "c", "from": "x@c.us", "extra": 1})
+    m = W.parse_payload(W.MESSAGE, F.raw({"id": "a", "chat_id": "c", "from": "x@c.us", "x": 1}))
     assert isinstance(m, W.MessageData) and m.from_ == "x@c.us"
-    assert W.to_dict(W.parse_payload(W.CALL, {"id": "c1", "from": "y"}))["from"] == "y"
+    assert W.to_dict(W.parse_payload(W.CALL, F.raw({"id": "c1", "from": "y"})))["from"] == "y"
     with pytest.raises(W.PayloadError, match="unknown event"):
-        W.parse_payload("nope", {})
+        W.parse_payload("nope", F.raw({}))
     with pytest.raises(W.PayloadError):
-        W.parse_payload(W.MESSAGE, {"id": "a", "chat_id": "c", "body": "x" * (W.BODY_MAX + 1)})
+        W.parse_payload(W.MESSAGE, F.raw({"id": "a", "chat_id": "c", "body": "x" * 70_000}))
+
+
+def test_junk_in_a_payload_costs_a_scan_not_a_tree() -> None:
+    """2 MiB of nested empty lists under an unknown key: skipped by the typed decoder."""
+    n = F.FRAME_CAP - 200
+    junk = b"\x83" + b"".join(msgpack.packb(x) for x in ("id", "a", "chat_id", "c", "k"))
+    junk += b"\xdd" + n.to_bytes(4, "big") + b"\x90" * n
+    started = time.perf_counter()
+    m = W.parse_payload(W.MESSAGE, msgspec.Raw(junk))
+    assert isinstance(m, W.MessageData) and m.id == "a"
+    assert time.perf_counter() - started < 0.1

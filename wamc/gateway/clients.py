@@ -112,8 +112,10 @@ async def pairing_code(request: web.Request) -> web.Response:
     if client.state != ClientState.QR:
         raise ApiError("no_qr", f"client {client.id} is {client.state}, not waiting to be linked")
     timeout = request.app[SETTINGS].request_timeout
-    result = await manager.request(client, C.PAIRING_CODE, {"phone": spec.phone}, timeout)
+    result = await manager.request(
+        client, C.PAIRING_CODE, {"phone": spec.phone}, timeout, C.PairingCode
+    )
     return web.json_response(
-        {"id": client.id, "code": result["code"], "expires_in": PAIRING_CODE_SECONDS},
+        {"id": client.id, "code": result.code, "expires_in": PAIRING_CODE_SECONDS},
         headers={"Cache-Control": "no-store"},
     )

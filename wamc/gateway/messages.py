@@ -57,8 +57,8 @@ async def send_message(request: web.Request) -> web.Response:
         # Waits its turn in the client's paced queue (429 when full); 504 past the timeout.
         client = _connected(request)
         args = {"to": to, "text": msg.text}
-        result = await manager.request(client, C.SEND_TEXT, args, timeout)
-        return 201, {"id": result.get("id"), "ack": result.get("ack", 0), "to": to, "client": cid}
+        sent = await manager.request(client, C.SEND_TEXT, args, timeout, C.Sent)
+        return 201, {"id": sent.id, "ack": sent.ack, "to": to, "client": cid}
 
     async def paced() -> tuple[int, dict]:
         return await request.app[PACER].run(cid, send)
@@ -79,7 +79,9 @@ async def chats(request: web.Request) -> web.Response:
     client = _connected(request)
     limit = bounded_int(request.query.get("limit"), "limit", 100, 1, 500)
     timeout = request.app[SETTINGS].request_timeout
-    result = await request.app[MANAGER].request(client, C.CHATS, {"count": limit}, timeout)
+    result = await request.app[MANAGER].request(
+        client, C.CHATS, {"count": limit}, timeout, C.ChatList
+    )
     return web.json_response({"chats": result})
 
 

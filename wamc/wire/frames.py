@@ -66,7 +66,9 @@ class Heartbeat(Frame, tag="hb"):
 class Event(Frame, tag="event"):
     dn: DeliveryNumber
     name: Name
-    data: dict[str, Any]
+    # Left encoded: the receiver decodes it straight into the payload type of ``name``
+    # (wamc/wire/events.py), so junk costs a scan, never a tree of objects.
+    data: msgspec.Raw
 
 
 class RemoteErrorInfo(msgspec.Struct, frozen=True):
@@ -77,7 +79,7 @@ class RemoteErrorInfo(msgspec.Struct, frozen=True):
 class Reply(Frame, tag="reply"):
     id: Token
     ok: bool
-    result: Any = None
+    result: msgspec.Raw = msgspec.Raw(b"\xc0")  # encoded; the caller decodes it by its type
     error: RemoteErrorInfo | None = None
 
 
@@ -112,6 +114,21 @@ _from_daemon = msgspec.msgpack.Decoder(DaemonFrame)
 
 def encode(frame: Frame) -> bytes:
     return _encoder.encode(frame)
+
+
+def raw(value: Any) -> msgspec.Raw:
+    """``value`` encoded, for an Event's ``data`` or a Reply's ``result``."""
+    return msgspec.Raw(_encoder.encode(value))
+
+
+def decode_raw(value: msgspec.Raw, kind: Any = Any) -> Any:
+    """An encoded field decoded as ``kind``; WireError when it is not one."""
+    try:
+        return msgspec.msgpack.decode(value, type=kind)
+    except msgspec.ValidationError as exc:
+        raise WireError(f"invalid value: {str(exc)[:200]}") from None
+    except Exception as exc:
+        raise WireError(f"undecodable value: {type(exc).__name__}") from None
 
 
 def _decode(decoder: msgspec.msgpack.Decoder[Any], raw: bytes) -> Any:
