@@ -29,7 +29,8 @@ from tests.conftest import API_KEY, Daemon  # noqa: E402
 from tests.helpers import wait_for  # noqa: E402
 from wamc.config import load_settings  # noqa: E402
 from wamc.simulator import Simulator  # noqa: E402
-from wamc.store import Store  # noqa: E402
+from wamc.storage import Database  # noqa: E402
+from wamc.storage import clients as client_rows  # noqa: E402
 from wamc.timeutil import utc_now_iso  # noqa: E402
 
 BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -67,14 +68,14 @@ OBSERVE = """() => {
 async def seed_registered(home: Path, ids: list[str]) -> None:
     """Clients that exist but are stopped: registered straight into the store before start."""
     settings = load_settings({"WAMC_HOME": str(home)})
-    store = Store(settings.db_path)
-    await store.open()
+    db = Database(settings.db_path)
+    await db.open()
     try:
         for cid in ids:
-            await store.add_client(cid, utc_now_iso())
-            await store.set_desired(cid, "stopped")
+            await client_rows.add(db, cid, utc_now_iso())
+            await client_rows.set_desired(db, cid, "stopped")
     finally:
-        await store.close()
+        await db.close()
 
 
 async def bring_up_live(d: Daemon, sim: Simulator, ids: list[str]) -> None:

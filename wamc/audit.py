@@ -16,17 +16,17 @@ from typing import Any
 from loguru import logger
 
 from wamc.retention import prune_hourly
-from wamc.store import Store
+from wamc.storage import Database
+from wamc.storage import audit as audit_rows
 from wamc.timeutil import iso_days_ago, utc_now_iso
 
 ROTATE_BYTES = 20 * 1024 * 1024
 KEEP_FILES = 5
-AUDIT_FIELDS = ("timestamp", "key_id", "action", "method", "path", "client", "status", "result")
 
 
 class AuditLog:
-    def __init__(self, store: Store, path: Path) -> None:
-        self.store = store
+    def __init__(self, db: Database, path: Path) -> None:
+        self.db = db
         self.path = path
         self._fh: Any = None
         self._failures: dict[tuple[str, str, int], int] = {}  # (minute, address, status) -> row
@@ -82,12 +82,7 @@ class AuditLog:
             self._file().write(json.dumps(entry, separators=(",", ":")) + "\n")
         except OSError as exc:
             logger.warning("cannot write the audit log: {}", exc)
-        cur = await self.store.write(
-            "INSERT INTO audit (timestamp, key_id, action, method, path, client, status, result,"
-            " remote) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            tuple(entry[k] for k in (*AUDIT_FIELDS, "remote")),
-        )
-        entry["n"] = cur.lastrowid
+        entry["n"] = await audit_rows.add(self.db, entry)
         return entry
 
     async def record_failure(
@@ -99,10 +94,8 @@ class AuditLog:
         for old in [k for k in self._failures if k[0] != minute]:
             del self._failures[old]
         n = self._failures.get(key)
-        if n is not None:
-            cur = await self.store.write("UPDATE audit SET count = count + 1 WHERE n = ?", (n,))
-            if cur.rowcount:
-                return
+        if n is not None and await audit_rows.bump_count(self.db, n):
+            return
         entry = await self.record(
             key_id=None,
             action=action,
@@ -122,8 +115,7 @@ class AuditLog:
         return await self.prune_before(iso_days_ago(days, now))
 
     async def prune_before(self, cutoff: str) -> int:
-        cur = await self.store.write("DELETE FROM audit WHERE timestamp < ?", (cutoff,))
-        return cur.rowcount
+        return await audit_rows.prune_before(self.db, cutoff)
 
     async def retention_loop(self, days: float) -> None:
         await prune_hourly("audit", days, self.prune_before)
@@ -135,22 +127,7 @@ class AuditLog:
         limit: int,
         before: int | None,
     ) -> list[dict[str, Any]]:
-        sql = "SELECT * FROM audit WHERE 1 = 1"
-        args: list[Any] = []
-        if client is not None:
-            sql += " AND client = ?"
-            args.append(client)
-        if key_id is not None:
-            sql += " AND key_id = ?"
-            args.append(key_id)
-        if before is not None:
-            sql += " AND n < ?"
-            args.append(before)
-        sql += " ORDER BY n DESC LIMIT ?"
-        args.append(limit)
-        async with self.store.conn.execute(sql, args) as cur:
-            rows = await cur.fetchall()
-        return [{k: r[k] for k in ("n", *AUDIT_FIELDS, "remote", "count")} for r in rows]
+        return await audit_rows.query(self.db, client, key_id, limit, before)
 
     def close(self) -> None:
         if self._fh is not None:

@@ -15,62 +15,16 @@ import hmac
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from wamc.errors import ApiError
-from wamc.store import Store
+from wamc.storage import Database
+from wamc.storage import tokens as token_rows
+from wamc.storage.tokens import TokenRecord
 from wamc.timeutil import utc_now_iso
 
 SCOPES = ("read", "send", "control")
 ADMIN_ID = "admin"
 TOKEN_PREFIX = "wamc_"
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS api_tokens (
-    id TEXT PRIMARY KEY,
-    client TEXT NOT NULL,
-    name TEXT NOT NULL DEFAULT '',
-    scopes TEXT NOT NULL,
-    hash TEXT NOT NULL UNIQUE,
-    created_at TEXT NOT NULL,
-    revoked_at TEXT
-);
-CREATE INDEX IF NOT EXISTS api_tokens_by_client ON api_tokens (client);
-CREATE TABLE IF NOT EXISTS audit (
-    n INTEGER PRIMARY KEY AUTOINCREMENT,
-    timestamp TEXT NOT NULL,
-    key_id TEXT,
-    action TEXT NOT NULL,
-    method TEXT NOT NULL,
-    path TEXT NOT NULL,
-    client TEXT,
-    status INTEGER NOT NULL,
-    result TEXT NOT NULL,
-    remote TEXT,
-    count INTEGER NOT NULL DEFAULT 1
-);
-CREATE INDEX IF NOT EXISTS audit_by_client ON audit (client, n);
-CREATE TABLE IF NOT EXISTS idempotency (
-    client TEXT NOT NULL,
-    key TEXT NOT NULL,
-    request_hash TEXT NOT NULL,
-    status INTEGER NOT NULL,
-    response TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    PRIMARY KEY (client, key)
-);
-"""
-
-
-async def init_schema(store: Store) -> None:
-    """Create the tables of tokens, audit entries and idempotent sends (idempotent)."""
-    await store.conn.executescript(SCHEMA)
-    async with store.conn.execute("PRAGMA table_info(audit)") as cur:
-        columns = {r[1] for r in await cur.fetchall()}
-    if "count" not in columns:  # additive upgrade: failed sign-ins are counted, not one row each
-        await store.conn.execute("ALTER TABLE audit ADD COLUMN count INTEGER NOT NULL DEFAULT 1")
-    await store.conn.execute("CREATE INDEX IF NOT EXISTS audit_by_time ON audit (timestamp)")
-    await store.conn.commit()
 
 
 def hash_token(token: str) -> str:
@@ -104,51 +58,21 @@ class Principal:
 ADMIN = Principal(ADMIN_ID, None, frozenset(SCOPES))
 
 
-@dataclass
-class TokenRecord:
-    id: str
-    client: str
-    name: str
-    scopes: list[str]
-    created_at: str
-    hash: str
-
-    def public(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "client": self.client,
-            "name": self.name,
-            "scopes": self.scopes,
-            "created_at": self.created_at,
-        }
-
-
 class Tokens:
     """Token registry: SQLite is the truth, an in-memory index by hash answers each request.
 
     Revocation updates the index before it returns, so a revoked token fails at once.
     """
 
-    def __init__(self, store: Store, admin_key: str) -> None:
-        self.store = store
+    def __init__(self, db: Database, admin_key: str) -> None:
+        self.db = db
         self._admin = admin_key.encode()
         self._by_hash: dict[str, TokenRecord] = {}
 
     async def load(self) -> None:
-        await init_schema(self.store)
         self._by_hash.clear()
-        sql = "SELECT * FROM api_tokens WHERE revoked_at IS NULL"
-        async with self.store.conn.execute(sql) as cur:
-            for r in await cur.fetchall():
-                rec = TokenRecord(
-                    r["id"],
-                    r["client"],
-                    r["name"],
-                    r["scopes"].split(","),
-                    r["created_at"],
-                    r["hash"],
-                )
-                self._by_hash[rec.hash] = rec
+        for rec in await token_rows.active(self.db):
+            self._by_hash[rec.hash] = rec
 
     def authenticate(self, presented: str | None) -> Principal | None:
         if not presented:
@@ -176,11 +100,7 @@ class Tokens:
             created_at=utc_now_iso(),
             hash=hash_token(secret),
         )
-        await self.store.write(
-            "INSERT INTO api_tokens (id, client, name, scopes, hash, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (rec.id, rec.client, rec.name, ",".join(rec.scopes), rec.hash, rec.created_at),
-        )
+        await token_rows.add(self.db, rec)
         self._by_hash[rec.hash] = rec
         return rec, secret
 
@@ -192,9 +112,7 @@ class Tokens:
         for digest, rec in list(self._by_hash.items()):
             if rec.id == token_id and rec.client == client:
                 del self._by_hash[digest]  # effective before the database write
-                await self.store.write(
-                    "UPDATE api_tokens SET revoked_at = ? WHERE id = ?", (utc_now_iso(), token_id)
-                )
+                await token_rows.revoke(self.db, token_id, utc_now_iso())
                 return True
         return False
 
@@ -207,10 +125,7 @@ class Tokens:
         gone = [d for d, r in self._by_hash.items() if r.client == client]
         for digest in gone:
             del self._by_hash[digest]
-        await self.store.write(
-            "UPDATE api_tokens SET revoked_at = ? WHERE client = ? AND revoked_at IS NULL",
-            (utc_now_iso(), client),
-        )
+        await token_rows.revoke_client(self.db, client, utc_now_iso())
         return len(gone)
 
 

@@ -25,7 +25,11 @@ from wamc.owned import is_client_browser
 from wamc.privilege import EXIT_ROOT_REFUSED, ROOT_REFUSED
 from wamc.recycle import recycle_reason
 from wamc.states import RUNNING_STATES, ClientState, can_transition
-from wamc.store import ClientRow, Store
+from wamc.storage import Database
+from wamc.storage import clients as client_rows
+from wamc.storage import events as event_log
+from wamc.storage import messages as message_rows
+from wamc.storage.clients import ClientRow
 from wamc.supervisor import Backend, Backoff, StopOutcome, WorkerHandle
 from wamc.timeutil import iso_from_unix, utc_now_iso
 from wamc.transport import Transport
@@ -105,7 +109,7 @@ class ClientManager:
     def __init__(
         self,
         settings: Settings,
-        store: Store,
+        store: Database,
         bus: EventBus,
         backend: Backend,
         transport: Transport,
@@ -131,8 +135,8 @@ class ClientManager:
         )
 
     async def load(self) -> None:
-        last_message = await self.store.last_message_times()
-        for row in await self.store.clients():
+        last_message = await message_rows.last_message_times(self.store)
+        for row in await client_rows.all_clients(self.store):
             client = Client(
                 id=row.id,
                 created_at=row.created_at,
@@ -194,7 +198,7 @@ class ClientManager:
         client.since = utc_now_iso()
         if new != ClientState.STARTING:
             client.settled.set()
-        await self.store.update_client(client.id, state=str(new))
+        await client_rows.update(self.store, client.id, state=str(new))
         if new != ClientState.QR:
             client.qr = None
         if new in (ClientState.FAILED,) and reason:
@@ -220,14 +224,14 @@ class ClientManager:
             )
             self.clients[client_id] = client  # before the await: the limit holds under races
             try:
-                await self.store.add_client(client_id, now)
+                await client_rows.add(self.store, client_id, now)
             except BaseException:
                 self.clients.pop(client_id, None)
                 raise
             self.log(client).info("client created")
         if client.desired != DESIRED_RUNNING:
             client.desired = DESIRED_RUNNING
-            await self.store.set_desired(client_id, DESIRED_RUNNING)
+            await client_rows.set_desired(self.store, client_id, DESIRED_RUNNING)
         if client.state == ClientState.FAILED:
             client.backoff.reset()
         if client.state in (ClientState.STOPPED, ClientState.FAILED) and not self.closing:
@@ -239,7 +243,7 @@ class ClientManager:
         client = self.get(client_id)
         if client.desired != DESIRED_STOPPED:
             client.desired = DESIRED_STOPPED
-            await self.store.set_desired(client_id, DESIRED_STOPPED)
+            await client_rows.set_desired(self.store, client_id, DESIRED_STOPPED)
         client.wake.set()
         self._ensure_runner(client)
         return client
@@ -248,7 +252,7 @@ class ClientManager:
         client = self.get(client_id)
         if client.desired != DESIRED_RUNNING:
             client.desired = DESIRED_RUNNING
-            await self.store.set_desired(client_id, DESIRED_RUNNING)
+            await client_rows.set_desired(self.store, client_id, DESIRED_RUNNING)
         client.backoff.reset()
         if client.handle is not None:
             client.kill_reason = "restart requested"
@@ -266,7 +270,7 @@ class ClientManager:
         elif client.handle is None:
             self.wipe_profile(client)
         client.me = None
-        await self.store.set_me(client.id, None)
+        await client_rows.set_me(self.store, client.id, None)
         return client
 
     async def delete(self, client_id: str) -> None:
@@ -280,7 +284,7 @@ class ClientManager:
         await self._stop_worker(client)
         client.settled.set()  # a start slot it held is free at once
         del self.clients[client_id]
-        await self.store.delete_client(client_id)
+        await client_rows.delete(self.store, client_id)
         shutil.rmtree(self.settings.client_dir(client_id), ignore_errors=True)
         self.log(client).info("client deleted with its data")
         await self.bus.publish(client_id, E.CLIENT_DELETED, {})
@@ -382,7 +386,8 @@ class ClientManager:
         client.browser_pid = None
         client.last_seen = time.monotonic()
         client.started_mono = time.monotonic()
-        await self.store.update_client(
+        await client_rows.update(
+            self.store,
             client.id,
             **handle.state(),
             boot=None,
@@ -469,7 +474,8 @@ class ClientManager:
         client.browser_pid = None
         client.started_mono = None
         client.settled.set()
-        await self.store.update_client(
+        await client_rows.update(
+            self.store,
             client.id,
             worker_pid=None,
             worker_started=None,
@@ -488,7 +494,7 @@ class ClientManager:
             handle, self.settings.stop_timeout, client.browser_pid, asked
         )
         client.stop_outcome = outcome
-        await self.store.update_client(client.id, stop_outcome=outcome)
+        await client_rows.update(self.store, client.id, stop_outcome=outcome)
 
     async def detach_all(self) -> None:
         """Daemon exit that keeps the workers: they wait (grace period) for the next daemon."""
@@ -586,7 +592,7 @@ class ClientManager:
             bpid = frame.browser_pid
             if bpid and bpid != client.browser_pid and self._is_browser(client, bpid):
                 client.browser_pid = bpid
-                await self.store.update_client(client.id, browser_pid=bpid)
+                await client_rows.update(self.store, client.id, browser_pid=bpid)
         elif isinstance(frame, F.Event):
             await self._on_event(client, frame)
 
@@ -646,13 +652,14 @@ class ClientManager:
             client.delivered = 0
         if hello.browser_pid and self._is_browser(client, hello.browser_pid):
             client.browser_pid = hello.browser_pid
-        await self.store.update_client(
+        await client_rows.update(
+            self.store,
             client.id,
             boot=hello.boot,
             browser_pid=client.browser_pid,
             delivered_dn=client.delivered,
         )
-        newest = await self.store.newest_per_chat(client.id)
+        newest = await message_rows.newest_per_chat(self.store, client.id)
         self.send(client, F.Welcome(acked=client.delivered, newest=newest))
 
     def send(self, client: Client, frame: F.Frame) -> bool:
@@ -672,7 +679,7 @@ class ClientManager:
             payload = W.parse_payload(ev.name, ev.data)
             async with self.store.transaction():
                 await self._apply_event(client, payload)
-                await self.store.update_client(client.id, delivered_dn=ev.dn)
+                await client_rows.update(self.store, client.id, delivered_dn=ev.dn)
         except Exception as exc:  # a bad shape, or a failure while storing: never retried
             await self._dead_event(client, ev, exc)
         client.delivered = ev.dn
@@ -685,10 +692,16 @@ class ClientManager:
             self.log(client).warning("event {} #{} not applied: {}", ev.name, ev.dn, reason[:200])
         try:
             async with self.store.transaction():
-                await self.store.add_dead_event(
-                    client.id, ev.dn, ev.name, reason, dead_payload(ev.data), utc_now_iso()
+                await event_log.add_dead(
+                    self.store,
+                    client.id,
+                    ev.dn,
+                    ev.name,
+                    reason,
+                    dead_payload(ev.data),
+                    utc_now_iso(),
                 )
-                await self.store.update_client(client.id, delivered_dn=ev.dn)
+                await client_rows.update(self.store, client.id, delivered_dn=ev.dn)
         except Exception:
             self.log(client).exception("cannot record dead event #{}", ev.dn)
 
@@ -709,7 +722,7 @@ class ClientManager:
     async def _apply_state(self, client: Client, data: W.StateData) -> None:
         if data.me and data.me != client.me:
             client.me = data.me
-            await self.store.set_me(client.id, data.me)
+            await client_rows.set_me(self.store, client.id, data.me)
         try:
             new = ClientState(data.state)
         except ValueError:
@@ -723,7 +736,7 @@ class ClientManager:
             self.log(client).warning("QR never scanned: stopping the client (qr_timeout)")
             client.last_error = client.stop_reason = "qr_timeout"
             client.desired = DESIRED_STOPPED
-            await self.store.set_desired(client.id, DESIRED_STOPPED)
+            await client_rows.set_desired(self.store, client.id, DESIRED_STOPPED)
             client.wake.set()
             return
         if client.desired == DESIRED_RUNNING and new in RUNNING_STATES:

@@ -22,7 +22,7 @@ from wamc.gateway.addresses import parse_networks
 from wamc.gateway.app import WEBHOOKS, begin_shutdown, create_app
 from wamc.log import setup_daemon_logging
 from wamc.privilege import ROOT_REFUSED, UMASK, is_root, private_dir, secure_tree
-from wamc.store import Store
+from wamc.storage import Database
 from wamc.supervisor import LocalProcessBackend
 from wamc.timeutil import utc_now_iso
 from wamc.transport import Transport
@@ -82,7 +82,7 @@ async def serve(settings: Settings) -> None:
     settings.sessions_dir.mkdir(parents=True, exist_ok=True)
     api_key = settings.ensure_api_key()
     check_settings(settings, api_key)
-    store = Store(settings.db_path)
+    store = Database(settings.db_path)
     await store.open()
     bus = EventBus(store)
     webhooks = WebhookService(store, bus)  # its outbox is written with each event

@@ -26,7 +26,8 @@ from typing import Any
 from loguru import logger
 
 from wamc.retention import prune_hourly
-from wamc.store import Store
+from wamc.storage import Database
+from wamc.storage import events as event_log
 from wamc.timeutil import utc_now_iso
 
 CLIENT_STATE = "client.state"
@@ -121,12 +122,12 @@ def retention_days_from_env() -> float:
         return DEFAULT_RETENTION_DAYS
 
 
-async def retention_loop(store: Store, days: float | None = None) -> None:
+async def retention_loop(db: Database, days: float | None = None) -> None:
     """Prune the event log hourly: events older than the retention go, each client's newest
     stays (seq numbers never restart). A resume point older than that replays from the oldest
     event kept: consumers see the jump in ``seq``."""
     days = retention_days_from_env() if days is None else days
-    await prune_hourly("event log", days, store.prune_events)
+    await prune_hourly("event log", days, lambda before: event_log.prune(db, before))
 
 
 def queue_size_from_env() -> int:
@@ -155,8 +156,8 @@ class Subscriber:
 
 
 class EventBus:
-    def __init__(self, store: Store, queue_size: int | None = None) -> None:
-        self.store = store
+    def __init__(self, db: Database, queue_size: int | None = None) -> None:
+        self.db = db
         self.queue_size = queue_size or queue_size_from_env()
         self.subscribers: set[Subscriber] = set()
         self.sinks: list[Sink] = []
@@ -170,7 +171,7 @@ class EventBus:
         Writers take turns (the store's transaction), so seq order == commit order == fan-out
         order, and an event whose transaction rolls back reaches nobody.
         """
-        async with self.store.transaction() as tx:
+        async with self.db.transaction() as tx:
             ev = {
                 "id": uuid.uuid4().hex,
                 "seq": 0,
@@ -179,7 +180,9 @@ class EventBus:
                 "timestamp": utc_now_iso(),
                 "data": data,
             }
-            ev["seq"] = await self.store.append_event(client, ev["id"], name, ev["timestamp"], data)
+            ev["seq"] = await event_log.append(
+                self.db, client, ev["id"], name, ev["timestamp"], data
+            )
             for sink in self.sinks:
                 try:
                     await sink(ev)

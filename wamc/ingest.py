@@ -13,7 +13,8 @@ from loguru import logger
 from wamc import events as E
 from wamc import faults
 from wamc.events import EventBus
-from wamc.store import Store
+from wamc.storage import Database
+from wamc.storage import messages as message_rows
 from wamc.timeutil import iso_from_unix
 from wamc.wire import events as W
 
@@ -21,23 +22,23 @@ if TYPE_CHECKING:
     from wamc.clients import Client
 
 
-async def ingest(store: Store, bus: EventBus, client: Client, payload: W.Payload) -> None:
+async def ingest(db: Database, bus: EventBus, client: Client, payload: W.Payload) -> None:
     match payload:
         case W.MessageData():
-            await _message(store, bus, client, payload)
+            await _message(db, bus, client, payload)
         case W.AckData(ids=ids, ack=ack, chat=chat):
-            changed = await store.set_ack(client.id, ids, ack)
+            changed = await message_rows.set_ack(db, client.id, ids, ack)
             if changed or ids:
                 await bus.publish(
                     client.id, E.MESSAGE_ACK, {"ids": ids, "ack": ack, "chat_id": chat}
                 )
         case W.RevokeData():
-            await store.revoke_message(client.id, payload.id)
+            await message_rows.revoke(db, client.id, payload.id)
             revoked = W.to_dict(payload)
             await bus.publish(client.id, E.MESSAGE_REVOKED, revoked)
         case W.EditData():
             body = payload.body or ""
-            await store.edit_message(client.id, payload.id, body)
+            await message_rows.edit(db, client.id, payload.id, body)
             edited: dict[str, Any] = {
                 "id": payload.id,
                 "chat_id": payload.chat_id,
@@ -83,7 +84,7 @@ async def ingest(store: Store, bus: EventBus, client: Client, payload: W.Payload
             await bus.publish(client.id, E.CALL, call)
 
 
-async def _message(store: Store, bus: EventBus, client: Client, m: W.MessageData) -> None:
+async def _message(db: Database, bus: EventBus, client: Client, m: W.MessageData) -> None:
     row = {
         "id": m.id,
         "chat_id": m.chat_id,
@@ -96,7 +97,7 @@ async def _message(store: Store, bus: EventBus, client: Client, m: W.MessageData
         "ack": m.ack or 0,
         "lid": m.lid,
     }
-    if not await store.add_message(client.id, row):
+    if not await message_rows.add(db, client.id, row):
         return  # a duplicate (replay, backfill, LID and phone forms of one message)
     faults.crash_point("after_message_stored")
     message = {**row, "timestamp": iso_from_unix(m.timestamp), "backfill": m.backfill}

@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wamc.errors import ApiError
-from wamc.store import Store
+from wamc.storage import Database
+from wamc.storage import idempotency as answers
 from wamc.timeutil import iso_from_unix, utc_now_iso
 
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
@@ -216,8 +217,8 @@ def request_hash(body: Any) -> str:
 class Idempotency:
     """First answers of keyed sends, per client: in SQLite (survives a restart) and in flight."""
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    def __init__(self, db: Database) -> None:
+        self.db = db
         self._inflight: dict[tuple[str, str], asyncio.Future[tuple[int, dict[str, Any]]]] = {}
 
     @staticmethod
@@ -229,14 +230,6 @@ class Idempotency:
                 field="Idempotency-Key",
             )
         return key
-
-    async def _stored(self, client: str, key: str) -> tuple[str, int, dict[str, Any]] | None:
-        sql = "SELECT request_hash, status, response FROM idempotency WHERE client = ? AND key = ?"
-        async with self.store.conn.execute(sql, (client, key)) as cur:
-            row = await cur.fetchone()
-        if row is None:
-            return None
-        return row["request_hash"], int(row["status"]), json.loads(row["response"])
 
     async def run(
         self,
@@ -251,7 +244,7 @@ class Idempotency:
             fut = self._inflight[slot]
             with contextlib.suppress(Exception):  # the first try failed: this one may go ahead
                 await asyncio.shield(fut)
-        stored = await self._stored(client, key)
+        stored = await answers.stored(self.db, client, key)
         if stored is not None:
             if stored[0] != rhash:
                 raise ApiError(
@@ -265,16 +258,7 @@ class Idempotency:
         try:
             status, body = await call()
             cutoff = iso_from_unix(time.time() - IDEMPOTENCY_TTL)
-            async with self.store.transaction():
-                await self.store.conn.execute(
-                    "DELETE FROM idempotency WHERE created_at < ?", (cutoff,)
-                )
-                await self.store.conn.execute(
-                    "INSERT OR REPLACE INTO idempotency"
-                    " (client, key, request_hash, status, response, created_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    (client, key, rhash, status, json.dumps(body), utc_now_iso()),
-                )
+            await answers.save(self.db, client, key, rhash, (status, body), utc_now_iso(), cutoff)
             fut.set_result((status, body))
             return status, body, False
         except BaseException as exc:
@@ -285,4 +269,4 @@ class Idempotency:
             del self._inflight[slot]
 
     async def forget_client(self, client: str) -> None:
-        await self.store.write("DELETE FROM idempotency WHERE client = ?", (client,))
+        await answers.forget_client(self.db, client)

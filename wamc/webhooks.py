@@ -45,7 +45,9 @@ from yarl import URL
 from wamc import __version__
 from wamc.errors import ApiError
 from wamc.events import EVENT_NAMES, EventBus
-from wamc.store import Store
+from wamc.storage import Database
+from wamc.storage import webhooks as rows
+from wamc.storage.webhooks import DEAD, DELIVERED, RETRY, AttemptResult, OutboxRow
 from wamc.timeutil import utc_now_iso
 
 ALLOW_PRIVATE_ENV = "WAMC_WEBHOOK_ALLOW_PRIVATE"
@@ -59,67 +61,11 @@ PENDING_HORIZON_FLOOR = 24 * 3600.0
 DEAD_RETENTION = 30 * 86400.0  # dead letters older than this are pruned (only they, by age)
 RESPONSE_READ_LIMIT = 16 * 1024
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS webhooks (
-    id TEXT PRIMARY KEY,
-    client TEXT,
-    url TEXT NOT NULL,
-    events TEXT,
-    secret TEXT NOT NULL,
-    headers TEXT NOT NULL DEFAULT '{}',
-    max_attempts INTEGER NOT NULL,
-    backoff_base REAL NOT NULL,
-    backoff_max REAL NOT NULL,
-    timeout REAL NOT NULL,
-    enabled INTEGER NOT NULL DEFAULT 1,
-    created_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS webhook_outbox (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    webhook_id TEXT NOT NULL,
-    client TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    event_id TEXT NOT NULL,
-    event TEXT NOT NULL,
-    body TEXT NOT NULL,
-    status TEXT NOT NULL DEFAULT 'pending',
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_at REAL NOT NULL,
-    last_status INTEGER,
-    last_error TEXT,
-    created_at TEXT NOT NULL,
-    done_at TEXT,
-    UNIQUE (webhook_id, event_id)
-);
-CREATE INDEX IF NOT EXISTS webhook_outbox_lane ON webhook_outbox (status, webhook_id, client, id);
-CREATE TABLE IF NOT EXISTS webhook_deliveries (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    webhook_id TEXT NOT NULL,
-    outbox_id INTEGER NOT NULL,
-    event_id TEXT NOT NULL,
-    client TEXT NOT NULL,
-    attempt INTEGER NOT NULL,
-    status_code INTEGER,
-    error TEXT,
-    latency_ms REAL NOT NULL,
-    outcome TEXT NOT NULL,
-    at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS webhook_deliveries_by_hook ON webhook_deliveries (webhook_id, id);
-"""
-
-PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
-RETRY = "retry"
 HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$")
 RESERVED_HEADERS = frozenset(
     {"host", "content-length", "content-type", "transfer-encoding", "connection", "user-agent"}
 )
 CGNAT = ipaddress.ip_network("100.64.0.0/10")
-
-
-async def init_schema(store: Store) -> None:
-    await store.conn.executescript(SCHEMA)
-    await store.conn.commit()
 
 
 def allow_private_from_env() -> bool:
@@ -315,21 +261,36 @@ class Webhook:
     created_at: str
 
     @classmethod
-    def from_row(cls, r: Any) -> Webhook:
-        events = json.loads(r["events"]) if r["events"] else None
+    def from_row(cls, r: rows.WebhookRow) -> Webhook:
         return cls(
-            id=r["id"],
-            client=r["client"],
-            url=r["url"],
-            events=frozenset(events) if events is not None else None,
-            secret=r["secret"],
-            headers=json.loads(r["headers"] or "{}"),
-            max_attempts=int(r["max_attempts"]),
-            backoff_base=float(r["backoff_base"]),
-            backoff_max=float(r["backoff_max"]),
-            timeout=float(r["timeout"]),
-            enabled=bool(r["enabled"]),
-            created_at=r["created_at"],
+            id=r.id,
+            client=r.client,
+            url=r.url,
+            events=frozenset(r.events) if r.events is not None else None,
+            secret=r.secret,
+            headers=r.headers,
+            max_attempts=r.max_attempts,
+            backoff_base=r.backoff_base,
+            backoff_max=r.backoff_max,
+            timeout=r.timeout,
+            enabled=r.enabled,
+            created_at=r.created_at,
+        )
+
+    def row(self) -> rows.WebhookRow:
+        return rows.WebhookRow(
+            id=self.id,
+            client=self.client,
+            url=self.url,
+            events=sorted(self.events) if self.events is not None else None,
+            secret=self.secret,
+            headers=self.headers,
+            max_attempts=self.max_attempts,
+            backoff_base=self.backoff_base,
+            backoff_max=self.backoff_max,
+            timeout=self.timeout,
+            enabled=self.enabled,
+            created_at=self.created_at,
         )
 
     def matches(self, ev: dict[str, Any]) -> bool:
@@ -387,12 +348,12 @@ class _Stats:
 class WebhookService:
     def __init__(
         self,
-        store: Store,
+        db: Database,
         bus: EventBus,
         allow_private: bool | None = None,
         concurrency: int = 64,
     ) -> None:
-        self.store = store
+        self.db = db
         self.bus = bus
         self.allow_private = allow_private_from_env() if allow_private is None else allow_private
         self.hooks: dict[str, Webhook] = {}
@@ -407,16 +368,9 @@ class WebhookService:
         self._task: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
 
-    @property
-    def conn(self) -> Any:
-        return self.store.conn
-
     async def start(self) -> None:
-        await init_schema(self.store)
-        async with self.conn.execute("SELECT * FROM webhooks") as cur:
-            for r in await cur.fetchall():
-                hook = Webhook.from_row(r)
-                self.hooks[hook.id] = hook
+        for r in await rows.load_hooks(self.db):
+            self.hooks[r.id] = Webhook.from_row(r)
         resolver = None if self.allow_private else PublicOnlyResolver()
         connector = aiohttp.TCPConnector(limit=100, limit_per_host=16, resolver=resolver)
         self._session = aiohttp.ClientSession(
@@ -454,12 +408,7 @@ class WebhookService:
             return
         key = ev["client"] or ""
         body = json.dumps(ev, separators=(",", ":"), ensure_ascii=False)
-        now, created = time.time(), utc_now_iso()
-        await self.conn.executemany(
-            "INSERT OR IGNORE INTO webhook_outbox (webhook_id, client, seq, event_id, event, body,"
-            " next_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [(h.id, key, ev["seq"], ev["id"], ev["event"], body, now, created) for h in hooks],
-        )
+        await rows.enqueue(self.db, [h.id for h in hooks], ev, body, time.time(), utc_now_iso())
         self.dirty.update((h.id, key) for h in hooks)
         self.wake.set()
 
@@ -473,11 +422,7 @@ class WebhookService:
                 if self.full_scan or time.monotonic() - last_scan > SCAN_INTERVAL:
                     self.full_scan = False
                     last_scan = time.monotonic()
-                    async with self.conn.execute(
-                        "SELECT DISTINCT webhook_id, client FROM webhook_outbox WHERE status=?",
-                        (PENDING,),
-                    ) as cur:
-                        keys.update((r[0], r[1]) for r in await cur.fetchall())
+                    keys.update(await rows.pending_lanes(self.db))
                     await self._prune()
                 for key in keys:
                     hook = self.hooks.get(key[0])
@@ -500,40 +445,17 @@ class WebhookService:
         """Bound the tables: old delivery log and delivered rows by count; pending rows past
         their retry horizon become dead letters; dead letters older than DEAD_RETENTION go."""
         now = time.time() if now is None else now
-        async with self.store.transaction():
-            for hook in list(self.hooks.values()):
-                cur = await self.conn.execute(
-                    "UPDATE webhook_outbox SET status=?, done_at=?,"
-                    " last_error=COALESCE(last_error || '; ', '') || ?"
-                    " WHERE webhook_id=? AND status=? AND created_at < ?",
-                    (
-                        DEAD,
-                        _iso(now),
-                        "retry horizon passed",
-                        hook.id,
-                        PENDING,
-                        _iso(now - hook.retry_horizon()),
-                    ),
-                )
-                if cur.rowcount:
-                    logger.warning(
-                        "webhook {}: {} pending row(s) past the retry horizon dead-lettered",
-                        hook.id,
-                        cur.rowcount,
-                    )
-            await self.conn.execute(
-                "DELETE FROM webhook_outbox WHERE status=? AND done_at < ?",
-                (DEAD, _iso(now - DEAD_RETENTION)),
-            )
-            await self.conn.execute(
-                "DELETE FROM webhook_deliveries WHERE id <= "
-                "(SELECT MAX(id) FROM webhook_deliveries) - ?",
-                (MAX_LOG_ROWS,),
-            )
-            await self.conn.execute(
-                "DELETE FROM webhook_outbox WHERE status=? AND id <= "
-                "(SELECT MAX(id) FROM webhook_outbox) - ?",
-                (DELIVERED, MAX_DONE_ROWS),
+        horizons = {h.id: _iso(now - h.retry_horizon()) for h in list(self.hooks.values())}
+        dead = await rows.prune(
+            self.db,
+            horizons,
+            _iso(now),
+            _iso(now - DEAD_RETENTION),
+            (MAX_LOG_ROWS, MAX_DONE_ROWS),
+        )
+        for wid, n in dead.items():
+            logger.warning(
+                "webhook {}: {} pending row(s) past the retry horizon dead-lettered", wid, n
             )
 
     async def _lane(self, key: tuple[str, str]) -> None:
@@ -544,15 +466,10 @@ class WebhookService:
                 hook = self.hooks.get(wid)
                 if hook is None or not hook.enabled:
                     return
-                async with self.conn.execute(
-                    "SELECT * FROM webhook_outbox WHERE status=? AND webhook_id=? AND client=?"
-                    " ORDER BY id LIMIT 1",
-                    (PENDING, wid, client),
-                ) as cur:
-                    row = await cur.fetchone()
+                row = await rows.next_pending(self.db, wid, client)
                 if row is None:
                     return
-                wait = row["next_at"] - time.time()
+                wait = row.next_at - time.time()
                 if wait > 0:
                     await asyncio.sleep(min(wait, 1.0))  # re-read: a redelivery may jump ahead
                     continue
@@ -571,15 +488,15 @@ class WebhookService:
             if key in self.dirty and not self.stopping:
                 self.wake.set()
 
-    async def _post(self, hook: Webhook, row: Any, attempt: int) -> Attempt:
-        body = row["body"].encode()
+    async def _post(self, hook: Webhook, row: OutboxRow, attempt: int) -> Attempt:
+        body = row.body.encode()
         ts = str(int(time.time()))
         headers = {
             **hook.headers,
             "Content-Type": "application/json",
             "User-Agent": f"wamc/{__version__}",
-            "X-Wamc-Event-Id": row["event_id"],
-            "X-Wamc-Event": row["event"],
+            "X-Wamc-Event-Id": row.event_id,
+            "X-Wamc-Event": row.event,
             "X-Wamc-Webhook-Id": hook.id,
             "X-Wamc-Attempt": str(attempt),
             "X-Wamc-Timestamp": ts,
@@ -608,8 +525,8 @@ class WebhookService:
         except (aiohttp.ClientError, OSError) as exc:
             return Attempt(None, f"{type(exc).__name__}: {exc}"[:300], _ms(started))
 
-    async def _attempt(self, hook: Webhook, row: Any) -> None:
-        attempt = int(row["attempts"]) + 1
+    async def _attempt(self, hook: Webhook, row: OutboxRow) -> None:
+        attempt = row.attempts + 1
         res = await self._post(hook, row, attempt)
         code = res.code
         if code is not None and 200 <= code < 300:
@@ -621,50 +538,27 @@ class WebhookService:
         error = res.error
         if error is None and outcome != DELIVERED:
             error = f"HTTP {code}"
-        now = utc_now_iso()
-        async with self.store.transaction():
-            if outcome == RETRY:
-                delay = hook.backoff(attempt)
-                if code == 429 and res.retry_after:
-                    delay = max(delay, min(res.retry_after, hook.backoff_max))
-                await self.conn.execute(
-                    "UPDATE webhook_outbox SET attempts=?, next_at=?, last_status=?, last_error=?"
-                    " WHERE id=?",
-                    (attempt, time.time() + delay, code, error, row["id"]),
-                )
-            else:
-                await self.conn.execute(
-                    "UPDATE webhook_outbox SET attempts=?, status=?, last_status=?, last_error=?,"
-                    " done_at=? WHERE id=?",
-                    (attempt, outcome, code, error, now, row["id"]),
-                )
-            await self.conn.execute(
-                "INSERT INTO webhook_deliveries (webhook_id, outbox_id, event_id, client, attempt,"
-                " status_code, error, latency_ms, outcome, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    hook.id,
-                    row["id"],
-                    row["event_id"],
-                    row["client"],
-                    attempt,
-                    code,
-                    error,
-                    round(res.latency_ms, 2),
-                    RETRY if outcome == RETRY else outcome,
-                    now,
-                ),
-            )
-        log = logger.bind(client=row["client"] or None)
+        next_at = None
+        if outcome == RETRY:
+            delay = hook.backoff(attempt)
+            if code == 429 and res.retry_after:
+                delay = max(delay, min(res.retry_after, hook.backoff_max))
+            next_at = time.time() + delay
+        result = AttemptResult(
+            attempt, outcome, code, error, res.latency_ms, utc_now_iso(), next_at
+        )
+        await rows.record_attempt(self.db, row, result)
+        log = logger.bind(client=row.client or None)
         if outcome == DELIVERED:
             self.stats.delivered += 1
-            log.debug("webhook {} delivered event {} ({})", hook.id, row["event_id"], code)
+            log.debug("webhook {} delivered event {} ({})", hook.id, row.event_id, code)
         else:
             self.stats.failed += 1
             log.warning(
                 "webhook {} attempt {} for event {} failed: {}{}",
                 hook.id,
                 attempt,
-                row["event_id"],
+                row.event_id,
                 error,
                 " (dead-lettered)" if outcome == DEAD else "",
             )
@@ -732,25 +626,7 @@ class WebhookService:
         return hook
 
     async def _save(self, hook: Webhook) -> None:
-        await self.store.write(
-            "INSERT OR REPLACE INTO webhooks (id, client, url, events, secret, headers,"
-            " max_attempts, backoff_base, backoff_max, timeout, enabled, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                hook.id,
-                hook.client,
-                hook.url,
-                json.dumps(sorted(hook.events)) if hook.events is not None else None,
-                hook.secret,
-                json.dumps(hook.headers),
-                hook.max_attempts,
-                hook.backoff_base,
-                hook.backoff_max,
-                hook.timeout,
-                int(hook.enabled),
-                hook.created_at,
-            ),
-        )
+        await rows.save_hook(self.db, hook.row())
 
     def get(self, wid: str) -> Webhook:
         hook = self.hooks.get(wid)
@@ -768,13 +644,7 @@ class WebhookService:
         for key, lane in list(self.lanes.items()):
             if key[0] == wid and key not in self.attempting:
                 lane.cancel()
-        async with self.store.transaction():
-            for table, col in (
-                ("webhook_outbox", "webhook_id"),
-                ("webhook_deliveries", "webhook_id"),
-                ("webhooks", "id"),
-            ):
-                await self.conn.execute(f"DELETE FROM {table} WHERE {col}=?", (wid,))
+        await rows.delete_hook(self.db, wid)
         logger.info("webhook {} deleted", wid)
 
     async def delete_client(self, client: str) -> int:
@@ -786,71 +656,20 @@ class WebhookService:
         return len(gone)
 
     async def counts(self, wid: str) -> dict[str, int]:
-        counts = {PENDING: 0, DELIVERED: 0, DEAD: 0}
-        async with self.conn.execute(
-            "SELECT status, COUNT(*) FROM webhook_outbox WHERE webhook_id=? GROUP BY status",
-            (wid,),
-        ) as cur:
-            for status, n in await cur.fetchall():
-                counts[status] = n
-        return counts
+        return await rows.counts(self.db, wid)
 
     async def deliveries(self, wid: str, limit: int) -> list[dict[str, Any]]:
         self.get(wid)
-        async with self.conn.execute(
-            "SELECT * FROM webhook_deliveries WHERE webhook_id=? ORDER BY id DESC LIMIT ?",
-            (wid, limit),
-        ) as cur:
-            rows = await cur.fetchall()
-        return [
-            {
-                "id": r["id"],
-                "event_id": r["event_id"],
-                "client": r["client"] or None,
-                "attempt": r["attempt"],
-                "status_code": r["status_code"],
-                "error": r["error"],
-                "latency_ms": r["latency_ms"],
-                "outcome": r["outcome"],
-                "at": r["at"],
-            }
-            for r in rows
-        ]
+        return await rows.deliveries(self.db, wid, limit)
 
     async def dead_letters(self, wid: str, limit: int) -> list[dict[str, Any]]:
         self.get(wid)
-        async with self.conn.execute(
-            "SELECT * FROM webhook_outbox WHERE webhook_id=? AND status=? ORDER BY id LIMIT ?",
-            (wid, DEAD, limit),
-        ) as cur:
-            rows = await cur.fetchall()
-        return [
-            {
-                "id": r["id"],
-                "event_id": r["event_id"],
-                "client": r["client"] or None,
-                "seq": r["seq"],
-                "event": r["event"],
-                "attempts": r["attempts"],
-                "last_status": r["last_status"],
-                "last_error": r["last_error"],
-                "failed_at": r["done_at"],
-                "payload": json.loads(r["body"]),
-            }
-            for r in rows
-        ]
+        return await rows.dead_letters(self.db, wid, limit)
 
     async def redeliver(self, wid: str, ids: list[int] | None) -> int:
         """Put dead letters (all, or those ``ids``) back in the outbox with fresh attempts."""
         self.get(wid)
-        sql = "UPDATE webhook_outbox SET status=?, attempts=0, next_at=?, done_at=NULL"
-        sql += " WHERE webhook_id=? AND status=?"
-        args: list[Any] = [PENDING, time.time(), wid, DEAD]
-        if ids is not None:
-            sql += f" AND id IN ({','.join('?' * len(ids))})"
-            args += ids
-        cur = await self.store.write(sql, args)
-        n = cur.rowcount
+        n = await rows.redeliver(self.db, wid, ids, time.time())
         if n:
             self.full_scan = True
             self.wake.set()

@@ -22,7 +22,8 @@ import pytest
 from tests.conftest import Daemon
 from tests.helpers import wait_for
 from wamc.config import Settings
-from wamc.store import Store
+from wamc.storage import Database
+from wamc.storage import clients as client_rows
 
 PHONE = "5511900001111"
 
@@ -139,11 +140,12 @@ async def test_stale_pids_in_the_database_spare_innocent_processes(
     worker, browser = innocents
     home = tmp_path / "home"
     home.mkdir()
-    store = Store(Settings(home=home).db_path)
+    store = Database(Settings(home=home).db_path)
     await store.open()
-    await store.add_client("acme", "2026-01-01T00:00:00.000Z")
-    await store.set_desired("acme", "stopped")
-    await store.update_client(
+    await client_rows.add(store, "acme", "2026-01-01T00:00:00.000Z")
+    await client_rows.set_desired(store, "acme", "stopped")
+    await client_rows.update(
+        store,
         "acme",
         state="connected",
         worker_pid=worker.pid,

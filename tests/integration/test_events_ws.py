@@ -111,21 +111,24 @@ async def ws_daemon(make_daemon: Any) -> Daemon:
 
 
 async def test_retention_keeps_each_clients_newest_event(tmp_path: Path) -> None:
-    from wamc.store import Store
+    from wamc.storage import Database
+    from wamc.storage import events as event_log
 
-    store = Store(tmp_path / "events.db")
+    store = Database(tmp_path / "events.db")
     await store.open()
     try:
         for client, n in (("old", 3), ("busy", 4)):
             for i in range(n):
-                await store.append_event(client, f"{client}{i}", "message", "2020-01-01T00:00Z", {})
-        await store.append_event("busy", "fresh", "message", "2030-01-01T00:00:00.000Z", {})
-        assert await store.prune_events("2025-01-01T00:00:00.000Z") == 6
-        assert [e["seq"] for e in await store.events_since("old", 0, 10)] == [3]
-        assert [e["id"] for e in await store.events_since("busy", 0, 10)] == ["fresh"]
+                await event_log.append(
+                    store, client, f"{client}{i}", "message", "2020-01-01T00:00Z", {}
+                )
+        await event_log.append(store, "busy", "fresh", "message", "2030-01-01T00:00:00.000Z", {})
+        assert await event_log.prune(store, "2025-01-01T00:00:00.000Z") == 6
+        assert [e["seq"] for e in await event_log.since(store, "old", 0, 10)] == [3]
+        assert [e["id"] for e in await event_log.since(store, "busy", 0, 10)] == ["fresh"]
         # seq numbers continue after pruning; a resume from an old point starts at what is kept.
-        assert await store.append_event("old", "next", "message", "2030-01-01T00:00Z", {}) == 4
-        assert [e["seq"] for e in await store.events_since("old", 1, 10)] == [3, 4]
+        assert await event_log.append(store, "old", "next", "message", "2030-01-01T00:00Z", {}) == 4
+        assert [e["seq"] for e in await event_log.since(store, "old", 1, 10)] == [3, 4]
     finally:
         await store.close()
 

@@ -21,8 +21,7 @@ import pytest
 from tests.conftest import API_KEY, REPO, Daemon
 from tests.helpers import wait_for
 from wamc.audit import AuditLog
-from wamc.auth import init_schema
-from wamc.store import Store
+from wamc.storage import Database
 
 PHONE = "5511900000901"
 CONTACT = "5511955550901"
@@ -393,10 +392,9 @@ async def test_trusted_proxy_forwarded_addresses_are_limited_apart(make_daemon: 
 
 
 async def test_audit_rows_older_than_the_retention_are_pruned(tmp_path: Path) -> None:
-    store = Store(tmp_path / "wamc.db")
+    store = Database(tmp_path / "wamc.db")
     await store.open()
     try:
-        await init_schema(store)
         audit = AuditLog(store, tmp_path / "audit.log")
         for _ in range(2):
             await audit.record(

@@ -425,10 +425,10 @@ async def test_send_pacer_orders_and_spaces_sends() -> None:
 
 def test_tokens_hash_only(tmp_path: Path) -> None:
     from wamc.auth import Tokens, hash_token
-    from wamc.store import Store
+    from wamc.storage import Database
 
     async def scenario() -> None:
-        store = Store(tmp_path / "t.db")
+        store = Database(tmp_path / "t.db")
         await store.open()
         tokens = Tokens(store, "admin-key-123")
         await tokens.load()

@@ -18,14 +18,13 @@ from aiohttp import web
 from tests.conftest import Daemon, free_port
 from tests.helpers import wait_for
 from wamc.events import EventBus
-from wamc.store import Store
+from wamc.storage import Database
 from wamc.webhooks import (
     Webhook,
     WebhookIn,
     WebhookService,
     blocked_address,
     check_url,
-    init_schema,
     sign,
 )
 
@@ -359,12 +358,11 @@ async def test_outbox_skips_disabled_hooks_dead_letters_past_horizon_prunes_only
 ) -> None:
     """Real SQLite store and event bus; the dispatcher is not started, so nothing is delivered
     and every row stays where the outbox rules put it."""
-    store = Store(tmp_path / "wamc.db")
-    await store.open()
+    db = Database(tmp_path / "wamc.db")
+    await db.open()
     try:
-        bus = EventBus(store)
-        service = WebhookService(store, bus, allow_private=True)
-        await init_schema(store)
+        bus = EventBus(db)
+        service = WebhookService(db, bus, allow_private=True)
         bus.add_sink(service.enqueue)
         url = "http://127.0.0.1:9/hook"
         on, _ = await service.create(None, WebhookIn(url=url, retry={"max_attempts": 3}))
@@ -389,4 +387,4 @@ async def test_outbox_skips_disabled_hooks_dead_letters_past_horizon_prunes_only
         (letter2,) = await service.dead_letters(on.id, 10)
         assert letter2["payload"]["data"]["state"] == "connected"
     finally:
-        await store.close()
+        await db.close()

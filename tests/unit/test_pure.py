@@ -183,7 +183,7 @@ def test_backfill_takes_only_what_the_daemon_lacks() -> None:
 
 
 def test_key_id_makes_lid_and_phone_ids_one_message() -> None:
-    from wamc.store import key_id
+    from wamc.storage.messages import key_id
 
     assert key_id("false_5511999999999@c.us_3EB0ABC") == key_id("false_1234567@lid_3EB0ABC")
     assert key_id("false_123-456@g.us_3EB0ABC_5511@c.us") == "3EB0ABC"
@@ -192,7 +192,8 @@ def test_key_id_makes_lid_and_phone_ids_one_message() -> None:
 async def test_store_adds_columns_missing_from_an_older_database(tmp_path: Path) -> None:
     import sqlite3
 
-    from wamc.store import Store
+    from wamc.storage import Database
+    from wamc.storage import messages as message_rows
 
     db = tmp_path / "old.db"
     old = sqlite3.connect(db)
@@ -204,12 +205,12 @@ async def test_store_adds_columns_missing_from_an_older_database(tmp_path: Path)
     )
     old.commit()
     old.close()
-    store = Store(db)
+    store = Database(db)
     await store.open()
     try:
         msg = {"id": "false_1@c.us_AB", "chat_id": "1@c.us", "body": "x", "lid": "9@lid"}
-        assert await store.add_message("acme", msg)
-        rows = await store.messages("acme", "1@c.us", 10, None)
+        assert await message_rows.add(store, "acme", msg)
+        rows = await message_rows.page(store, "acme", "1@c.us", 10, None)
         assert rows[0][1]["lid"] == "9@lid"
     finally:
         await store.close()

@@ -10,13 +10,12 @@ from __future__ import annotations
 import asyncio
 import re
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 
 from wamc.errors import ApiError
 from wamc.gateway.app import API_KEY, MANAGER, SETTINGS, STORE
-from wamc.store import Store, message_row
+from wamc.storage import messages as message_rows
 from wamc.validation import bounded_int, client_id
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "dashboard" / "static"
@@ -127,22 +126,6 @@ async def client_logs(request: web.Request) -> web.Response:
 
 
 # --- recent messages ----------------------------------------------------------------------------
-async def recent_messages_query(
-    store: Store, limit: int, client: str | None = None
-) -> list[dict[str, Any]]:
-    """Newest messages across chats (of one client, or of all), newest first."""
-    sql = "SELECT rowid, * FROM messages"
-    args: list[Any] = []
-    if client is not None:
-        sql += " WHERE client=?"
-        args.append(client)
-    sql += " ORDER BY timestamp DESC, rowid DESC LIMIT ?"
-    args.append(limit)
-    async with store.conn.execute(sql, args) as cur:
-        rows = await cur.fetchall()
-    return [{"client": r["client"], **message_row(r)} for r in rows]
-
-
 async def recent_messages(request: web.Request) -> web.Response:
     limit = bounded_int(request.query.get("limit"), "limit", RECENT_DEFAULT, 1, RECENT_MAX)
     raw = request.query.get("client")
@@ -153,12 +136,12 @@ async def recent_messages(request: web.Request) -> web.Response:
         except ApiError as err:
             raise ApiError(err.code, err.detail, field="client") from None
         request.app[MANAGER].get(only)
-    messages = await recent_messages_query(request.app[STORE], limit, only)
+    messages = await message_rows.recent(request.app[STORE], limit, only)
     return web.json_response({"messages": messages})
 
 
 async def client_recent_messages(request: web.Request) -> web.Response:
     client = request.app[MANAGER].get(client_id(request.match_info["id"]))
     limit = bounded_int(request.query.get("limit"), "limit", RECENT_DEFAULT, 1, RECENT_MAX)
-    messages = await recent_messages_query(request.app[STORE], limit, client.id)
+    messages = await message_rows.recent(request.app[STORE], limit, client.id)
     return web.json_response({"messages": messages})

@@ -20,13 +20,13 @@ from wamc.events import EventBus
 from wamc.gateway.addresses import parse_networks
 from wamc.gateway.streams import Streams
 from wamc.ratelimit import ApiLimiter, AuthFailureLimiter, Idempotency, SendPacer
-from wamc.store import Store
+from wamc.storage import Database
 from wamc.webhooks import WebhookService
 
 SETTINGS = web.AppKey("settings", Settings)
 MANAGER = web.AppKey("manager", ClientManager)
 BUS = web.AppKey("bus", EventBus)
-STORE = web.AppKey("store", Store)
+STORE = web.AppKey("store", Database)
 API_KEY = web.AppKey("api_key", str)
 STARTED_AT = web.AppKey("started_at", str)
 TOKENS = web.AppKey("tokens", Tokens)
@@ -91,7 +91,7 @@ def create_app(
     settings: Settings,
     manager: ClientManager,
     bus: EventBus,
-    store: Store,
+    store: Database,
     api_key: str,
     started_at: str,
 ) -> web.Application:
@@ -126,7 +126,7 @@ def create_app(
 
 
 async def _load_tokens(app: web.Application) -> None:
-    await app[TOKENS].load()  # creates the tokens / audit / idempotency tables if missing
+    await app[TOKENS].load()
 
 
 async def _audit_retention(app: web.Application) -> AsyncIterator[None]:

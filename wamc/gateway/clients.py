@@ -12,6 +12,7 @@ from wamc.errors import ApiError
 from wamc.gateway.app import IDEMPOTENCY, MANAGER, SETTINGS, STREAMS, TOKENS, WEBHOOKS
 from wamc.gateway.streams import POLICY_VIOLATION
 from wamc.states import ClientState
+from wamc.storage import events as event_log
 from wamc.validation import PairingRequest, bounded_int, client_id, validate_body
 from wamc.wire import commands as C
 
@@ -76,7 +77,7 @@ async def dead_events(request: web.Request) -> web.Response:
     """Worker events acknowledged but not applied (a bad shape, or a failure while storing)."""
     client = request.app[MANAGER].get(_stored_id(request))
     limit = bounded_int(request.query.get("limit"), "limit", 100, 1, 1000)
-    rows = await request.app[MANAGER].store.dead_events(client.id, limit)
+    rows = await event_log.dead(request.app[MANAGER].store, client.id, limit)
     return web.json_response({"client": client.id, "dead_events": rows})
 
 

@@ -11,6 +11,7 @@ from wamc.errors import ApiError
 from wamc.gateway.app import IDEMPOTENCY, MANAGER, PACER, SETTINGS, STORE
 from wamc.ratelimit import request_hash
 from wamc.states import ClientState
+from wamc.storage import messages as message_rows
 from wamc.validation import (
     SendMessage,
     bounded_int,
@@ -92,7 +93,7 @@ async def chat_messages(request: web.Request) -> web.Response:
     limit = bounded_int(request.query.get("limit"), "limit", 50, 1, 500)
     before_raw = request.query.get("before")
     before = decode_cursor(before_raw) if before_raw else None
-    rows = await request.app[STORE].messages(client.id, chat, limit + 1, before)
+    rows = await message_rows.page(request.app[STORE], client.id, chat, limit + 1, before)
     page = rows[:limit]
     next_before = encode_cursor(page[-1][0]) if len(rows) > limit else None
     return web.json_response({"messages": [m for _, m in page], "next_before": next_before})

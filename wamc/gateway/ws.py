@@ -33,6 +33,8 @@ from wamc.events import EVENT_NAMES, Subscriber
 from wamc.gateway.app import BUS, STORE, STREAMS
 from wamc.gateway.security import principal_of, ws_clients
 from wamc.gateway.streams import GOING_AWAY, Stream
+from wamc.storage import Database
+from wamc.storage import events as event_log
 from wamc.validation import is_client_id
 
 HEARTBEAT = 20.0
@@ -104,7 +106,7 @@ def stream_params(request: web.Request, since_extra: str | None = None) -> Filte
 
 
 async def stream(
-    store: Any,
+    store: Database,
     sub: Subscriber,
     since: dict[str, int],
     events: frozenset[str] | None,
@@ -116,7 +118,7 @@ async def stream(
     for client, after in since.items():
         cursor = after
         while True:
-            batch = await store.events_since(client, cursor, REPLAY_BATCH, events)
+            batch = await event_log.since(store, client, cursor, REPLAY_BATCH, events)
             for ev in batch:
                 await send(ev)
                 cursor = ev["seq"]

@@ -1,0 +1,91 @@
+"""wamc.storage: the one transaction helper and the additive migrations (real SQLite)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+from wamc.storage import Database
+from wamc.storage import audit as audit_rows
+from wamc.storage import clients as client_rows
+
+
+async def test_nested_transactions_join_and_after_commit_runs_once_committed(
+    tmp_path: Path,
+) -> None:
+    db = Database(tmp_path / "t.db")
+    await db.open()
+    seen: list[list[str]] = []
+    try:
+
+        def committed() -> None:
+            with sqlite3.connect(db.path) as other:  # a second connection sees only commits
+                seen.append([r[0] for r in other.execute("SELECT id FROM clients ORDER BY id")])
+
+        async with db.transaction() as outer:
+            await client_rows.add(db, "a", "2026-01-01T00:00:00.000Z")
+            async with db.transaction() as inner:
+                assert inner is outer
+                await client_rows.add(db, "b", "2026-01-01T00:00:00.000Z")
+            outer.after_commit.append(committed)
+            assert seen == []
+        assert seen == [["a", "b"]]
+    finally:
+        await db.close()
+
+
+async def test_a_rollback_never_discards_another_tasks_work(tmp_path: Path) -> None:
+    db = Database(tmp_path / "t.db")
+    await db.open()
+    try:
+        inside, trying = asyncio.Event(), asyncio.Event()
+
+        async def failing() -> None:
+            async with db.transaction():
+                await client_rows.add(db, "lost", "2026-01-01T00:00:00.000Z")
+                inside.set()
+                await trying.wait()
+                await asyncio.sleep(0)  # the other task reaches the write lock
+                raise RuntimeError("boom")
+
+        async def other() -> None:
+            await inside.wait()
+            trying.set()
+            await client_rows.add(db, "kept", "2026-01-01T00:00:00.000Z")  # waits its turn
+
+        results = await asyncio.gather(failing(), other(), return_exceptions=True)
+        assert isinstance(results[0], RuntimeError) and results[1] is None
+        assert [c.id for c in await client_rows.all_clients(db)] == ["kept"]
+    finally:
+        await db.close()
+
+
+async def test_open_adds_the_audit_count_column_to_an_older_database(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as old:
+        old.execute(
+            "CREATE TABLE audit (n INTEGER PRIMARY KEY AUTOINCREMENT, timestamp TEXT NOT NULL,"
+            " key_id TEXT, action TEXT NOT NULL, method TEXT NOT NULL, path TEXT NOT NULL,"
+            " client TEXT, status INTEGER NOT NULL, result TEXT NOT NULL, remote TEXT)"
+        )
+    db = Database(path)
+    await db.open()
+    try:
+        entry = {
+            "timestamp": "2026-01-01T00:00:00.000Z",
+            "key_id": None,
+            "action": "auth",
+            "method": "GET",
+            "path": "/api/clients",
+            "client": None,
+            "status": 401,
+            "result": "unauthorized",
+            "remote": "198.51.100.7",
+        }
+        n = await audit_rows.add(db, entry)
+        assert await audit_rows.bump_count(db, n)
+        (row,) = await audit_rows.query(db, None, None, 10, None)
+        assert row["count"] == 2 and row["remote"] == "198.51.100.7"
+    finally:
+        await db.close()

@@ -1,0 +1,115 @@
+"""The connection, the schema and the one write transaction of the daemon's database."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+from loguru import logger
+
+from wamc.storage.schema import ADDED_COLUMNS, SCHEMA
+
+Args = Sequence[Any]
+Row = aiosqlite.Row
+
+
+@dataclass(eq=False)
+class Transaction:
+    """One open write transaction: its owner task and what to run once it has committed."""
+
+    owner: asyncio.Task[Any] | None
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
+
+
+_CURRENT: ContextVar[Transaction | None] = ContextVar("wamc_store_tx", default=None)
+
+
+class Database:
+    """One aiosqlite connection (WAL) shared by every coroutine of the daemon."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.db: aiosqlite.Connection | None = None
+        # One connection is shared by every coroutine: writers take turns, so a commit never
+        # carries another coroutine's half-done work, and a rollback never discards it.
+        self._write_lock = asyncio.Lock()
+
+    async def open(self) -> None:
+        """Open the file, create every table and add the columns added since (idempotent)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = await aiosqlite.connect(self.path)
+        self.db.row_factory = aiosqlite.Row
+        await self.db.executescript(SCHEMA)
+        await self._add_missing_columns()
+        await self.db.commit()
+
+    async def _add_missing_columns(self) -> None:
+        """Databases made by an earlier version get the columns added since."""
+        for table, column, kind in ADDED_COLUMNS:
+            async with self.conn.execute(f"PRAGMA table_info({table})") as cur:
+                names = {row[1] for row in await cur.fetchall()}
+            if column not in names:
+                await self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+
+    async def close(self) -> None:
+        if self.db is not None:
+            await self.db.close()
+            self.db = None
+
+    @property
+    def conn(self) -> aiosqlite.Connection:
+        assert self.db is not None, "store not open"
+        return self.db
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        """All writes inside commit together or not at all (nested calls join the outer one).
+
+        ``after_commit`` callbacks run right after the commit, still in commit order.
+        """
+        current = _CURRENT.get()
+        if current is not None and current.owner is asyncio.current_task():
+            yield current
+            return
+        async with self._write_lock:
+            tx = Transaction(owner=asyncio.current_task())
+            token = _CURRENT.set(tx)
+            try:
+                yield tx
+            except BaseException:
+                await self.conn.rollback()
+                raise
+            else:
+                await self.conn.commit()
+            finally:
+                tx.owner = None
+                _CURRENT.reset(token)
+            for callback in tx.after_commit:
+                try:
+                    callback()
+                except Exception:
+                    logger.exception("after-commit callback failed")
+
+    async def write(self, sql: str, args: Args = ()) -> aiosqlite.Cursor:
+        """One write statement, in the caller's transaction or in one of its own."""
+        async with self.transaction():
+            return await self.conn.execute(sql, args)
+
+    async def write_many(self, sql: str, rows: Iterable[Args]) -> None:
+        """One statement for many rows, in the caller's transaction or in one of its own."""
+        async with self.transaction():
+            await self.conn.executemany(sql, rows)
+
+    async def fetchall(self, sql: str, args: Args = ()) -> list[Row]:
+        async with self.conn.execute(sql, args) as cur:
+            return list(await cur.fetchall())
+
+    async def fetchone(self, sql: str, args: Args = ()) -> Row | None:
+        async with self.conn.execute(sql, args) as cur:
+            return await cur.fetchone()

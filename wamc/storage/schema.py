@@ -1,0 +1,163 @@
+"""Every table of the daemon's database, and the columns added since the first release."""
+
+from __future__ import annotations
+
+CORE = """
+PRAGMA journal_mode=WAL;
+CREATE TABLE IF NOT EXISTS clients (
+    id TEXT PRIMARY KEY,
+    desired TEXT NOT NULL DEFAULT 'running',
+    created_at TEXT NOT NULL,
+    me TEXT,
+    state TEXT NOT NULL DEFAULT 'stopped',
+    worker_pid INTEGER,
+    worker_started REAL,
+    browser_pid INTEGER,
+    boot TEXT,
+    delivered_dn INTEGER NOT NULL DEFAULT 0,
+    restarts INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS messages (
+    client TEXT NOT NULL,
+    id TEXT NOT NULL,
+    chat_id TEXT NOT NULL,
+    from_me INTEGER NOT NULL,
+    sender TEXT,
+    recipient TEXT,
+    body TEXT NOT NULL,
+    type TEXT NOT NULL,
+    timestamp INTEGER NOT NULL,
+    ack INTEGER NOT NULL DEFAULT 0,
+    key_id TEXT NOT NULL,
+    lid TEXT,
+    PRIMARY KEY (client, id)
+);
+-- One person can appear as …@lid and as …@c.us: the same message then has two serialized ids
+-- but one key id, so duplicates are suppressed on the key id too.
+CREATE UNIQUE INDEX IF NOT EXISTS messages_by_key ON messages (client, from_me, key_id);
+CREATE INDEX IF NOT EXISTS messages_by_chat ON messages (client, chat_id, timestamp DESC);
+CREATE TABLE IF NOT EXISTS events (
+    client TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    id TEXT NOT NULL UNIQUE,
+    event TEXT NOT NULL,
+    timestamp TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (client, seq)
+);
+-- The last seq of a deleted client: a client created again under the same id continues after
+-- it, so a consumer resuming with ?since=<id>:<seq> never skips the new events.
+CREATE TABLE IF NOT EXISTS event_seq_floor (
+    client TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL
+);
+-- Worker events that could not be applied (bad shape, or a failure while storing): acknowledged
+-- to the worker (never retried forever) and kept here for an operator.
+CREATE TABLE IF NOT EXISTS dead_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    client TEXT NOT NULL,
+    dn INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dead_events_by_client ON dead_events (client, id);
+"""
+
+SECURITY = """
+CREATE TABLE IF NOT EXISTS api_tokens (
+    id TEXT PRIMARY KEY,
+    client TEXT NOT NULL,
+    name TEXT NOT NULL DEFAULT '',
+    scopes TEXT NOT NULL,
+    hash TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT
+);
+CREATE INDEX IF NOT EXISTS api_tokens_by_client ON api_tokens (client);
+CREATE TABLE IF NOT EXISTS audit (
+    n INTEGER PRIMARY KEY AUTOINCREMENT,
+    timestamp TEXT NOT NULL,
+    key_id TEXT,
+    action TEXT NOT NULL,
+    method TEXT NOT NULL,
+    path TEXT NOT NULL,
+    client TEXT,
+    status INTEGER NOT NULL,
+    result TEXT NOT NULL,
+    remote TEXT,
+    count INTEGER NOT NULL DEFAULT 1
+);
+CREATE INDEX IF NOT EXISTS audit_by_client ON audit (client, n);
+CREATE INDEX IF NOT EXISTS audit_by_time ON audit (timestamp);
+CREATE TABLE IF NOT EXISTS idempotency (
+    client TEXT NOT NULL,
+    key TEXT NOT NULL,
+    request_hash TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    response TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (client, key)
+);
+"""
+
+WEBHOOKS = """
+CREATE TABLE IF NOT EXISTS webhooks (
+    id TEXT PRIMARY KEY,
+    client TEXT,
+    url TEXT NOT NULL,
+    events TEXT,
+    secret TEXT NOT NULL,
+    headers TEXT NOT NULL DEFAULT '{}',
+    max_attempts INTEGER NOT NULL,
+    backoff_base REAL NOT NULL,
+    backoff_max REAL NOT NULL,
+    timeout REAL NOT NULL,
+    enabled INTEGER NOT NULL DEFAULT 1,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS webhook_outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    webhook_id TEXT NOT NULL,
+    client TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    event_id TEXT NOT NULL,
+    event TEXT NOT NULL,
+    body TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_at REAL NOT NULL,
+    last_status INTEGER,
+    last_error TEXT,
+    created_at TEXT NOT NULL,
+    done_at TEXT,
+    UNIQUE (webhook_id, event_id)
+);
+CREATE INDEX IF NOT EXISTS webhook_outbox_lane ON webhook_outbox (status, webhook_id, client, id);
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    webhook_id TEXT NOT NULL,
+    outbox_id INTEGER NOT NULL,
+    event_id TEXT NOT NULL,
+    client TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    status_code INTEGER,
+    error TEXT,
+    latency_ms REAL NOT NULL,
+    outcome TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_by_hook ON webhook_deliveries (webhook_id, id);
+"""
+
+SCHEMA = CORE + SECURITY + WEBHOOKS
+
+# (table, column, type) added after the first release: created on open when missing.
+ADDED_COLUMNS = (
+    ("messages", "lid", "TEXT"),
+    ("clients", "worker_secret_hash", "TEXT"),
+    ("clients", "stop_outcome", "TEXT"),
+    # Failed sign-ins are counted into one row per address and minute, not one row each.
+    ("audit", "count", "INTEGER NOT NULL DEFAULT 1"),
+)
