@@ -132,6 +132,7 @@ class Tokens:
 TICKET_PREFIX = "wst_"
 TICKET_TTL = 30.0
 MAX_TICKETS = 10_000
+MAX_TICKETS_PER_KEY = 50
 
 
 class StreamTickets:
@@ -155,7 +156,9 @@ class StreamTickets:
     def issue(self, principal: Principal, now: float | None = None) -> str:
         now = time.monotonic() if now is None else now
         self._prune(now)
-        if len(self._live) >= MAX_TICKETS:
+        mine = sum(1 for p, _ in self._live.values() if p.key_id == principal.key_id)
+        if mine >= MAX_TICKETS_PER_KEY or len(self._live) >= MAX_TICKETS:
+            # Per key first: one key's unused tickets never lock the others out of streams.
             raise ApiError("rate_limited", "too many unused stream tickets: try again shortly")
         ticket = TICKET_PREFIX + secrets.token_urlsafe(32)
         self._live[hash_token(ticket)] = (principal, now + self.ttl)

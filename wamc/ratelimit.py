@@ -18,11 +18,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import ipaddress
 import json
 import math
 import random
 import re
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -88,10 +90,12 @@ class AuthFailureLimiter:
     ``per_minute`` (bursts as many). An address that spent it gets 429 ``rate_limited`` for
     every call that needs a key, valid or not, until the bucket refills (guessing stays slow)."""
 
+    MAX_ADDRESSES = 10_000
+
     def __init__(self, per_minute: int) -> None:
         self.rate = max(0, per_minute) / 60.0
         self.burst = float(max(1, per_minute))
-        self._buckets: dict[str, _Bucket] = {}
+        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()  # least recently failed first
 
     def _bucket(self, address: str, now: float) -> _Bucket:
         b = self._buckets.get(address)
@@ -102,6 +106,7 @@ class AuthFailureLimiter:
         return b
 
     def check(self, address: str, now: float | None = None) -> None:
+        address = address_key(address)
         if self.rate <= 0 or address not in self._buckets:
             return
         now = time.monotonic() if now is None else now
@@ -117,16 +122,26 @@ class AuthFailureLimiter:
         if self.rate <= 0:
             return
         now = time.monotonic() if now is None else now
+        address = address_key(address)
         b = self._bucket(address, now)
         b.tokens = max(0.0, b.tokens - 1.0)
-        if len(self._buckets) > 10_000:  # forget addresses whose bucket is full again
-            full = [
-                a
-                for a, v in self._buckets.items()
-                if v.tokens + (now - v.stamp) * self.rate >= self.burst
-            ]
-            for a in full:
-                del self._buckets[a]
+        self._buckets.move_to_end(address)
+        while len(self._buckets) > self.MAX_ADDRESSES:  # forget the longest quiet
+            self._buckets.popitem(last=False)
+
+
+def address_key(address: str) -> str:
+    """What one party controls: an IPv4 address, or an IPv6 /64 (a host hands out its whole
+    /64 at will, so counting single IPv6 addresses would let it rotate past the limit)."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 @dataclass(eq=False)

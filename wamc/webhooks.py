@@ -79,7 +79,11 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 
 # --- destinations ---------------------------------------------------------------------------------
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
-SITE_LOCAL = ipaddress.ip_network("fec0::/10")
+# IPv6 ranges refused outright: site-local (deprecated, still routed inside some networks),
+# IPv4-compatible (deprecated ``::a.b.c.d``), IPv4-translated (SIIT) and local-use NAT64.
+REFUSED_V6 = tuple(
+    ipaddress.ip_network(net) for net in ("fec0::/10", "::/96", "::ffff:0:0:0/96", "64:ff9b:1::/48")
+)
 
 
 def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
@@ -99,8 +103,8 @@ def blocked_address(raw: str) -> bool:
     """True for addresses a webhook may not reach by default: anything not globally routable.
 
     Addresses that tunnel IPv4 (``::ffff:a.b.c.d``, 6to4 ``2002::/16``, Teredo, NAT64) are judged
-    by the IPv4 address inside, so ``2002:7f00:1::`` is loopback; site-local ``fec0::/10``
-    (deprecated, still routed inside some networks) is refused."""
+    by the IPv4 address inside, so ``2002:7f00:1::`` is loopback; the ranges in
+    :data:`REFUSED_V6` are refused whatever they carry."""
     try:
         ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(
             raw.split("%", 1)[0]
@@ -108,7 +112,7 @@ def blocked_address(raw: str) -> bool:
     except ValueError:
         return True
     if isinstance(ip, ipaddress.IPv6Address):
-        if ip in SITE_LOCAL:
+        if any(ip in net for net in REFUSED_V6):
             return True
         inner = embedded_ipv4(ip)
         if inner is not None:

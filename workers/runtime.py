@@ -64,6 +64,11 @@ class Worker:
         self.was_connected = False
         self.next_dn = 1
         self.outbox: dict[int, bytes] = {}
+        # The event sender walks the outbox in order; a welcome moves it back to what the
+        # daemon has not stored (``resend_from``) by bumping ``send_round``.
+        self.resend_from = 1
+        self.send_round = 0
+        self.send_wake = asyncio.Event()
         self.welcomed = False
         self.qr_codes = 0
         self.daemon_newest: dict[str, str] = {}
@@ -89,6 +94,7 @@ class Worker:
         self.send_hello()
         receiver = self.spawn(self.receive_loop())
         beat = self.spawn(self.heartbeat_loop())
+        sender = self.spawn(self.event_sender())
         code = 0
         try:
             self.log.info("worker {} starting browser", os.getpid())
@@ -124,6 +130,7 @@ class Worker:
             await self.flush_outbox(timeout=2.0)
             receiver.cancel()
             beat.cancel()
+            sender.cancel()
             self.sock.close(linger=500)
             self.ctx.term()
         return code
@@ -222,8 +229,9 @@ class Worker:
                 self.welcomed = True
                 self.daemon_newest = dict(msg.newest)
                 self.drop_acked(msg.acked)
-                for dn in sorted(self.outbox):
-                    self.send(self.outbox[dn])
+                self.resend_from = msg.acked + 1  # replay what was never stored, in order
+                self.send_round += 1
+                self.send_wake.set()
             elif isinstance(msg, F.Ack):
                 self.drop_acked(msg.dn)
             elif isinstance(msg, F.Who):
@@ -249,7 +257,23 @@ class Worker:
             )
             frame = self.dropped(dn, name, "over the frame cap", len(frame))
         self.outbox[dn] = frame
-        self.send(frame)
+        self.send_wake.set()
+
+    async def event_sender(self) -> None:
+        """Events leave in order and wait for room (ZeroMQ's queue towards a busy daemon) rather
+        than being dropped: the daemon never sees a gap it must ask to be replayed."""
+        cursor, round_ = 1, self.send_round
+        while True:
+            if round_ != self.send_round:
+                cursor, round_ = self.resend_from, self.send_round
+            if cursor >= self.next_dn:
+                self.send_wake.clear()
+                await self.send_wake.wait()
+                continue
+            frame = self.outbox.get(cursor)  # None: acknowledged meanwhile
+            if frame is not None:
+                await self.sock.send(frame)
+            cursor += 1
 
     @staticmethod
     def dropped(dn: int, name: str, reason: str, size: int) -> bytes:

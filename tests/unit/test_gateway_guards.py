@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from wamc.auth import Principal, StreamTickets
+from wamc.auth import MAX_TICKETS_PER_KEY, Principal, StreamTickets
 from wamc.errors import ApiError
 from wamc.gateway.addresses import forwarded_client, parse_networks
 from wamc.ratelimit import AuthFailureLimiter, Throttled
@@ -21,6 +21,9 @@ from wamc.webhooks import blocked_address, check_url
         "2002:0a00:0001::",  # 6to4 of 10.0.0.1
         "fec0::1",  # site-local
         "fec0:1234::5",
+        "::127.0.0.1",  # IPv4-compatible (deprecated)
+        "::ffff:0:7f00:1",  # IPv4-translated (SIIT)
+        "64:ff9b:1::a00:1",  # local-use NAT64
         "::ffff:127.0.0.1",
         "::ffff:10.0.0.1",
         "2001:0:4136:e378:8000:63bf:80ff:fffe",  # Teredo, client 127.0.0.1
@@ -83,6 +86,17 @@ def test_tickets_are_single_use_expire_and_die_with_their_token() -> None:
         assert tickets.redeem(bad, now=101.0) is None
 
 
+def test_one_keys_unused_tickets_do_not_lock_out_the_others() -> None:
+    tickets = StreamTickets(_Tokens({"admin", "tok_1"}), ttl=30)  # type: ignore[arg-type]
+    hog = Principal("tok_1", "acme", frozenset({"read"}))
+    for _ in range(MAX_TICKETS_PER_KEY):
+        tickets.issue(hog, now=0.0)
+    with pytest.raises(ApiError):
+        tickets.issue(hog, now=0.0)
+    admin = Principal("admin", None, frozenset())
+    assert tickets.redeem(tickets.issue(admin, now=0.0), now=1.0) == admin
+
+
 # --- addresses and the failed sign-in limit ---------------------------------------------------------
 
 
@@ -116,6 +130,19 @@ def test_failed_sign_in_limit_per_address() -> None:
     with pytest.raises(Throttled):
         lim.check("1.1.1.1", now=21.0)
     AuthFailureLimiter(per_minute=0).check("1.1.1.1")  # 0 disables
+
+
+def test_failed_sign_ins_from_one_ipv6_64_count_together_and_the_table_is_bounded() -> None:
+    lim = AuthFailureLimiter(per_minute=2)
+    lim.failed("2001:db8:1:2::1", now=0.0)
+    lim.failed("2001:db8:1:2:ffff::9", now=0.0)  # same /64: rotating does not help
+    with pytest.raises(Throttled):
+        lim.check("2001:db8:1:2::77", now=0.0)
+    lim.check("2001:db8:1:3::1", now=0.0)  # the next /64 is another party
+    lim.MAX_ADDRESSES = 100
+    for i in range(500):
+        lim.failed(f"10.0.{i // 250}.{i % 250}", now=1.0)
+    assert len(lim._buckets) == 100
 
 
 def test_dashboard_never_puts_the_key_in_a_url() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from pathlib import Path
 
@@ -57,6 +58,37 @@ async def test_a_rollback_never_discards_another_tasks_work(tmp_path: Path) -> N
         results = await asyncio.gather(failing(), other(), return_exceptions=True)
         assert isinstance(results[0], RuntimeError) and results[1] is None
         assert [c.id for c in await client_rows.all_clients(db)] == ["kept"]
+    finally:
+        await db.close()
+
+
+async def test_readers_see_only_committed_rows_and_writers_their_own(tmp_path: Path) -> None:
+    """A /ws replay or a webhook lane reading while another coroutine's transaction is open must
+    not see (and deliver) a row that may still be rolled back."""
+    db = Database(tmp_path / "t.db")
+    await db.open()
+    try:
+        inside, looked = asyncio.Event(), asyncio.Event()
+
+        async def writer() -> None:
+            with contextlib.suppress(RuntimeError):
+                async with db.transaction():
+                    await client_rows.add(db, "pending", "2026-01-01T00:00:00.000Z")
+                    assert [c.id for c in await client_rows.all_clients(db)] == ["pending"]
+                    inside.set()
+                    await looked.wait()
+                    raise RuntimeError("rolled back")
+
+        async def reader() -> list[str]:
+            await inside.wait()
+            try:
+                return [c.id for c in await client_rows.all_clients(db)]
+            finally:
+                looked.set()
+
+        _, seen = await asyncio.gather(writer(), reader())
+        assert seen == []
+        assert await client_rows.all_clients(db) == []
     finally:
         await db.close()
 

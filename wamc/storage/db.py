@@ -36,6 +36,9 @@ class Database:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.db: aiosqlite.Connection | None = None
+        # Reads outside one's own transaction go to a second connection: under WAL it sees
+        # only committed data, never a row another coroutine may still roll back.
+        self.reader: aiosqlite.Connection | None = None
         # One connection is shared by every coroutine: writers take turns, so a commit never
         # carries another coroutine's half-done work, and a rollback never discards it.
         self._write_lock = asyncio.Lock()
@@ -48,6 +51,9 @@ class Database:
         await self.db.executescript(SCHEMA)
         await self._add_missing_columns()
         await self.db.commit()
+        self.reader = await aiosqlite.connect(self.path)
+        self.reader.row_factory = aiosqlite.Row
+        await self.reader.execute("PRAGMA query_only=1")
 
     async def _add_missing_columns(self) -> None:
         """Databases made by an earlier version get the columns added since."""
@@ -58,6 +64,9 @@ class Database:
                 await self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     async def close(self) -> None:
+        if self.reader is not None:
+            await self.reader.close()
+            self.reader = None
         if self.db is not None:
             await self.db.close()
             self.db = None
@@ -106,10 +115,19 @@ class Database:
         async with self.transaction():
             await self.conn.executemany(sql, rows)
 
+    def _for_reading(self) -> aiosqlite.Connection:
+        """Inside one's own transaction: its connection (to see one's own writes); else the
+        reader, which sees only what is committed."""
+        current = _CURRENT.get()
+        if current is not None and current.owner is asyncio.current_task():
+            return self.conn
+        assert self.reader is not None, "store not open"
+        return self.reader
+
     async def fetchall(self, sql: str, args: Args = ()) -> list[Row]:
-        async with self.conn.execute(sql, args) as cur:
+        async with self._for_reading().execute(sql, args) as cur:
             return list(await cur.fetchall())
 
     async def fetchone(self, sql: str, args: Args = ()) -> Row | None:
-        async with self.conn.execute(sql, args) as cur:
+        async with self._for_reading().execute(sql, args) as cur:
             return await cur.fetchone()

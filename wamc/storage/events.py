@@ -19,18 +19,19 @@ async def append(
     timestamp: str,
     data: dict[str, Any],
 ) -> int:
-    """Log an event; call it inside ``db.transaction()`` (seq is read, then written)."""
+    """Log an event, in the caller's transaction or in its own (seq is read, then written)."""
     key = client_id or ""
-    row = await db.fetchone(
-        "SELECT MAX(COALESCE((SELECT MAX(seq) FROM events WHERE client=?), 0),"
-        " COALESCE((SELECT seq FROM event_seq_floor WHERE client=?), 0)) + 1",
-        (key, key),
-    )
-    seq = int(row[0]) if row else 1
-    await db.conn.execute(
-        "INSERT INTO events (client, seq, id, event, timestamp, data) VALUES (?, ?, ?, ?, ?, ?)",
-        (key, seq, event_id, name, timestamp, json.dumps(data, separators=(",", ":"))),
-    )
+    async with db.transaction():
+        row = await db.fetchone(
+            "SELECT MAX(COALESCE((SELECT MAX(seq) FROM events WHERE client=?), 0),"
+            " COALESCE((SELECT seq FROM event_seq_floor WHERE client=?), 0)) + 1",
+            (key, key),
+        )
+        seq = int(row[0]) if row else 1
+        await db.conn.execute(
+            "INSERT INTO events (client, seq, id, event, timestamp, data) VALUES (?, ?, ?, ?, ?, ?)",
+            (key, seq, event_id, name, timestamp, json.dumps(data, separators=(",", ":"))),
+        )
     return seq
 
 
