@@ -163,6 +163,9 @@ class ClientManager:
         client.handle = handle
         client.boot = row.boot
         client.secret_hash = row.worker_secret_hash
+        # Its connection id follows from its boot, and the handshake proves the secret: it may
+        # be spoken to at once, before it says hello to this daemon.
+        client.route = f"{client.id}.{row.boot}" if row.boot else None
         client.delivered = row.delivered_dn
         client.browser_pid = row.browser_pid
         client.last_seen = time.monotonic()
