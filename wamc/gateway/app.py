@@ -11,15 +11,21 @@ from typing import Any
 from aiohttp import web
 from loguru import logger
 
-from wamc.audit import AuditLog
-from wamc.auth import StreamTickets, Tokens
 from wamc.clients import ClientManager
 from wamc.config import Settings
 from wamc.errors import ApiError
 from wamc.events import EventBus
 from wamc.gateway.addresses import parse_networks
 from wamc.gateway.streams import Streams
-from wamc.ratelimit import ApiLimiter, AuthFailureLimiter, Idempotency, SendPacer
+from wamc.security import (
+    ApiLimiter,
+    AuditLog,
+    AuthFailureLimiter,
+    Idempotency,
+    SendPacer,
+    StreamTickets,
+    Tokens,
+)
 from wamc.storage import Database
 from wamc.webhooks import WebhookService
 
@@ -45,7 +51,7 @@ MAX_BODY = 256 * 1024
 
 
 def problem(err: ApiError) -> web.Response:
-    retry_after = getattr(err, "retry_after", None)  # 429s (wamc.ratelimit.Throttled)
+    retry_after = getattr(err, "retry_after", None)  # 429s (wamc.security.Throttled)
     return web.Response(
         status=err.status,
         text=json.dumps(err.to_problem()),

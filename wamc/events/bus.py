@@ -25,7 +25,7 @@ from typing import Any
 
 from loguru import logger
 
-from wamc.retention import prune_hourly
+from wamc.events.retention import prune_hourly
 from wamc.storage import Database
 from wamc.storage import events as event_log
 from wamc.timeutil import utc_now_iso

@@ -44,7 +44,7 @@ from yarl import URL
 
 from wamc import __version__
 from wamc.errors import ApiError
-from wamc.events import EVENT_NAMES, EventBus
+from wamc.events.bus import EVENT_NAMES, EventBus
 from wamc.storage import Database
 from wamc.storage import webhooks as rows
 from wamc.storage.webhooks import DEAD, DELIVERED, RETRY, AttemptResult, OutboxRow
