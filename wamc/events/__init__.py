@@ -1,6 +1,7 @@
 """Events: the public catalog, the bus that logs and fans them out, event log retention."""
 
-from wamc.events.bus import (
+from wamc.events.bus import EventBus, Sink, Subscriber
+from wamc.events.catalog import (
     CALL,
     CHAT_UNREAD,
     CLIENT_DELETED,
@@ -15,12 +16,9 @@ from wamc.events.bus import (
     MESSAGE_REACTION,
     MESSAGE_REVOKED,
     PRESENCE,
-    EventBus,
     EventSpec,
-    Sink,
-    Subscriber,
-    retention_loop,
 )
+from wamc.events.retention import retention_loop
 
 __all__ = [
     "CALL",

@@ -9,14 +9,8 @@ from wamc.security.auth import (
     Tokens,
     hash_token,
 )
-from wamc.security.ratelimit import (
-    ApiLimiter,
-    AuthFailureLimiter,
-    Idempotency,
-    SendPacer,
-    Throttled,
-    request_hash,
-)
+from wamc.security.idempotency import Idempotency, request_hash
+from wamc.security.ratelimit import ApiLimiter, AuthFailureLimiter, SendPacer, Throttled
 
 __all__ = [
     "ADMIN",
