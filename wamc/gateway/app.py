@@ -107,7 +107,7 @@ def create_app(
     app = web.Application(
         middlewares=[errors_middleware, security_middleware], client_max_size=MAX_BODY
     )
-    app[TOKENS] = Tokens(store, api_key)  # admin key + per-client tokens (wamc/auth.py)
+    app[TOKENS] = Tokens(store, api_key)  # admin key + per-client tokens (wamc/security/auth.py)
     app[TICKETS] = StreamTickets(app[TOKENS])
     app[STREAMS] = Streams(settings.max_streams_per_key)
     app[AUTH_FAILURES] = AuthFailureLimiter(settings.auth_failures_per_minute)
