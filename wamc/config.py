@@ -74,6 +74,9 @@ class Settings:
     auth_failures_per_minute: int = 30  # failed sign-ins per address (bursts as many); beyond: 429
     trusted_proxies: str = ""  # comma-separated IPs/CIDRs whose X-Forwarded-For is believed
     audit_retention_days: float = 90.0  # audit rows older than this are pruned; 0 = keep
+    event_retention_days: float = 30.0  # event log kept for resuming (/ws?since=); 0 = forever
+    ws_queue_size: int = 1000  # events a /ws or SSE consumer may fall behind before it is dropped
+    webhook_allow_private: int = 0  # 1: webhooks may reach private/loopback addresses
     # Outgoing message pacing per client, to look less like a bot (reduces ban risk).
     send_interval: float = 0.5  # minimum seconds between two sends of one client
     send_jitter: float = 1.0  # plus a random 0..jitter seconds
@@ -212,6 +215,9 @@ _ENV = {
     "auth_failures_per_minute": "WAMC_AUTH_FAILURES_PER_MINUTE",
     "trusted_proxies": "WAMC_TRUSTED_PROXIES",
     "audit_retention_days": "WAMC_AUDIT_RETENTION_DAYS",
+    "event_retention_days": "WAMC_EVENT_RETENTION_DAYS",
+    "ws_queue_size": "WAMC_WS_QUEUE_SIZE",
+    "webhook_allow_private": "WAMC_WEBHOOK_ALLOW_PRIVATE",
     "send_interval": "WAMC_SEND_INTERVAL",
     "send_jitter": "WAMC_SEND_JITTER",
     "send_queue_size": "WAMC_SEND_QUEUE_SIZE",

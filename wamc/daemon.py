@@ -84,8 +84,9 @@ async def serve(settings: Settings) -> None:
     check_settings(settings, api_key)
     store = Database(settings.db_path)
     await store.open()
-    bus = EventBus(store)
-    webhooks = WebhookService(store, bus)  # its outbox is written with each event
+    bus = EventBus(store, settings.ws_queue_size)
+    # Its outbox is written with each event.
+    webhooks = WebhookService(store, bus, settings.webhook_allow_private == 1)
     manager: ClientManager | None = None
     transport = Transport(
         settings.endpoint(),
@@ -113,7 +114,9 @@ async def serve(settings: Settings) -> None:
     retention: asyncio.Task[None] | None = None
     try:
         await webhooks.start()
-        retention = asyncio.create_task(E.retention_loop(store), name="event-retention")
+        retention = asyncio.create_task(
+            E.retention_loop(store, settings.event_retention_days), name="event-retention"
+        )
         await manager.load()  # before any worker frame is read: adopted workers must be known
         legacy = legacy_client_ids(manager.clients)
         if legacy:

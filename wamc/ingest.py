@@ -1,7 +1,7 @@
 """Message-side worker events → the store and public events (state and QR stay in clients.py).
 
 One place maps what a worker reports (typed payloads of wamc/wire/events.py) to stored messages
-and to the events documented in wamc/events.py. Called inside the worker event's transaction.
+and to the events named in wamc/events/catalog.py. Called inside the worker event's transaction.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ import pytest
 
 from tests.conftest import API_KEY, REPO, Daemon
 from tests.helpers import wait_for
-from wamc.audit import AuditLog
+from wamc.security import AuditLog
 from wamc.storage import Database
 
 PHONE = "5511900000901"

@@ -368,8 +368,8 @@ async def test_client_limit_and_cors(tmp_path: Path, simulator: Any) -> None:
 
 
 def test_principal_scopes_and_client() -> None:
-    from wamc.auth import ADMIN, Principal
     from wamc.errors import ApiError
+    from wamc.security import ADMIN, Principal
 
     tok = Principal("tok_1", "acme", frozenset({"read"}))
     tok.check("read", "acme")
@@ -383,7 +383,7 @@ def test_principal_scopes_and_client() -> None:
 
 
 def test_api_limiter_bucket() -> None:
-    from wamc.ratelimit import ApiLimiter, Throttled
+    from wamc.security import ApiLimiter, Throttled
 
     lim = ApiLimiter(per_minute=60, burst=3, admin_per_minute=6000)
     for _ in range(1000):
@@ -399,7 +399,7 @@ def test_api_limiter_bucket() -> None:
 
 
 async def test_send_pacer_orders_and_spaces_sends() -> None:
-    from wamc.ratelimit import SendPacer, Throttled
+    from wamc.security import SendPacer, Throttled
 
     pacer = SendPacer(interval=0.2, jitter=0.0, queue_size=3)
     stamps: list[tuple[int, float]] = []
@@ -424,7 +424,7 @@ async def test_send_pacer_orders_and_spaces_sends() -> None:
 
 
 def test_tokens_hash_only(tmp_path: Path) -> None:
-    from wamc.auth import Tokens, hash_token
+    from wamc.security import Tokens, hash_token
     from wamc.storage import Database
 
     async def scenario() -> None:

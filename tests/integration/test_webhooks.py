@@ -361,7 +361,7 @@ async def test_outbox_skips_disabled_hooks_dead_letters_past_horizon_prunes_only
     db = Database(tmp_path / "wamc.db")
     await db.open()
     try:
-        bus = EventBus(db)
+        bus = EventBus(db, queue_size=1000)
         service = WebhookService(db, bus, allow_private=True)
         bus.add_sink(service.enqueue)
         url = "http://127.0.0.1:9/hook"
@@ -372,17 +372,18 @@ async def test_outbox_skips_disabled_hooks_dead_letters_past_horizon_prunes_only
         assert (await service.counts(on.id))["pending"] == 1
 
         now = time.time()
-        await service._prune(now + 3600)  # within the horizon: a retry may still be under way
+        prune = service.dispatcher.prune  # the scan's table upkeep, at a chosen time
+        await prune(now + 3600)  # within the horizon: a retry may still be under way
         assert (await service.counts(on.id))["pending"] == 1
-        await service._prune(now + 2 * 86400)  # past it: a dead letter, still re-deliverable
+        await prune(now + 2 * 86400)  # past it: a dead letter, still re-deliverable
         (letter,) = await service.dead_letters(on.id, 10)
         assert "retry horizon passed" in letter["last_error"]
         assert (await service.counts(on.id))["pending"] == 0
 
         await bus.publish("acme", "client.state", {"state": "connected", "previous": "qr"})
-        await service._prune(now + 20 * 86400)  # the new row: dead; the first: 18 days dead
+        await prune(now + 20 * 86400)  # the new row: dead; the first: 18 days dead
         assert await service.counts(on.id) == {"pending": 0, "delivered": 0, "dead": 2}
-        await service._prune(now + 33 * 86400)  # the first: 31 days dead, pruned
+        await prune(now + 33 * 86400)  # the first: 31 days dead, pruned
         assert await service.counts(on.id) == {"pending": 0, "delivered": 0, "dead": 1}
         (letter2,) = await service.dead_letters(on.id, 10)
         assert letter2["payload"]["data"]["state"] == "connected"

@@ -11,15 +11,21 @@ from typing import Any
 from aiohttp import web
 from loguru import logger
 
-from wamc.audit import AuditLog
-from wamc.auth import StreamTickets, Tokens
 from wamc.clients import ClientManager
 from wamc.config import Settings
 from wamc.errors import ApiError
 from wamc.events import EventBus
 from wamc.gateway.addresses import parse_networks
 from wamc.gateway.streams import Streams
-from wamc.ratelimit import ApiLimiter, AuthFailureLimiter, Idempotency, SendPacer
+from wamc.security import (
+    ApiLimiter,
+    AuditLog,
+    AuthFailureLimiter,
+    Idempotency,
+    SendPacer,
+    StreamTickets,
+    Tokens,
+)
 from wamc.storage import Database
 from wamc.webhooks import WebhookService
 
@@ -45,7 +51,7 @@ MAX_BODY = 256 * 1024
 
 
 def problem(err: ApiError) -> web.Response:
-    retry_after = getattr(err, "retry_after", None)  # 429s (wamc.ratelimit.Throttled)
+    retry_after = getattr(err, "retry_after", None)  # 429s (wamc.security.Throttled)
     return web.Response(
         status=err.status,
         text=json.dumps(err.to_problem()),
@@ -101,7 +107,7 @@ def create_app(
     app = web.Application(
         middlewares=[errors_middleware, security_middleware], client_max_size=MAX_BODY
     )
-    app[TOKENS] = Tokens(store, api_key)  # admin key + per-client tokens (wamc/auth.py)
+    app[TOKENS] = Tokens(store, api_key)  # admin key + per-client tokens (wamc/security/auth.py)
     app[TICKETS] = StreamTickets(app[TOKENS])
     app[STREAMS] = Streams(settings.max_streams_per_key)
     app[AUTH_FAILURES] = AuthFailureLimiter(settings.auth_failures_per_minute)

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from wamc.errors import ApiError
 from wamc.gateway.app import IDEMPOTENCY, MANAGER, PACER, SETTINGS, STORE
-from wamc.ratelimit import request_hash
+from wamc.security import request_hash
 from wamc.states import ClientState
 from wamc.storage import messages as message_rows
 from wamc.validation import (

@@ -11,7 +11,6 @@ from typing import Any
 
 from aiohttp import hdrs, web
 
-from wamc.auth import Principal
 from wamc.errors import ApiError
 from wamc.gateway.addresses import client_address
 from wamc.gateway.app import (
@@ -26,6 +25,7 @@ from wamc.gateway.app import (
     presented_key,
 )
 from wamc.gateway.openapi import op_for
+from wamc.security import Principal
 
 PRINCIPAL = "wamc.principal"
 STREAM_PATHS = frozenset({"/ws", "/api/events"})

@@ -18,9 +18,8 @@ from dataclasses import dataclass, field
 
 from loguru import logger
 
-from wamc.auth import Principal
 from wamc.errors import ApiError
-from wamc.ratelimit import Throttled
+from wamc.security import Principal, Throttled
 
 GOING_AWAY = 1001
 POLICY_VIOLATION = 1008

@@ -1,4 +1,4 @@
-"""Webhook endpoints: configuration, delivery log, dead letters (see wamc/webhooks.py)."""
+"""Webhook endpoints: configuration, delivery log, dead letters (see wamc/webhooks/)."""
 
 from __future__ import annotations
 

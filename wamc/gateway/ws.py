@@ -2,7 +2,7 @@
 
 Query parameters:
   ``clients=a,b``   only these clients (``*`` or absent: all); daemon events always pass
-  ``events=message,message.ack``   only these event names (see wamc/events.py)
+  ``events=message,message.ack``   only these event names (see wamc/events/catalog.py)
   ``since=acme:41,shop_2:7``   first replay the logged events of acme with seq > 41 and of
                     shop_2 with seq > 7, then go live: no gap, no duplicate
 

@@ -1,28 +1,23 @@
-"""Rate limits: per key on the API, per client on outgoing messages, idempotent sends.
+"""Rate limits: per key on the API, per address before sign-in, per client on outgoing messages.
 
 - ``ApiLimiter``: a token bucket per key id (tokens: ``WAMC_API_RATE_PER_MINUTE``, burst
   ``WAMC_API_RATE_BURST``; the admin key: ``WAMC_ADMIN_RATE_PER_MINUTE``); an empty bucket
   answers 429 ``rate_limited`` with ``Retry-After``.
+- ``AuthFailureLimiter``: failed sign-ins per address (``WAMC_AUTH_FAILURES_PER_MINUTE``),
+  checked before any key is.
 - ``SendPacer``: every send of a client waits its turn in that client's FIFO queue and is
   spaced from the previous one by ``WAMC_SEND_INTERVAL`` plus a random ``0..WAMC_SEND_JITTER``
   seconds. Sending at machine speed and regular intervals is what gets numbers banned; pacing
   with jitter reduces (does not remove) that risk. A full queue (``WAMC_SEND_QUEUE_SIZE``)
   answers 429 ``send_queue_full`` with ``Retry-After``.
-- ``Idempotency``: an ``Idempotency-Key`` on a send stores the first answer; a repeat returns it
-  and sends nothing (a repeat while the first is still in flight waits for it). Answers are
-  kept 24 hours.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import hashlib
 import ipaddress
-import json
 import math
 import random
-import re
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -30,12 +25,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wamc.errors import ApiError
-from wamc.storage import Database
-from wamc.storage import idempotency as answers
-from wamc.timeutil import iso_from_unix, utc_now_iso
-
-IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
-IDEMPOTENCY_TTL = 24 * 3600  # seconds a first answer is kept
 
 
 class Throttled(ApiError):
@@ -223,65 +212,3 @@ def _abandon(waiting: asyncio.Future[Any], undo: Callable[[], None] | None) -> N
         waiting.cancel()
     elif undo is not None and not waiting.cancelled() and waiting.exception() is None:
         undo()
-
-
-def request_hash(body: Any) -> str:
-    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-
-
-class Idempotency:
-    """First answers of keyed sends, per client: in SQLite (survives a restart) and in flight."""
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-        self._inflight: dict[tuple[str, str], asyncio.Future[tuple[int, dict[str, Any]]]] = {}
-
-    @staticmethod
-    def check_key(key: str) -> str:
-        if not IDEMPOTENCY_KEY.match(key):
-            raise ApiError(
-                "invalid_parameter",
-                "Idempotency-Key must be 1-128 printable ASCII characters",
-                field="Idempotency-Key",
-            )
-        return key
-
-    async def run(
-        self,
-        client: str,
-        key: str,
-        rhash: str,
-        call: Callable[[], Awaitable[tuple[int, dict[str, Any]]]],
-    ) -> tuple[int, dict[str, Any], bool]:
-        """(status, body, replayed). Only successful answers are kept: a failure may be retried."""
-        slot = (client, key)
-        while slot in self._inflight:
-            fut = self._inflight[slot]
-            with contextlib.suppress(Exception):  # the first try failed: this one may go ahead
-                await asyncio.shield(fut)
-        stored = await answers.stored(self.db, client, key)
-        if stored is not None:
-            if stored[0] != rhash:
-                raise ApiError(
-                    "idempotency_conflict",
-                    "this Idempotency-Key was used for a different request",
-                    field="Idempotency-Key",
-                )
-            return stored[1], stored[2], True
-        fut: asyncio.Future[tuple[int, dict[str, Any]]] = asyncio.get_running_loop().create_future()
-        self._inflight[slot] = fut
-        try:
-            status, body = await call()
-            cutoff = iso_from_unix(time.time() - IDEMPOTENCY_TTL)
-            await answers.save(self.db, client, key, rhash, (status, body), utc_now_iso(), cutoff)
-            fut.set_result((status, body))
-            return status, body, False
-        except BaseException as exc:
-            fut.set_exception(exc if isinstance(exc, Exception) else RuntimeError("cancelled"))
-            fut.exception()  # retrieved: no "never retrieved" warning
-            raise
-        finally:
-            del self._inflight[slot]
-
-    async def forget_client(self, client: str) -> None:
-        await answers.forget_client(self.db, client)

@@ -15,7 +15,7 @@ from typing import Any
 
 from loguru import logger
 
-from wamc.retention import prune_hourly
+from wamc.events.retention import prune_hourly
 from wamc.storage import Database
 from wamc.storage import audit as audit_rows
 from wamc.timeutil import iso_days_ago, utc_now_iso
