@@ -1,4 +1,5 @@
-"""``wamc serve``: the parent daemon. Composes store, event bus, transport, supervisor, gateway."""
+"""``wamc serve``: the composition root. Builds store, event bus, webhooks, worker link, the
+daemon's parts (wamc/daemon/) and the API, starts them in order and stops them in reverse."""
 
 from __future__ import annotations
 
@@ -8,14 +9,18 @@ import fcntl
 import io
 import os
 import signal
+from dataclasses import dataclass, field
 
 from aiohttp import web
 from loguru import logger
 
-from wamc import __version__, faults
+from wamc import __version__
 from wamc import events as E
-from wamc.clients import ClientManager
 from wamc.config import Settings
+from wamc.daemon import faults
+from wamc.daemon.backend import LocalProcessBackend
+from wamc.daemon.link import Transport
+from wamc.daemon.manager import ClientManager
 from wamc.events import EventBus
 from wamc.gateway import system
 from wamc.gateway.addresses import parse_networks
@@ -23,9 +28,7 @@ from wamc.gateway.app import WEBHOOKS, begin_shutdown, create_app
 from wamc.log import setup_daemon_logging
 from wamc.privilege import ROOT_REFUSED, UMASK, is_root, private_dir, secure_tree
 from wamc.storage import Database
-from wamc.supervisor import LocalProcessBackend
 from wamc.timeutil import utc_now_iso
-from wamc.transport import Transport
 from wamc.validation import legacy_client_ids
 from wamc.webhooks import WebhookService
 
@@ -76,26 +79,30 @@ def dump_tasks() -> None:
     logger.bind(multiline=True).warning("asyncio tasks:\n{}", buf.getvalue())
 
 
-async def serve(settings: Settings) -> None:
-    lock_fd = acquire_lock(settings)
-    faults.arm(settings.fault_crash)
-    settings.sessions_dir.mkdir(parents=True, exist_ok=True)
-    api_key = settings.ensure_api_key()
-    check_settings(settings, api_key)
+@dataclass
+class Services:
+    """Everything ``serve`` builds, so startup and shutdown read as two short lists."""
+
+    settings: Settings
+    store: Database
+    bus: EventBus
+    webhooks: WebhookService
+    link: Transport
+    manager: ClientManager
+    app: web.Application
+    runner: web.AppRunner
+    stop: asyncio.Event
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+async def build(settings: Settings, api_key: str) -> Services:
     store = Database(settings.db_path)
     await store.open()
     bus = EventBus(store)
     webhooks = WebhookService(store, bus)  # its outbox is written with each event
-    manager: ClientManager | None = None
-    transport = Transport(
-        settings.endpoint(),
-        lambda cid, msg: manager.on_frame(cid, msg),  # type: ignore[union-attr]
-        lambda cid, reason, oversize: manager.on_bad_frame(cid, reason, oversize),  # type: ignore[union-attr]
-        lambda route, secret: manager.authenticate(route, secret),  # type: ignore[union-attr]
-    )
-    manager = ClientManager(settings, store, bus, LocalProcessBackend(settings), transport)
-    started_at = utc_now_iso()
-    app = create_app(settings, manager, bus, store, api_key, started_at)
+    link = Transport(settings.endpoint())
+    manager = ClientManager.build(settings, store, bus, LocalProcessBackend(settings), link)
+    app = create_app(settings, manager, bus, store, api_key, utc_now_iso())
     stop = asyncio.Event()
     app[system.STOP] = stop
     app[system.FULL_STOP] = False
@@ -105,63 +112,81 @@ async def serve(settings: Settings) -> None:
     runner = web.AppRunner(
         app, access_log=None, handle_signals=False, shutdown_timeout=HANDLER_GRACE
     )
+    return Services(settings, store, bus, webhooks, link, manager, app, runner, stop)
+
+
+async def start(svc: Services) -> None:
+    settings, manager = svc.settings, svc.manager
+    await svc.webhooks.start()
+    svc.tasks.append(asyncio.create_task(E.retention_loop(svc.store), name="event-retention"))
+    await manager.supervisor.load()  # before any worker frame is read: adopted workers known
+    legacy = legacy_client_ids(manager.clients)
+    if legacy:
+        logger.warning(
+            "clients stored under ids no longer valid (status, disconnect and delete still "
+            "reach them; consider deleting them): {}",
+            ", ".join(repr(i) for i in legacy),
+        )
+    await svc.link.start(manager.inbox)
+    await svc.runner.setup()
+    site = web.TCPSite(svc.runner, settings.host, settings.port)
+    try:
+        await site.start()
+    except OSError as exc:
+        raise DaemonError(
+            f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}"
+        ) from None
+    logger.info(
+        "wamc {} listening on http://{}:{} (home {}, workers at {})",
+        __version__,
+        settings.host,
+        settings.port,
+        settings.home,
+        settings.endpoint(),
+    )
+    await svc.bus.publish(None, E.DAEMON_STARTED, {"version": __version__, "pid": os.getpid()})
+    await manager.supervisor.restore()
+    svc.tasks.append(asyncio.create_task(manager.supervisor.watchdog(), name="watchdog"))
+    svc.tasks.append(asyncio.create_task(manager.supervisor.recycler(), name="recycler"))
+
+
+async def shutdown(svc: Services) -> None:
+    await begin_shutdown(svc.app)  # queued sends 503, every WebSocket 1001 / SSE shutdown
+    for task in svc.tasks[1:]:  # watchdog, recycler: before the workers go
+        task.cancel()
+    supervisor = svc.manager.supervisor
+    if svc.settings.stop_workers_on_exit or svc.app[system.FULL_STOP]:
+        logger.info("shutting down: stopping every worker")
+        await supervisor.stop_all()
+    else:
+        await supervisor.detach_all()
+    await svc.runner.cleanup()
+    await svc.link.close()
+    await svc.webhooks.stop(grace=HANDLER_GRACE)
+    for task in svc.tasks[:1]:  # event retention: until the last event is written
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    await svc.store.close()
+
+
+async def serve(settings: Settings) -> None:
+    """The daemon until SIGTERM/SIGINT (or a stop through the API): signals only set ``stop``."""
+    lock_fd = acquire_lock(settings)
+    faults.arm(settings.fault_crash)
+    settings.sessions_dir.mkdir(parents=True, exist_ok=True)
+    api_key = settings.ensure_api_key()
+    check_settings(settings, api_key)
+    svc = await build(settings, api_key)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, svc.stop.set)
     loop.add_signal_handler(signal.SIGUSR1, dump_tasks)
-    watchdog: asyncio.Task[None] | None = None
-    retention: asyncio.Task[None] | None = None
     try:
-        await webhooks.start()
-        retention = asyncio.create_task(E.retention_loop(store), name="event-retention")
-        await manager.load()  # before any worker frame is read: adopted workers must be known
-        legacy = legacy_client_ids(manager.clients)
-        if legacy:
-            logger.warning(
-                "clients stored under ids no longer valid (status, disconnect and delete still "
-                "reach them; consider deleting them): {}",
-                ", ".join(repr(i) for i in legacy),
-            )
-        await transport.start()
-        await runner.setup()
-        site = web.TCPSite(runner, settings.host, settings.port)
-        try:
-            await site.start()
-        except OSError as exc:
-            raise DaemonError(
-                f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}"
-            ) from None
-        logger.info(
-            "wamc {} listening on http://{}:{} (home {}, workers at {})",
-            __version__,
-            settings.host,
-            settings.port,
-            settings.home,
-            settings.endpoint(),
-        )
-        await bus.publish(None, E.DAEMON_STARTED, {"version": __version__, "pid": os.getpid()})
-        await manager.restore()
-        watchdog = asyncio.create_task(manager.watchdog())
-        recycler = asyncio.create_task(manager.recycler())
-        await stop.wait()
+        await start(svc)
+        await svc.stop.wait()
     finally:
-        await begin_shutdown(app)  # queued sends 503, every WebSocket 1001 / SSE shutdown
-        if watchdog is not None:
-            watchdog.cancel()
-            recycler.cancel()
-        if settings.stop_workers_on_exit or app[system.FULL_STOP]:
-            logger.info("shutting down: stopping every worker")
-            await manager.stop_all()
-        else:
-            await manager.detach_all()
-        await runner.cleanup()
-        await transport.close()
-        await webhooks.stop(grace=HANDLER_GRACE)
-        if retention is not None:
-            retention.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await retention
-        await store.close()
+        await shutdown(svc)
         with contextlib.suppress(OSError):
             os.close(lock_fd)
         logger.info("daemon stopped")

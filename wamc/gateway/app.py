@@ -13,8 +13,8 @@ from loguru import logger
 
 from wamc.audit import AuditLog
 from wamc.auth import StreamTickets, Tokens
-from wamc.clients import ClientManager
 from wamc.config import Settings
+from wamc.daemon import ClientManager
 from wamc.errors import ApiError
 from wamc.events import EventBus
 from wamc.gateway.addresses import parse_networks
