@@ -29,7 +29,7 @@ def main() -> None:
 @main.command()
 def serve() -> None:
     """Run the daemon: gateway, workers' supervisor and store."""
-    from wamc.daemon import DaemonError, run
+    from wamc.serve import DaemonError, run
 
     settings = _settings()
     try:

@@ -17,10 +17,11 @@ class ClientState(StrEnum):
 S = ClientState
 
 # state -> states it may move to. Every state may go to STOPPED (operator stop) or
-# STARTING (worker (re)spawned); the rest is what WhatsApp Web can do.
+# STARTING (worker (re)spawned); the rest is what WhatsApp Web can do. Staying in a state is no
+# transition (nothing is stored or published), so no state lists itself.
 TRANSITIONS: dict[ClientState, frozenset[ClientState]] = {
     S.STOPPED: frozenset({S.STARTING, S.FAILED}),
-    S.STARTING: frozenset({S.STOPPED, S.QR, S.CONNECTED, S.DISCONNECTED, S.FAILED, S.STARTING}),
+    S.STARTING: frozenset({S.STOPPED, S.QR, S.CONNECTED, S.DISCONNECTED, S.FAILED}),
     S.QR: frozenset({S.STOPPED, S.STARTING, S.CONNECTED, S.DISCONNECTED, S.FAILED}),
     S.CONNECTED: frozenset({S.STOPPED, S.STARTING, S.QR, S.DISCONNECTED, S.FAILED}),
     S.DISCONNECTED: frozenset({S.STOPPED, S.STARTING, S.QR, S.CONNECTED, S.FAILED}),

@@ -9,7 +9,7 @@ from typing import Any
 from tests.conftest import Daemon
 from tests.helpers import wait_for
 from tests.integration.test_events_ws import Consumer
-from wamc.faults import CRASH_EXIT_CODE
+from wamc.daemon.faults import CRASH_EXIT_CODE
 
 PHONE = "5511900000401"
 CONTACT = "5511955558888"

@@ -18,10 +18,10 @@ from typing import Any
 import psutil
 import pytest
 
-from wamc import owned
-from wamc import supervisor as sup
 from wamc.config import Settings
-from wamc.supervisor import LocalProcessBackend, WorkerHandle
+from wamc.daemon import backend as sup
+from wamc.daemon import proofs as owned
+from wamc.daemon.backend import LocalProcessBackend, WorkerHandle
 from workers.__main__ import CLIENT_ID
 from workers.__main__ import main as worker_main
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
+from wamc.daemon.backend import Backoff
 from wamc.privilege import EXIT_ROOT_REFUSED, secure_tree
-from wamc.supervisor import Backoff
 from workers.browser import chrome_major
 
 

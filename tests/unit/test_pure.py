@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from wamc.config import MAX_IPC_PATH, SettingsError, load_settings
+from wamc.daemon.backend import Backoff
 from wamc.errors import CODES, ApiError
 from wamc.states import TRANSITIONS, ClientState, IllegalTransition, check_transition
-from wamc.supervisor import Backoff
 from wamc.validation import (
     MAX_TEXT_BYTES,
     SendMessage,
@@ -162,7 +162,7 @@ def test_api_key_file_is_private(tmp_path: Path) -> None:
 
 
 def test_recycle_reason() -> None:
-    from wamc.recycle import MB, recycle_reason
+    from wamc.daemon.recycle import MB, recycle_reason
 
     assert recycle_reason(2000 * MB, 1536, 10, 0, 0).startswith("memory ceiling")
     assert recycle_reason(2000 * MB, 1536, 10, 0, requests_in_flight=1) is None  # a send runs

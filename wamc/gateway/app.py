@@ -11,8 +11,8 @@ from typing import Any
 from aiohttp import web
 from loguru import logger
 
-from wamc.clients import ClientManager
 from wamc.config import Settings
+from wamc.daemon import ClientManager
 from wamc.errors import ApiError
 from wamc.events import EventBus
 from wamc.gateway.addresses import parse_networks

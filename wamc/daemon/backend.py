@@ -23,7 +23,7 @@ import psutil
 from loguru import logger
 
 from wamc.config import Settings
-from wamc.owned import (
+from wamc.daemon.proofs import (
     is_client_browser,
     is_client_worker,
     kill_client_browser,

@@ -1,25 +1,78 @@
-"""Message-side worker events → the store and public events (state and QR stay in clients.py).
+"""Worker events → the store and the public events, each in ONE transaction.
 
-One place maps what a worker reports (typed payloads of wamc/wire/events.py) to stored messages
-and to the events named in wamc/events/catalog.py. Called inside the worker event's transaction.
+One place maps what a worker reports (typed payloads of wamc/wire/events.py) to the client's
+record, stored messages and the events named in wamc/events/catalog.py. The event's rows, its public
+events (with their webhook outbox) and the client's delivery number commit together or not at all.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from loguru import logger
 
 from wamc import events as E
-from wamc import faults
+from wamc.daemon import faults
+from wamc.daemon.registry import DESIRED_RUNNING, DESIRED_STOPPED, Client, Registry, client_log
 from wamc.events import EventBus
+from wamc.states import RUNNING_STATES, ClientState
 from wamc.storage import Database
+from wamc.storage import clients as client_rows
 from wamc.storage import messages as message_rows
-from wamc.timeutil import iso_from_unix
+from wamc.timeutil import iso_from_unix, utc_now_iso
 from wamc.wire import events as W
+from wamc.wire import frames as F
 
-if TYPE_CHECKING:
-    from wamc.clients import Client
+
+class Ingest:
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self.store = registry.store
+        self.bus = registry.bus
+
+    async def apply(self, client: Client, ev: F.Event) -> None:
+        """Apply the event numbered ``ev.dn`` and record it delivered, in one transaction.
+        Raises (nothing stored) on a bad payload or a failure while storing."""
+        payload = W.parse_payload(ev.name, ev.data)
+        async with self.store.transaction():
+            await self._apply(client, payload)
+            await client_rows.update(self.store, client.id, delivered_dn=ev.dn)
+
+    async def _apply(self, client: Client, payload: W.Payload) -> None:
+        if isinstance(payload, W.StateData):
+            await self._state(client, payload)
+        elif isinstance(payload, W.QrData):
+            client.qr = payload.qr
+            client.qr_at = utc_now_iso()
+            if client.state != ClientState.QR:
+                await self.registry.set_state(client, ClientState.QR)
+            await self.bus.publish(client.id, E.CLIENT_QR, {"qr": payload.qr})
+        elif isinstance(payload, W.DroppedData):
+            raise W.PayloadError(f"the worker dropped {payload.name}: {payload.reason}")
+        else:
+            await ingest(self.store, self.bus, client, payload)
+
+    async def _state(self, client: Client, data: W.StateData) -> None:
+        if data.me and data.me != client.me:
+            client.me = data.me
+            await client_rows.set_me(self.store, client.id, data.me)
+        try:
+            new = ClientState(data.state)
+        except ValueError:
+            raise W.PayloadError(f"state: unknown state {data.state[:32]!r}") from None
+        if data.error:
+            client.last_error = data.error[:300]
+        if new == ClientState.FAILED:
+            client.kill_reason = client.last_error
+            return  # the worker exits; supervision decides
+        if new == ClientState.STOPPED and data.reason == "qr_timeout":
+            client_log(client).warning("QR never scanned: stopping the client (qr_timeout)")
+            client.last_error = client.stop_reason = "qr_timeout"
+            await self.registry.set_desired(client, DESIRED_STOPPED)
+            client.wake.set()
+            return
+        if client.desired == DESIRED_RUNNING and new in RUNNING_STATES:
+            await self.registry.set_state(client, new, data.reason)
 
 
 async def ingest(db: Database, bus: EventBus, client: Client, payload: W.Payload) -> None:

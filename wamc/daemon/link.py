@@ -13,9 +13,8 @@ import os
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import zmq
 import zmq.asyncio
@@ -25,9 +24,6 @@ from wamc.log import escape
 from wamc.wire import frames as F
 from wamc.wire.commands import RemoteError
 
-FrameHandler = Callable[[str, F.WorkerFrame], Awaitable[None]]
-BadFrameHandler = Callable[[str, str, bool], None]  # routing id, reason, over the size cap
-Authenticator = Callable[[str, str], bool]  # routing id, secret: may this peer connect?
 # ZeroMQ itself drops (and disconnects) anything larger: memory stays bounded for any peer.
 HARD_CAP = 2 * F.FRAME_CAP
 RECEIVE_QUEUE = 32  # frames queued per connection before ZeroMQ stops reading from it
@@ -37,23 +33,33 @@ ZAP_ENDPOINT = "inproc://zeromq.zap.01"  # where libzmq asks who may connect (RF
 ZAP_DOMAIN = b"wamc"
 
 
+class FrameSink(Protocol):
+    """Who the link reports to (wamc/daemon/inbox.py)."""
+
+    async def on_frame(self, route: str, frame: F.WorkerFrame) -> None: ...
+
+    def on_bad_frame(self, route: str, reason: str, oversize: bool) -> None: ...
+
+    def authenticate(self, route: str, secret: str) -> bool:
+        """May the connection ``route`` in, with ``secret``?"""
+        ...
+
+
+class Routed(Protocol):
+    """Anything with a proven worker connection (a client record)."""
+
+    route: str | None
+
+
 def printable(raw: bytes) -> str:
     """A peer's routing id as text that cannot forge a log line."""
     return escape(raw.decode(errors="replace"))
 
 
 class Transport:
-    def __init__(
-        self,
-        endpoint: str,
-        on_frame: FrameHandler,
-        on_bad_frame: BadFrameHandler | None = None,
-        authenticate: Authenticator | None = None,
-    ) -> None:
+    def __init__(self, endpoint: str) -> None:
         self.endpoint = endpoint
-        self.on_frame = on_frame
-        self.on_bad_frame = on_bad_frame
-        self.authenticate = authenticate
+        self.sink: FrameSink | None = None  # set by ``start``: nothing is read before
         self.ctx = zmq.asyncio.Context()
         self.zap = self.ctx.socket(zmq.REP)
         self.zap.setsockopt(zmq.LINGER, 0)
@@ -77,7 +83,8 @@ class Transport:
         self._task: asyncio.Task[None] | None = None
         self._closing = False
 
-    async def start(self) -> None:
+    async def start(self, sink: FrameSink) -> None:
+        self.sink = sink
         self.zap.bind(ZAP_ENDPOINT)
         self._zap_task = asyncio.create_task(self._zap_loop(), name="worker-link-auth")
         if self.endpoint.startswith("ipc://"):
@@ -143,8 +150,10 @@ class Transport:
         if (
             mechanism == b"PLAIN"
             and len(credentials) == 2
-            and self.authenticate is not None
-            and self.authenticate(printable(credentials[0][:200]), credentials[1].decode("latin-1"))
+            and self.sink is not None
+            and self.sink.authenticate(
+                printable(credentials[0][:200]), credentials[1].decode("latin-1")
+            )
         ):
             return [version, request_id, b"200", b"OK", credentials[0], b""]
         self.refused += 1
@@ -152,9 +161,13 @@ class Transport:
         self._log_bad(who, "connection refused: not a worker this daemon started")
         return [version, request_id, b"400", b"refused", b"", b""]
 
-    def send(self, client_id: str, frame: F.Frame) -> bool:
+    def send_to(self, peer: Routed, frame: F.Frame) -> bool:
+        """To a client's proven worker connection; False when there is none."""
+        return peer.route is not None and self.send(peer.route, frame)
+
+    def send(self, route: str, frame: F.Frame) -> bool:
         try:
-            sent = self.sock.send_multipart([client_id.encode(), F.encode(frame)], zmq.NOBLOCK)
+            sent = self.sock.send_multipart([route.encode(), F.encode(frame)], zmq.NOBLOCK)
         except zmq.ZMQError:  # EHOSTUNREACH (not connected) or EAGAIN (queue full)
             return False
         # pyzmq tries a NOBLOCK send at once and settles the Future with its outcome; read it so
@@ -212,7 +225,8 @@ class Transport:
         if isinstance(frame, F.Reply):
             self._settle(route, frame)
             return
-        await self.on_frame(route, frame)
+        if self.sink is not None:
+            await self.sink.on_frame(route, frame)
 
     def _settle(self, route: str, reply: F.Reply) -> None:
         sent_to, fut = self.pending.get(reply.id, (None, None))
@@ -227,8 +241,8 @@ class Transport:
     def _bad(self, identity: str, reason: str, oversize: bool) -> None:
         """Count, tell the owner, and log at most every few seconds per sender."""
         self.bad_frames += 1
-        if self.on_bad_frame is not None:
-            self.on_bad_frame(identity, reason, oversize)
+        if self.sink is not None:
+            self.sink.on_bad_frame(identity, reason, oversize)
         self._log_bad(identity, f"bad frame from worker dropped: {reason}")
 
     def _log_bad(self, identity: str, what: str) -> None:

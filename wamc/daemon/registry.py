@@ -1,0 +1,180 @@
+"""The client records: desired vs observed state, and the one place the observed state changes.
+
+``set_state`` enforces the table of wamc/states.py: an illegal transition is a bug of ours, so it
+is logged as one and refused (the record keeps its state)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from loguru import logger
+
+from wamc import events as E
+from wamc.config import Settings
+from wamc.daemon.backend import Backoff, StopOutcome, WorkerHandle
+from wamc.daemon.metrics import client_usage
+from wamc.errors import ApiError
+from wamc.events import EventBus
+from wamc.states import ClientState, can_transition
+from wamc.storage import Database
+from wamc.storage import clients as client_rows
+from wamc.storage import messages as message_rows
+from wamc.storage.clients import ClientRow
+from wamc.timeutil import iso_from_unix, utc_now_iso
+
+DESIRED_RUNNING = "running"
+DESIRED_STOPPED = "stopped"
+
+
+@dataclass(eq=False)
+class Client:
+    id: str
+    created_at: str
+    desired: str
+    backoff: Backoff
+    state: ClientState = ClientState.STOPPED
+    since: str = field(default_factory=utc_now_iso)
+    me: str | None = None
+    last_error: str | None = None
+    qr: str | None = None
+    qr_at: str | None = None
+    restarts: int = 0
+    handle: WorkerHandle | None = None
+    browser_pid: int | None = None
+    boot: str | None = None
+    delivered: int = 0
+    last_seen: float = 0.0
+    started_mono: float | None = None
+    task: asyncio.Task[None] | None = None
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    settled: asyncio.Event = field(default_factory=asyncio.Event)  # left STARTING
+    kill_reason: str | None = None
+    stop_reason: str | None = None  # why the client stopped by itself (qr_timeout)
+    inflight: int = 0  # requests (sends) running in its worker
+    last_message_at: str | None = None  # newest message stored (its WhatsApp timestamp)
+    secret_hash: str | None = None  # of the secret its worker got at spawn (proves its hello)
+    route: str | None = None  # the proven worker's connection (ZeroMQ routing id)
+    bad_frames: int = 0  # frames refused (undecodable, invalid, wrong secret)
+    dead_events: int = 0  # events acknowledged but not applied
+    stop_outcome: StopOutcome | None = None  # how the last stop ended: clean | term | kill
+
+    @property
+    def pid(self) -> int | None:
+        return self.handle.pid if self.handle else None
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "state": str(self.state),
+            "desired": self.desired,
+            "since": self.since,
+            "pid": self.pid,
+            "browser_pid": self.browser_pid,
+            "me": self.me if self.state == ClientState.CONNECTED else None,
+            "last_error": self.last_error,
+            "restarts": self.restarts,
+            "uptime_seconds": round(time.monotonic() - self.started_mono, 1)
+            if self.started_mono is not None and self.handle
+            else None,
+            "created_at": self.created_at,
+            "last_message_at": self.last_message_at,
+            "bad_frames": self.bad_frames,
+            "dead_events": self.dead_events,
+            "stop_outcome": self.stop_outcome,
+            **client_usage(self.pid, self.browser_pid),  # memory and CPU of the whole tree
+        }
+
+
+def client_log(client: Client) -> Any:
+    return logger.bind(client=client.id)
+
+
+class Registry:
+    """Every client's record, in memory and in the database."""
+
+    def __init__(self, settings: Settings, store: Database, bus: EventBus) -> None:
+        self.settings = settings
+        self.store = store
+        self.bus = bus
+        self.clients: dict[str, Client] = {}
+
+    def new_backoff(self) -> Backoff:
+        s = self.settings
+        return Backoff(
+            s.restart_backoff_base,
+            s.restart_backoff_max,
+            s.max_fast_failures,
+            s.fast_failure_window,
+        )
+
+    def new_client(self, client_id: str, created_at: str) -> Client:
+        return Client(
+            id=client_id,
+            created_at=created_at,
+            desired=DESIRED_RUNNING,
+            backoff=self.new_backoff(),
+        )
+
+    async def load(self) -> list[tuple[Client, ClientRow]]:
+        """The stored clients, as records; each with its row (for adopting its worker)."""
+        last_message = await message_rows.last_message_times(self.store)
+        loaded = []
+        for row in await client_rows.all_clients(self.store):
+            client = Client(
+                id=row.id,
+                created_at=row.created_at,
+                desired=row.desired,
+                backoff=self.new_backoff(),
+                me=row.me,
+                restarts=row.restarts,
+            )
+            client.last_message_at = iso_from_unix(last_message.get(row.id))
+            if row.stop_outcome in ("clean", "term", "kill"):
+                client.stop_outcome = row.stop_outcome
+            self.clients[row.id] = client
+            loaded.append((client, row))
+        return loaded
+
+    def get(self, client_id: str) -> Client:
+        client = self.clients.get(client_id)
+        if client is None:
+            raise ApiError("client_not_found", f"no client {client_id!r}")
+        return client
+
+    async def set_desired(self, client: Client, desired: str) -> None:
+        if client.desired != desired:
+            client.desired = desired
+            await client_rows.set_desired(self.store, client.id, desired)
+
+    def restore_state(self, client: Client, stored: str) -> None:
+        """The state a previous daemon recorded for a worker now adopted (not a transition)."""
+        with contextlib.suppress(ValueError):
+            client.state = ClientState(stored)
+
+    async def set_state(self, client: Client, new: ClientState, reason: str | None = None) -> None:
+        """Move the observed state along the table (stored, published); refuse anything else."""
+        old = client.state
+        if new == old:
+            return
+        if not can_transition(old, new):
+            client_log(client).error("bug: illegal state transition {} -> {} refused", old, new)
+            return
+        client.state = new
+        client.since = utc_now_iso()
+        if new != ClientState.STARTING:
+            client.settled.set()
+        await client_rows.update(self.store, client.id, state=str(new))
+        if new != ClientState.QR:
+            client.qr = None
+        if new == ClientState.FAILED and reason:
+            client.last_error = reason
+        client_log(client).info("state {} -> {}{}", old, new, f" ({reason})" if reason else "")
+        await self.bus.publish(
+            client.id,
+            E.CLIENT_STATE,
+            {"state": str(new), "previous": str(old), "reason": reason, "me": client.me},
+        )

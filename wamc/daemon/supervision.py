@@ -1,0 +1,335 @@
+"""Supervision: one loop per client keeps its worker following the desired state.
+
+Spawns take a start slot (at most ``start_concurrency`` browsers booting at once); crashes back
+off; the watchdog kills workers that stop answering heartbeats; the recycler restarts browsers
+past their memory ceiling or age at a quiet moment."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Coroutine
+from typing import Any
+
+from loguru import logger
+
+from wamc.config import Settings
+from wamc.daemon.backend import Backend, WorkerHandle
+from wamc.daemon.inbox import STOP_REQUEST, new_secret
+from wamc.daemon.link import Transport
+from wamc.daemon.metrics import client_usage
+from wamc.daemon.recycle import recycle_reason
+from wamc.daemon.registry import DESIRED_RUNNING, Client, Registry, client_log
+from wamc.privilege import EXIT_ROOT_REFUSED, ROOT_REFUSED
+from wamc.states import ClientState
+from wamc.storage import clients as client_rows
+from wamc.storage.clients import ClientRow
+from wamc.wire import frames as F
+
+RECYCLE = "recycle: "
+RESTART_REQUESTED = "restart requested"
+
+
+class Supervisor:
+    def __init__(self, registry: Registry, backend: Backend, link: Transport) -> None:
+        self.registry = registry
+        self.settings: Settings = registry.settings
+        self.backend = backend
+        self.link = link
+        self.closing = False
+        self.start_slots = asyncio.Semaphore(self.settings.start_concurrency)
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # --- start of the daemon ---------------------------------------------------------------------
+    async def load(self) -> None:
+        """The stored clients, adopting the workers a previous daemon left running."""
+        for client, row in await self.registry.load():
+            self._adopt(client, row)
+
+    def _adopt(self, client: Client, row: ClientRow) -> None:
+        """Take over a worker a previous daemon left running: same process, same browser."""
+        if not (row.worker_pid and row.worker_started):
+            return
+        handle = self.backend.adopt(client.id, row.worker_pid, row.worker_started)
+        if handle is None:
+            # Its worker is gone: no orphan Chromium, but only if the pid is still its Chromium.
+            self.backend.kill_browser(client.id, row.browser_pid)
+            return
+        client.handle = handle
+        client.boot = row.boot
+        client.secret_hash = row.worker_secret_hash
+        # Its connection id follows from its boot, and the handshake proves the secret: it may
+        # be spoken to at once, before it says hello to this daemon.
+        client.route = f"{client.id}.{row.boot}" if row.boot else None
+        client.delivered = row.delivered_dn
+        client.browser_pid = row.browser_pid
+        client.last_seen = time.monotonic()
+        client.started_mono = time.monotonic()
+        self.registry.restore_state(client, row.state)
+        client_log(client).info(
+            "adopted running worker (pid {}, state {})", handle.pid, client.state
+        )
+
+    async def restore(self) -> None:
+        """Start what should run; stop adopted workers of clients that should not."""
+        for client in self.registry.clients.values():
+            if client.desired == DESIRED_RUNNING or client.handle is not None:
+                self.ensure_runner(client)
+
+    # --- the per-client loop ---------------------------------------------------------------------
+    def ensure_runner(self, client: Client) -> None:
+        if self.closing:
+            return
+        if client.task is None or client.task.done():
+            client.task = asyncio.create_task(
+                self._supervise(client), name=f"supervise:{client.id}"
+            )
+            client.task.add_done_callback(lambda t, c=client: self._supervision_ended(c, t))
+        else:
+            client.wake.set()
+
+    def _supervision_ended(self, client: Client, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            client_log(client).opt(exception=exc).error("supervision crashed: {}", exc)
+            if not self.closing and client.id in self.registry.clients:  # never left unwatched
+                asyncio.get_running_loop().call_later(1.0, self.ensure_runner, client)
+
+    async def _supervise(self, client: Client) -> None:
+        """Keep the observed state following the desired one, with backoff on crashes."""
+        while not self.closing:
+            client.wake.clear()
+            if client.desired != DESIRED_RUNNING:
+                if client.handle is not None:
+                    await self.stop_worker(client)
+                await self.registry.set_state(client, ClientState.STOPPED, client.stop_reason)
+                client.stop_reason = None
+                return
+            if client.state == ClientState.FAILED and client.backoff.exhausted():
+                return
+            delay = client.backoff.delay()
+            if delay:
+                client_log(client).info("restarting in {:.1f}s", delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(client.wake.wait(), delay)
+                if client.desired != DESIRED_RUNNING:
+                    continue
+            await self._run_worker(client)
+
+    async def _spawn(self, client: Client) -> WorkerHandle | None:
+        """Start a worker, at most ``start_concurrency`` browsers booting at once."""
+        await self.registry.set_state(client, ClientState.STARTING)
+        client.settled.clear()
+        await self.start_slots.acquire()
+        if client.desired != DESIRED_RUNNING or self.closing:
+            self.start_slots.release()
+            return None
+        secret, client.secret_hash = new_secret()
+        try:
+            handle = await self.backend.start(client.id, secret)
+        except OSError as exc:
+            self.start_slots.release()
+            client.last_error = f"cannot start worker: {exc}"
+            client_log(client).error(client.last_error)
+            client.backoff.record_failure()
+            return None
+        self._background(self._release_slot_when_settled(client))
+        client.handle = handle
+        client.boot = None
+        client.route = None
+        client.delivered = 0
+        client.browser_pid = None
+        client.last_seen = time.monotonic()
+        client.started_mono = time.monotonic()
+        await client_rows.update(
+            self.registry.store,
+            client.id,
+            **handle.state(),
+            boot=None,
+            browser_pid=None,
+            delivered_dn=0,
+            worker_secret_hash=client.secret_hash,
+        )
+        client_log(client).info("worker started (pid {})", handle.pid)
+        return handle
+
+    def _background(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """A task kept referenced until done (the loop holds only weak references)."""
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _release_slot_when_settled(self, client: Client) -> None:
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(client.settled.wait(), self.settings.start_slot_timeout)
+        finally:
+            self.start_slots.release()
+
+    async def _run_worker(self, client: Client) -> None:
+        client.kill_reason = None
+        handle = client.handle  # adopted from a previous daemon
+        if handle is None:
+            handle = await self._spawn(client)
+            if handle is None:
+                return
+        code = await self._watch(client, handle)
+        await self.backend.end_browser(client.id, client.browser_pid)  # never left behind
+        await self._worker_exited(client, code)
+
+    async def _watch(self, client: Client, handle: WorkerHandle) -> int:
+        """Until the worker exits: stop it when it should no longer run. Its exit code."""
+        exit_task = asyncio.create_task(self.backend.wait(handle))
+        wake_task = asyncio.create_task(client.wake.wait())
+        try:
+            while True:
+                done, _ = await asyncio.wait(
+                    {exit_task, wake_task}, return_when=asyncio.FIRST_COMPLETED
+                )
+                if exit_task in done:
+                    return exit_task.result()
+                client.wake.clear()
+                wake_task = asyncio.create_task(client.wake.wait())
+                if client.desired != DESIRED_RUNNING or client.kill_reason:
+                    await self.stop_worker(client)
+        finally:
+            wake_task.cancel()
+
+    async def _worker_exited(self, client: Client, code: int) -> None:
+        recycled = (client.kill_reason or "").startswith(RECYCLE)
+        expected = (
+            self.closing  # wamc shutdown: every worker is being stopped
+            or client.desired != DESIRED_RUNNING
+            or client.kill_reason == RESTART_REQUESTED
+            or recycled
+        )
+        if recycled:
+            client.restarts += 1
+        if expected:
+            client_log(client).info("worker exited (code {})", code)
+        else:
+            await self._worker_died(client, code)
+        client.handle = None
+        client.boot = None
+        client.route = None
+        client.browser_pid = None
+        client.started_mono = None
+        client.settled.set()
+        await client_rows.update(
+            self.registry.store,
+            client.id,
+            worker_pid=None,
+            worker_started=None,
+            browser_pid=None,
+            boot=None,
+            restarts=client.restarts,
+        )
+
+    async def _worker_died(self, client: Client, code: int) -> None:
+        """An exit nobody asked for: count it, and retry, back off or give up."""
+        reason = client.kill_reason or f"worker exited with code {code}"
+        if code == EXIT_ROOT_REFUSED:  # no retry helps: say why at once
+            reason = ROOT_REFUSED
+        client.last_error = reason
+        client.restarts += 1
+        client.backoff.record_failure()
+        client_log(client).warning("worker died: {}", reason)
+        if code == EXIT_ROOT_REFUSED:
+            client.backoff.give_up()
+            await self.registry.set_state(client, ClientState.FAILED, reason)
+        elif client.backoff.exhausted():
+            failures = len(client.backoff.failures)
+            await self.registry.set_state(
+                client, ClientState.FAILED, f"{failures} failures in a short time; last: {reason}"
+            )
+        else:
+            await self.registry.set_state(client, ClientState.STARTING, reason)
+
+    async def stop_worker(self, client: Client) -> None:
+        handle = client.handle
+        if handle is None:
+            return
+        client_log(client).info("stopping worker (pid {})", handle.pid)
+        asked = self.link.send_to(client, STOP_REQUEST)
+        outcome = await self.backend.stop(
+            handle, self.settings.stop_timeout, client.browser_pid, asked
+        )
+        client.stop_outcome = outcome
+        await client_rows.update(self.registry.store, client.id, stop_outcome=outcome)
+
+    async def cancel(self, client: Client) -> None:
+        """End the client's loop (its worker is left as it is)."""
+        if client.task is not None:
+            client.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await client.task
+
+    # --- end of the daemon -----------------------------------------------------------------------
+    async def detach_all(self) -> None:
+        """Daemon exit that keeps the workers: they wait (grace period) for the next daemon."""
+        self.closing = True
+        await self._cancel_all()
+        clients = self.registry.clients.values()
+        live = sum(1 for c in clients if c.handle is not None)
+        logger.info("daemon exiting: {} workers left running for the next daemon to adopt", live)
+
+    async def stop_all(self) -> None:
+        self.closing = True
+        running = [c for c in self.registry.clients.values() if c.handle is not None]
+        await asyncio.gather(*(self.stop_worker(c) for c in running), return_exceptions=True)
+        await self._cancel_all()
+
+    async def _cancel_all(self) -> None:
+        clients = self.registry.clients.values()
+        for client in clients:
+            if client.task is not None:
+                client.task.cancel()
+        await asyncio.gather(*(c.task for c in clients if c.task), return_exceptions=True)
+
+    # --- background checks -----------------------------------------------------------------------
+    async def recycler(self) -> None:
+        """Restart browsers past the memory ceiling or the recycle age, at a quiet moment."""
+        s = self.settings
+        while True:
+            await asyncio.sleep(s.recycle_check_interval)
+            for client in list(self.registry.clients.values()):
+                if (
+                    client.handle is None
+                    or client.kill_reason
+                    or client.state != ClientState.CONNECTED
+                ):
+                    continue
+                usage = client_usage(client.pid, client.browser_pid)
+                uptime = time.monotonic() - client.started_mono if client.started_mono else None
+                reason = recycle_reason(
+                    usage.get("memory_bytes"),
+                    s.memory_limit_mb,
+                    uptime,
+                    s.recycle_hours,
+                    client.inflight,
+                )
+                if reason:
+                    client_log(client).warning("recycling the browser ({}), session kept", reason)
+                    client.kill_reason = RECYCLE + reason
+                    client.wake.set()
+
+    async def watchdog(self) -> None:
+        """Heartbeats to every worker; a worker silent past the timeout is killed and restarted."""
+        interval = self.settings.heartbeat_interval
+        frame = F.Heartbeat()
+        while True:
+            await asyncio.sleep(interval)
+            now = time.monotonic()
+            for client in list(self.registry.clients.values()):
+                if client.handle is None:
+                    continue
+                self.link.send_to(client, frame)
+                if (
+                    now - client.last_seen > self.settings.heartbeat_timeout
+                    and client.kill_reason is None
+                ):
+                    client.kill_reason = f"no heartbeat for {now - client.last_seen:.0f}s"
+                    client_log(client).warning("worker unresponsive: killing it")
+                    self.backend.kill(client.handle, client.browser_pid)
