@@ -14,12 +14,12 @@ from loguru import logger
 
 from wamc import __version__, faults
 from wamc import events as E
+from wamc.api import WEBHOOKS, begin_shutdown, create_app
+from wamc.api.addresses import parse_networks
+from wamc.api.handlers import system
 from wamc.clients import ClientManager
 from wamc.config import Settings
 from wamc.events import EventBus
-from wamc.gateway import system
-from wamc.gateway.addresses import parse_networks
-from wamc.gateway.app import WEBHOOKS, begin_shutdown, create_app
 from wamc.log import setup_daemon_logging
 from wamc.privilege import ROOT_REFUSED, UMASK, is_root, private_dir, secure_tree
 from wamc.storage import Database

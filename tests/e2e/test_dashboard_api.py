@@ -12,7 +12,7 @@ import psutil
 
 from tests.conftest import API_KEY, Daemon
 from tests.helpers import wait_for
-from wamc.gateway.admin import redact, tail_lines
+from wamc.api.handlers.admin import redact, tail_lines
 from wamc.metrics import TreeSampler
 
 PHONE_A = "5511900000201"

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from wamc.api.addresses import forwarded_client, parse_networks
 from wamc.auth import MAX_TICKETS_PER_KEY, Principal, StreamTickets
 from wamc.errors import ApiError
-from wamc.gateway.addresses import forwarded_client, parse_networks
 from wamc.ratelimit import AuthFailureLimiter, Throttled
 from wamc.webhooks import blocked_address, check_url
 

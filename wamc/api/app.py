@@ -1,90 +1,46 @@
-"""aiohttp application factory: typed app keys, middlewares (auth, problem+json), one route table."""
+"""The aiohttp application factory: services under typed keys (``keys.py``), the two
+middlewares, the router built from the one route table, and the tasks the app owns."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Iterable
 
 from aiohttp import web
-from loguru import logger
+from aiohttp.web_urldispatcher import AbstractRoute, UrlDispatcher
 
+from wamc.api.addresses import parse_networks
+from wamc.api.keys import (
+    API_KEY,
+    AUDIT,
+    AUTH_FAILURES,
+    BUS,
+    IDEMPOTENCY,
+    LIMITER,
+    MANAGER,
+    PACER,
+    PROXIES,
+    ROUTE_OF,
+    ROUTE_TABLE,
+    SETTINGS,
+    STARTED_AT,
+    STORE,
+    STREAMS,
+    TICKETS,
+    TOKENS,
+)
+from wamc.api.middleware import MAX_BODY, errors_middleware, on_prepare, security_middleware
+from wamc.api.routes import ROUTES
+from wamc.api.spec import Route
+from wamc.api.streams import Streams
 from wamc.audit import AuditLog
 from wamc.auth import StreamTickets, Tokens
 from wamc.clients import ClientManager
 from wamc.config import Settings
-from wamc.errors import ApiError
 from wamc.events import EventBus
-from wamc.gateway.addresses import parse_networks
-from wamc.gateway.streams import Streams
 from wamc.ratelimit import ApiLimiter, AuthFailureLimiter, Idempotency, SendPacer
 from wamc.storage import Database
-from wamc.webhooks import WebhookService
-
-SETTINGS = web.AppKey("settings", Settings)
-MANAGER = web.AppKey("manager", ClientManager)
-BUS = web.AppKey("bus", EventBus)
-STORE = web.AppKey("store", Database)
-API_KEY = web.AppKey("api_key", str)
-STARTED_AT = web.AppKey("started_at", str)
-TOKENS = web.AppKey("tokens", Tokens)
-LIMITER = web.AppKey("limiter", ApiLimiter)
-PACER = web.AppKey("pacer", SendPacer)
-IDEMPOTENCY = web.AppKey("idempotency", Idempotency)
-AUDIT = web.AppKey("audit", AuditLog)
-WEBHOOKS = web.AppKey("webhooks", WebhookService)
-STREAMS = web.AppKey("streams", Streams)
-AUTH_FAILURES = web.AppKey("auth_failures", AuthFailureLimiter)
-PROXIES = web.AppKey("trusted_proxies", tuple)
-TICKETS = web.AppKey("tickets", StreamTickets)
-
-PROBLEM_JSON = "application/problem+json"
-MAX_BODY = 256 * 1024
-
-
-def problem(err: ApiError) -> web.Response:
-    retry_after = getattr(err, "retry_after", None)  # 429s (wamc.ratelimit.Throttled)
-    return web.Response(
-        status=err.status,
-        text=json.dumps(err.to_problem()),
-        content_type=PROBLEM_JSON,
-        headers={"Retry-After": str(retry_after)} if retry_after else None,
-    )
-
-
-def presented_key(request: web.Request) -> str | None:
-    key = request.headers.get("X-Api-Key")
-    if key:
-        return key
-    auth = request.headers.get("Authorization", "")
-    if auth.lower().startswith("bearer "):
-        return auth[7:].strip()
-    if request.path == "/ws":
-        return request.query.get("api_key")  # kept for compatibility: prefer ?ticket=
-    return None
-
-
-@web.middleware
-async def errors_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except ApiError as err:
-        return problem(err)
-    except web.HTTPRequestEntityTooLarge:
-        return problem(ApiError("payload_too_large", f"bodies are limited to {MAX_BODY} bytes"))
-    except web.HTTPNotFound:
-        return problem(ApiError("not_found", f"no route for {request.method} {request.path}"))
-    except web.HTTPMethodNotAllowed:
-        return problem(
-            ApiError("method_not_allowed", f"{request.method} is not allowed on {request.path}")
-        )
-    except web.HTTPException:
-        raise
-    except Exception:
-        logger.exception("unhandled error on {} {}", request.method, request.path)
-        return problem(ApiError("internal_error", "the request could not be completed"))
 
 
 def create_app(
@@ -95,9 +51,6 @@ def create_app(
     api_key: str,
     started_at: str,
 ) -> web.Application:
-    from wamc.gateway.routes import ROUTES
-    from wamc.gateway.security import on_prepare, security_middleware
-
     app = web.Application(
         middlewares=[errors_middleware, security_middleware], client_max_size=MAX_BODY
     )
@@ -121,8 +74,19 @@ def create_app(
     app[STORE] = store
     app[API_KEY] = api_key
     app[STARTED_AT] = started_at
-    app.add_routes(ROUTES)
+    app[ROUTE_TABLE] = ROUTES
+    app[ROUTE_OF] = add_routes(app.router, ROUTES)
     return app
+
+
+def add_routes(router: UrlDispatcher, routes: Iterable[Route]) -> dict[AbstractRoute, Route]:
+    """Route every entry (a GET also answers HEAD, as aiohttp's ``web.get`` does) and return
+    which entry each aiohttp route came from: the security middleware reads its scope there."""
+    index: dict[AbstractRoute, Route] = {}
+    for entry in routes:
+        add = getattr(router, "add_" + entry.method.lower())
+        index[add(entry.path, entry.handler)] = entry
+    return index
 
 
 async def _load_tokens(app: web.Application) -> None:
