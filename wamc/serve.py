@@ -16,15 +16,15 @@ from loguru import logger
 
 from wamc import __version__
 from wamc import events as E
+from wamc.api import WEBHOOKS, begin_shutdown, create_app
+from wamc.api.addresses import parse_networks
+from wamc.api.handlers import system
 from wamc.config import Settings
 from wamc.daemon import faults
 from wamc.daemon.backend import LocalProcessBackend
 from wamc.daemon.link import Transport
 from wamc.daemon.manager import ClientManager
 from wamc.events import EventBus
-from wamc.gateway import system
-from wamc.gateway.addresses import parse_networks
-from wamc.gateway.app import WEBHOOKS, begin_shutdown, create_app
 from wamc.log import setup_daemon_logging
 from wamc.privilege import ROOT_REFUSED, UMASK, is_root, private_dir, secure_tree
 from wamc.storage import Database

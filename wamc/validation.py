@@ -132,7 +132,7 @@ def bounded_int(raw: str | None, name: str, default: int, low: int, high: int) -
 
 
 # --- API models: they validate requests and are the schemas of /openapi.json ----------------------
-# (wamc/gateway/openapi.py builds the document from them; keep them in step with the handlers)
+# (wamc/api/openapi.py builds the document from them; keep them in step with the handlers)
 
 SCOPE_NAMES = ("read", "send", "control")
 

@@ -12,8 +12,8 @@ import psutil
 
 from tests.conftest import API_KEY, Daemon
 from tests.helpers import wait_for
+from wamc.api.handlers.admin import redact, tail_lines
 from wamc.daemon.metrics import TreeSampler
-from wamc.gateway.admin import redact, tail_lines
 
 PHONE_A = "5511900000201"
 PHONE_X = "5511988881111"

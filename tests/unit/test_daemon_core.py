@@ -46,7 +46,7 @@ async def registry(tmp_path: Path) -> AsyncIterator[Registry]:
     db = Database(tmp_path / "t.db")
     await db.open()
     settings = load_settings({"WAMC_HOME": str(tmp_path)})
-    reg = Registry(settings, db, EventBus(db))
+    reg = Registry(settings, db, EventBus(db, settings.ws_queue_size))
     try:
         yield reg
     finally:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from wamc.api.addresses import forwarded_client, parse_networks
 from wamc.errors import ApiError
-from wamc.gateway.addresses import forwarded_client, parse_networks
 from wamc.security import (
     MAX_TICKETS_PER_KEY,
     AuthFailureLimiter,

@@ -12,7 +12,7 @@ WORKERS = Path(__file__).resolve().parent.parent.parent / "workers"
 def test_worker_imports_no_web_framework() -> None:
     code = (
         "import sys, workers.runtime, workers.__main__; "
-        "bad = [m for m in ('aiohttp', 'pydantic', 'aiosqlite', 'wamc.gateway', 'wamc.simulator') "
+        "bad = [m for m in ('aiohttp', 'pydantic', 'aiosqlite', 'wamc.api', 'wamc.simulator') "
         "if m in sys.modules]; print(','.join(bad))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

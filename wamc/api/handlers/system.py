@@ -1,19 +1,17 @@
-"""Public, key-less endpoints."""
+"""The daemon itself: health (public), shutdown and the audit log (admin key)."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 
 from aiohttp import web
 
 from wamc import __version__
-from wamc.gateway.app import MANAGER, STARTED_AT
+from wamc.api.keys import AUDIT, FULL_STOP, MANAGER, STARTED_AT, STOP
+from wamc.errors import ApiError
 from wamc.states import ClientState
 from wamc.timeutil import utc_now_iso
-
-STOP = web.AppKey("stop", asyncio.Event)
-FULL_STOP = web.AppKey("full_stop", bool)
+from wamc.validation import bounded_int, client_id
 
 
 async def health(request: web.Request) -> web.Response:
@@ -41,3 +39,17 @@ async def shutdown(request: web.Request) -> web.Response:
     request.app[FULL_STOP] = True
     request.app[STOP].set()
     return web.json_response({"shutting_down": True, "stop_workers": True}, status=202)
+
+
+async def audit(request: web.Request) -> web.Response:
+    q = request.query
+    client = client_id(q["client"]) if q.get("client") else None
+    key_id = q.get("key_id") or None
+    if key_id is not None and len(key_id) > 64:
+        raise ApiError("invalid_parameter", "'key_id' is at most 64 characters", field="key_id")
+    limit = bounded_int(q.get("limit"), "limit", 100, 1, 1000)
+    before = bounded_int(q.get("before"), "before", 0, 1, 2**62) if q.get("before") else None
+    rows = await request.app[AUDIT].query(client, key_id, limit + 1, before)
+    page = rows[:limit]
+    next_before = page[-1]["n"] if len(rows) > limit else None
+    return web.json_response({"entries": page, "next_before": next_before})

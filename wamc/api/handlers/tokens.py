@@ -1,4 +1,4 @@
-"""Per-client API tokens (admin key only) and the audit log query."""
+"""Per-client API tokens (admin key only) and single-use stream tickets (any key)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import json
 
 from aiohttp import web
 
+from wamc.api.keys import MANAGER, STREAMS, TICKETS, TOKENS
+from wamc.api.middleware import principal_of
+from wamc.api.streams import POLICY_VIOLATION
 from wamc.errors import ApiError
-from wamc.gateway.app import AUDIT, MANAGER, STREAMS, TICKETS, TOKENS
-from wamc.gateway.security import principal_of
-from wamc.gateway.streams import POLICY_VIOLATION
-from wamc.validation import TokenCreate, bounded_int, client_id, validate_body
+from wamc.validation import TokenCreate, client_id, validate_body
 
 
 def _client(request: web.Request) -> str:
@@ -62,17 +62,3 @@ async def create_stream_ticket(request: web.Request) -> web.Response:
         status=201,
         headers={"Cache-Control": "no-store"},
     )
-
-
-async def audit(request: web.Request) -> web.Response:
-    q = request.query
-    client = client_id(q["client"]) if q.get("client") else None
-    key_id = q.get("key_id") or None
-    if key_id is not None and len(key_id) > 64:
-        raise ApiError("invalid_parameter", "'key_id' is at most 64 characters", field="key_id")
-    limit = bounded_int(q.get("limit"), "limit", 100, 1, 1000)
-    before = bounded_int(q.get("before"), "before", 0, 1, 2**62) if q.get("before") else None
-    rows = await request.app[AUDIT].query(client, key_id, limit + 1, before)
-    page = rows[:limit]
-    next_before = page[-1]["n"] if len(rows) > limit else None
-    return web.json_response({"entries": page, "next_before": next_before})

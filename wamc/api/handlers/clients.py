@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import io
-import json
-
-import segno
 from aiohttp import web
 
-from wamc.errors import ApiError
-from wamc.gateway.app import IDEMPOTENCY, MANAGER, SETTINGS, STREAMS, TOKENS, WEBHOOKS
-from wamc.gateway.streams import POLICY_VIOLATION
-from wamc.states import ClientState
+from wamc.api.keys import IDEMPOTENCY, MANAGER, STREAMS, TOKENS, WEBHOOKS
+from wamc.api.middleware import principal_of
+from wamc.api.streams import POLICY_VIOLATION
 from wamc.storage import events as event_log
-from wamc.validation import PairingRequest, bounded_int, client_id, validate_body
-from wamc.wire import commands as C
-
-PAIRING_CODE_SECONDS = 180  # WhatsApp's link codes live about 3 minutes
+from wamc.validation import bounded_int, client_id
 
 
 def _id(request: web.Request) -> str:
@@ -30,11 +22,19 @@ def _stored_id(request: web.Request) -> str:
 
 
 async def list_clients(request: web.Request) -> web.Response:
+    """The admin key sees every client; a client token only its own."""
     manager = request.app[MANAGER]
+    principal = principal_of(request)
+    if principal is not None and not principal.is_admin:
+        found = manager.clients.get(principal.client or "")
+        return web.json_response({"clients": [found.status()] if found else []})
     return web.json_response({"clients": [c.status() for c in manager.clients.values()]})
 
 
 async def connect(request: web.Request) -> web.Response:
+    principal = principal_of(request)
+    if principal is not None and not principal.is_admin:
+        request.app[MANAGER].get(request.match_info["id"])  # a token cannot create clients
     client, created = await request.app[MANAGER].connect(_id(request))
     return web.json_response({**client.status(), "created": created}, status=202)
 
@@ -79,44 +79,3 @@ async def dead_events(request: web.Request) -> web.Response:
     limit = bounded_int(request.query.get("limit"), "limit", 100, 1, 1000)
     rows = await event_log.dead(request.app[MANAGER].store, client.id, limit)
     return web.json_response({"client": client.id, "dead_events": rows})
-
-
-async def qr(request: web.Request) -> web.Response:
-    client = request.app[MANAGER].get(_id(request))
-    fmt = request.query.get("format", "png")
-    if fmt not in ("png", "svg", "json"):
-        raise ApiError("invalid_parameter", "'format' must be png, svg or json", field="format")
-    if client.state != ClientState.QR or not client.qr:
-        raise ApiError("no_qr", f"client {client.id} is {client.state}, not waiting for a scan")
-    if fmt == "json":
-        return web.json_response({"id": client.id, "qr": client.qr, "updated_at": client.qr_at})
-    code = segno.make(client.qr, error="l")
-    buf = io.BytesIO()
-    headers = {"Cache-Control": "no-store"}
-    if fmt == "svg":
-        code.save(buf, kind="svg", scale=6, border=4)
-        return web.Response(body=buf.getvalue(), content_type="image/svg+xml", headers=headers)
-    code.save(buf, kind="png", scale=8, border=4)
-    return web.Response(body=buf.getvalue(), content_type="image/png", headers=headers)
-
-
-async def pairing_code(request: web.Request) -> web.Response:
-    """A code to type on the phone (Linked devices → Link with phone number) instead of a scan."""
-    manager = request.app[MANAGER]
-    client = manager.get(_id(request))
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ApiError("invalid_json", "the body is not valid JSON") from None
-    spec = validate_body(PairingRequest, body)
-    assert isinstance(spec, PairingRequest)
-    if client.state != ClientState.QR:
-        raise ApiError("no_qr", f"client {client.id} is {client.state}, not waiting to be linked")
-    timeout = request.app[SETTINGS].request_timeout
-    result = await manager.request(
-        client, C.PAIRING_CODE, {"phone": spec.phone}, timeout, C.PairingCode
-    )
-    return web.json_response(
-        {"id": client.id, "code": result.code, "expires_in": PAIRING_CODE_SECONDS},
-        headers={"Cache-Control": "no-store"},
-    )

@@ -8,8 +8,8 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from wamc.api.keys import MANAGER, WEBHOOKS
 from wamc.errors import ApiError
-from wamc.gateway.app import MANAGER, WEBHOOKS
 from wamc.validation import bounded_int, client_id
 from wamc.webhooks import WebhookIn
 

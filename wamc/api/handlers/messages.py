@@ -7,8 +7,8 @@ import json
 from aiohttp import web
 from pydantic import ValidationError
 
+from wamc.api.keys import IDEMPOTENCY, MANAGER, PACER, SETTINGS, STORE
 from wamc.errors import ApiError
-from wamc.gateway.app import IDEMPOTENCY, MANAGER, PACER, SETTINGS, STORE
 from wamc.security import request_hash
 from wamc.states import ClientState
 from wamc.storage import messages as message_rows

@@ -13,12 +13,12 @@ from pathlib import Path
 
 from aiohttp import web
 
+from wamc.api.keys import API_KEY, MANAGER, SETTINGS, STORE
 from wamc.errors import ApiError
-from wamc.gateway.app import API_KEY, MANAGER, SETTINGS, STORE
 from wamc.storage import messages as message_rows
 from wamc.validation import bounded_int, client_id
 
-STATIC_DIR = Path(__file__).resolve().parent.parent / "dashboard" / "static"
+STATIC_DIR = Path(__file__).resolve().parents[2] / "dashboard" / "static"
 STATIC_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*\.(html|css|js|svg|png|ico)$")
 CONTENT_TYPES = {
     "html": "text/html",

@@ -1,0 +1,115 @@
+"""The aiohttp application factory: services under typed keys (``keys.py``), the two
+middlewares, the router built from the one route table, and the tasks the app owns."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterable
+
+from aiohttp import web
+from aiohttp.web_urldispatcher import AbstractRoute, UrlDispatcher
+
+from wamc.api.addresses import parse_networks
+from wamc.api.keys import (
+    API_KEY,
+    AUDIT,
+    AUTH_FAILURES,
+    BUS,
+    IDEMPOTENCY,
+    LIMITER,
+    MANAGER,
+    PACER,
+    PROXIES,
+    ROUTE_OF,
+    ROUTE_TABLE,
+    SETTINGS,
+    STARTED_AT,
+    STORE,
+    STREAMS,
+    TICKETS,
+    TOKENS,
+)
+from wamc.api.middleware import MAX_BODY, errors_middleware, on_prepare, security_middleware
+from wamc.api.routes import ROUTES
+from wamc.api.spec import Route
+from wamc.api.streams import Streams
+from wamc.config import Settings
+from wamc.daemon import ClientManager
+from wamc.events import EventBus
+from wamc.security import (
+    ApiLimiter,
+    AuditLog,
+    AuthFailureLimiter,
+    Idempotency,
+    SendPacer,
+    StreamTickets,
+    Tokens,
+)
+from wamc.storage import Database
+
+
+def create_app(
+    settings: Settings,
+    manager: ClientManager,
+    bus: EventBus,
+    store: Database,
+    api_key: str,
+    started_at: str,
+) -> web.Application:
+    app = web.Application(
+        middlewares=[errors_middleware, security_middleware], client_max_size=MAX_BODY
+    )
+    app[TOKENS] = Tokens(store, api_key)  # admin key + per-client tokens (wamc/auth.py)
+    app[TICKETS] = StreamTickets(app[TOKENS])
+    app[STREAMS] = Streams(settings.max_streams_per_key)
+    app[AUTH_FAILURES] = AuthFailureLimiter(settings.auth_failures_per_minute)
+    app[PROXIES] = parse_networks(settings.trusted_proxies)  # checked by the daemon at start
+    app[LIMITER] = ApiLimiter(
+        settings.api_rate_per_minute, settings.api_rate_burst, settings.admin_rate_per_minute
+    )
+    app[PACER] = SendPacer(settings.send_interval, settings.send_jitter, settings.send_queue_size)
+    app[IDEMPOTENCY] = Idempotency(store)
+    app[AUDIT] = AuditLog(store, settings.logs_dir / "audit.log")
+    app.on_startup.append(_load_tokens)
+    app.cleanup_ctx.append(_audit_retention)
+    app.on_response_prepare.append(on_prepare)
+    app[SETTINGS] = settings
+    app[MANAGER] = manager
+    app[BUS] = bus
+    app[STORE] = store
+    app[API_KEY] = api_key
+    app[STARTED_AT] = started_at
+    app[ROUTE_TABLE] = ROUTES
+    app[ROUTE_OF] = add_routes(app.router, ROUTES)
+    return app
+
+
+def add_routes(router: UrlDispatcher, routes: Iterable[Route]) -> dict[AbstractRoute, Route]:
+    """Route every entry (a GET also answers HEAD, as aiohttp's ``web.get`` does) and return
+    which entry each aiohttp route came from: the security middleware reads its scope there."""
+    index: dict[AbstractRoute, Route] = {}
+    for entry in routes:
+        add = getattr(router, "add_" + entry.method.lower())
+        index[add(entry.path, entry.handler)] = entry
+    return index
+
+
+async def _load_tokens(app: web.Application) -> None:
+    await app[TOKENS].load()
+
+
+async def _audit_retention(app: web.Application) -> AsyncIterator[None]:
+    days = app[SETTINGS].audit_retention_days
+    task = asyncio.create_task(app[AUDIT].retention_loop(days), name="audit-retention")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def begin_shutdown(app: web.Application, timeout: float = 1.5) -> None:
+    """First step of a daemon stop: queued sends answer 503 ``shutting_down``, every event
+    stream is closed (WebSocket 1001, SSE ``event: shutdown``) so no consumer holds the exit."""
+    app[PACER].close()
+    await app[STREAMS].shutdown(timeout)
