@@ -25,8 +25,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.report import percentile, table, write_section  # noqa: E402
-from tests.conftest import API_KEY, Daemon  # noqa: E402
-from tests.helpers import wait_for  # noqa: E402
+from tests.support import API_KEY, Daemon, wait_for  # noqa: E402
 from wamc.config import load_settings  # noqa: E402
 from wamc.simulator import Simulator  # noqa: E402
 from wamc.storage import Database  # noqa: E402

@@ -25,10 +25,8 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import SimControl  # noqa: E402
 from bench.report import percentile, table, write_section  # noqa: E402
-from tests.conftest import API_KEY, Daemon, free_port  # noqa: E402
-from tests.helpers import wait_for  # noqa: E402
+from tests.support import API_KEY, Daemon, SimControl, free_port, wait_for  # noqa: E402
 from wamc.simulator import Simulator  # noqa: E402
 
 PHONE = "5511900007001"

@@ -19,8 +19,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.report import table, write_section  # noqa: E402
-from tests.conftest import Daemon  # noqa: E402
-from tests.helpers import wait_for  # noqa: E402
+from tests.support import Daemon, wait_for  # noqa: E402
 from wamc.simulator import Simulator  # noqa: E402
 
 MB = 1024 * 1024

@@ -22,10 +22,8 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import SimControl  # noqa: E402
 from bench.report import percentile, table, write_section  # noqa: E402
-from tests.conftest import Daemon, processes_under  # noqa: E402
-from tests.helpers import wait_for  # noqa: E402
+from tests.support import Daemon, SimControl, processes_under, wait_for  # noqa: E402
 from wamc.simulator import Simulator  # noqa: E402
 
 CONTACT = "5511900009999"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.support import REPO
 
 SERVICE_USER = os.environ.get("WAMC_USER") or "wamc"
 

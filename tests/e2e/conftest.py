@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
-from tests.conftest import API_KEY, REPO, Daemon
+from tests.support import API_KEY, REPO, Daemon
 from wamc.config import load_settings
 
 BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]

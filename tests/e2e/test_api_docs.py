@@ -8,8 +8,8 @@ import re
 
 from playwright.async_api import Browser, expect
 
-from tests.conftest import API_KEY, Daemon
 from tests.e2e.conftest import DESKTOP, artifacts_dir
+from tests.support import API_KEY, Daemon
 
 
 async def test_swagger_ui_lists_operations_and_calls_the_api(

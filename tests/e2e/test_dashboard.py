@@ -15,9 +15,8 @@ import zxingcpp
 from PIL import Image
 from playwright.async_api import Browser, Page, expect
 
-from tests.conftest import Daemon
 from tests.e2e.conftest import PHONE, artifacts_dir, open_dashboard, sign_in
-from tests.helpers import wait_for
+from tests.support import Daemon, wait_for
 
 PHONE_A = "5511900000101"
 PHONE_X = "5511988880000"

@@ -10,8 +10,7 @@ from typing import Any
 import aiohttp
 import psutil
 
-from tests.conftest import API_KEY, Daemon
-from tests.helpers import wait_for
+from tests.support import API_KEY, Daemon, wait_for
 from wamc.api.handlers.admin import redact, tail_lines
 from wamc.daemon.metrics import TreeSampler
 

@@ -7,7 +7,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.conftest import API_KEY, Daemon
+from tests.support import API_KEY, Daemon
 
 PROBLEM_KEYS = {"type", "title", "status", "detail", "code"}
 

@@ -19,8 +19,7 @@ from typing import Any
 import psutil
 import pytest
 
-from tests.conftest import Daemon
-from tests.helpers import wait_for
+from tests.support import Daemon, wait_for
 from wamc.config import Settings
 from wamc.storage import Database
 from wamc.storage import clients as client_rows

@@ -15,8 +15,7 @@ from typing import Any
 import aiohttp
 import psutil
 
-from tests.conftest import API_KEY, Daemon
-from tests.helpers import wait_for
+from tests.support import API_KEY, Daemon, wait_for
 
 PHONE_A = "5511900000001"
 PHONE_B = "5511900000002"

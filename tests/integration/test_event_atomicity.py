@@ -6,9 +6,8 @@ import asyncio
 import time
 from typing import Any
 
-from tests.conftest import Daemon
-from tests.helpers import wait_for
 from tests.integration.test_events_ws import Consumer
+from tests.support import Daemon, wait_for
 from wamc.daemon.faults import CRASH_EXIT_CODE
 
 PHONE = "5511900000401"

@@ -13,8 +13,7 @@ from typing import Any
 import psutil
 import pytest
 
-from tests.conftest import Daemon, processes_under
-from tests.helpers import session_on_disk, wait_for
+from tests.support import Daemon, processes_under, session_on_disk, wait_for
 
 CONTACT = "5511977776666"
 FAST = {

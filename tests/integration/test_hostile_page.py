@@ -13,9 +13,8 @@ from typing import Any
 
 import psutil
 
-from tests.conftest import Daemon
-from tests.helpers import wait_for
 from tests.integration.test_events_ws import Consumer
+from tests.support import Daemon, wait_for
 
 PHONE_A = "5511900000201"
 PHONE_B = "5511900000202"

@@ -18,8 +18,7 @@ import aiohttp
 import psutil
 import pytest
 
-from tests.conftest import API_KEY, REPO, Daemon
-from tests.helpers import wait_for
+from tests.support import API_KEY, REPO, Daemon, wait_for
 from wamc.security import AuditLog
 from wamc.storage import Database
 

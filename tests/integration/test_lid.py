@@ -15,10 +15,9 @@ from typing import Any
 import pytest
 from playwright.async_api import async_playwright
 
-from tests.conftest import Daemon
-from tests.helpers import wait_for
 from tests.integration.test_core_flow import EventLog
 from tests.integration.test_simulator import CHROMIUM, SimEnv, pair
+from tests.support import Daemon, wait_for
 
 PHONE_A = "5511900000021"
 PHONE_X = "5511977770021"  # a contact outside wamc

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import Daemon
-from tests.helpers import wait_for
 from tests.integration.test_core_flow import EventLog
+from tests.support import Daemon, wait_for
 
 PHONE_A = "5511900000011"
 PHONE_X = "5511977770001"  # a contact outside wamc

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import API_KEY, Daemon
+from tests.support import API_KEY, Daemon
 
 CHECKS = ",".join(
     [

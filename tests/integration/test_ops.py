@@ -14,9 +14,8 @@ from typing import Any
 import aiohttp
 import psutil
 
-from tests.conftest import API_KEY, REPO, Daemon, free_port, processes_under
-from tests.helpers import wait_for
 from tests.service_user import ensure_service_user, give, open_folder
+from tests.support import API_KEY, REPO, Daemon, free_port, processes_under, wait_for
 
 
 def run(

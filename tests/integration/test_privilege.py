@@ -16,9 +16,8 @@ from typing import Any
 import psutil
 import pytest
 
-from tests.conftest import REPO, Daemon
-from tests.helpers import wait_for
 from tests.service_user import ensure_service_user, give, needs_root, open_folder
+from tests.support import REPO, Daemon, wait_for
 from wamc.privilege import ROOT_REFUSED
 from workers.stdio import CAP
 

@@ -23,10 +23,9 @@ import zmq.asyncio
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import Daemon
-from tests.helpers import wait_for
 from tests.integration.test_events_ws import Consumer
 from tests.integration.test_hostile_page import daemon_idle_within
+from tests.support import Daemon, wait_for
 from wamc.config import load_settings
 from wamc.wire import events as W
 from wamc.wire import frames as F

@@ -12,8 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.conftest import API_KEY, Daemon
-from tests.helpers import wait_for
+from tests.support import API_KEY, Daemon, wait_for
 
 PHONE_A = "5511900000011"
 PHONE_B = "5511900000012"

@@ -20,7 +20,7 @@ import psutil
 import pytest
 from playwright.async_api import BrowserContext, Page, Playwright, async_playwright
 
-from tests.helpers import session_on_disk, wait_for
+from tests.support import session_on_disk, wait_for
 from wamc.simulator import Simulator
 
 CHROMIUM = "/usr/lib/chromium/chromium-headless-shell"

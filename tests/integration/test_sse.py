@@ -7,7 +7,7 @@ from typing import Any
 
 import aiohttp
 
-from tests.conftest import API_KEY, Daemon
+from tests.support import API_KEY, Daemon
 
 
 async def read_events(resp: aiohttp.ClientResponse, count: int) -> list[dict[str, Any]]:

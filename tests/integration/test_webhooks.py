@@ -15,8 +15,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from tests.conftest import Daemon, free_port
-from tests.helpers import wait_for
+from tests.support import Daemon, free_port, wait_for
 from wamc.events import EventBus
 from wamc.storage import Database
 from wamc.webhooks import (

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import wait_for
+from tests.support import wait_for
 
 FAST = {"WAMC_HEARTBEAT_INTERVAL": "0.5", "WAMC_HEARTBEAT_TIMEOUT": "6"}
 

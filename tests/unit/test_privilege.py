@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.support import REPO
 from wamc.daemon.backend import Backoff
 from wamc.privilege import EXIT_ROOT_REFUSED, secure_tree
 from workers.browser import chrome_major
