@@ -1,4 +1,6 @@
-"""Worker runtime: DEALER socket to the daemon, heartbeats, event outbox, command dispatch."""
+"""Worker runtime: the lifecycle (browser, page, profile recovery) and what page events mean.
+
+The daemon link lives in workers/link.py, the wire commands in workers/commands.py."""
 
 from __future__ import annotations
 
@@ -6,20 +8,18 @@ import asyncio
 import contextlib
 import os
 import signal
-import time
-import uuid
 from typing import Any
 
-import zmq
-import zmq.asyncio
 from loguru import logger
 
 from wamc.config import Settings
 from wamc.states import ClientState
-from wamc.wire import commands as C
 from wamc.wire import events as W
 from wamc.wire import frames as F
+from workers import commands
 from workers.browser import Browser, BrowserError
+from workers.commands import first_line
+from workers.link import DaemonLink
 from workers.page_events import Dropped, clean
 from workers.wa_state import derive_state
 
@@ -46,37 +46,25 @@ class Worker:
         self.client_id = client_id
         self.grace = grace
         self.log = logger.bind(client=client_id)
-        self.ctx = zmq.asyncio.Context()
-        self.sock = self.ctx.socket(zmq.DEALER)
-        self.boot = uuid.uuid4().hex
-        # One connection identity per worker process: the daemon binds what this worker proves
-        # in its hello to this routing id, so a peer taking over the client's id gains nothing.
-        route = f"{client_id}.{self.boot}"
-        self.sock.setsockopt(zmq.IDENTITY, route.encode())
-        # The daemon lets a connection in only with the secret it gave this worker at spawn.
-        self.sock.setsockopt(zmq.PLAIN_USERNAME, route.encode())
-        self.sock.setsockopt(zmq.PLAIN_PASSWORD, secret.encode())
-        self.secret = secret
-        self.sock.setsockopt(zmq.LINGER, 1000)
         self.state = ClientState.STARTING
         self.me: str | None = None
         self.qr: str | None = None
         self.was_connected = False
-        self.next_dn = 1
-        self.outbox: dict[int, bytes] = {}
-        # The event sender walks the outbox in order; a welcome moves it back to what the
-        # daemon has not stored (``resend_from``) by bumping ``send_round``.
-        self.resend_from = 1
-        self.send_round = 0
-        self.send_wake = asyncio.Event()
-        self.welcomed = False
         self.qr_codes = 0
-        self.daemon_newest: dict[str, str] = {}
         self.recovering = False
         self.taking_over = False
-        self.last_daemon_contact = time.monotonic()
         self.stopping = asyncio.Event()
         self.tasks: set[asyncio.Task[Any]] = set()
+        self.link = DaemonLink(
+            settings,
+            client_id,
+            secret,
+            grace,
+            self.log,
+            status=lambda: (str(self.state), self.browser.pid),
+            on_request=self.on_request,
+            stopping=self.stopping,
+        )
         self.browser = Browser(
             profile_dir=settings.client_dir(client_id) / "profile",
             url=settings.whatsapp_url,
@@ -90,17 +78,16 @@ class Worker:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
-        self.sock.connect(self.settings.endpoint())
-        self.send_hello()
-        receiver = self.spawn(self.receive_loop())
-        beat = self.spawn(self.heartbeat_loop())
-        sender = self.spawn(self.event_sender())
+        self.link.connect()
+        receiver = self.spawn(self.link.receive_loop())
+        beat = self.spawn(self.link.heartbeat_loop())
+        sender = self.spawn(self.link.event_sender())
         code = 0
         try:
             self.log.info("worker {} starting browser", os.getpid())
             await self.start_browser()
             self.log.info("browser started (pid {})", self.browser.pid)
-            self.send_hello()
+            self.link.send_hello()
             await self.open_page()
             while not self.stopping.is_set():
                 closed = self.spawn(self.browser.closed.wait())
@@ -127,12 +114,11 @@ class Worker:
         finally:
             self.log.info("worker stopping")
             await self.browser.close()
-            await self.flush_outbox(timeout=2.0)
+            await self.link.flush_outbox(timeout=2.0)
             receiver.cancel()
             beat.cancel()
             sender.cancel()
-            self.sock.close(linger=500)
-            self.ctx.term()
+            self.link.close()
         return code
 
     async def start_browser(self) -> None:
@@ -176,121 +162,11 @@ class Worker:
         task.add_done_callback(self.tasks.discard)
         return task
 
-    async def flush_outbox(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while self.outbox and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-
-    # --- daemon link -------------------------------------------------------------------------
-    def send(self, frame: bytes) -> None:
-        with contextlib.suppress(zmq.Again):
-            self.sock.send(frame, zmq.NOBLOCK)
-
-    def send_hello(self) -> None:
-        hello = F.Hello(
-            client=self.client_id,
-            boot=self.boot,
-            pid=os.getpid(),
-            browser_pid=self.browser.pid,
-            state=str(self.state),
-            secret=self.secret,
-        )
-        self.send(F.encode(hello))
-
-    async def heartbeat_loop(self) -> None:
-        interval = self.settings.heartbeat_interval
-        while True:
-            await asyncio.sleep(interval)
-            silent = time.monotonic() - self.last_daemon_contact
-            if silent > self.grace:
-                self.log.warning(
-                    "daemon silent for {:.0f}s: closing the browser and exiting", silent
-                )
-                self.stopping.set()
-                return
-            if silent > self.settings.heartbeat_timeout and self.welcomed:
-                self.welcomed = False
-            if not self.welcomed:
-                self.send_hello()
-            else:
-                beat = F.Heartbeat(state=str(self.state), browser_pid=self.browser.pid)
-                self.send(F.encode(beat))
-
-    async def receive_loop(self) -> None:
-        while True:
-            raw = await self.sock.recv()
-            self.last_daemon_contact = time.monotonic()
-            try:
-                msg = F.decode_from_daemon(raw)
-            except F.WireError as exc:
-                self.log.warning("dropping frame: {}", exc)
-                continue
-            if isinstance(msg, F.Welcome):
-                self.welcomed = True
-                self.daemon_newest = dict(msg.newest)
-                self.drop_acked(msg.acked)
-                self.resend_from = msg.acked + 1  # replay what was never stored, in order
-                self.send_round += 1
-                self.send_wake.set()
-            elif isinstance(msg, F.Ack):
-                self.drop_acked(msg.dn)
-            elif isinstance(msg, F.Who):
-                self.welcomed = False
-                self.send_hello()
-            elif isinstance(msg, F.Request):
-                self.spawn(self.handle_request(msg))
-
-    def drop_acked(self, acked: int) -> None:
-        for dn in [d for d in self.outbox if d <= acked]:
-            del self.outbox[dn]
-
     def emit(self, name: str, data: dict[str, Any]) -> None:
-        dn = self.next_dn
-        self.next_dn += 1
-        try:
-            frame = F.encode(F.Event(dn=dn, name=name, data=F.raw(data)))
-        except Exception as exc:  # not encodable: the daemon records it as a dead event
-            frame = self.dropped(dn, name, f"not encodable: {type(exc).__name__}", 0)
-        if len(frame) > F.FRAME_CAP:
-            self.log.warning(
-                "{} event of {} bytes is over the frame cap: dropped", name, len(frame)
-            )
-            frame = self.dropped(dn, name, "over the frame cap", len(frame))
-        self.outbox[dn] = frame
-        self.send_wake.set()
+        self.link.emit(name, data)
 
-    async def event_sender(self) -> None:
-        """Events leave in order and wait for room (ZeroMQ's queue towards a busy daemon) rather
-        than being dropped: the daemon never sees a gap it must ask to be replayed."""
-        cursor, round_ = 1, self.send_round
-        while True:
-            if round_ != self.send_round:
-                cursor, round_ = self.resend_from, self.send_round
-            if cursor >= self.next_dn:
-                self.send_wake.clear()
-                await self.send_wake.wait()
-                continue
-            frame = self.outbox.get(cursor)  # None: acknowledged meanwhile
-            if frame is not None:
-                await self.sock.send(frame)
-            cursor += 1
-
-    @staticmethod
-    def dropped(dn: int, name: str, reason: str, size: int) -> bytes:
-        data = {"name": name[:64], "reason": reason, "size": size}
-        return F.encode(F.Event(dn=dn, name=W.DROPPED, data=F.raw(data)))
-
-    def reply_ok(self, req_id: str, result: Any) -> None:
-        try:
-            frame = F.encode(F.Reply(id=req_id, ok=True, result=F.raw(result)))
-        except Exception as exc:
-            frame = F.encode(error_reply(req_id, "whatsapp_error", f"unencodable result: {exc}"))
-        if len(frame) > F.FRAME_CAP:
-            frame = F.encode(error_reply(req_id, "whatsapp_error", "result over the frame cap"))
-        self.send(frame)
-
-    def reply_error(self, req_id: str, code: str, message: str) -> None:
-        self.send(F.encode(error_reply(req_id, code, message)))
+    def on_request(self, msg: F.Request) -> None:
+        self.spawn(commands.handle_request(self, msg))
 
     # --- page events -------------------------------------------------------------------------
     async def on_page_event(self, name: str, data: dict[str, Any]) -> None:
@@ -381,7 +257,7 @@ class Worker:
             self.log.info("old profile kept at {}", moved)
             self.was_connected = False
             await self.browser.start()
-            self.send_hello()
+            self.link.send_hello()
             await self.browser.open()
         except Exception as exc:
             self.log.error("profile recovery failed: {}: exiting for a clean restart", exc)
@@ -401,79 +277,13 @@ class Worker:
                 page_id = chat.get("page_id") or chat["id"]
                 msgs = await self.browser.call("messages", page_id, BACKFILL_MESSAGES, None)
                 msgs.sort(key=lambda m: m.get("timestamp") or 0)
-                for msg in missing_after(msgs, self.daemon_newest.get(chat["id"])):
+                for msg in missing_after(msgs, self.link.daemon_newest.get(chat["id"])):
                     with contextlib.suppress(Dropped):  # the page answers: checked like events
                         self.emit(W.MESSAGE, {**clean("message", msg)[1], "backfill": True})
                         offered += 1
             self.log.info("backfill: {} messages offered from {} chats", offered, len(chats))
         except Exception as exc:  # the page may reload under us; the next connect retries
             self.log.warning("backfill failed: {}", exc)
-
-    # --- commands -------------------------------------------------------------------------------
-    async def handle_request(self, msg: F.Request) -> None:
-        req_id, cmd, args, timeout = msg.id, msg.cmd, msg.args, msg.timeout
-        try:
-            result = await asyncio.wait_for(self.execute(cmd, args, timeout), timeout)
-        except TimeoutError:
-            self.reply_error(req_id, "worker_timeout", f"{cmd} took over {timeout:.0f}s")
-        except C.RemoteError as exc:
-            self.reply_error(req_id, exc.code, exc.message)
-        except Exception as exc:
-            self.log.warning("{} failed: {}", cmd, exc)
-            self.reply_error(req_id, "whatsapp_error", first_line(str(exc)))
-        else:
-            self.reply_ok(req_id, result)
-
-    async def execute(self, cmd: Any, args: dict[str, Any], timeout: float) -> Any:
-        if cmd == C.STATUS:
-            return {
-                "state": str(self.state),
-                "me": self.me,
-                "pid": os.getpid(),
-                "browser_pid": self.browser.pid,
-            }
-        if cmd == C.QR:
-            return {"qr": self.qr}
-        if cmd == C.PAIRING_CODE:
-            if self.state != ClientState.QR:
-                raise C.RemoteError("no_qr", f"client is {self.state}: pairing needs the QR screen")
-            code = await self.browser.call("pairingCode", args["phone"], timeout=timeout)
-            return {"code": code}
-        if cmd == C.STOP:
-            self.stopping.set()
-            return {"stopping": True}
-        if self.state != ClientState.CONNECTED and cmd in (
-            C.SEND_TEXT,
-            C.CHATS,
-            C.MESSAGES,
-            C.LOGOUT,
-        ):
-            raise C.RemoteError("not_connected", f"client is {self.state}, not connected")
-        if cmd == C.SEND_TEXT:
-            return await self.browser.call("sendText", args["to"], args["text"], timeout=timeout)
-        if cmd == C.CHATS:
-            return await self.browser.call("chats", int(args.get("count", 100)), timeout=timeout)
-        if cmd == C.MESSAGES:
-            return await self.browser.call(
-                "messages",
-                args["chat_id"],
-                int(args.get("count", 50)),
-                args.get("before"),
-                timeout=timeout,
-            )
-        if cmd == C.LOGOUT:
-            try:
-                await self.browser.call("logout", timeout=timeout)
-            except Exception as exc:
-                # WhatsApp Web reloads the page while logging out: the call's page goes away.
-                if not page_went_away(exc):
-                    raise
-            return {"logged_out": True}
-        raise C.RemoteError("unknown_command", f"unknown command {cmd!r}")
-
-
-def error_reply(req_id: str, code: str, message: str) -> F.Reply:
-    return F.Reply(id=req_id, ok=False, error=F.RemoteErrorInfo(code=code, message=message[:4096]))
 
 
 def missing_after(messages: list[dict[str, Any]], newest_known: str | None) -> list[dict[str, Any]]:
@@ -489,19 +299,3 @@ def missing_after(messages: list[dict[str, Any]], newest_known: str | None) -> l
 async def wait_until(predicate: Any, interval: float = 0.1) -> None:
     while not predicate():
         await asyncio.sleep(interval)
-
-
-def page_went_away(exc: BaseException) -> bool:
-    text = str(exc)
-    return any(
-        sign in text
-        for sign in (
-            "Execution context was destroyed",
-            "Target page, context or browser has been closed",
-            "navigation",
-        )
-    )
-
-
-def first_line(text: str) -> str:
-    return text.strip().splitlines()[0][:300] if text.strip() else "error"

@@ -1,0 +1,122 @@
+"""Wire commands (wamc/wire/commands.py), one function each, run against the worker's page.
+
+Adding a command: its name (and argument/result types) in ``wamc/wire/commands.py``, one function
+here, one line in ``COMMANDS``; the daemon side calls it through ``wamc/daemon/control.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from wamc.states import ClientState
+from wamc.wire import commands as C
+from wamc.wire import frames as F
+
+if TYPE_CHECKING:
+    from workers.runtime import Worker
+
+Args = dict[str, Any]
+Handler = Callable[["Worker", Args, float], Awaitable[Any]]
+
+
+async def status(w: Worker, args: Args, timeout: float) -> Any:
+    return {"state": str(w.state), "me": w.me, "pid": os.getpid(), "browser_pid": w.browser.pid}
+
+
+async def qr(w: Worker, args: Args, timeout: float) -> Any:
+    return {"qr": w.qr}
+
+
+async def pairing_code(w: Worker, args: Args, timeout: float) -> Any:
+    if w.state != ClientState.QR:
+        raise C.RemoteError("no_qr", f"client is {w.state}: pairing needs the QR screen")
+    code = await w.browser.call("pairingCode", args["phone"], timeout=timeout)
+    return {"code": code}
+
+
+async def stop(w: Worker, args: Args, timeout: float) -> Any:
+    w.stopping.set()
+    return {"stopping": True}
+
+
+async def send_text(w: Worker, args: Args, timeout: float) -> Any:
+    return await w.browser.call("sendText", args["to"], args["text"], timeout=timeout)
+
+
+async def chats(w: Worker, args: Args, timeout: float) -> Any:
+    return await w.browser.call("chats", int(args.get("count", 100)), timeout=timeout)
+
+
+async def messages(w: Worker, args: Args, timeout: float) -> Any:
+    count = int(args.get("count", 50))
+    return await w.browser.call(
+        "messages", args["chat_id"], count, args.get("before"), timeout=timeout
+    )
+
+
+async def logout(w: Worker, args: Args, timeout: float) -> Any:
+    try:
+        await w.browser.call("logout", timeout=timeout)
+    except Exception as exc:
+        # WhatsApp Web reloads the page while logging out: the call's page goes away.
+        if not page_went_away(exc):
+            raise
+    return {"logged_out": True}
+
+
+COMMANDS: dict[str, Handler] = {
+    C.STATUS: status,
+    C.QR: qr,
+    C.PAIRING_CODE: pairing_code,
+    C.STOP: stop,
+    C.SEND_TEXT: send_text,
+    C.CHATS: chats,
+    C.MESSAGES: messages,
+    C.LOGOUT: logout,
+}
+# Commands that need a linked session.
+NEED_CONNECTED = frozenset({C.SEND_TEXT, C.CHATS, C.MESSAGES, C.LOGOUT})
+
+
+async def execute(w: Worker, cmd: Any, args: Args, timeout: float) -> Any:
+    handler = COMMANDS.get(cmd) if isinstance(cmd, str) else None
+    if handler is None:
+        raise C.RemoteError("unknown_command", f"unknown command {cmd!r}")
+    if cmd in NEED_CONNECTED and w.state != ClientState.CONNECTED:
+        raise C.RemoteError("not_connected", f"client is {w.state}, not connected")
+    return await handler(w, args, timeout)
+
+
+async def handle_request(w: Worker, msg: F.Request) -> None:
+    """Run one request and answer it; never raises (a failure is the reply)."""
+    req_id, cmd, timeout = msg.id, msg.cmd, msg.timeout
+    try:
+        result = await asyncio.wait_for(execute(w, cmd, msg.args, timeout), timeout)
+    except TimeoutError:
+        w.link.reply_error(req_id, "worker_timeout", f"{cmd} took over {timeout:.0f}s")
+    except C.RemoteError as exc:
+        w.link.reply_error(req_id, exc.code, exc.message)
+    except Exception as exc:
+        w.log.warning("{} failed: {}", cmd, exc)
+        w.link.reply_error(req_id, "whatsapp_error", first_line(str(exc)))
+    else:
+        w.link.reply_ok(req_id, result)
+
+
+def page_went_away(exc: BaseException) -> bool:
+    text = str(exc)
+    return any(
+        sign in text
+        for sign in (
+            "Execution context was destroyed",
+            "Target page, context or browser has been closed",
+            "navigation",
+        )
+    )
+
+
+def first_line(text: str) -> str:
+    return text.strip().splitlines()[0][:300] if text.strip() else "error"
