@@ -1,6 +1,6 @@
 """Least privilege: file modes for the service's folders and the rule that workers avoid root.
 
-Stdlib only: the worker imports it too (it stays lean).
+Stdlib only. What the worker needs too (umask, root refusal) is in ``wamc/wire/process.py``.
 
 The service runs as an unprivileged user (``scripts/start.sh`` creates ``wamc``); an operator in
 that user's group may read the logs (dirs 0750, files 0640) but never the sessions (0700): they
@@ -13,21 +13,9 @@ import contextlib
 import os
 from pathlib import Path
 
-# Files 0640, folders 0750. Set before the first log file is opened.
-UMASK = 0o027
 SESSIONS_MODE = 0o700
 LOGS_DIR_MODE = 0o750
 LOG_FILE_MODE = 0o640
-# A worker that refuses to run as root exits with this code (sysexits' EX_NOPERM).
-EXIT_ROOT_REFUSED = 77
-ROOT_REFUSED = (
-    "workers refuse to run as root (Chromium would run without its sandbox): run wamc as an "
-    "unprivileged user (scripts/start.sh uses the 'wamc' user) or set WAMC_ALLOW_ROOT=1"
-)
-
-
-def is_root() -> bool:
-    return os.geteuid() == 0
 
 
 def secure_tree(sessions_dir: Path, logs_dir: Path) -> None:

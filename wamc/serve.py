@@ -26,11 +26,12 @@ from wamc.daemon.link import Transport
 from wamc.daemon.manager import ClientManager
 from wamc.events import EventBus
 from wamc.log import setup_daemon_logging
-from wamc.privilege import ROOT_REFUSED, UMASK, is_root, private_dir, secure_tree
+from wamc.privilege import private_dir, secure_tree
 from wamc.storage import Database
 from wamc.timeutil import utc_now_iso
 from wamc.validation import legacy_client_ids
 from wamc.webhooks import WebhookService
+from wamc.wire.process import ROOT_REFUSED, UMASK, is_root
 
 
 class DaemonError(RuntimeError):

@@ -15,7 +15,7 @@ from loguru import logger
 
 from wamc.config import load_settings
 from wamc.log import setup_worker_logging
-from wamc.privilege import EXIT_ROOT_REFUSED, ROOT_REFUSED, UMASK, is_root
+from wamc.wire.process import EXIT_ROOT_REFUSED, ROOT_REFUSED, UMASK, is_root
 from workers import stdio
 
 # The first character a letter or digit: an id is never mistaken for an option.

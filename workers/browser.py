@@ -16,7 +16,7 @@ import psutil
 from loguru import logger
 from playwright.async_api import BrowserContext, Page, async_playwright
 
-from wamc.daemon.proofs import browser_cmdline_matches, kill_tree
+from wamc.wire.process import browser_cmdline_matches, kill_tree
 from workers import stdio
 from workers.page_events import Dropped, PageGate, Throttled, clean
 

@@ -9,14 +9,26 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from wamc.states import ClientState
 from wamc.wire import commands as C
 from wamc.wire import frames as F
+from workers.browser import Browser
+from workers.link import DaemonLink
 
-if TYPE_CHECKING:
-    from workers.runtime import Worker
+
+class Worker(Protocol):
+    """What commands see of the worker (workers/runtime.py)."""
+
+    state: ClientState
+    me: str | None
+    qr: str | None
+    browser: Browser
+    link: DaemonLink
+    stopping: asyncio.Event
+    log: Any
+
 
 Args = dict[str, Any]
 Handler = Callable[["Worker", Args, float], Awaitable[Any]]

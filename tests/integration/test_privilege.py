@@ -18,7 +18,7 @@ import pytest
 
 from tests.service_user import ensure_service_user, give, needs_root, open_folder
 from tests.support import REPO, Daemon, wait_for
-from wamc.privilege import ROOT_REFUSED
+from wamc.wire.process import ROOT_REFUSED
 from workers.stdio import CAP
 
 PHONE = "5511900000071"

@@ -13,7 +13,8 @@ import pytest
 
 from tests.support import REPO
 from wamc.daemon.backend import Backoff
-from wamc.privilege import EXIT_ROOT_REFUSED, secure_tree
+from wamc.privilege import secure_tree
+from wamc.wire.process import EXIT_ROOT_REFUSED
 from workers.browser import chrome_major
 
 

@@ -5,7 +5,7 @@ backend (local processes; proofs in proofs.py) · link (ZeroMQ ROUTER) · inbox 
 numbers, acks, dead events) · ingest (event → store + bus in one transaction) · control (what the
 API calls) · manager (the parts wired together, the API's face). Composed by wamc/serve.py.
 
-Names are re-exported lazily: ``workers`` imports ``wamc.daemon.proofs`` without loading the rest.
+Names are re-exported lazily, so importing one part does not load the rest.
 """
 
 from __future__ import annotations

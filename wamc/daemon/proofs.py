@@ -12,28 +12,15 @@ report another client's browser. Only a process proven to be that client's gets 
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
 from pathlib import Path
 
 import psutil
 from loguru import logger
 
+# The command-line facts and kill_tree are the wire's (the worker uses them too).
+from wamc.wire.process import browser_cmdline_matches, kill_tree, worker_cmdline_matches
+
 CREATE_TIME_SLACK = 1.0  # psutil's create time is derived from boot time and clock ticks
-
-
-def worker_cmdline_matches(cmd: list[str], client_id: str) -> bool:
-    """``python -m workers --client=ID``, or ``--client ID`` from a worker an older daemon started."""
-    if "workers" not in cmd:
-        return False
-    return cmd[-1:] == [f"--client={client_id}"] or cmd[-2:] == ["--client", client_id]
-
-
-def browser_cmdline_matches(cmd: list[str], profile_dir: Path) -> bool:
-    """Chromium's main process (no ``--type=``) on exactly ``profile_dir``."""
-    needle = f"--user-data-dir={profile_dir}"
-    return needle in cmd and not any(arg.startswith("--type=") for arg in cmd)
 
 
 def _live(pid: int | None) -> psutil.Process | None:
@@ -73,21 +60,6 @@ def is_client_browser(pid: int | None, profile_dir: Path, worker_pid: int | None
         return True  # its worker is gone: Chromium was re-parented; its profile is the proof
     except psutil.Error:
         return False
-
-
-def kill_tree(pid: int) -> None:
-    """SIGKILL ``pid``'s process group when it leads one, and ``pid`` with its descendants.
-
-    Only for a pid proven ours a moment ago (see ``is_client_*``)."""
-    with contextlib.suppress(psutil.Error):
-        proc = psutil.Process(pid)
-        children = proc.children(recursive=True)
-        with contextlib.suppress(OSError):
-            if os.getpgid(pid) == pid:
-                os.killpg(pid, signal.SIGKILL)
-        for p in (proc, *children):
-            with contextlib.suppress(psutil.Error):
-                p.kill()
 
 
 def kill_client_browser(

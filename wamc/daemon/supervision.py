@@ -21,11 +21,11 @@ from wamc.daemon.link import Transport
 from wamc.daemon.metrics import client_usage
 from wamc.daemon.recycle import recycle_reason
 from wamc.daemon.registry import DESIRED_RUNNING, Client, Registry, client_log
-from wamc.privilege import EXIT_ROOT_REFUSED, ROOT_REFUSED
 from wamc.states import ClientState
 from wamc.storage import clients as client_rows
 from wamc.storage.clients import ClientRow
 from wamc.wire import frames as F
+from wamc.wire.process import EXIT_ROOT_REFUSED, ROOT_REFUSED
 
 RECYCLE = "recycle: "
 RESTART_REQUESTED = "restart requested"
