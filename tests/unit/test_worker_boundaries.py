@@ -26,3 +26,12 @@ def test_worker_has_no_simulator_branch() -> None:
         text = path.read_text().lower()
         for needle in ("simulator", "__simwa", "/control/", "sim_"):
             assert needle not in text, f"{path.name} mentions {needle!r}"
+
+
+def test_workers_start_in_this_checkout() -> None:
+    """``-m workers`` runs from the worker's cwd: it must be the folder beside ``wamc/``, or the
+    daemon would start whatever worker another install on sys.path holds."""
+    from wamc.daemon.backend import project_root
+
+    assert (project_root() / "workers" / "__main__.py").is_file()
+    assert project_root() == WORKERS.parent

@@ -267,7 +267,9 @@ async def wait_exit(pid: int) -> None:
 
 
 def project_root() -> Path:
-    return Path(__file__).resolve().parent.parent
+    """The folder holding ``wamc/`` and ``workers/``: the worker's cwd, so ``-m workers`` runs
+    this checkout's worker (not another one an editable install points at)."""
+    return Path(__file__).resolve().parents[2]
 
 
 class Backoff:
