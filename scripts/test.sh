@@ -6,7 +6,7 @@
 #   bash scripts/test.sh tests/unit           # only these paths
 #   WAMC_JUNITXML=out.xml bash scripts/test.sh
 #
-# Exits non-zero if ruff, lint-imports or pytest fails, and also when pytest collects no tests.
+# Exits non-zero if ruff, lint-imports, mypy or pytest fails, and also when pytest collects no tests.
 # Under CI=true a JUnit report goes to test-artifacts/junit.xml.
 set -euo pipefail
 
@@ -39,6 +39,8 @@ echo "== ruff format --check"
 "$ROOT/.venv/bin/ruff" format --check . || failed+=("ruff format --check")
 echo "== lint-imports (architecture contracts in pyproject.toml)"
 "$ROOT/.venv/bin/lint-imports" --no-cache || failed+=("lint-imports")
+echo "== mypy (strict for wamc/wire and wamc/storage, see pyproject.toml)"
+"$ROOT/.venv/bin/mypy" || failed+=("mypy")
 
 # Run all of tests/ unless the caller named paths or node ids of their own.
 targets=(tests)

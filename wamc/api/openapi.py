@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from wamc import __version__
 from wamc import validation as V
@@ -61,7 +61,9 @@ def _models() -> list[type[BaseModel]]:
 def _schemas() -> dict[str, Any]:
     models = _models()
     requests = (V.SendMessage, V.TokenCreate)
-    modes = [(m, "validation" if m in requests else "serialization") for m in models]
+    modes: list[tuple[type[BaseModel], JsonSchemaMode]] = [
+        (m, "validation" if m in requests else "serialization") for m in models
+    ]
     _, top = models_json_schema(modes, ref_template="#/components/schemas/{model}")
     schemas: dict[str, Any] = dict(top.get("$defs", {}))
     schemas.update(_event_schemas())

@@ -159,5 +159,6 @@ async def _message(db: Database, bus: EventBus, client: Client, m: W.MessageData
     logger.bind(client=client.id).info(
         "message {} {} ({})", "sent" if m.from_me else "received", m.id, row["type"]
     )
-    client.last_message_at = max(client.last_message_at or "", message["timestamp"] or "") or None
+    newest = max(client.last_message_at or "", iso_from_unix(m.timestamp) or "")
+    client.last_message_at = newest or None
     await bus.publish(client.id, E.MESSAGE, message)

@@ -14,7 +14,7 @@ import time
 import uuid
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import zmq
 import zmq.asyncio
@@ -167,7 +167,10 @@ class Transport:
 
     def send(self, route: str, frame: F.Frame) -> bool:
         try:
-            sent = self.sock.send_multipart([route.encode(), F.encode(frame)], zmq.NOBLOCK)
+            sent = cast(
+                "asyncio.Future[Any]",
+                self.sock.send_multipart([route.encode(), F.encode(frame)], zmq.NOBLOCK),
+            )
         except zmq.ZMQError:  # EHOSTUNREACH (not connected) or EAGAIN (queue full)
             return False
         # pyzmq tries a NOBLOCK send at once and settles the Future with its outcome; read it so

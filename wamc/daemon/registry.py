@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from loguru import logger
 
@@ -134,7 +134,7 @@ class Registry:
             )
             client.last_message_at = iso_from_unix(last_message.get(row.id))
             if row.stop_outcome in ("clean", "term", "kill"):
-                client.stop_outcome = row.stop_outcome
+                client.stop_outcome = cast(StopOutcome, row.stop_outcome)
             self.clients[row.id] = client
             loaded.append((client, row))
         return loaded

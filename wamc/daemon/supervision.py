@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import Coroutine
 from typing import Any
@@ -85,7 +86,7 @@ class Supervisor:
             client.task = asyncio.create_task(
                 self._supervise(client), name=f"supervise:{client.id}"
             )
-            client.task.add_done_callback(lambda t, c=client: self._supervision_ended(c, t))
+            client.task.add_done_callback(functools.partial(self._supervision_ended, client))
         else:
             client.wake.set()
 

@@ -62,7 +62,7 @@ class EventBus:
         order, and an event whose transaction rolls back reaches nobody.
         """
         async with self.db.transaction() as tx:
-            ev = {
+            ev: dict[str, Any] = {
                 "id": uuid.uuid4().hex,
                 "seq": 0,
                 "client": client,

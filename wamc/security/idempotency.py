@@ -53,9 +53,9 @@ class Idempotency:
         """(status, body, replayed). Only successful answers are kept: a failure may be retried."""
         slot = (client, key)
         while slot in self._inflight:
-            fut = self._inflight[slot]
+            first = self._inflight[slot]
             with contextlib.suppress(Exception):  # the first try failed: this one may go ahead
-                await asyncio.shield(fut)
+                await asyncio.shield(first)
         stored = await answers.stored(self.db, client, key)
         if stored is not None:
             if stored[0] != rhash:
@@ -69,7 +69,7 @@ class Idempotency:
         self._inflight[slot] = fut
         try:
             status, body = await call()
-            cutoff = iso_from_unix(time.time() - IDEMPOTENCY_TTL)
+            cutoff = iso_from_unix(time.time() - IDEMPOTENCY_TTL) or ""  # never None for a time
             await answers.save(self.db, client, key, rhash, (status, body), utc_now_iso(), cutoff)
             fut.set_result((status, body))
             return status, body, False

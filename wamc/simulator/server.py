@@ -20,7 +20,7 @@ log = logging.getLogger("wamc.simulator")
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 WAJS_PATH = STATIC_DIR / "wa-js.js"
-SOCKETS_KEY = web.AppKey("sockets", set)
+SOCKETS_KEY = web.AppKey("sockets", set[web.WebSocketResponse])
 NO_STORE = {"Cache-Control": "no-store"}
 
 
@@ -108,7 +108,8 @@ async def page_socket(request: web.Request) -> web.WebSocketResponse:
 
 async def _close_sockets(app: web.Application) -> None:
     app[WORLD_KEY].close()
-    for ws in list(app[SOCKETS_KEY]):
+    sockets = app[SOCKETS_KEY]
+    for ws in list(sockets):
         await ws.close(code=WSCloseCode.GOING_AWAY, message=b"simulator stopping")
 
 
@@ -158,7 +159,7 @@ class Simulator:
     ):
         self.host = host
         self.port = port
-        self.timings = {
+        self.timings: dict[str, Any] = {
             "qr_first_ttl": qr_first_ttl,
             "qr_ttl": qr_ttl,
             "max_qr_codes": max_qr_codes,

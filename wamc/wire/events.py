@@ -34,18 +34,18 @@ class Payload(msgspec.Struct, frozen=True, kw_only=True):
     pass
 
 
-class StateData(Payload):
+class StateData(Payload, frozen=True):
     state: Short
     me: WaId | None = None
     reason: Short | None = None
     error: Annotated[str, msgspec.Meta(max_length=4096)] | None = None
 
 
-class QrData(Payload):
+class QrData(Payload, frozen=True):
     qr: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
 
 
-class MessageData(Payload):
+class MessageData(Payload, frozen=True):
     id: WaId
     chat_id: WaId
     from_me: bool = False
@@ -61,13 +61,13 @@ class MessageData(Payload):
     truncated: bool = False
 
 
-class AckData(Payload):
+class AckData(Payload, frozen=True):
     ids: Annotated[list[WaId], msgspec.Meta(max_length=1000)]
     ack: AckLevel
     chat: WaId | None = None
 
 
-class RevokeData(Payload):
+class RevokeData(Payload, frozen=True):
     id: WaId
     chat_id: WaId | None = None
     from_me: bool = False
@@ -76,7 +76,7 @@ class RevokeData(Payload):
     type: Short | None = None
 
 
-class EditData(Payload):
+class EditData(Payload, frozen=True):
     id: WaId
     chat_id: WaId | None = None
     from_me: bool = False
@@ -86,7 +86,7 @@ class EditData(Payload):
     truncated: bool = False
 
 
-class ReactionData(Payload):
+class ReactionData(Payload, frozen=True):
     id: WaId
     chat_id: WaId | None = None
     reaction_id: WaId | None = None
@@ -95,7 +95,7 @@ class ReactionData(Payload):
     timestamp: UnixTime | None = None
 
 
-class UnreadData(Payload):
+class UnreadData(Payload, frozen=True):
     chat_id: WaId
     unread: Annotated[int, msgspec.Meta(ge=0, le=2**31)]
 
@@ -105,7 +105,7 @@ class Participant(msgspec.Struct, frozen=True):
     state: Short | None = None
 
 
-class PresenceData(Payload):
+class PresenceData(Payload, frozen=True):
     chat_id: WaId
     state: Short | None = None
     is_online: bool = False
@@ -113,7 +113,7 @@ class PresenceData(Payload):
     participants: Annotated[list[Participant], msgspec.Meta(max_length=1024)] = []
 
 
-class CallData(Payload):
+class CallData(Payload, frozen=True):
     id: WaId
     from_: WaId | None = msgspec.field(default=None, name="from")
     is_video: bool = False
@@ -121,7 +121,7 @@ class CallData(Payload):
     timestamp: UnixTime | None = None
 
 
-class DroppedData(Payload):
+class DroppedData(Payload, frozen=True):
     name: Short
     reason: Short
     size: int = 0
@@ -159,6 +159,7 @@ def parse_payload(name: str, data: msgspec.Raw) -> Payload:
         raise PayloadError(f"{name}: {type(exc).__name__}") from None
 
 
-def to_dict(payload: Payload) -> dict[str, Any]:
+def to_dict(payload: msgspec.Struct) -> dict[str, Any]:
     """The payload as a plain dict with its wire names (``from``, not ``from_``)."""
-    return msgspec.to_builtins(payload)
+    built: dict[str, Any] = msgspec.to_builtins(payload)
+    return built

@@ -23,7 +23,7 @@ exception. Frames are capped at :data:`FRAME_CAP` bytes.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 
@@ -47,7 +47,7 @@ class Frame(msgspec.Struct, tag_field="t", kw_only=True, frozen=True):
 
 
 # --- worker -> daemon ------------------------------------------------------------------------
-class Hello(Frame, tag="hello"):
+class Hello(Frame, tag="hello", frozen=True):
     client: ClientId
     boot: Token
     pid: Pid
@@ -56,14 +56,14 @@ class Hello(Frame, tag="hello"):
     secret: Token = ""
 
 
-class Heartbeat(Frame, tag="hb"):
+class Heartbeat(Frame, tag="hb", frozen=True):
     """Both ways; the daemon's carries no fields."""
 
     state: Name | None = None
     browser_pid: Pid | None = None
 
 
-class Event(Frame, tag="event"):
+class Event(Frame, tag="event", frozen=True):
     dn: DeliveryNumber
     name: Name
     # Left encoded: the receiver decodes it straight into the payload type of ``name``
@@ -76,7 +76,7 @@ class RemoteErrorInfo(msgspec.Struct, frozen=True):
     message: Annotated[str, msgspec.Meta(max_length=4096)] = ""
 
 
-class Reply(Frame, tag="reply"):
+class Reply(Frame, tag="reply", frozen=True):
     id: Token
     ok: bool
     result: msgspec.Raw = msgspec.Raw(b"\xc0")  # encoded; the caller decodes it by its type
@@ -84,20 +84,20 @@ class Reply(Frame, tag="reply"):
 
 
 # --- daemon -> worker ------------------------------------------------------------------------
-class Welcome(Frame, tag="welcome"):
+class Welcome(Frame, tag="welcome", frozen=True):
     acked: DeliveryNumber
     newest: dict[str, str] = {}
 
 
-class Who(Frame, tag="who"):
+class Who(Frame, tag="who", frozen=True):
     pass
 
 
-class Ack(Frame, tag="ack"):
+class Ack(Frame, tag="ack", frozen=True):
     dn: DeliveryNumber
 
 
-class Request(Frame, tag="req"):
+class Request(Frame, tag="req", frozen=True):
     id: Token
     cmd: Name
     args: dict[str, Any] = {}
@@ -107,9 +107,11 @@ class Request(Frame, tag="req"):
 WorkerFrame = Hello | Heartbeat | Event | Reply
 DaemonFrame = Welcome | Who | Heartbeat | Ack | Request
 
+AnyFrame = TypeVar("AnyFrame", WorkerFrame, DaemonFrame)
+
 _encoder = msgspec.msgpack.Encoder()
-_from_worker = msgspec.msgpack.Decoder(WorkerFrame)
-_from_daemon = msgspec.msgpack.Decoder(DaemonFrame)
+_from_worker: msgspec.msgpack.Decoder[WorkerFrame] = msgspec.msgpack.Decoder(WorkerFrame)
+_from_daemon: msgspec.msgpack.Decoder[DaemonFrame] = msgspec.msgpack.Decoder(DaemonFrame)
 
 
 def encode(frame: Frame) -> bytes:
@@ -131,7 +133,7 @@ def decode_raw(value: msgspec.Raw, kind: Any = Any) -> Any:
         raise WireError(f"undecodable value: {type(exc).__name__}") from None
 
 
-def _decode(decoder: msgspec.msgpack.Decoder[Any], raw: bytes) -> Any:
+def _decode(decoder: msgspec.msgpack.Decoder[AnyFrame], raw: bytes) -> AnyFrame:
     if len(raw) > FRAME_CAP:
         raise WireError(f"frame of {len(raw)} bytes is over the {FRAME_CAP}-byte cap")
     try:

@@ -54,7 +54,8 @@ DOCS_INIT = """window.addEventListener('load', function () {
 
 
 async def openapi_json(request: web.Request) -> web.Response:
-    text = document_json(request.app[ROUTE_TABLE])
+    routes = request.app[ROUTE_TABLE]
+    text = document_json(routes)
     return web.Response(text=text, content_type="application/json")
 
 
