@@ -39,7 +39,7 @@ echo "== ruff format --check"
 "$ROOT/.venv/bin/ruff" format --check . || failed+=("ruff format --check")
 echo "== lint-imports (architecture contracts in pyproject.toml)"
 "$ROOT/.venv/bin/lint-imports" --no-cache || failed+=("lint-imports")
-echo "== mypy (strict for wamc/wire and wamc/storage, see pyproject.toml)"
+echo "== mypy (strict for wamc/wire, wamc/storage, wamc/daemon; see pyproject.toml)"
 "$ROOT/.venv/bin/mypy" || failed+=("mypy")
 
 # Run all of tests/ unless the caller named paths or node ids of their own.

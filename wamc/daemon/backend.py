@@ -28,9 +28,8 @@ from wamc.daemon.proofs import (
     is_client_worker,
     kill_client_browser,
     kill_client_worker,
-    kill_tree,
-    worker_cmdline_matches,
 )
+from wamc.wire.process import kill_tree, worker_cmdline_matches
 
 
 @dataclass
@@ -304,7 +303,7 @@ class Backoff:
     def delay(self) -> float:
         if not self.failures:
             return 0.0
-        raw = min(self.cap, self.base * 2 ** (len(self.failures) - 1))
+        raw: float = min(self.cap, self.base * 2 ** (len(self.failures) - 1))
         return raw * random.uniform(0.8, 1.2)
 
     def reset(self) -> None:
