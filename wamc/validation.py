@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from wamc.errors import ApiError
+from wamc.errors import Refused
 
 # Always used with fullmatch: ``match`` with ``$`` accepts a trailing newline ("acme\n"), and an
 # id starting with '-' would read as an option on a command line.
@@ -32,7 +32,7 @@ def client_id(value: str, existing: Container[str] = ()) -> str:
     """A valid id, or one of ``existing``: clients stored before the id rule tightened stay
     addressable (status, disconnect, delete) but no new one can be made."""
     if not is_client_id(value) and value not in existing:
-        raise ApiError("invalid_client_id", CLIENT_ID_HELP, field="id")
+        raise Refused("invalid_client_id", CLIENT_ID_HELP, field="id")
     return value
 
 
@@ -43,7 +43,7 @@ def legacy_client_ids(ids: Iterable[str]) -> list[str]:
 
 def chat_id(value: str, field: str = "chatId") -> str:
     if not CHAT_ID.match(value or ""):
-        raise ApiError("invalid_chat_id", f"{value[:80]!r} is not a WhatsApp chat id", field=field)
+        raise Refused("invalid_chat_id", f"{value[:80]!r} is not a WhatsApp chat id", field=field)
     return value
 
 
@@ -54,7 +54,7 @@ def recipient(value: str) -> str:
         return chat_id(value, field="to")
     compact = re.sub(r"[\s().-]", "", value)
     if not PHONE.match(compact):
-        raise ApiError(
+        raise Refused(
             "invalid_field",
             "'to' must be a phone number (digits, optional +) or a chat id",
             field="to",
@@ -112,7 +112,7 @@ def decode_cursor(cursor: str) -> tuple[int, int]:
             raise ValueError
         return ts, order
     except (ValueError, binascii.Error, TypeError, json.JSONDecodeError):
-        raise ApiError(
+        raise Refused(
             "invalid_parameter", "'before' is not a cursor this API returned", field="before"
         ) from None
 
@@ -123,11 +123,9 @@ def bounded_int(raw: str | None, name: str, default: int, low: int, high: int) -
     try:
         value = int(raw)
     except ValueError:
-        raise ApiError("invalid_parameter", f"'{name}' must be an integer", field=name) from None
+        raise Refused("invalid_parameter", f"'{name}' must be an integer", field=name) from None
     if not low <= value <= high:
-        raise ApiError(
-            "invalid_parameter", f"'{name}' must be between {low} and {high}", field=name
-        )
+        raise Refused("invalid_parameter", f"'{name}' must be between {low} and {high}", field=name)
     return value
 
 
@@ -371,10 +369,10 @@ class DaemonStartedData(_Out):
 def validate_body(model: type[BaseModel], body: object) -> BaseModel:
     """A JSON body against a model, or a 400 problem naming the first bad field."""
     if not isinstance(body, dict):
-        raise ApiError("invalid_json", "the body must be a JSON object")
+        raise Refused("invalid_json", "the body must be a JSON object")
     try:
         return model.model_validate(body)
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"]) or None
-        raise ApiError("invalid_field", f"{field}: {err['msg']}", field=field) from None
+        raise Refused("invalid_field", f"{field}: {err['msg']}", field=field) from None

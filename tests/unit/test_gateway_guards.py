@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from wamc.api.addresses import forwarded_client, parse_networks
-from wamc.errors import ApiError
+from wamc.errors import Refused
 from wamc.security import (
     MAX_TICKETS_PER_KEY,
     AuthFailureLimiter,
@@ -58,7 +58,7 @@ def test_ssrf_guard_allows_global(addr: str) -> None:
 
 def test_check_url_refuses_tunnelled_literals() -> None:
     for url in ("http://[2002:7f00:1::1]/x", "http://[fec0::1]:8080/", "http://[::ffff:7f00:1]/"):
-        with pytest.raises(ApiError) as exc:
+        with pytest.raises(Refused) as exc:
             check_url(url, False)
         assert exc.value.code == "webhook_url_refused"
 
@@ -96,7 +96,7 @@ def test_one_keys_unused_tickets_do_not_lock_out_the_others() -> None:
     hog = Principal("tok_1", "acme", frozenset({"read"}))
     for _ in range(MAX_TICKETS_PER_KEY):
         tickets.issue(hog, now=0.0)
-    with pytest.raises(ApiError):
+    with pytest.raises(Refused):
         tickets.issue(hog, now=0.0)
     admin = Principal("admin", None, frozenset())
     assert tickets.redeem(tickets.issue(admin, now=0.0), now=1.0) == admin

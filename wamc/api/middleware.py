@@ -1,7 +1,8 @@
 """The two middlewares: problem+json answers, and the security check around every handler.
 
-``errors_middleware`` turns every ``ApiError`` (and aiohttp's own 404/405/413) into an RFC 9457
-problem with a stable ``code``; nothing else leaks. ``security_middleware``, in this order:
+``errors_middleware`` turns every domain refusal (``wamc.errors.Refused``) and aiohttp's own
+404/405/413 into an RFC 9457 problem (wamc/api/problems.py) with a stable ``code``; nothing else
+leaks. ``security_middleware``, in this order:
 CORS preflight → public routes pass → per-address limit on failed sign-ins → key (or a stream
 ticket) → per-key rate limit → the scope of the matched route-table entry and the client of the
 path → handler → audit entry (calls without a valid key: aggregated). A path without an entry
@@ -10,7 +11,6 @@ path → handler → audit entry (calls without a valid key: aggregated). A path
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import hdrs, web
@@ -27,11 +27,11 @@ from wamc.api.keys import (
     TICKETS,
     TOKENS,
 )
+from wamc.api.problems import problem, status_of
 from wamc.api.spec import Route
-from wamc.errors import ApiError
+from wamc.errors import Refused
 from wamc.security import Principal
 
-PROBLEM_JSON = "application/problem+json"
 MAX_BODY = 256 * 1024
 PRINCIPAL = "wamc.principal"
 STREAM_PATHS = frozenset({"/ws", "/api/events"})
@@ -46,35 +46,25 @@ BASE_HEADERS = {
 }
 
 
-def problem(err: ApiError) -> web.Response:
-    retry_after = getattr(err, "retry_after", None)  # 429s (wamc.ratelimit.Throttled)
-    return web.Response(
-        status=err.status,
-        text=json.dumps(err.to_problem()),
-        content_type=PROBLEM_JSON,
-        headers={"Retry-After": str(retry_after)} if retry_after else None,
-    )
-
-
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     try:
         return await handler(request)
-    except ApiError as err:
+    except Refused as err:
         return problem(err)
     except web.HTTPRequestEntityTooLarge:
-        return problem(ApiError("payload_too_large", f"bodies are limited to {MAX_BODY} bytes"))
+        return problem(Refused("payload_too_large", f"bodies are limited to {MAX_BODY} bytes"))
     except web.HTTPNotFound:
-        return problem(ApiError("not_found", f"no route for {request.method} {request.path}"))
+        return problem(Refused("not_found", f"no route for {request.method} {request.path}"))
     except web.HTTPMethodNotAllowed:
         return problem(
-            ApiError("method_not_allowed", f"{request.method} is not allowed on {request.path}")
+            Refused("method_not_allowed", f"{request.method} is not allowed on {request.path}")
         )
     except web.HTTPException:
         raise
     except Exception:
         logger.exception("unhandled error on {} {}", request.method, request.path)
-        return problem(ApiError("internal_error", "the request could not be completed"))
+        return problem(Refused("internal_error", "the request could not be completed"))
 
 
 def presented_key(request: web.Request) -> str | None:
@@ -156,8 +146,8 @@ async def _guarded(request: web.Request, handler: Any, entry: Route | None) -> w
         response = await handler(request)
         status, result = response.status, "ok"
         return response
-    except ApiError as err:
-        status, result = err.status, err.code
+    except Refused as err:
+        status, result = status_of(err.code), err.code
         raise
     except web.HTTPException as exc:
         status, result = exc.status, exc.reason.lower().replace(" ", "_")
@@ -172,13 +162,13 @@ def _admit(request: web.Request, address: str, scope: str, client: str | None) -
     principal = _authenticate(request)
     if principal is None:
         failures.failed(address)
-        raise ApiError("unauthorized", "send a valid key in X-Api-Key or Authorization: Bearer")
+        raise Refused("unauthorized", "send a valid key in X-Api-Key or Authorization: Bearer")
     request[PRINCIPAL] = principal
     request.app[LIMITER].hit(principal.key_id, admin=principal.is_admin)
     if scope != ANY_KEY:
         principal.check(scope, client)
     if request.path == "/ws" and not _is_upgrade(request):
-        raise ApiError("upgrade_required", "/ws is a WebSocket: send Upgrade: websocket")
+        raise Refused("upgrade_required", "/ws is a WebSocket: send Upgrade: websocket")
 
 
 async def _audit(
@@ -231,7 +221,7 @@ def ws_clients(request: web.Request, wanted: frozenset[str] | None) -> frozenset
         return wanted
     own = principal.client or ""
     if wanted is not None and wanted - {own}:
-        raise ApiError("forbidden", "this token belongs to another client", field="clients")
+        raise Refused("forbidden", "this token belongs to another client", field="clients")
     return frozenset({own})
 
 

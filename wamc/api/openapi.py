@@ -18,10 +18,9 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from wamc import __version__
 from wamc import validation as V
+from wamc.api.problems import HTTP, PROBLEM_JSON, PROBLEM_TYPE
 from wamc.api.spec import Route
-from wamc.errors import CODES, PROBLEM_TYPE
 
-PROBLEM_JSON = "application/problem+json"
 PUBLIC_ERRORS = ("internal_error",)
 KEY_ERRORS = ("unauthorized", "forbidden", "rate_limited")  # rate_limited: per key or address
 
@@ -118,17 +117,17 @@ def _event_schemas() -> dict[str, Any]:
 def _problem_responses(codes: list[str]) -> dict[str, Any]:
     by_status: dict[int, list[str]] = {}
     for code in codes:
-        by_status.setdefault(CODES[code][0], []).append(code)
+        by_status.setdefault(HTTP[code][0], []).append(code)
     out: dict[str, Any] = {}
     for status, group in sorted(by_status.items()):
         examples = {
             code: {
-                "summary": CODES[code][1],
+                "summary": HTTP[code][1],
                 "value": {
                     "type": PROBLEM_TYPE + code,
-                    "title": CODES[code][1],
+                    "title": HTTP[code][1],
                     "status": status,
-                    "detail": CODES[code][1],
+                    "detail": HTTP[code][1],
                     "code": code,
                 },
             }
@@ -141,7 +140,7 @@ def _problem_responses(codes: list[str]) -> dict[str, Any]:
                 "schema": {"type": "integer", "minimum": 1},
             }
         resp: dict[str, Any] = {
-            "description": "; ".join(f"`{c}`: {CODES[c][1]}" for c in group),
+            "description": "; ".join(f"`{c}`: {HTTP[c][1]}" for c in group),
             "content": {
                 PROBLEM_JSON: {
                     "schema": {"$ref": "#/components/schemas/Problem"},
@@ -274,7 +273,7 @@ def build_document(routes: Sequence[Route]) -> dict[str, Any]:
         if route.listed:
             paths.setdefault(route.path, {})[route.method.lower()] = _operation(route)
     codes_table = "\n".join(
-        f"| `{code}` | {status} | {title} |" for code, (status, title) in CODES.items()
+        f"| `{code}` | {status} | {title} |" for code, (status, title) in HTTP.items()
     )
     return {
         "openapi": "3.1.0",
@@ -294,7 +293,7 @@ def build_document(routes: Sequence[Route]) -> dict[str, Any]:
         },
         "security": [{"ApiKey": []}, {"Bearer": []}],
         "x-problem-codes": {
-            code: {"status": status, "title": title} for code, (status, title) in CODES.items()
+            code: {"status": status, "title": title} for code, (status, title) in HTTP.items()
         },
     }
 

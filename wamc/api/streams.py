@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 from loguru import logger
 
-from wamc.errors import ApiError
-from wamc.security import Principal, Throttled
+from wamc.errors import Refused, Throttled
+from wamc.security import Principal
 
 GOING_AWAY = 1001
 POLICY_VIOLATION = 1008
@@ -53,7 +53,7 @@ class Streams:
     def open(self, principal: Principal, kind: str) -> Stream:
         """Register a stream before its handshake answers: refused ones get a plain HTTP 429."""
         if self.closing:
-            raise ApiError("shutting_down", "the daemon is shutting down")
+            raise Refused("shutting_down", "the daemon is shutting down")
         if self.max_per_key > 0:
             n = self.count(principal.key_id)
             if n >= self.max_per_key:

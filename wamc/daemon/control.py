@@ -1,7 +1,7 @@
 """The operations the API calls: connect, disconnect, restart, logout, delete, request.
 
 Each is idempotent: it records what is desired and wakes the client's supervision loop, which
-does the work. Errors are ``ApiError`` codes (wamc/errors.py), never HTTP responses."""
+does the work. Errors are ``Refused`` codes (wamc/errors.py), never HTTP responses."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 from wamc.daemon.link import Transport
 from wamc.daemon.registry import DESIRED_RUNNING, DESIRED_STOPPED, Client, Registry, client_log
 from wamc.daemon.supervision import RESTART_REQUESTED, Supervisor
-from wamc.errors import ApiError
+from wamc.errors import Refused
 from wamc.events import CLIENT_DELETED
 from wamc.states import ClientState
 from wamc.storage import clients as client_rows
@@ -49,7 +49,7 @@ class Control:
         clients = self.registry.clients
         limit = self.settings.max_clients
         if limit and len(clients) >= limit:
-            raise ApiError("client_limit", f"this gateway is limited to {limit} clients")
+            raise Refused("client_limit", f"this gateway is limited to {limit} clients")
         now = utc_now_iso()
         client = self.registry.new_client(client_id, now)
         clients[client_id] = client  # before the await: the limit holds under races
@@ -118,18 +118,18 @@ class Control:
     ) -> Any:
         """A command to the client's worker; its result decoded as ``result_type``."""
         if client.handle is None or client.route is None:
-            raise ApiError("worker_unavailable", f"client {client.id} has no running worker")
+            raise Refused("worker_unavailable", f"client {client.id} has no running worker")
         client.inflight += 1
         try:
             raw = await self.link.request(client.route, cmd, args, timeout)
             return F.decode_raw(raw, result_type)
         except F.WireError as exc:
             client_log(client).warning("{} answered with the wrong shape: {}", cmd, exc)
-            raise ApiError(
+            raise Refused(
                 "whatsapp_error", f"the worker's answer to {cmd} had the wrong shape"
             ) from None
         except C.RemoteError as exc:
             code = exc.code if exc.code in C.PASSTHROUGH_ERRORS else "whatsapp_error"
-            raise ApiError(code, exc.message) from None
+            raise Refused(code, exc.message) from None
         finally:
             client.inflight -= 1

@@ -17,7 +17,7 @@ from wamc import events as E
 from wamc.config import Settings
 from wamc.daemon.backend import Backoff, StopOutcome, WorkerHandle
 from wamc.daemon.metrics import client_usage
-from wamc.errors import ApiError
+from wamc.errors import Refused
 from wamc.events import EventBus
 from wamc.states import ClientState, can_transition
 from wamc.storage import Database
@@ -142,7 +142,7 @@ class Registry:
     def get(self, client_id: str) -> Client:
         client = self.clients.get(client_id)
         if client is None:
-            raise ApiError("client_not_found", f"no client {client_id!r}")
+            raise Refused("client_not_found", f"no client {client_id!r}")
         return client
 
     async def set_desired(self, client: Client, desired: str) -> None:

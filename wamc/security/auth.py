@@ -16,7 +16,7 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from wamc.errors import ApiError
+from wamc.errors import Refused
 from wamc.storage import Database
 from wamc.storage import tokens as token_rows
 from wamc.storage.tokens import TokenRecord
@@ -48,11 +48,11 @@ class Principal:
         if self.is_admin:
             return
         if scope == "admin":
-            raise ApiError("forbidden", "this endpoint needs the admin key")
+            raise Refused("forbidden", "this endpoint needs the admin key")
         if scope not in self.scopes:
-            raise ApiError("forbidden", f"this token lacks the '{scope}' scope")
+            raise Refused("forbidden", f"this token lacks the '{scope}' scope")
         if client is not None and client != self.client:
-            raise ApiError("forbidden", "this token belongs to another client")
+            raise Refused("forbidden", "this token belongs to another client")
 
 
 ADMIN = Principal(ADMIN_ID, None, frozenset(SCOPES))
@@ -159,7 +159,7 @@ class StreamTickets:
         mine = sum(1 for p, _ in self._live.values() if p.key_id == principal.key_id)
         if mine >= MAX_TICKETS_PER_KEY or len(self._live) >= MAX_TICKETS:
             # Per key first: one key's unused tickets never lock the others out of streams.
-            raise ApiError("rate_limited", "too many unused stream tickets: try again shortly")
+            raise Refused("rate_limited", "too many unused stream tickets: try again shortly")
         ticket = TICKET_PREFIX + secrets.token_urlsafe(32)
         self._live[hash_token(ticket)] = (principal, now + self.ttl)
         return ticket

@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from wamc.errors import ApiError
+from wamc.errors import Refused
 from wamc.storage import Database
 from wamc.storage import idempotency as answers
 from wamc.timeutil import iso_from_unix, utc_now_iso
@@ -36,7 +36,7 @@ class Idempotency:
     @staticmethod
     def check_key(key: str) -> str:
         if not IDEMPOTENCY_KEY.match(key):
-            raise ApiError(
+            raise Refused(
                 "invalid_parameter",
                 "Idempotency-Key must be 1-128 printable ASCII characters",
                 field="Idempotency-Key",
@@ -59,7 +59,7 @@ class Idempotency:
         stored = await answers.stored(self.db, client, key)
         if stored is not None:
             if stored[0] != rhash:
-                raise ApiError(
+                raise Refused(
                     "idempotency_conflict",
                     "this Idempotency-Key was used for a different request",
                     field="Idempotency-Key",

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import math
 import random
 import time
 from collections import OrderedDict
@@ -24,15 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from wamc.errors import ApiError
-
-
-class Throttled(ApiError):
-    """A 429 answer; ``retry_after`` (whole seconds) becomes the ``Retry-After`` header."""
-
-    def __init__(self, code: str, detail: str, retry_after: float) -> None:
-        super().__init__(code, detail)
-        self.retry_after = max(1, math.ceil(retry_after))
+from wamc.errors import Refused, Throttled
 
 
 @dataclass
@@ -161,7 +152,7 @@ class SendPacer:
         self, aw: Awaitable[Any], undo: Callable[[], None] | None = None
     ) -> None:
         if self._closing.is_set():
-            raise ApiError("shutting_down", "the daemon is shutting down: nothing was sent")
+            raise Refused("shutting_down", "the daemon is shutting down: nothing was sent")
         waiting = asyncio.ensure_future(aw)
         closing = asyncio.ensure_future(self._closing.wait())
         try:
@@ -173,7 +164,7 @@ class SendPacer:
             closing.cancel()
         if self._closing.is_set():
             _abandon(waiting, undo)
-            raise ApiError("shutting_down", "the daemon is shutting down: nothing was sent")
+            raise Refused("shutting_down", "the daemon is shutting down: nothing was sent")
         waiting.result()
 
     async def run(self, client: str, send: Callable[[], Awaitable[Any]]) -> Any:

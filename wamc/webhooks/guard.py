@@ -13,7 +13,7 @@ from aiohttp.abc import AbstractResolver
 from aiohttp.resolver import DefaultResolver
 from yarl import URL
 
-from wamc.errors import ApiError
+from wamc.errors import Refused
 
 ALLOW_PRIVATE_ENV = "WAMC_WEBHOOK_ALLOW_PRIVATE"  # named in refusals: how to allow them
 CGNAT = ipaddress.ip_network("100.64.0.0/10")
@@ -81,16 +81,16 @@ def check_url(raw: str, allow_private: bool) -> str:
     try:
         url = URL(raw)
     except (ValueError, TypeError):
-        raise ApiError("invalid_field", "url is not a valid URL", field="url") from None
+        raise Refused("invalid_field", "url is not a valid URL", field="url") from None
     if url.scheme not in ("http", "https") or not url.host or not url.is_absolute():
-        raise ApiError("invalid_field", "url must be an absolute http(s) URL", field="url")
+        raise Refused("invalid_field", "url must be an absolute http(s) URL", field="url")
     if url.user or url.password:
-        raise ApiError("invalid_field", "put credentials in headers, not in the url", field="url")
+        raise Refused("invalid_field", "put credentials in headers, not in the url", field="url")
     host = url.host.lower().rstrip(".")
     if not allow_private and (
         host == "localhost" or host.endswith(".localhost") or blocked_literal(host)
     ):
-        raise ApiError(
+        raise Refused(
             "webhook_url_refused",
             f"{host} is a private, loopback or link-local address "
             f"(set {ALLOW_PRIVATE_ENV}=1 to allow)",
@@ -109,7 +109,7 @@ async def check_resolves_public(raw: str) -> None:
     except OSError:
         return  # may resolve later; every delivery checks again
     if any(blocked_address(str(info[4][0])) for info in infos):
-        raise ApiError(
+        raise Refused(
             "webhook_url_refused",
             f"{host} resolves to a private, loopback or link-local address "
             f"(set {ALLOW_PRIVATE_ENV}=1 to allow)",

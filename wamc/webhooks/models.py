@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import re
 from dataclasses import dataclass
@@ -92,36 +93,15 @@ class Webhook:
 
     @classmethod
     def from_row(cls, r: rows.WebhookRow) -> Webhook:
-        return cls(
-            id=r.id,
-            client=r.client,
-            url=r.url,
-            events=frozenset(r.events) if r.events is not None else None,
-            secret=r.secret,
-            headers=r.headers,
-            max_attempts=r.max_attempts,
-            backoff_base=r.backoff_base,
-            backoff_max=r.backoff_max,
-            timeout=r.timeout,
-            enabled=r.enabled,
-            created_at=r.created_at,
-        )
+        """The stored row as a record (the same fields; events as a set)."""
+        fields = dataclasses.asdict(r)
+        fields["events"] = frozenset(r.events) if r.events is not None else None
+        return cls(**fields)
 
     def row(self) -> rows.WebhookRow:
-        return rows.WebhookRow(
-            id=self.id,
-            client=self.client,
-            url=self.url,
-            events=sorted(self.events) if self.events is not None else None,
-            secret=self.secret,
-            headers=self.headers,
-            max_attempts=self.max_attempts,
-            backoff_base=self.backoff_base,
-            backoff_max=self.backoff_max,
-            timeout=self.timeout,
-            enabled=self.enabled,
-            created_at=self.created_at,
-        )
+        fields = dataclasses.asdict(self)
+        fields["events"] = sorted(self.events) if self.events is not None else None
+        return rows.WebhookRow(**fields)
 
     def spec(self) -> dict[str, Any]:
         """The configuration as a :class:`WebhookIn` body (no secret): the base a PATCH merges

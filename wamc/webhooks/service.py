@@ -17,7 +17,7 @@ from typing import Any
 
 from loguru import logger
 
-from wamc.errors import ApiError
+from wamc.errors import Refused
 from wamc.events.bus import EventBus
 from wamc.storage import Database
 from wamc.storage import webhooks as rows
@@ -100,7 +100,7 @@ class WebhookService:
     def get(self, wid: str) -> Webhook:
         hook = self.hooks.get(wid)
         if hook is None:
-            raise ApiError("webhook_not_found", f"no webhook {wid[:80]!r}")
+            raise Refused("webhook_not_found", f"no webhook {wid[:80]!r}")
         return hook
 
     def listing(self, client: str | None = None, scoped: bool = False) -> list[Webhook]:

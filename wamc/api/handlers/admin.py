@@ -14,7 +14,7 @@ from pathlib import Path
 from aiohttp import web
 
 from wamc.api.keys import API_KEY, MANAGER, SETTINGS, STORE
-from wamc.errors import ApiError
+from wamc.errors import Refused
 from wamc.storage import messages as message_rows
 from wamc.validation import bounded_int, client_id
 
@@ -133,8 +133,8 @@ async def recent_messages(request: web.Request) -> web.Response:
     if raw:
         try:
             only = client_id(raw)
-        except ApiError as err:
-            raise ApiError(err.code, err.detail, field="client") from None
+        except Refused as err:
+            raise Refused(err.code, err.detail, field="client") from None
         request.app[MANAGER].get(only)
     messages = await message_rows.recent(request.app[STORE], limit, only)
     return web.json_response({"messages": messages})

@@ -27,7 +27,7 @@ from aiohttp import web
 from wamc.api.keys import STREAMS
 from wamc.api.middleware import principal_of, ws_clients
 from wamc.api.streams import Stream
-from wamc.errors import ApiError
+from wamc.errors import Refused
 from wamc.events import EVENT_NAMES, Subscriber
 from wamc.storage import Database
 from wamc.storage import events as event_log
@@ -47,13 +47,13 @@ def _csv(raw: str | None, name: str) -> frozenset[str] | None:
     if name == "clients":
         bad = [c for c in items if not is_client_id(c)]
         if bad:
-            raise ApiError(
+            raise Refused(
                 "invalid_parameter", f"invalid client id in 'clients': {bad[0]!r}", field="clients"
             )
     if name == "events":
         bad = sorted(items - EVENT_NAMES)
         if bad:
-            raise ApiError(
+            raise Refused(
                 "invalid_parameter",
                 f"unknown event {bad[0]!r}; known: {', '.join(sorted(EVENT_NAMES))}",
                 field="events",
@@ -72,7 +72,7 @@ def parse_since(raw: str | None) -> dict[str, int]:
             continue
         client, sep, seq = part.rpartition(":")
         if not sep or not is_client_id(client) or not seq.isdigit() or len(seq) > 15:
-            raise ApiError(
+            raise Refused(
                 "invalid_parameter",
                 f"'since' takes client:seq pairs separated by commas, not {part[:80]!r}",
                 field="since",
@@ -93,7 +93,7 @@ def stream_params(request: web.Request, since_extra: str | None = None) -> Filte
     if since_extra:
         since = {**parse_since(since_extra), **since}
     if clients is not None and not set(since) <= clients:
-        raise ApiError(
+        raise Refused(
             "invalid_parameter", "every client in 'since' must be in 'clients'", field="since"
         )
     return clients, events, since

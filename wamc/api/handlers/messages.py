@@ -8,7 +8,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from wamc.api.keys import IDEMPOTENCY, MANAGER, PACER, SETTINGS, STORE
-from wamc.errors import ApiError
+from wamc.errors import Refused
 from wamc.security import request_hash
 from wamc.states import ClientState
 from wamc.storage import messages as message_rows
@@ -28,13 +28,13 @@ async def _json(request: web.Request) -> object:
     try:
         return await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ApiError("invalid_json", "the body is not valid JSON") from None
+        raise Refused("invalid_json", "the body is not valid JSON") from None
 
 
 def _connected(request: web.Request):
     client = request.app[MANAGER].get(client_id(request.match_info["id"]))
     if client.state != ClientState.CONNECTED:
-        raise ApiError("not_connected", f"client {client.id} is {client.state}, not connected")
+        raise Refused("not_connected", f"client {client.id} is {client.state}, not connected")
     return client
 
 
@@ -43,13 +43,13 @@ async def send_message(request: web.Request) -> web.Response:
     manager.get(client_id(request.match_info["id"]))
     body = await _json(request)
     if not isinstance(body, dict):
-        raise ApiError("invalid_json", "the body must be a JSON object")
+        raise Refused("invalid_json", "the body must be a JSON object")
     try:
         msg = SendMessage.model_validate(body)
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"]) or None
-        raise ApiError("invalid_field", f"{field}: {err['msg']}", field=field) from None
+        raise Refused("invalid_field", f"{field}: {err['msg']}", field=field) from None
     to = recipient(msg.to)
     cid = client_id(request.match_info["id"])
     timeout = request.app[SETTINGS].request_timeout

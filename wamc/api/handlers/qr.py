@@ -9,7 +9,7 @@ import segno
 from aiohttp import web
 
 from wamc.api.keys import MANAGER, SETTINGS
-from wamc.errors import ApiError
+from wamc.errors import Refused
 from wamc.states import ClientState
 from wamc.validation import PairingRequest, client_id, validate_body
 from wamc.wire import commands as C
@@ -25,9 +25,9 @@ async def qr(request: web.Request) -> web.Response:
     client = request.app[MANAGER].get(_id(request))
     fmt = request.query.get("format", "png")
     if fmt not in ("png", "svg", "json"):
-        raise ApiError("invalid_parameter", "'format' must be png, svg or json", field="format")
+        raise Refused("invalid_parameter", "'format' must be png, svg or json", field="format")
     if client.state != ClientState.QR or not client.qr:
-        raise ApiError("no_qr", f"client {client.id} is {client.state}, not waiting for a scan")
+        raise Refused("no_qr", f"client {client.id} is {client.state}, not waiting for a scan")
     if fmt == "json":
         return web.json_response({"id": client.id, "qr": client.qr, "updated_at": client.qr_at})
     code = segno.make(client.qr, error="l")
@@ -47,11 +47,11 @@ async def pairing_code(request: web.Request) -> web.Response:
     try:
         body = await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ApiError("invalid_json", "the body is not valid JSON") from None
+        raise Refused("invalid_json", "the body is not valid JSON") from None
     spec = validate_body(PairingRequest, body)
     assert isinstance(spec, PairingRequest)
     if client.state != ClientState.QR:
-        raise ApiError("no_qr", f"client {client.id} is {client.state}, not waiting to be linked")
+        raise Refused("no_qr", f"client {client.id} is {client.state}, not waiting to be linked")
     timeout = request.app[SETTINGS].request_timeout
     result = await manager.request(
         client, C.PAIRING_CODE, {"phone": spec.phone}, timeout, C.PairingCode

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from wamc import __version__
 from wamc.api.keys import AUDIT, FULL_STOP, MANAGER, STARTED_AT, STOP
-from wamc.errors import ApiError
+from wamc.errors import Refused
 from wamc.states import ClientState
 from wamc.timeutil import utc_now_iso
 from wamc.validation import bounded_int, client_id
@@ -46,7 +46,7 @@ async def audit(request: web.Request) -> web.Response:
     client = client_id(q["client"]) if q.get("client") else None
     key_id = q.get("key_id") or None
     if key_id is not None and len(key_id) > 64:
-        raise ApiError("invalid_parameter", "'key_id' is at most 64 characters", field="key_id")
+        raise Refused("invalid_parameter", "'key_id' is at most 64 characters", field="key_id")
     limit = bounded_int(q.get("limit"), "limit", 100, 1, 1000)
     before = bounded_int(q.get("before"), "before", 0, 1, 2**62) if q.get("before") else None
     rows = await request.app[AUDIT].query(client, key_id, limit + 1, before)

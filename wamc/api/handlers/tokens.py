@@ -9,7 +9,7 @@ from aiohttp import web
 from wamc.api.keys import MANAGER, STREAMS, TICKETS, TOKENS
 from wamc.api.middleware import principal_of
 from wamc.api.streams import POLICY_VIOLATION
-from wamc.errors import ApiError
+from wamc.errors import Refused
 from wamc.validation import TokenCreate, client_id, validate_body
 
 
@@ -24,7 +24,7 @@ async def create_token(request: web.Request) -> web.Response:
     try:
         body = await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ApiError("invalid_json", "the body is not valid JSON") from None
+        raise Refused("invalid_json", "the body is not valid JSON") from None
     spec = validate_body(TokenCreate, body)
     assert isinstance(spec, TokenCreate)
     rec, secret = await request.app[TOKENS].create(cid, spec.scopes, spec.name)
@@ -42,7 +42,7 @@ async def revoke_token(request: web.Request) -> web.Response:
     cid = _client(request)
     token_id = request.match_info["tokenId"]
     if not await request.app[TOKENS].revoke(cid, token_id):
-        raise ApiError("token_not_found", f"client {cid} has no token {token_id[:40]!r}")
+        raise Refused("token_not_found", f"client {cid} has no token {token_id[:40]!r}")
     request.app[STREAMS].end_where(
         lambda p: p.key_id == token_id, POLICY_VIOLATION, f"token {token_id} revoked"
     )
@@ -54,7 +54,7 @@ async def create_stream_ticket(request: web.Request) -> web.Response:
     headers on a WebSocket; a key in a URL ends up in logs and history)."""
     principal = principal_of(request)
     if principal is None:  # the middleware authenticated this call
-        raise ApiError("unauthorized")
+        raise Refused("unauthorized")
     tickets = request.app[TICKETS]
     ticket = tickets.issue(principal)
     return web.json_response(

@@ -9,7 +9,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from wamc.api.keys import MANAGER, WEBHOOKS
-from wamc.errors import ApiError
+from wamc.errors import Refused
 from wamc.validation import bounded_int, client_id
 from wamc.webhooks import WebhookIn
 
@@ -18,17 +18,17 @@ async def _body(request: web.Request) -> dict[str, Any]:
     try:
         body = await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ApiError("invalid_json", "the body is not valid JSON") from None
+        raise Refused("invalid_json", "the body is not valid JSON") from None
     if not isinstance(body, dict):
-        raise ApiError("invalid_json", "the body must be a JSON object")
+        raise Refused("invalid_json", "the body must be a JSON object")
     return body
 
 
-def _invalid(exc: ValidationError) -> ApiError:
+def _invalid(exc: ValidationError) -> Refused:
     err = exc.errors()[0]
     field = ".".join(str(p) for p in err["loc"]) or None
     msg = str(err["msg"]).removeprefix("Value error, ")
-    return ApiError("invalid_field", f"{field}: {msg}" if field else msg, field=field)
+    return Refused("invalid_field", f"{field}: {msg}" if field else msg, field=field)
 
 
 def _validate(model: type[BaseModel], body: dict[str, Any]) -> Any:
@@ -113,9 +113,9 @@ async def redeliver(request: web.Request) -> web.Response:
             if not isinstance(raw, list) or not all(
                 isinstance(i, int) and not isinstance(i, bool) for i in raw
             ):
-                raise ApiError("invalid_field", "ids must be a list of integers", field="ids")
+                raise Refused("invalid_field", "ids must be a list of integers", field="ids")
             if len(raw) > 10_000:
-                raise ApiError("invalid_field", "at most 10000 ids at once", field="ids")
+                raise Refused("invalid_field", "at most 10000 ids at once", field="ids")
             ids = raw
     n = await request.app[WEBHOOKS].redeliver(request.match_info["wid"], ids)
     return web.json_response({"redelivered": n}, status=202)
