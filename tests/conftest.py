@@ -9,11 +9,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-# Re-exported for branches still importing them from here; new code imports tests.support.
-from tests.support import API_KEY, REPO, Daemon, SimControl, free_port, processes_under
+from tests.support import Daemon, SimControl
 from tests.support import running_simulator as _running_simulator
-
-__all__ = ["API_KEY", "REPO", "Daemon", "free_port", "processes_under"]
 
 
 @pytest.fixture
