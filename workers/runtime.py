@@ -25,15 +25,6 @@ from workers.wa_state import derive_state
 
 BACKFILL_CHATS = 50
 BACKFILL_MESSAGES = 50
-# Bridge events forwarded to the daemon as they are (bridge name -> protocol event).
-FORWARDED_EVENTS = {
-    "revoke": W.REVOKE,
-    "edit": W.EDIT,
-    "reaction": W.REACTION,
-    "unread": W.UNREAD,
-    "presence": W.PRESENCE,
-    "call": W.CALL,
-}
 # WhatsApp Web's signs that the profile's storage is unusable (wa-js backend events / reasons).
 UNUSABLE_PROFILE = frozenset(
     {"storage_initialization_error", "web_fail_storage_initialization", "storage_quota_exceeded"}
@@ -185,10 +176,8 @@ class Worker:
             self.apply_snapshot(data)
         elif name == "message":
             self.emit(W.MESSAGE, {**data, "backfill": False})
-        elif name == "ack":
-            self.emit(W.ACK, data)
-        elif name in FORWARDED_EVENTS:
-            self.emit(FORWARDED_EVENTS[name], data)
+        elif name in W.FORWARDED:  # forwarded as it is (wamc/wire/events.py)
+            self.emit(W.FORWARDED[name], data)
         elif name == "logout_reason":
             reason = str(data.get("reason"))
             self.log.info("logged out by WhatsApp: {}", reason)

@@ -14,7 +14,7 @@ from loguru import logger
 from wamc import events as E
 from wamc.config import load_settings
 from wamc.daemon.inbox import Inbox
-from wamc.daemon.ingest import Ingest
+from wamc.daemon.ingest import HANDLERS, Ingest
 from wamc.daemon.registry import Client, Registry
 from wamc.events import EventBus
 from wamc.states import TRANSITIONS, ClientState
@@ -113,3 +113,32 @@ async def test_inbox_applies_in_order_acks_replays_and_records_dead_events(
     assert rows["acme"].delivered_dn == 2
     await inbox.on_frame("other.boot", event(1, W.STATE, {"state": "qr"}))  # not a client
     assert link.sent[-1] == F.Request(id="stop", cmd="stop", timeout=5.0)
+
+
+def test_every_worker_event_has_one_handler_and_the_catalog_its_public_name() -> None:
+    assert set(HANDLERS) == set(W.BY_NAME)
+    public = [e.public for e in W.VOCABULARY if e.public is not None]
+    assert len(public) == len(set(public)) and set(public) <= E.EVENT_NAMES
+    assert E.EVENT_NAMES - set(public) == {E.CLIENT_DELETED, E.DAEMON_STARTED}  # the daemon's
+    spec = E.EVENTS[E.MESSAGE_ACK]
+    assert (spec.source, spec.data) == (W.BY_NAME[W.ACK].source, W.BY_NAME[W.ACK].data)
+
+
+async def test_ingest_publishes_under_the_vocabularys_public_name(registry: Registry) -> None:
+    client = await added(registry)
+    sub = registry.bus.subscribe(None, frozenset(E.EVENT_NAMES))
+    ingest = Ingest(registry)
+    await ingest.apply(client, event(1, W.UNREAD, {"chat_id": "1@c.us", "unread": 2}))
+    await ingest.apply(client, event(2, W.CALL, {"id": "c1", "from": "2@c.us"}))
+    with pytest.raises(W.PayloadError, match="the worker dropped message: too big"):
+        await ingest.apply(client, event(3, W.DROPPED, {"name": "message", "reason": "too big"}))
+    published = [sub.queue.get_nowait() for _ in range(sub.queue.qsize())]
+    assert [(p["event"], p["data"]) for p in published] == [
+        (E.CHAT_UNREAD, {"chat_id": "1@c.us", "unread": 2}),
+        (
+            E.CALL,
+            {"id": "c1", "from": "2@c.us", "is_video": False, "is_group": False, "timestamp": None},
+        ),
+    ]
+    rows = {r.id: r for r in await client_rows.all_clients(registry.store)}
+    assert rows["acme"].delivered_dn == 2  # the dropped event's transaction rolled back

@@ -81,3 +81,23 @@ def test_junk_in_a_payload_costs_a_scan_not_a_tree() -> None:
     m = W.parse_payload(W.MESSAGE, msgspec.Raw(junk))
     assert isinstance(m, W.MessageData) and m.id == "a"
     assert time.perf_counter() - started < 0.1
+
+
+def test_the_vocabulary_names_each_event_once_and_the_worker_checks_what_it_forwards() -> None:
+    from workers.page_events import SHAPES
+
+    names = [e.name for e in W.VOCABULARY]
+    assert len(names) == len(set(names)) and set(W.PAYLOADS) == set(names)
+    assert W.FORWARDED == {
+        "ack": W.ACK,
+        "revoke": W.REVOKE,
+        "edit": W.EDIT,
+        "reaction": W.REACTION,
+        "unread": W.UNREAD,
+        "presence": W.PRESENCE,
+        "call": W.CALL,
+    }
+    assert set(W.FORWARDED) <= set(SHAPES)  # every forwarded page event is checked first
+    assert W.public_name(W.REVOKE) == "message.revoked"
+    with pytest.raises(KeyError):
+        W.public_name(W.DROPPED)  # recorded as dead, never published

@@ -1,27 +1,42 @@
 """Worker events → the store and the public events, each in ONE transaction.
 
 One place maps what a worker reports (typed payloads of wamc/wire/events.py) to the client's
-record, stored messages and the events named in wamc/events/catalog.py. The event's rows, its public
-events (with their webhook outbox) and the client's delivery number commit together or not at all.
+record and stored messages. Each worker event has one handler here (``@handles(W.NAME)``): it
+changes the store and returns the public event's ``data``, which is published under the name
+the vocabulary gives it. The event's rows, its public events (with their webhook outbox) and the
+client's delivery number commit together or not at all.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from loguru import logger
 
-from wamc import events as E
 from wamc.daemon import faults
 from wamc.daemon.registry import DESIRED_RUNNING, DESIRED_STOPPED, Client, Registry, client_log
-from wamc.events import EventBus
 from wamc.states import RUNNING_STATES, ClientState
-from wamc.storage import Database
 from wamc.storage import clients as client_rows
 from wamc.storage import messages as message_rows
 from wamc.timeutil import iso_from_unix, utc_now_iso
 from wamc.wire import events as W
 from wamc.wire import frames as F
+
+Published = dict[str, Any] | None  # the public event's data; None: nothing to publish
+Handler = Callable[["Ingest", Client, Any], Awaitable[Published]]
+H = TypeVar("H", bound=Handler)
+HANDLERS: dict[str, Handler] = {}
+
+
+def handles(name: str) -> Callable[[H], H]:
+    """Register the handler of the worker event ``name`` (one per event of W.VOCABULARY)."""
+
+    def register(handler: H) -> H:
+        HANDLERS[name] = handler
+        return handler
+
+    return register
 
 
 class Ingest:
@@ -35,109 +50,54 @@ class Ingest:
         Raises (nothing stored) on a bad payload or a failure while storing."""
         payload = W.parse_payload(ev.name, ev.data)
         async with self.store.transaction():
-            await self._apply(client, payload)
+            data = await HANDLERS[ev.name](self, client, payload)
+            if data is not None:
+                await self.bus.publish(client.id, W.public_name(ev.name), data)
             await client_rows.update(self.store, client.id, delivered_dn=ev.dn)
 
-    async def _apply(self, client: Client, payload: W.Payload) -> None:
-        if isinstance(payload, W.StateData):
-            await self._state(client, payload)
-        elif isinstance(payload, W.QrData):
-            client.qr = payload.qr
-            client.qr_at = utc_now_iso()
-            if client.state != ClientState.QR:
-                await self.registry.set_state(client, ClientState.QR)
-            await self.bus.publish(client.id, E.CLIENT_QR, {"qr": payload.qr})
-        elif isinstance(payload, W.DroppedData):
-            raise W.PayloadError(f"the worker dropped {payload.name}: {payload.reason}")
-        else:
-            await ingest(self.store, self.bus, client, payload)
 
-    async def _state(self, client: Client, data: W.StateData) -> None:
-        if data.me and data.me != client.me:
-            client.me = data.me
-            await client_rows.set_me(self.store, client.id, data.me)
-        try:
-            new = ClientState(data.state)
-        except ValueError:
-            raise W.PayloadError(f"state: unknown state {data.state[:32]!r}") from None
-        if data.error:
-            client.last_error = data.error[:300]
-        if new == ClientState.FAILED:
-            client.kill_reason = client.last_error
-            return  # the worker exits; supervision decides
-        if new == ClientState.STOPPED and data.reason == "qr_timeout":
-            client_log(client).warning("QR never scanned: stopping the client (qr_timeout)")
-            client.last_error = client.stop_reason = "qr_timeout"
-            await self.registry.set_desired(client, DESIRED_STOPPED)
-            client.wake.set()
-            return
-        if client.desired == DESIRED_RUNNING and new in RUNNING_STATES:
-            await self.registry.set_state(client, new, data.reason)
+@handles(W.STATE)
+async def _state(ing: Ingest, client: Client, data: W.StateData) -> Published:
+    """The registry publishes ``client.state`` when the state changes."""
+    if data.me and data.me != client.me:
+        client.me = data.me
+        await client_rows.set_me(ing.store, client.id, data.me)
+    try:
+        new = ClientState(data.state)
+    except ValueError:
+        raise W.PayloadError(f"state: unknown state {data.state[:32]!r}") from None
+    if data.error:
+        client.last_error = data.error[:300]
+    if new == ClientState.FAILED:
+        client.kill_reason = client.last_error
+        return None  # the worker exits; supervision decides
+    if new == ClientState.STOPPED and data.reason == "qr_timeout":
+        client_log(client).warning("QR never scanned: stopping the client (qr_timeout)")
+        client.last_error = client.stop_reason = "qr_timeout"
+        await ing.registry.set_desired(client, DESIRED_STOPPED)
+        client.wake.set()
+        return None
+    if client.desired == DESIRED_RUNNING and new in RUNNING_STATES:
+        await ing.registry.set_state(client, new, data.reason)
+    return None
 
 
-async def ingest(db: Database, bus: EventBus, client: Client, payload: W.Payload) -> None:
-    match payload:
-        case W.MessageData():
-            await _message(db, bus, client, payload)
-        case W.AckData(ids=ids, ack=ack, chat=chat):
-            changed = await message_rows.set_ack(db, client.id, ids, ack)
-            if changed or ids:
-                await bus.publish(
-                    client.id, E.MESSAGE_ACK, {"ids": ids, "ack": ack, "chat_id": chat}
-                )
-        case W.RevokeData():
-            await message_rows.revoke(db, client.id, payload.id)
-            revoked = W.to_dict(payload)
-            await bus.publish(client.id, E.MESSAGE_REVOKED, revoked)
-        case W.EditData():
-            body = payload.body or ""
-            await message_rows.edit(db, client.id, payload.id, body)
-            edited: dict[str, Any] = {
-                "id": payload.id,
-                "chat_id": payload.chat_id,
-                "from_me": payload.from_me,
-                "from": payload.from_,
-                "body": body,
-                "edited_at": iso_from_unix(payload.edited_at),
-            }
-            if payload.truncated:
-                edited["truncated"] = True
-            await bus.publish(client.id, E.MESSAGE_EDITED, edited)
-        case W.ReactionData():
-            reaction = {
-                "id": payload.id,
-                "chat_id": payload.chat_id,
-                "reaction_id": payload.reaction_id,
-                "sender": payload.sender,
-                "reaction": payload.reaction or "",
-                "timestamp": iso_from_unix(payload.timestamp),
-            }
-            await bus.publish(client.id, E.MESSAGE_REACTION, reaction)
-        case W.UnreadData(chat_id=chat_id, unread=unread):
-            await bus.publish(client.id, E.CHAT_UNREAD, {"chat_id": chat_id, "unread": unread})
-        case W.PresenceData():
-            presence: dict[str, Any] = {
-                "chat_id": payload.chat_id,
-                "id": payload.chat_id,
-                "state": payload.state,
-                "is_online": payload.is_online,
-                "is_group": payload.is_group,
-            }
-            if payload.participants:
-                presence["participants"] = [W.to_dict(p) for p in payload.participants]
-            await bus.publish(client.id, E.PRESENCE, presence)
-        case W.CallData():
-            call = {
-                "id": payload.id,
-                "from": payload.from_,
-                "is_video": payload.is_video,
-                "is_group": payload.is_group,
-                "timestamp": iso_from_unix(payload.timestamp),
-            }
-            await bus.publish(client.id, E.CALL, call)
+@handles(W.QR)
+async def _qr(ing: Ingest, client: Client, payload: W.QrData) -> Published:
+    client.qr = payload.qr
+    client.qr_at = utc_now_iso()
+    if client.state != ClientState.QR:
+        await ing.registry.set_state(client, ClientState.QR)
+    return {"qr": payload.qr}
 
 
-async def _message(db: Database, bus: EventBus, client: Client, m: W.MessageData) -> None:
+@handles(W.DROPPED)
+async def _dropped(ing: Ingest, client: Client, payload: W.DroppedData) -> Published:
+    raise W.PayloadError(f"the worker dropped {payload.name}: {payload.reason}")
+
+
+@handles(W.MESSAGE)
+async def _message(ing: Ingest, client: Client, m: W.MessageData) -> Published:
     row = {
         "id": m.id,
         "chat_id": m.chat_id,
@@ -150,8 +110,8 @@ async def _message(db: Database, bus: EventBus, client: Client, m: W.MessageData
         "ack": m.ack or 0,
         "lid": m.lid,
     }
-    if not await message_rows.add(db, client.id, row):
-        return  # a duplicate (replay, backfill, LID and phone forms of one message)
+    if not await message_rows.add(ing.store, client.id, row):
+        return None  # a duplicate (replay, backfill, LID and phone forms of one message)
     faults.crash_point("after_message_stored")
     message = {**row, "timestamp": iso_from_unix(m.timestamp), "backfill": m.backfill}
     if m.truncated:
@@ -161,4 +121,75 @@ async def _message(db: Database, bus: EventBus, client: Client, m: W.MessageData
     )
     newest = max(client.last_message_at or "", iso_from_unix(m.timestamp) or "")
     client.last_message_at = newest or None
-    await bus.publish(client.id, E.MESSAGE, message)
+    return message
+
+
+@handles(W.ACK)
+async def _ack(ing: Ingest, client: Client, p: W.AckData) -> Published:
+    changed = await message_rows.set_ack(ing.store, client.id, p.ids, p.ack)
+    return {"ids": p.ids, "ack": p.ack, "chat_id": p.chat} if changed or p.ids else None
+
+
+@handles(W.REVOKE)
+async def _revoke(ing: Ingest, client: Client, payload: W.RevokeData) -> Published:
+    await message_rows.revoke(ing.store, client.id, payload.id)
+    return W.to_dict(payload)
+
+
+@handles(W.EDIT)
+async def _edit(ing: Ingest, client: Client, p: W.EditData) -> Published:
+    body = p.body or ""
+    await message_rows.edit(ing.store, client.id, p.id, body)
+    edited: dict[str, Any] = {
+        "id": p.id,
+        "chat_id": p.chat_id,
+        "from_me": p.from_me,
+        "from": p.from_,
+        "body": body,
+        "edited_at": iso_from_unix(p.edited_at),
+    }
+    if p.truncated:
+        edited["truncated"] = True
+    return edited
+
+
+@handles(W.REACTION)
+async def _reaction(ing: Ingest, client: Client, p: W.ReactionData) -> Published:
+    return {
+        "id": p.id,
+        "chat_id": p.chat_id,
+        "reaction_id": p.reaction_id,
+        "sender": p.sender,
+        "reaction": p.reaction or "",
+        "timestamp": iso_from_unix(p.timestamp),
+    }
+
+
+@handles(W.UNREAD)
+async def _unread(ing: Ingest, client: Client, p: W.UnreadData) -> Published:
+    return {"chat_id": p.chat_id, "unread": p.unread}
+
+
+@handles(W.PRESENCE)
+async def _presence(ing: Ingest, client: Client, p: W.PresenceData) -> Published:
+    presence: dict[str, Any] = {
+        "chat_id": p.chat_id,
+        "id": p.chat_id,
+        "state": p.state,
+        "is_online": p.is_online,
+        "is_group": p.is_group,
+    }
+    if p.participants:
+        presence["participants"] = [W.to_dict(x) for x in p.participants]
+    return presence
+
+
+@handles(W.CALL)
+async def _call(ing: Ingest, client: Client, p: W.CallData) -> Published:
+    return {
+        "id": p.id,
+        "from": p.from_,
+        "is_video": p.is_video,
+        "is_group": p.is_group,
+        "timestamp": iso_from_unix(p.timestamp),
+    }

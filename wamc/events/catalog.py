@@ -1,5 +1,6 @@
 """The public events: their names, the wa-js events (``WPP.on(...)``) they come from and the
-shape of their ``data``. This is the one place where they are documented.
+shape of their ``data``. Those a worker reports are defined in the one event vocabulary,
+wamc/wire/events.py; the daemon's own are defined here.
 
 One event model for the WebSocket, webhooks and anything else::
 
@@ -12,17 +13,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-CLIENT_STATE = "client.state"
-CLIENT_QR = "client.qr"
+from wamc.wire import events as W
+
+# The events a worker's report becomes: named in the one vocabulary (wamc/wire/events.py).
+CLIENT_STATE = W.public_name(W.STATE)
+CLIENT_QR = W.public_name(W.QR)
+MESSAGE = W.public_name(W.MESSAGE)
+MESSAGE_ACK = W.public_name(W.ACK)
+MESSAGE_REVOKED = W.public_name(W.REVOKE)
+MESSAGE_EDITED = W.public_name(W.EDIT)
+MESSAGE_REACTION = W.public_name(W.REACTION)
+CHAT_UNREAD = W.public_name(W.UNREAD)
+PRESENCE = W.public_name(W.PRESENCE)
+CALL = W.public_name(W.CALL)
+# The daemon's own events.
 CLIENT_DELETED = "client.deleted"
-MESSAGE = "message"
-MESSAGE_ACK = "message.ack"
-MESSAGE_REVOKED = "message.revoked"
-MESSAGE_EDITED = "message.edited"
-MESSAGE_REACTION = "message.reaction"
-CHAT_UNREAD = "chat.unread"
-PRESENCE = "presence"
-CALL = "call"
 DAEMON_STARTED = "daemon.started"
 
 
@@ -33,43 +38,15 @@ class EventSpec:
     data: str  # the shape of ``data``
 
 
-EVENTS: dict[str, EventSpec] = {
-    s.name: s
-    for s in (
-        EventSpec(
-            CLIENT_STATE,
-            "conn.* (authenticated, main_ready, logout, stream_mode_changed …) + supervision",
-            "{state, previous, reason, me}",
-        ),
-        EventSpec(CLIENT_QR, "conn.auth_code_change", "{qr}: the QR payload (fullCode)"),
-        EventSpec(CLIENT_DELETED, "daemon (DELETE /api/clients/{id})", "{}"),
-        EventSpec(
-            MESSAGE,
-            "chat.new_message (and messages found by backfill after a reconnect)",
-            "{id, chat_id, from_me, from, to, body, type, timestamp, ack, backfill}",
-        ),
-        EventSpec(MESSAGE_ACK, "chat.msg_ack_change", "{ids, ack, chat_id}"),
-        EventSpec(
-            MESSAGE_REVOKED,
-            "chat.msg_revoke",
-            "{id, chat_id, from_me, from, revoked_by, type}: id of the revoked message",
-        ),
-        EventSpec(
-            MESSAGE_EDITED, "chat.msg_edited", "{id, chat_id, from_me, from, body, edited_at}"
-        ),
-        EventSpec(
-            MESSAGE_REACTION,
-            "chat.new_reaction",
-            "{id, chat_id, sender, reaction ('' = removed), reaction_id, timestamp}",
-        ),
-        EventSpec(CHAT_UNREAD, "chat.unread_count_changed", "{chat_id, unread}"),
-        EventSpec(
-            PRESENCE,
-            "chat.presence_change",
-            "{chat_id, id, state, is_online, is_group, participants?}",
-        ),
-        EventSpec(CALL, "call.incoming_call", "{id, from, is_video, is_group, timestamp}"),
-        EventSpec(DAEMON_STARTED, "daemon (client is null)", "{version, pid}"),
-    )
-}
+def _group(spec: EventSpec) -> int:
+    """The documented order: the client's events, then WhatsApp's, then the daemon's."""
+    return 0 if spec.name.startswith("client.") else 2 if spec.name.startswith("daemon.") else 1
+
+
+_SPECS = (
+    *(EventSpec(e.public, e.source, e.data) for e in W.VOCABULARY if e.public is not None),
+    EventSpec(CLIENT_DELETED, "daemon (DELETE /api/clients/{id})", "{}"),
+    EventSpec(DAEMON_STARTED, "daemon (client is null)", "{version, pid}"),
+)
+EVENTS: dict[str, EventSpec] = {s.name: s for s in sorted(_SPECS, key=_group)}
 EVENT_NAMES = frozenset(EVENTS)

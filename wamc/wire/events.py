@@ -1,4 +1,9 @@
-"""The events a worker reports (``event`` frames), each with its payload's type.
+"""The one event vocabulary: what a worker reports (``event`` frames) and what it becomes.
+
+``VOCABULARY`` holds one row per worker event: the bridge event it forwards as it is (if any),
+the worker's name, its payload type and the public event the daemon publishes for it (name,
+wa-js source, shape of ``data``). The worker's forwarding, the public catalog
+(wamc/events/catalog.py) and the daemon's ingest dispatch are derived from it.
 
 The bridge (workers/bridge.js) already shape-checks what the page emits; the daemon validates
 again here, strictly: a payload of the wrong shape is not ingested but kept as a dead event.
@@ -6,6 +11,7 @@ again here, strictly: a payload of the wrong shape is not ingested but kept as a
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import msgspec
@@ -127,19 +133,101 @@ class DroppedData(Payload, frozen=True):
     size: int = 0
 
 
-PAYLOADS: dict[str, type[Payload]] = {
-    STATE: StateData,
-    QR: QrData,
-    MESSAGE: MessageData,
-    ACK: AckData,
-    REVOKE: RevokeData,
-    EDIT: EditData,
-    REACTION: ReactionData,
-    UNREAD: UnreadData,
-    PRESENCE: PresenceData,
-    CALL: CallData,
-    DROPPED: DroppedData,
-}
+@dataclass(frozen=True)
+class WorkerEvent:
+    """One worker event: its name in ``event`` frames and the public event it becomes."""
+
+    name: str  # the worker's event name (``Event.name``)
+    payload: type[Payload]
+    public: str | None = None  # the public event (None: the daemon publishes nothing)
+    source: str = ""  # the wa-js event(s) it comes from (``WPP.on`` names), for the docs
+    data: str = ""  # the shape of the public event's ``data``, for the docs
+    bridge: str | None = None  # the bridge event the worker forwards as it is, if any
+
+
+VOCABULARY: tuple[WorkerEvent, ...] = (
+    WorkerEvent(
+        STATE,
+        StateData,
+        "client.state",
+        "conn.* (authenticated, main_ready, logout, stream_mode_changed …) + supervision",
+        "{state, previous, reason, me}",
+    ),
+    WorkerEvent(
+        QR, QrData, "client.qr", "conn.auth_code_change", "{qr}: the QR payload (fullCode)"
+    ),
+    WorkerEvent(
+        MESSAGE,
+        MessageData,
+        "message",
+        "chat.new_message (and messages found by backfill after a reconnect)",
+        "{id, chat_id, from_me, from, to, body, type, timestamp, ack, backfill}",
+    ),
+    WorkerEvent(
+        ACK, AckData, "message.ack", "chat.msg_ack_change", "{ids, ack, chat_id}", bridge="ack"
+    ),
+    WorkerEvent(
+        REVOKE,
+        RevokeData,
+        "message.revoked",
+        "chat.msg_revoke",
+        "{id, chat_id, from_me, from, revoked_by, type}: id of the revoked message",
+        bridge="revoke",
+    ),
+    WorkerEvent(
+        EDIT,
+        EditData,
+        "message.edited",
+        "chat.msg_edited",
+        "{id, chat_id, from_me, from, body, edited_at}",
+        bridge="edit",
+    ),
+    WorkerEvent(
+        REACTION,
+        ReactionData,
+        "message.reaction",
+        "chat.new_reaction",
+        "{id, chat_id, sender, reaction ('' = removed), reaction_id, timestamp}",
+        bridge="reaction",
+    ),
+    WorkerEvent(
+        UNREAD,
+        UnreadData,
+        "chat.unread",
+        "chat.unread_count_changed",
+        "{chat_id, unread}",
+        bridge="unread",
+    ),
+    WorkerEvent(
+        PRESENCE,
+        PresenceData,
+        "presence",
+        "chat.presence_change",
+        "{chat_id, id, state, is_online, is_group, participants?}",
+        bridge="presence",
+    ),
+    WorkerEvent(
+        CALL,
+        CallData,
+        "call",
+        "call.incoming_call",
+        "{id, from, is_video, is_group, timestamp}",
+        bridge="call",
+    ),
+    WorkerEvent(DROPPED, DroppedData),
+)
+BY_NAME: dict[str, WorkerEvent] = {e.name: e for e in VOCABULARY}
+PAYLOADS: dict[str, type[Payload]] = {e.name: e.payload for e in VOCABULARY}
+# Bridge events the worker forwards as they are: bridge name -> worker event name.
+FORWARDED: dict[str, str] = {e.bridge: e.name for e in VOCABULARY if e.bridge is not None}
+
+
+def public_name(name: str) -> str:
+    """The public event a worker event becomes; KeyError for one that becomes none."""
+    public = BY_NAME[name].public
+    if public is None:
+        raise KeyError(name)
+    return public
 
 
 class PayloadError(ValueError):
