@@ -32,15 +32,5 @@ TRANSITIONS: dict[ClientState, frozenset[ClientState]] = {
 RUNNING_STATES = frozenset({S.STARTING, S.QR, S.CONNECTED, S.DISCONNECTED})
 
 
-class IllegalTransition(ValueError):
-    pass
-
-
 def can_transition(old: ClientState, new: ClientState) -> bool:
     return old == new or new in TRANSITIONS[old]
-
-
-def check_transition(old: ClientState, new: ClientState) -> ClientState:
-    if not can_transition(old, new):
-        raise IllegalTransition(f"{old} -> {new}")
-    return new

@@ -408,10 +408,6 @@
       await window.WPP.whatsapp.Socket.takeover();
       return true;
     },
-    async refreshQR() {
-      await window.WPP.conn.refreshQR();
-      return true;
-    },
   };
   // Not replaceable by page scripts by accident (a determined one can still lie: Python checks).
   Object.defineProperty(window, '__wamc', { value: Object.freeze(api), writable: false, configurable: false });

@@ -7,7 +7,6 @@ here, one line in ``COMMANDS``; the daemon side calls it through ``wamc/daemon/c
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -34,14 +33,6 @@ Args = dict[str, Any]
 Handler = Callable[["Worker", Args, float], Awaitable[Any]]
 
 
-async def status(w: Worker, args: Args, timeout: float) -> Any:
-    return {"state": str(w.state), "me": w.me, "pid": os.getpid(), "browser_pid": w.browser.pid}
-
-
-async def qr(w: Worker, args: Args, timeout: float) -> Any:
-    return {"qr": w.qr}
-
-
 async def pairing_code(w: Worker, args: Args, timeout: float) -> Any:
     if w.state != ClientState.QR:
         raise C.RemoteError("no_qr", f"client is {w.state}: pairing needs the QR screen")
@@ -62,13 +53,6 @@ async def chats(w: Worker, args: Args, timeout: float) -> Any:
     return await w.browser.call("chats", int(args.get("count", 100)), timeout=timeout)
 
 
-async def messages(w: Worker, args: Args, timeout: float) -> Any:
-    count = int(args.get("count", 50))
-    return await w.browser.call(
-        "messages", args["chat_id"], count, args.get("before"), timeout=timeout
-    )
-
-
 async def logout(w: Worker, args: Args, timeout: float) -> Any:
     try:
         await w.browser.call("logout", timeout=timeout)
@@ -80,17 +64,14 @@ async def logout(w: Worker, args: Args, timeout: float) -> Any:
 
 
 COMMANDS: dict[str, Handler] = {
-    C.STATUS: status,
-    C.QR: qr,
     C.PAIRING_CODE: pairing_code,
     C.STOP: stop,
     C.SEND_TEXT: send_text,
     C.CHATS: chats,
-    C.MESSAGES: messages,
     C.LOGOUT: logout,
 }
 # Commands that need a linked session.
-NEED_CONNECTED = frozenset({C.SEND_TEXT, C.CHATS, C.MESSAGES, C.LOGOUT})
+NEED_CONNECTED = frozenset({C.SEND_TEXT, C.CHATS, C.LOGOUT})
 
 
 async def execute(w: Worker, cmd: Any, args: Args, timeout: float) -> Any:

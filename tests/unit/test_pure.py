@@ -10,7 +10,7 @@ import pytest
 from wamc.config import MAX_IPC_PATH, SettingsError, load_settings
 from wamc.daemon.backend import Backoff
 from wamc.errors import Refused
-from wamc.states import TRANSITIONS, ClientState, IllegalTransition, check_transition
+from wamc.states import TRANSITIONS, ClientState, can_transition
 from wamc.validation import (
     MAX_TEXT_BYTES,
     SendMessage,
@@ -36,13 +36,9 @@ def test_state_strings_are_the_contract() -> None:
 
 
 def test_illegal_transitions_are_refused() -> None:
-    with pytest.raises(IllegalTransition):
-        check_transition(ClientState.STOPPED, ClientState.CONNECTED)
-    with pytest.raises(IllegalTransition):
-        check_transition(ClientState.FAILED, ClientState.QR)
-    assert check_transition(ClientState.QR, ClientState.CONNECTED) == ClientState.CONNECTED
-    for state in ClientState:
-        assert ClientState.STOPPED in TRANSITIONS[state] or state == ClientState.STOPPED
+    assert not can_transition(ClientState.STOPPED, ClientState.CONNECTED)
+    assert not can_transition(ClientState.FAILED, ClientState.QR)
+    assert can_transition(ClientState.QR, ClientState.CONNECTED)
 
 
 def test_snapshot_to_state() -> None:

@@ -7,11 +7,8 @@ from typing import Annotated, Any
 
 import msgspec
 
-STATUS = "status"
-QR = "qr"
 SEND_TEXT = "send_text"  # {to, text}
 CHATS = "chats"  # {count}
-MESSAGES = "messages"  # {chat_id, count, before}
 LOGOUT = "logout"
 STOP = "stop"
 PAIRING_CODE = "pairing_code"  # {phone}
