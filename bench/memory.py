@@ -12,6 +12,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import psutil
@@ -67,7 +68,8 @@ async def measure(n_clients: int) -> str:
         ready = time.monotonic() - t0
         totals = {"worker": 0.0, "driver": 0.0, "chromium": 0.0}
         for i in range(n_clients):
-            st = await d.status(f"m{i}")
+            # The API samples the trees in the background: wait for its first figure.
+            st = await wait_for(lambda c=f"m{i}": sampled(d, c), 30)
             parts = breakdown(st["pid"], st["browser_pid"])
             for k, v in parts.items():
                 totals[k] += v
@@ -106,6 +108,11 @@ async def measure(n_clients: int) -> str:
         await d.call("POST", "/api/shutdown")
         await d.close()
         await sim.stop()
+
+
+async def sampled(d: Any, client: str) -> dict[str, Any] | None:
+    st = await d.status(client)
+    return st if st["memory_bytes"] is not None else None
 
 
 def main() -> None:
