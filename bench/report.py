@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import platform
 import re
+import subprocess
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,10 +23,24 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     return "\n".join(lines)
 
 
+def commit() -> str:
+    """The commit the figures come from (``+changes`` when the checkout differs from it)."""
+    root = DOC.parent.parent
+
+    def git(*args: str) -> str:
+        run = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10)
+        return run.stdout.strip() if run.returncode == 0 else ""
+
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = git("status", "--porcelain", "--", "wamc", "workers", "bench")
+    return head + ("+changes" if dirty else "")
+
+
 def machine() -> str:
     return (
-        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC · {psutil.cpu_count()} cores · "
-        f"{psutil.virtual_memory().total / 2**30:.0f} GiB · Python {platform.python_version()}"
+        f"commit {commit()} · {datetime.now(UTC):%Y-%m-%d %H:%M} UTC · {psutil.cpu_count()} "
+        f"cores · {psutil.virtual_memory().total / 2**30:.0f} GiB · "
+        f"Python {platform.python_version()}"
     )
 
 
