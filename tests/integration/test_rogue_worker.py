@@ -153,7 +153,7 @@ class HealthProbe:
             code, _ = await self.daemon.call("GET", "/health")
             assert code == 200
             self.latencies.append(time.monotonic() - started)
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(0.02)  # the probe's pace (every 20 ms), not synchronisation
 
     def check(self) -> tuple[float, float]:
         assert len(self.latencies) >= 20, self.latencies
