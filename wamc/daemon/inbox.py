@@ -65,6 +65,8 @@ class Inbox:
                 self.link.send(route, F.Who())
             return
         client.last_seen = time.monotonic()
+        if client.hello_due and self._limited(("who", route)):
+            self.link.send(route, F.Who())  # an adopted worker: its hello gets the full welcome
         if isinstance(frame, F.Heartbeat):
             bpid = frame.browser_pid
             if bpid and bpid != client.browser_pid and self._is_browser(client, bpid):
@@ -124,6 +126,7 @@ class Inbox:
             return
         client.last_seen = time.monotonic()
         client.route = route
+        client.hello_due = False
         if hello.boot != client.boot:
             client.boot = hello.boot
             client.delivered = 0

@@ -58,6 +58,7 @@ class Client:
     last_message_at: str | None = None  # newest message stored (its WhatsApp timestamp)
     secret_hash: str | None = None  # of the secret its worker got at spawn (proves its hello)
     route: str | None = None  # the proven worker's connection (ZeroMQ routing id)
+    hello_due: bool = False  # adopted: spoken to at once, but asked to say hello (full welcome)
     bad_frames: int = 0  # frames refused (undecodable, invalid, wrong secret)
     dead_events: int = 0  # events acknowledged but not applied
     stop_outcome: StopOutcome | None = None  # how the last stop ended: clean | term | kill

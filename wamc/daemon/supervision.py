@@ -63,6 +63,7 @@ class Supervisor:
         # Its connection id follows from its boot, and the handshake proves the secret: it may
         # be spoken to at once, before it says hello to this daemon.
         client.route = f"{client.id}.{row.boot}" if row.boot else None
+        client.hello_due = client.route is not None  # for the welcome: replay and backfill view
         client.delivered = row.delivered_dn
         client.browser_pid = row.browser_pid
         client.last_seen = time.monotonic()
