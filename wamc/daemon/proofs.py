@@ -66,26 +66,23 @@ def kill_client_browser(
     pid: int | None, profile_dir: Path, client_id: str, worker_pid: int | None = None
 ) -> bool:
     """SIGKILL the client's browser tree if ``pid`` is proven to be it; True when killed."""
-    if not pid:
-        return False
-    if not is_client_browser(pid, profile_dir, worker_pid):
-        if _live(pid) is not None:
-            logger.bind(client=client_id).warning(
-                "not signalling pid {}: not this client's browser", pid
-            )
-        return False
-    kill_tree(pid)
-    return True
+    proven = bool(pid) and is_client_browser(pid, profile_dir, worker_pid)
+    return _kill_if_proven(pid, proven, client_id, "browser")
 
 
 def kill_client_worker(pid: int | None, client_id: str, started: float | None) -> bool:
     """SIGKILL the client's worker group (worker and Playwright's driver) if proven ours."""
+    proven = bool(pid) and is_client_worker(pid, client_id, started)
+    return _kill_if_proven(pid, proven, client_id, "worker")
+
+
+def _kill_if_proven(pid: int | None, proven: bool, client_id: str, what: str) -> bool:
     if not pid:
         return False
-    if not is_client_worker(pid, client_id, started):
+    if not proven:
         if _live(pid) is not None:
             logger.bind(client=client_id).warning(
-                "not signalling pid {}: not this client's worker", pid
+                "not signalling pid {}: not this client's {}", pid, what
             )
         return False
     kill_tree(pid)
