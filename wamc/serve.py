@@ -130,7 +130,7 @@ async def start(svc: Services) -> None:
             "reach them; consider deleting them): {}",
             ", ".join(repr(i) for i in legacy),
         )
-    await svc.link.start(manager.inbox)
+    await svc.link.start(manager.inbox, manager.ingest)
     await svc.runner.setup()
     site = web.TCPSite(svc.runner, settings.host, settings.port)
     try:

@@ -115,18 +115,23 @@ async def test_retention_keeps_each_clients_newest_event(tmp_path: Path) -> None
 
     store = Database(tmp_path / "events.db")
     await store.open()
+
+    async def append(client: str, event_id: str, timestamp: str) -> int:
+        ev = {"client": client, "id": event_id, "event": "message", "timestamp": timestamp}
+        ev["data"] = {}
+        await event_log.append(store, ev)
+        return int(ev["seq"])
+
     try:
         for client, n in (("old", 3), ("busy", 4)):
             for i in range(n):
-                await event_log.append(
-                    store, client, f"{client}{i}", "message", "2020-01-01T00:00Z", {}
-                )
-        await event_log.append(store, "busy", "fresh", "message", "2030-01-01T00:00:00.000Z", {})
+                await append(client, f"{client}{i}", "2020-01-01T00:00Z")
+        await append("busy", "fresh", "2030-01-01T00:00:00.000Z")
         assert await event_log.prune(store, "2025-01-01T00:00:00.000Z") == 6
         assert [e["seq"] for e in await event_log.since(store, "old", 0, 10)] == [3]
         assert [e["id"] for e in await event_log.since(store, "busy", 0, 10)] == ["fresh"]
         # seq numbers continue after pruning; a resume from an old point starts at what is kept.
-        assert await event_log.append(store, "old", "next", "message", "2030-01-01T00:00Z", {}) == 4
+        assert await append("old", "next", "2030-01-01T00:00Z") == 4
         assert [e["seq"] for e in await event_log.since(store, "old", 1, 10)] == [3, 4]
     finally:
         await store.close()

@@ -362,7 +362,6 @@ async def test_outbox_skips_disabled_hooks_dead_letters_past_horizon_prunes_only
     try:
         bus = EventBus(db, queue_size=1000)
         service = WebhookService(db, bus, allow_private=True)
-        bus.add_sink(service.enqueue)
         url = "http://127.0.0.1:9/hook"
         on, _ = await service.create(None, WebhookIn(url=url, retry={"max_attempts": 3}))
         off, _ = await service.create(None, WebhookIn(url=url, enabled=False))

@@ -1,4 +1,4 @@
-"""The daemon's logic without Chromium: the registry's state table, and the inbox's delivery
+"""The daemon's logic without Chromium: the registry's state table, and the ingest's delivery
 numbers over a fake link (real SQLite, real event bus)."""
 
 from __future__ import annotations
@@ -91,19 +91,20 @@ def event(dn: int, name: str, payload: Any) -> F.Event:
     return F.Event(dn=dn, name=name, data=msgspec.Raw(msgspec.msgpack.encode(payload)))
 
 
-async def test_inbox_applies_in_order_acks_replays_and_records_dead_events(
+async def test_ingest_applies_in_order_acks_replays_and_records_dead_events(
     registry: Registry,
 ) -> None:
     client = await added(registry)
     await registry.set_state(client, ClientState.STARTING)
     client.route = "acme.boot1"
     link = FakeLink()
-    inbox = Inbox(registry, link, Ingest(registry))  # type: ignore[arg-type]  # the fake link
-    await inbox.on_frame("acme.boot1", event(2, W.STATE, {"state": "qr"}))  # a gap
+    inbox = Inbox(registry, link)  # type: ignore[arg-type]  # the fake link
+    ingest = Ingest(registry, link, inbox)  # type: ignore[arg-type]  # the fake link
+    await ingest.on_event("acme.boot1", event(2, W.STATE, {"state": "qr"}))  # a gap
     assert link.sent == [F.Welcome(acked=0)] and client.state == ClientState.STARTING
-    await inbox.on_frame("acme.boot1", event(1, W.STATE, {"state": "connected", "me": "551"}))
-    await inbox.on_frame("acme.boot1", event(1, W.STATE, {"state": "qr"}))  # a replay
-    await inbox.on_frame("acme.boot1", event(2, W.STATE, {"state": 7}))  # a bad shape
+    await ingest.on_event("acme.boot1", event(1, W.STATE, {"state": "connected", "me": "551"}))
+    await ingest.on_event("acme.boot1", event(1, W.STATE, {"state": "qr"}))  # a replay
+    await ingest.on_event("acme.boot1", event(2, W.STATE, {"state": 7}))  # a bad shape
     assert link.sent[1:] == [F.Ack(dn=1), F.Ack(dn=1), F.Ack(dn=2)]
     assert client.state == ClientState.CONNECTED and client.me == "551"
     assert (client.delivered, client.dead_events) == (2, 1)
@@ -111,7 +112,7 @@ async def test_inbox_applies_in_order_acks_replays_and_records_dead_events(
     assert [d["dn"] for d in dead] == [2]
     rows = {r.id: r for r in await client_rows.all_clients(registry.store)}
     assert rows["acme"].delivered_dn == 2
-    await inbox.on_frame("other.boot", event(1, W.STATE, {"state": "qr"}))  # not a client
+    await ingest.on_event("other.boot", event(1, W.STATE, {"state": "qr"}))  # not a client
     assert link.sent[-1] == F.Request(id="stop", cmd="stop", timeout=5.0)
 
 
@@ -127,7 +128,8 @@ def test_every_worker_event_has_one_handler_and_the_catalog_its_public_name() ->
 async def test_ingest_publishes_under_the_vocabularys_public_name(registry: Registry) -> None:
     client = await added(registry)
     sub = registry.bus.subscribe(None, frozenset(E.EVENT_NAMES))
-    ingest = Ingest(registry)
+    link = FakeLink()
+    ingest = Ingest(registry, link, Inbox(registry, link))  # type: ignore[arg-type]  # the fake link
     await ingest.apply(client, event(1, W.UNREAD, {"chat_id": "1@c.us", "unread": 2}))
     await ingest.apply(client, event(2, W.CALL, {"id": "c1", "from": "2@c.us"}))
     with pytest.raises(W.PayloadError, match="the worker dropped message: too big"):

@@ -121,3 +121,55 @@ async def test_open_adds_the_audit_count_column_to_an_older_database(tmp_path: P
         assert row["count"] == 2 and row["remote"] == "198.51.100.7"
     finally:
         await db.close()
+
+
+async def test_an_event_queues_exactly_the_webhooks_that_want_it(tmp_path: Path) -> None:
+    """The outbox rows are chosen in SQL, in the event's own statement family: a global hook,
+    a client's hook, event lists (named, empty, absent) and a disabled hook."""
+    from wamc.storage import events as event_log
+    from wamc.storage import webhooks as hook_rows
+
+    db = Database(tmp_path / "t.db")
+    await db.open()
+    try:
+        hooks = {
+            "all": (None, None, True),
+            "acme": ("acme", None, True),
+            "shop": ("shop", None, True),
+            "acks": (None, ["message.ack"], True),
+            "none": (None, [], True),
+            "off": (None, None, False),
+        }
+        for wid, (client, events, enabled) in hooks.items():
+            await hook_rows.save_hook(
+                db,
+                hook_rows.WebhookRow(
+                    id=wid,
+                    client=client,
+                    url="http://127.0.0.1:9/",
+                    events=events,
+                    secret="s",
+                    headers={},
+                    max_attempts=1,
+                    backoff_base=1.0,
+                    backoff_max=1.0,
+                    timeout=1.0,
+                    enabled=enabled,
+                    created_at="2026-01-01T00:00:00.000Z",
+                ),
+            )
+
+        async def queued(client: str | None, name: str) -> list[str]:
+            ev = {"client": client, "id": f"{client}-{name}", "event": name}
+            ev |= {"timestamp": "2026-01-01T00:00:00.000Z", "data": {"x": "é"}}
+            return sorted(await event_log.append(db, ev))
+
+        assert await queued("acme", "message") == ["acme", "all"]
+        assert await queued("acme", "message.ack") == ["acks", "acme", "all"]
+        assert await queued(None, "daemon.started") == ["all"]
+        rows = await db.fetchall("SELECT webhook_id, client, seq, body FROM webhook_outbox")
+        assert len(rows) == 6 and {r["client"] for r in rows} == {"acme", ""}
+        first = next(r for r in rows if r["webhook_id"] == "acme" and r["seq"] == 1)
+        assert '"seq":1' in first["body"] and '"x":"é"' in first["body"]
+    finally:
+        await db.close()

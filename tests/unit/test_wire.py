@@ -15,10 +15,14 @@ from wamc.wire import events as W
 from wamc.wire import frames as F
 
 
+def payload(name: str, data: msgspec.Raw) -> W.Payload:
+    return F.payload_of(F.Event(dn=1, name=name, data=data))
+
+
 def test_roundtrip_both_ways() -> None:
     ev = F.Event(dn=7, name=W.MESSAGE, data=F.raw({"id": "x", "chat_id": "c", "body": "é"}))
     back = F.decode_from_worker(F.encode(ev))
-    assert back == ev and W.parse_payload(back.name, back.data).body == "é"  # type: ignore[union-attr]
+    assert back == ev and F.payload_of(back).body == "é"  # type: ignore[union-attr]
     req = F.Request(id="r1", cmd="status", args={}, timeout=5.0)
     assert F.decode_from_daemon(F.encode(req)) == req
     # The tag and version are plain map keys (any msgpack peer can speak it).
@@ -57,19 +61,19 @@ def test_random_bytes_never_raise_anything_else(raw: bytes) -> None:
 def test_unread_with_a_string_count_is_refused() -> None:
     """The isolation issue's first finding: unreadCount "abc" must not reach ingestion."""
     with pytest.raises(W.PayloadError, match="unread"):
-        W.parse_payload(W.UNREAD, F.raw({"chat_id": "1@c.us", "unread": "abc"}))
-    ok = W.parse_payload(W.UNREAD, F.raw({"chat_id": "1@c.us", "unread": 3}))
+        payload(W.UNREAD, F.raw({"chat_id": "1@c.us", "unread": "abc"}))
+    ok = payload(W.UNREAD, F.raw({"chat_id": "1@c.us", "unread": 3}))
     assert ok == W.UnreadData(chat_id="1@c.us", unread=3)
 
 
 def test_payloads_keep_wire_names_and_refuse_unknown_events() -> None:
-    m = W.parse_payload(W.MESSAGE, F.raw({"id": "a", "chat_id": "c", "from": "x@c.us", "x": 1}))
+    m = payload(W.MESSAGE, F.raw({"id": "a", "chat_id": "c", "from": "x@c.us", "x": 1}))
     assert isinstance(m, W.MessageData) and m.from_ == "x@c.us"
-    assert W.to_dict(W.parse_payload(W.CALL, F.raw({"id": "c1", "from": "y"})))["from"] == "y"
+    assert W.to_dict(payload(W.CALL, F.raw({"id": "c1", "from": "y"})))["from"] == "y"
     with pytest.raises(W.PayloadError, match="unknown event"):
-        W.parse_payload("nope", F.raw({}))
+        payload("nope", F.raw({}))
     with pytest.raises(W.PayloadError):
-        W.parse_payload(W.MESSAGE, F.raw({"id": "a", "chat_id": "c", "body": "x" * 70_000}))
+        payload(W.MESSAGE, F.raw({"id": "a", "chat_id": "c", "body": "x" * 70_000}))
 
 
 def test_junk_in_a_payload_costs_a_scan_not_a_tree() -> None:
@@ -78,7 +82,7 @@ def test_junk_in_a_payload_costs_a_scan_not_a_tree() -> None:
     junk = b"\x83" + b"".join(msgpack.packb(x) for x in ("id", "a", "chat_id", "c", "k"))
     junk += b"\xdd" + n.to_bytes(4, "big") + b"\x90" * n
     started = time.perf_counter()
-    m = W.parse_payload(W.MESSAGE, msgspec.Raw(junk))
+    m = payload(W.MESSAGE, msgspec.Raw(junk))
     assert isinstance(m, W.MessageData) and m.id == "a"
     assert time.perf_counter() - started < 0.1
 

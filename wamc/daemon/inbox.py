@@ -1,79 +1,85 @@
-"""Frames from workers: who may connect, hello/welcome, delivery numbers, acks, dead events.
+"""Worker connections: who may connect, hello/welcome, heartbeats, bad frames.
 
 Until a connection has proven it is the worker we spawned (pid and secret in its hello), nothing
-it sends is acted on: taking over a client's id gains a peer nothing. Events are applied strictly
-in delivery-number order, each acknowledged once stored; one that cannot be applied is recorded
-as dead (acknowledged, never retried)."""
+it sends is acted on: taking over a client's id gains a peer nothing. Its events go to
+wamc/daemon/ingest.py, which asks :meth:`Inbox.proven` first."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import secrets
 import time
 
-import msgspec
 from loguru import logger
 
 from wamc.config import Settings
-from wamc.daemon.ingest import Ingest
 from wamc.daemon.link import Transport
 from wamc.daemon.proofs import is_client_browser
 from wamc.daemon.registry import Client, Registry, client_log
 from wamc.storage import clients as client_rows
-from wamc.storage import events as event_log
 from wamc.storage import messages as message_rows
-from wamc.timeutil import utc_now_iso
 from wamc.wire import commands as C
-from wamc.wire import events as W
 from wamc.wire import frames as F
 
 STOP_REQUEST = F.Request(id="stop", cmd=C.STOP, timeout=5.0)
-DEAD_PAYLOAD_SHOWN = 16 * 1024
 
 
 class Inbox:
-    """The link's frame sink (wamc/daemon/link.py ``FrameSink``)."""
+    """The link's connection sink (wamc/daemon/link.py ``FrameSink``)."""
 
-    def __init__(self, registry: Registry, link: Transport, ingest: Ingest) -> None:
+    def __init__(self, registry: Registry, link: Transport) -> None:
         self.registry = registry
         self.settings: Settings = registry.settings
         self.store = registry.store
         self.link = link
-        self.ingest = ingest
         self._last_answer: dict[tuple[str, str], float] = {}
 
     def _client(self, route: str) -> Client | None:
         return self.registry.clients.get(route.split(".", 1)[0])
 
-    async def on_frame(self, route: str, frame: F.WorkerFrame) -> None:
-        """A validated frame from the connection ``route`` (``<client id>.<boot>``)."""
+    def _stranger(self, route: str) -> None:
+        """A worker of no client of ours (e.g. one deleted): told to stop, at most once a
+        second."""
+        if self.limited(("stop", route)):
+            logger.bind(client=route.split(".", 1)[0]).warning(
+                "frame from an unknown client's worker: telling it to stop"
+            )
+            self.link.send(route, STOP_REQUEST)
+
+    def proven(self, route: str) -> Client | None:
+        """The client whose proven worker connection ``route`` is, else None (a stranger is told
+        to stop, a connection not yet proven to introduce itself; each answer paced)."""
         client = self._client(route)
         if client is None:
-            if self._limited(("stop", route)):
-                logger.bind(client=route.split(".", 1)[0]).warning(
-                    "frame from an unknown client's worker: telling it to stop"
-                )
-                self.link.send(route, STOP_REQUEST)
-            return
-        if isinstance(frame, F.Hello):
-            await self._on_hello(client, route, frame)
-            return
+            self._stranger(route)
+            return None
         if route != client.route:
-            if self._limited(("who", route)):
+            if self.limited(("who", route)):
                 self.link.send(route, F.Who())
-            return
+            return None
         client.last_seen = time.monotonic()
-        if client.hello_due and self._limited(("who", route)):
+        if client.hello_due and self.limited(("who", route)):
             self.link.send(route, F.Who())  # an adopted worker: its hello gets the full welcome
-        if isinstance(frame, F.Heartbeat):
-            bpid = frame.browser_pid
-            if bpid and bpid != client.browser_pid and self._is_browser(client, bpid):
-                client.browser_pid = bpid
-                await client_rows.update(self.store, client.id, browser_pid=bpid)
-        elif isinstance(frame, F.Event):
-            await self._on_event(client, frame)
+        return client
+
+    async def on_frame(self, route: str, frame: F.Hello | F.Heartbeat) -> None:
+        """A validated hello or heartbeat from the connection ``route`` (``<client>.<boot>``);
+        events go to wamc/daemon/ingest.py."""
+        if isinstance(frame, F.Hello):
+            client = self._client(route)
+            if client is None:
+                self._stranger(route)
+            else:
+                await self._on_hello(client, route, frame)
+            return
+        client = self.proven(route)
+        if client is None:
+            return
+        bpid = frame.browser_pid
+        if bpid and bpid != client.browser_pid and self._is_browser(client, bpid):
+            client.browser_pid = bpid
+            await client_rows.update(self.store, client.id, browser_pid=bpid)
 
     def on_bad_frame(self, route: str, reason: str, oversize: bool) -> None:
         """Counted per client; a proven worker over the frame cap is restarted."""
@@ -100,7 +106,7 @@ class Inbox:
         """A browser pid a worker reports is believed only once proven (profile, parentage)."""
         return is_client_browser(pid, self.settings.client_dir(client.id) / "profile", client.pid)
 
-    def _limited(self, key: tuple[str, str], interval: float = 1.0) -> bool:
+    def limited(self, key: tuple[str, str], interval: float = 1.0) -> bool:
         """True at most once per ``interval`` per key (answers to a flood stay bounded)."""
         now = time.monotonic()
         if now - self._last_answer.get(key, -interval) < interval:
@@ -119,7 +125,7 @@ class Inbox:
             or not secret_matches(hello.secret, client.secret_hash)
         ):
             client.bad_frames += 1
-            if self._limited(("hello", client.id)):
+            if self.limited(("hello", client.id)):
                 client_log(client).warning(
                     "hello refused (pid {}): not the worker this daemon started", hello.pid
                 )
@@ -142,42 +148,6 @@ class Inbox:
         newest = await message_rows.newest_per_chat(self.store, client.id)
         self.link.send_to(client, F.Welcome(acked=client.delivered, newest=newest))
 
-    async def _on_event(self, client: Client, ev: F.Event) -> None:
-        if ev.dn <= client.delivered:
-            self.link.send_to(client, F.Ack(dn=client.delivered))  # a replay: stored
-            return
-        if ev.dn != client.delivered + 1:
-            # A gap: ask for a replay, at most once a second (the worker resends its outbox).
-            if self._limited(("replay", client.id)):
-                self.link.send_to(client, F.Welcome(acked=client.delivered))
-            return
-        try:
-            await self.ingest.apply(client, ev)
-        except Exception as exc:  # a bad shape, or a failure while storing: never retried
-            await self._dead_event(client, ev, exc)
-        client.delivered = ev.dn
-        self.link.send_to(client, F.Ack(dn=ev.dn))
-
-    async def _dead_event(self, client: Client, ev: F.Event, exc: Exception) -> None:
-        reason = str(exc) if isinstance(exc, W.PayloadError) else f"{type(exc).__name__}: {exc}"
-        client.dead_events += 1
-        if self._limited(("dead", client.id), 5.0):
-            client_log(client).warning("event {} #{} not applied: {}", ev.name, ev.dn, reason[:200])
-        try:
-            async with self.store.transaction():
-                await event_log.add_dead(
-                    self.store,
-                    client.id,
-                    ev.dn,
-                    ev.name,
-                    reason,
-                    dead_payload(ev.data),
-                    utc_now_iso(),
-                )
-                await client_rows.update(self.store, client.id, delivered_dn=ev.dn)
-        except Exception:
-            client_log(client).exception("cannot record dead event #{}", ev.dn)
-
 
 def new_secret() -> tuple[str, str]:
     """A worker's secret and the hash the daemon keeps (in memory and in the database)."""
@@ -190,15 +160,3 @@ def secret_matches(secret: str, secret_hash: str | None) -> bool:
         return False
     digest = hashlib.sha256(secret.encode()).hexdigest()
     return hmac.compare_digest(digest, secret_hash)
-
-
-def dead_payload(data: msgspec.Raw) -> str:
-    """The payload as JSON for the operator, when small enough to show (at most 16 KiB)."""
-    raw = bytes(data)
-    if len(raw) > DEAD_PAYLOAD_SHOWN:
-        return json.dumps({"not_shown": f"{len(raw)} bytes of msgpack"})
-    try:
-        shown = json.dumps(msgspec.msgpack.decode(raw), default=repr)
-    except Exception:
-        shown = json.dumps({"undecodable": raw[:256].hex()})
-    return shown[:DEAD_PAYLOAD_SHOWN]

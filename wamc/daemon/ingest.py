@@ -1,6 +1,7 @@
 """Worker events → the store and the public events, each in ONE transaction.
 
-One place maps what a worker reports (typed payloads of wamc/wire/events.py) to the client's
+Events are applied strictly in delivery-number order, each acknowledged once stored; one that
+cannot be applied is recorded as dead (acknowledged, never retried). One place maps what a worker reports (typed payloads of wamc/wire/events.py) to the client's
 record and stored messages. Each worker event has one handler here (``@handles(W.NAME)``): it
 changes the store and returns the public event's ``data``, which is published under the name
 the vocabulary gives it. The event's rows, its public events (with their webhook outbox) and the
@@ -9,15 +10,20 @@ client's delivery number commit together or not at all.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import msgspec
 from loguru import logger
 
 from wamc.daemon import faults
+from wamc.daemon.inbox import Inbox
+from wamc.daemon.link import Transport
 from wamc.daemon.registry import DESIRED_RUNNING, DESIRED_STOPPED, Client, Registry, client_log
 from wamc.states import RUNNING_STATES, ClientState
 from wamc.storage import clients as client_rows
+from wamc.storage import events as event_log
 from wamc.storage import messages as message_rows
 from wamc.timeutil import iso_from_unix, utc_now_iso
 from wamc.wire import events as W
@@ -27,6 +33,7 @@ Published = dict[str, Any] | None  # the public event's data; None: nothing to p
 Handler = Callable[["Ingest", Client, Any], Awaitable[Published]]
 H = TypeVar("H", bound=Handler)
 HANDLERS: dict[str, Handler] = {}
+DEAD_PAYLOAD_SHOWN = 16 * 1024
 
 
 def handles(name: str) -> Callable[[H], H]:
@@ -40,20 +47,77 @@ def handles(name: str) -> Callable[[H], H]:
 
 
 class Ingest:
-    def __init__(self, registry: Registry) -> None:
+    """The link's event sink (wamc/daemon/link.py ``EventSink``)."""
+
+    def __init__(self, registry: Registry, link: Transport, inbox: Inbox) -> None:
         self.registry = registry
         self.store = registry.store
         self.bus = registry.bus
+        self.link = link
+        self.inbox = inbox
+
+    async def on_event(self, route: str, ev: F.Event) -> None:
+        """An event frame from the connection ``route``: acted on only from a proven worker,
+        in delivery-number order; acknowledged once stored (or recorded dead)."""
+        client = self.inbox.proven(route)
+        if client is None:
+            return
+        if ev.dn <= client.delivered:
+            self.link.send_to(client, F.Ack(dn=client.delivered))  # a replay: stored
+            return
+        if ev.dn != client.delivered + 1:
+            # A gap: ask for a replay, at most once a second (the worker resends its outbox).
+            if self.inbox.limited(("replay", client.id)):
+                self.link.send_to(client, F.Welcome(acked=client.delivered))
+            return
+        try:
+            await self.apply(client, ev)
+        except Exception as exc:  # a bad shape, or a failure while storing: never retried
+            await self._dead_event(client, ev, exc)
+        client.delivered = ev.dn
+        self.link.send_to(client, F.Ack(dn=ev.dn))
 
     async def apply(self, client: Client, ev: F.Event) -> None:
         """Apply the event numbered ``ev.dn`` and record it delivered, in one transaction.
         Raises (nothing stored) on a bad payload or a failure while storing."""
-        payload = W.parse_payload(ev.name, ev.data)
+        payload = F.payload_of(ev)
         async with self.store.transaction():
             data = await HANDLERS[ev.name](self, client, payload)
             if data is not None:
                 await self.bus.publish(client.id, W.public_name(ev.name), data)
             await client_rows.update(self.store, client.id, delivered_dn=ev.dn)
+
+    async def _dead_event(self, client: Client, ev: F.Event, exc: Exception) -> None:
+        reason = str(exc) if isinstance(exc, W.PayloadError) else f"{type(exc).__name__}: {exc}"
+        client.dead_events += 1
+        if self.inbox.limited(("dead", client.id), 5.0):
+            client_log(client).warning("event {} #{} not applied: {}", ev.name, ev.dn, reason[:200])
+        try:
+            async with self.store.transaction():
+                await event_log.add_dead(
+                    self.store,
+                    client.id,
+                    ev.dn,
+                    ev.name,
+                    reason,
+                    dead_payload(ev.data),
+                    utc_now_iso(),
+                )
+                await client_rows.update(self.store, client.id, delivered_dn=ev.dn)
+        except Exception:
+            client_log(client).exception("cannot record dead event #{}", ev.dn)
+
+
+def dead_payload(data: msgspec.Raw) -> str:
+    """The payload as JSON for the operator, when small enough to show (at most 16 KiB)."""
+    raw = bytes(data)
+    if len(raw) > DEAD_PAYLOAD_SHOWN:
+        return json.dumps({"not_shown": f"{len(raw)} bytes of msgpack"})
+    try:
+        shown = json.dumps(msgspec.msgpack.decode(raw), default=repr)
+    except Exception:
+        shown = json.dumps({"undecodable": raw[:256].hex()})
+    return shown[:DEAD_PAYLOAD_SHOWN]
 
 
 @handles(W.STATE)

@@ -34,15 +34,21 @@ ZAP_DOMAIN = b"wamc"
 
 
 class FrameSink(Protocol):
-    """Who the link reports to (wamc/daemon/inbox.py)."""
+    """Who the link reports connections to (wamc/daemon/inbox.py)."""
 
-    async def on_frame(self, route: str, frame: F.WorkerFrame) -> None: ...
+    async def on_frame(self, route: str, frame: F.Hello | F.Heartbeat) -> None: ...
 
     def on_bad_frame(self, route: str, reason: str, oversize: bool) -> None: ...
 
     def authenticate(self, route: str, secret: str) -> bool:
         """May the connection ``route`` in, with ``secret``?"""
         ...
+
+
+class EventSink(Protocol):
+    """Who the link hands event frames to (wamc/daemon/ingest.py)."""
+
+    async def on_event(self, route: str, ev: F.Event) -> None: ...
 
 
 class Routed(Protocol):
@@ -60,6 +66,7 @@ class Transport:
     def __init__(self, endpoint: str) -> None:
         self.endpoint = endpoint
         self.sink: FrameSink | None = None  # set by ``start``: nothing is read before
+        self.events: EventSink | None = None
         self.ctx = zmq.asyncio.Context()
         self.zap = self.ctx.socket(zmq.REP)
         self.zap.setsockopt(zmq.LINGER, 0)
@@ -83,8 +90,8 @@ class Transport:
         self._task: asyncio.Task[None] | None = None
         self._closing = False
 
-    async def start(self, sink: FrameSink) -> None:
-        self.sink = sink
+    async def start(self, sink: FrameSink, events: EventSink) -> None:
+        self.sink, self.events = sink, events
         self.zap.bind(ZAP_ENDPOINT)
         self._zap_task = asyncio.create_task(self._zap_loop(), name="worker-link-auth")
         if self.endpoint.startswith("ipc://"):
@@ -227,8 +234,10 @@ class Transport:
             return
         if isinstance(frame, F.Reply):
             self._settle(route, frame)
-            return
-        if self.sink is not None:
+        elif isinstance(frame, F.Event):
+            if self.events is not None:
+                await self.events.on_event(route, frame)
+        elif self.sink is not None:
             await self.sink.on_frame(route, frame)
 
     def _settle(self, route: str, reply: F.Reply) -> None:

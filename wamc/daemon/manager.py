@@ -20,11 +20,17 @@ class ClientManager:
     """What the API calls: the registry's records and the control operations."""
 
     def __init__(
-        self, registry: Registry, supervisor: Supervisor, inbox: Inbox, control: Control
+        self,
+        registry: Registry,
+        supervisor: Supervisor,
+        inbox: Inbox,
+        ingest: Ingest,
+        control: Control,
     ) -> None:
         self.registry = registry
         self.supervisor = supervisor
-        self.inbox = inbox  # the link's frame sink
+        self.inbox = inbox  # the link's connection sink
+        self.ingest = ingest  # the link's event sink
         self.control = control
         self.settings = registry.settings
         self.store = registry.store
@@ -36,8 +42,9 @@ class ClientManager:
     ) -> ClientManager:
         registry = Registry(settings, store, bus)
         supervisor = Supervisor(registry, backend, link)
-        inbox = Inbox(registry, link, Ingest(registry))
-        return cls(registry, supervisor, inbox, Control(registry, supervisor, link))
+        inbox = Inbox(registry, link)
+        ingest = Ingest(registry, link, inbox)
+        return cls(registry, supervisor, inbox, ingest, Control(registry, supervisor, link))
 
     def get(self, client_id: str) -> Client:
         return self.registry.get(client_id)

@@ -1,6 +1,6 @@
 """Events: the public catalog, the bus that logs and fans them out, event log retention."""
 
-from wamc.events.bus import EventBus, Sink, Subscriber
+from wamc.events.bus import EventBus, Subscriber
 from wamc.events.catalog import (
     CALL,
     CHAT_UNREAD,
@@ -37,7 +37,6 @@ __all__ = [
     "PRESENCE",
     "EventBus",
     "EventSpec",
-    "Sink",
     "Subscriber",
     "retention_loop",
 ]

@@ -20,9 +20,9 @@ from wamc.storage import Database
 from wamc.storage import events as event_log
 from wamc.timeutil import utc_now_iso
 
-# A sink runs in the event's own transaction, before any fan-out (the webhook outbox is one).
-# It must not commit.
-Sink = Callable[[dict[str, Any]], Awaitable[None]]
+REPLAY_BATCH = 500
+# Told once an event that queued webhook deliveries has committed: (client key, webhook ids).
+QueuedListener = Callable[[str, list[str]], None]
 
 
 @dataclass(eq=False)
@@ -50,36 +50,39 @@ class EventBus:
         self.db = db
         self.queue_size = max(1, queue_size)
         self.subscribers: set[Subscriber] = set()
-        self.sinks: list[Sink] = []
+        self.queued_listeners: list[QueuedListener] = []
 
-    def add_sink(self, sink: Sink) -> None:
-        self.sinks.append(sink)
+    def on_queued(self, listener: QueuedListener) -> None:
+        """``listener`` learns which webhooks got a new outbox row, once it is committed."""
+        self.queued_listeners.append(listener)
 
     async def publish(self, client: str | None, name: str, data: dict[str, Any]) -> dict[str, Any]:
-        """Log the event in the caller's transaction (or its own); fan it out once committed.
+        """Log the event (and queue its webhook deliveries) in the caller's transaction or its
+        own; fan it out once committed.
 
         Writers take turns (the store's transaction), so seq order == commit order == fan-out
         order, and an event whose transaction rolls back reaches nobody.
         """
+        ev: dict[str, Any] = {
+            "id": uuid.uuid4().hex,
+            "seq": 0,
+            "client": client,
+            "event": name,
+            "timestamp": utc_now_iso(),
+            "data": data,
+        }
         async with self.db.transaction() as tx:
-            ev: dict[str, Any] = {
-                "id": uuid.uuid4().hex,
-                "seq": 0,
-                "client": client,
-                "event": name,
-                "timestamp": utc_now_iso(),
-                "data": data,
-            }
-            ev["seq"] = await event_log.append(
-                self.db, client, ev["id"], name, ev["timestamp"], data
-            )
-            for sink in self.sinks:
-                try:
-                    await sink(ev)
-                except Exception:
-                    logger.exception("event sink failed for {} {}", name, ev["id"])
-            tx.after_commit.append(lambda: self._fan_out(ev))
+            hooks = await event_log.append(self.db, ev)  # sets ev["seq"], fills the outbox
+            tx.after_commit.append(lambda: self._committed(ev, hooks))
         return ev
+
+    def _committed(self, ev: dict[str, Any], hooks: list[str]) -> None:
+        self._fan_out(ev)
+        for listener in self.queued_listeners if hooks else ():
+            try:
+                listener(ev["client"] or "", hooks)
+            except Exception:
+                logger.exception("outbox listener failed for {}", ev["event"])
 
     def _fan_out(self, ev: dict[str, Any]) -> None:
         for sub in list(self.subscribers):
@@ -96,6 +99,34 @@ class EventBus:
                     "event consumer too slow ({} events queued): disconnecting it",
                     self.queue_size,
                 )
+
+    async def follow(
+        self,
+        sub: Subscriber,
+        since: dict[str, int],
+        names: frozenset[str] | None,
+        send: Callable[[dict[str, Any]], Awaitable[None]],
+    ) -> None:
+        """Send the logged events after ``since`` (client → seq), then live events from ``sub``
+        (subscribed *before* this call, so events published during the replay wait in its
+        queue), skipping the ones the replay sent: no gap, no duplicate."""
+        last: dict[str, int] = {}
+        for client, after in since.items():
+            cursor = after
+            while True:
+                batch = await event_log.since(self.db, client, cursor, REPLAY_BATCH, names)
+                for ev in batch:
+                    await send(ev)
+                    cursor = ev["seq"]
+                if len(batch) < REPLAY_BATCH:
+                    break
+            last[client] = max(cursor, after)
+        while True:
+            ev = await sub.queue.get()
+            client = ev["client"]
+            if client in last and ev["seq"] <= last[client]:
+                continue  # already replayed from the log
+            await send(ev)
 
     def subscribe(
         self, clients: frozenset[str] | None, events: frozenset[str] | None

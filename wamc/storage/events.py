@@ -1,38 +1,56 @@
-"""The event log (per-client seq, never reused), its seq floors, and dead worker events."""
+"""The event log (per-client seq, never reused), its seq floors, the webhook outbox rows each
+event queues (same statement family: an event and its deliveries commit together), and dead
+worker events."""
 
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from wamc.storage.db import Database
+from wamc.timeutil import utc_now_iso
 
 DEAD_EVENTS_KEPT = 1000  # per client, newest
 DEAD_PAYLOAD_MAX = 64 * 1024
 
 
-async def append(
-    db: Database,
-    client_id: str | None,
-    event_id: str,
-    name: str,
-    timestamp: str,
-    data: dict[str, Any],
-) -> int:
-    """Log an event, in the caller's transaction or in its own (seq is read, then written)."""
-    key = client_id or ""
+# One pending outbox row per enabled webhook that wants the event: the webhook's client is
+# NULL (all clients) or the event's; its event list is NULL/empty text (all) or names it.
+_QUEUE_FOR_WEBHOOKS = (
+    "INSERT OR IGNORE INTO webhook_outbox (webhook_id, client, seq, event_id, event, body,"
+    " next_at, created_at) SELECT id, ?, ?, ?, ?, ?, ?, ? FROM webhooks WHERE enabled = 1"
+    " AND (client IS NULL OR client = ?) AND (events IS NULL OR events = '' OR EXISTS"
+    " (SELECT 1 FROM json_each(webhooks.events) WHERE value = ?)) RETURNING webhook_id"
+)
+
+
+async def append(db: Database, ev: dict[str, Any]) -> list[str]:
+    """Log the event ``ev`` (``client``, ``id``, ``event``, ``timestamp``, ``data``; its
+    ``seq`` is set here) and queue it in the webhook outbox of every webhook that wants it, in
+    the caller's transaction or in its own. Returns those webhooks' ids."""
+    key = ev["client"] or ""
     async with db.transaction():
         row = await db.fetchone(
             "SELECT MAX(COALESCE((SELECT MAX(seq) FROM events WHERE client=?), 0),"
             " COALESCE((SELECT seq FROM event_seq_floor WHERE client=?), 0)) + 1",
             (key, key),
         )
-        seq = int(row[0]) if row else 1
+        ev["seq"] = int(row[0]) if row else 1
         await db.conn.execute(
             "INSERT INTO events (client, seq, id, event, timestamp, data) VALUES (?, ?, ?, ?, ?, ?)",
-            (key, seq, event_id, name, timestamp, json.dumps(data, separators=(",", ":"))),
+            (key, ev["seq"], ev["id"], ev["event"], ev["timestamp"], _json(ev["data"])),
         )
-    return seq
+        body = _json(ev)
+        queued = (key, ev["seq"], ev["id"], ev["event"], body, time.time(), utc_now_iso())
+        async with db.conn.execute(
+            _QUEUE_FOR_WEBHOOKS, (*queued, ev["client"], ev["event"])
+        ) as cur:
+            return [r[0] for r in await cur.fetchall()]
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 async def prune(db: Database, before: str, batch: int = 5000) -> int:

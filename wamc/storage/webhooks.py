@@ -108,18 +108,6 @@ async def delete_hook(db: Database, wid: str) -> None:
             await db.conn.execute(f"DELETE FROM {table} WHERE {col}=?", (wid,))
 
 
-async def enqueue(
-    db: Database, hook_ids: list[str], ev: dict[str, Any], body: str, now: float, created: str
-) -> None:
-    """One pending row per webhook for a logged event (a repeat of the event is ignored)."""
-    key = ev["client"] or ""
-    await db.write_many(
-        "INSERT OR IGNORE INTO webhook_outbox (webhook_id, client, seq, event_id, event, body,"
-        " next_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [(wid, key, ev["seq"], ev["id"], ev["event"], body, now, created) for wid in hook_ids],
-    )
-
-
 async def pending_lanes(db: Database) -> set[tuple[str, str]]:
     """Every (webhook id, client) with a pending row."""
     rows = await db.fetchall(

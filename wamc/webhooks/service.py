@@ -1,15 +1,13 @@
 """Webhooks: signed, retried, durable delivery of events to HTTP endpoints.
 
 * Configuration lives in the ``webhooks`` table (global ones have ``client`` NULL).
-* Every event a webhook wants is put in ``webhook_outbox`` in the same transaction that writes
-  the event to the log (an :class:`wamc.events.EventBus` sink), so nothing is lost to a crash or a
-  restart; :mod:`wamc.webhooks.dispatcher` delivers it, :mod:`wamc.webhooks.signing` signs it,
+* Every event a webhook wants is put in ``webhook_outbox`` by the statement that writes the
+  event to the log (wamc/storage/events.py), so nothing is lost to a crash or a restart; :mod:`wamc.webhooks.dispatcher` delivers it, :mod:`wamc.webhooks.signing` signs it,
   :mod:`wamc.webhooks.guard` keeps it away from private addresses.
 """
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 import uuid
@@ -28,7 +26,7 @@ from wamc.webhooks.models import Webhook, WebhookIn
 
 
 class WebhookService:
-    """CRUD of webhooks and the EventBus sink that fills their outbox.
+    """CRUD of webhooks; wakes the dispatcher for the outbox rows events queue.
 
     ``allow_private``: ``Settings.webhook_allow_private`` (destinations may be private)."""
 
@@ -45,7 +43,7 @@ class WebhookService:
         for r in await rows.load_hooks(self.db):
             self.hooks[r.id] = Webhook.from_row(r)
         self.dispatcher.start()
-        self.bus.add_sink(self.enqueue)
+        self.bus.on_queued(self._queued)
         if self.allow_private:
             logger.warning("webhooks may reach private addresses ({}=1)", ALLOW_PRIVATE_ENV)
 
@@ -53,15 +51,9 @@ class WebhookService:
         """Let attempts in flight finish (bounded), then stop; pending rows wait in the outbox."""
         await self.dispatcher.stop(grace)
 
-    async def enqueue(self, ev: dict[str, Any]) -> None:
-        """EventBus sink: runs in the event's transaction, before any delivery."""
-        hooks = [h for h in self.hooks.values() if h.enabled and h.matches(ev)]
-        if not hooks:
-            return
-        key = ev["client"] or ""
-        body = json.dumps(ev, separators=(",", ":"), ensure_ascii=False)
-        await rows.enqueue(self.db, [h.id for h in hooks], ev, body, time.time(), utc_now_iso())
-        self.dispatcher.notify({(h.id, key) for h in hooks})
+    def _queued(self, client_key: str, hook_ids: list[str]) -> None:
+        """Committed outbox rows (wamc/storage/events.py queues them with their event)."""
+        self.dispatcher.notify({(wid, client_key) for wid in hook_ids})
 
     async def create(self, client: str | None, spec: WebhookIn) -> tuple[Webhook, str]:
         url = await check_destination(spec.url, self.allow_private)
@@ -82,6 +74,7 @@ class WebhookService:
         )
         await rows.save_hook(self.db, hook.row())
         self.hooks[hook.id] = hook
+        self.dispatcher.rescan()  # rows queued before it was known here
         logger.info(
             "webhook {} created for {}", hook.id, f"client {client}" if client else "all clients"
         )

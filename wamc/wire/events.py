@@ -234,19 +234,6 @@ class PayloadError(ValueError):
     """An event the daemon does not know, or whose payload has the wrong shape."""
 
 
-def parse_payload(name: str, data: msgspec.Raw) -> Payload:
-    """Decode an event's encoded ``data`` straight into the payload type of ``name``."""
-    kind = PAYLOADS.get(name)
-    if kind is None:
-        raise PayloadError(f"unknown event {name[:64]!r}")
-    try:
-        return msgspec.msgpack.decode(data, type=kind)
-    except msgspec.ValidationError as exc:
-        raise PayloadError(f"{name}: {str(exc)[:200]}") from None
-    except Exception as exc:  # not msgpack, absurd nesting, …
-        raise PayloadError(f"{name}: {type(exc).__name__}") from None
-
-
 def to_dict(payload: msgspec.Struct) -> dict[str, Any]:
     """The payload as a plain dict with its wire names (``from``, not ``from_``)."""
     built: dict[str, Any] = msgspec.to_builtins(payload)

@@ -27,6 +27,8 @@ from typing import Annotated, Any, TypeVar
 
 import msgspec
 
+from wamc.wire import events as W
+
 VERSION = 1
 # Media will cross the wire in chunk frames: no frame may be larger than this.
 FRAME_CAP = 2 * 1024 * 1024
@@ -67,7 +69,7 @@ class Event(Frame, tag="event", frozen=True):
     dn: DeliveryNumber
     name: Name
     # Left encoded: the receiver decodes it straight into the payload type of ``name``
-    # (wamc/wire/events.py), so junk costs a scan, never a tree of objects.
+    # (``payload_of`` below), so junk costs a scan, never a tree of objects.
     data: msgspec.Raw
 
 
@@ -153,3 +155,18 @@ def decode_from_worker(raw: bytes) -> WorkerFrame:
 
 def decode_from_daemon(raw: bytes) -> DaemonFrame:
     return _decode(_from_daemon, raw)
+
+
+def payload_of(ev: Event) -> W.Payload:
+    """Decode an event's encoded ``data`` straight into the payload type its name has in
+    :data:`wamc.wire.events.VOCABULARY`; raises only :class:`~wamc.wire.events.PayloadError`
+    (the event is then kept as a dead event: a bad payload is not a bad frame)."""
+    kind = W.PAYLOADS.get(ev.name)
+    if kind is None:
+        raise W.PayloadError(f"unknown event {ev.name[:64]!r}")
+    try:
+        return msgspec.msgpack.decode(ev.data, type=kind)
+    except msgspec.ValidationError as exc:
+        raise W.PayloadError(f"{ev.name}: {str(exc)[:200]}") from None
+    except Exception as exc:  # not msgpack, absurd nesting, …
+        raise W.PayloadError(f"{ev.name}: {type(exc).__name__}") from None

@@ -4,8 +4,9 @@ Enabled by ``WAMC_TEST_PATH_TRACE`` (JSON: ``dir``, ``repo``, ``roots``, ``marke
 daemon and, through the inherited environment, in its workers. For every call of one of our
 functions (under ``roots``) or of a library ``sink`` whose arguments carry a marker, it writes
 the project files on the call stack — the running loop callback's frames plus the stacks that
-created its task, so a hop through ``create_task`` keeps its origin (for tasks created once a
-marker was seen: boot-time loops would drag in the composition root) — as one JSON line. tests/unit/
+created its task, so a hop through ``create_task`` keeps its origin (only for a task that takes
+the marked message along: in its arguments, or created inside a marked call) — as one JSON
+line. tests/unit/
 test_architecture_paths.py compares them with docs/architecture.md.
 """
 
@@ -63,9 +64,26 @@ def _install(cfg: dict[str, Any]) -> None:
 
     def create_task(self: Any, coro: Any, *args: Any, **kw: Any) -> Any:
         task = original_create_task(self, coro, *args, **kw)
-        if armed:
+        if armed and hands_over_a_message(coro, sys._getframe(1)):
             origins[task] = frozenset(ours_on_stack(sys._getframe(1))) | task_origin()
         return task
+
+    def hands_over_a_message(coro: Any, frame: Any) -> bool:
+        """Does this new task carry a marked message: in its coroutine's arguments, or created
+        inside a marked call? (A long-lived task started before, e.g. a WebSocket's sender,
+        only receives the message later through a queue: its creator is not on the path.)"""
+        started = getattr(coro, "cr_frame", None)
+        if started is not None and carried(list(started.f_locals.values())) is not None:
+            return True
+        while frame is not None:
+            if frame.f_code.co_name == "_run_once" and frame.f_code.co_filename.endswith(
+                "asyncio/base_events.py"
+            ):
+                return False
+            if kind_of(frame.f_code) is not None and carried(call_args(frame)) is not None:
+                return True
+            frame = frame.f_back
+        return False
 
     base_events.BaseEventLoop.create_task = create_task  # type: ignore[method-assign]  # test-only hook
 
@@ -106,6 +124,11 @@ def _install(cfg: dict[str, Any]) -> None:
             kinds[code] = kind
         return kind
 
+    def call_args(frame: Any) -> list[Any]:
+        code = frame.f_code
+        nargs = code.co_argcount + code.co_kwonlyargcount
+        return [frame.f_locals.get(n) for n in code.co_varnames[:nargs] if n != "self"]
+
     def trace(frame: Any, event: str, arg: Any) -> None:
         if event != "call":
             return None
@@ -113,9 +136,7 @@ def _install(cfg: dict[str, Any]) -> None:
         kind = kind_of(code)
         if kind is None:
             return None
-        nargs = code.co_argcount + code.co_kwonlyargcount
-        args = [frame.f_locals.get(n) for n in code.co_varnames[:nargs] if n != "self"]
-        hit = carried(args)
+        hit = carried(call_args(frame))
         if hit is not None:
             record(frame, kind, hit)
         return None

@@ -6,9 +6,8 @@ Query parameters:
   ``since=acme:41,shop_2:7``   first replay the logged events of acme with seq > 41 and of
                     shop_2 with seq > 7, then go live: no gap, no duplicate
 
-Resume without a gap: the connection subscribes to the bus *before* reading the log, so live
-events published meanwhile are buffered; after the replay the buffer is drained, skipping what
-the replay already sent (seq <= last replayed, per client).
+Resume without a gap: the connection subscribes to the bus *before* the replay from the log
+(``EventBus.follow``), so nothing published meanwhile is lost or sent twice.
 
 A consumer that lets its queue fill up is disconnected (WebSocket close 1008, reason
 ``consumer too slow``; SSE: a final ``event: error``); the bus never waits for anyone. A revoked
@@ -19,8 +18,7 @@ a final ``event: shutdown``). Each key holds at most ``WAMC_MAX_STREAMS_PER_KEY`
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 from aiohttp import web
 
@@ -28,13 +26,10 @@ from wamc.api.keys import STREAMS
 from wamc.api.middleware import principal_of, ws_clients
 from wamc.api.streams import Stream
 from wamc.errors import Refused
-from wamc.events import EVENT_NAMES, Subscriber
-from wamc.storage import Database
-from wamc.storage import events as event_log
+from wamc.events import EVENT_NAMES
 from wamc.validation import is_client_id
 
 HEARTBEAT = 20.0
-REPLAY_BATCH = 500
 SEND_TIMEOUT = 30.0  # a send blocked this long means the consumer stopped reading
 ENDED_CLOSE_TIMEOUT = 1.0  # a stream ended by the daemon waits this long for the close reply
 SLOW_REASON = "consumer too slow"
@@ -97,34 +92,6 @@ def stream_params(request: web.Request, since_extra: str | None = None) -> Filte
             "invalid_parameter", "every client in 'since' must be in 'clients'", field="since"
         )
     return clients, events, since
-
-
-async def stream(
-    store: Database,
-    sub: Subscriber,
-    since: dict[str, int],
-    events: frozenset[str] | None,
-    send: Callable[[dict[str, Any]], Awaitable[None]],
-) -> None:
-    """Replay from the log after ``since``, then live events from ``sub`` (already subscribed),
-    skipping the ones the replay sent: no gap, no duplicate."""
-    last: dict[str, int] = {}
-    for client, after in since.items():
-        cursor = after
-        while True:
-            batch = await event_log.since(store, client, cursor, REPLAY_BATCH, events)
-            for ev in batch:
-                await send(ev)
-                cursor = ev["seq"]
-            if len(batch) < REPLAY_BATCH:
-                break
-        last[client] = max(cursor, after)
-    while True:
-        ev = await sub.queue.get()
-        client = ev["client"]
-        if client in last and ev["seq"] <= last[client]:
-            continue  # already replayed from the log
-        await send(ev)
 
 
 @contextlib.contextmanager

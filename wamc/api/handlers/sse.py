@@ -18,10 +18,9 @@ from wamc.api.handlers.feed import (
     SEND_TIMEOUT,
     SLOW_REASON,
     registered,
-    stream,
     stream_params,
 )
-from wamc.api.keys import BUS, STORE
+from wamc.api.keys import BUS
 from wamc.api.streams import GOING_AWAY, Stream
 from wamc.events import Subscriber
 
@@ -94,7 +93,7 @@ async def _server_sent_events(
     sub = bus.subscribe(clients, events)
     writer = _Writer(request, resp, since)
     tasks = [
-        asyncio.create_task(stream(request.app[STORE], sub, since, events, writer.send)),
+        asyncio.create_task(bus.follow(sub, since, events, writer.send)),
         asyncio.create_task(writer.keepalive()),
         asyncio.create_task(sub.overflow.wait()),
         asyncio.create_task(entry.ended.wait()),

@@ -19,10 +19,9 @@ from wamc.api.handlers.feed import (
     SEND_TIMEOUT,
     SLOW_REASON,
     registered,
-    stream,
     stream_params,
 )
-from wamc.api.keys import BUS, STORE
+from wamc.api.keys import BUS
 from wamc.api.streams import GOING_AWAY, Stream
 from wamc.events import Subscriber
 
@@ -66,7 +65,7 @@ async def _websocket(
         len(since),
     )
     session = _Session(request, ws, entry, sub, log)
-    sender = asyncio.create_task(stream(request.app[STORE], sub, since, events, session.send))
+    sender = asyncio.create_task(bus.follow(sub, since, events, session.send))
     watcher = asyncio.create_task(session.guard(sender))
     try:
         async for _msg in ws:
