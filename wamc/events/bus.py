@@ -63,15 +63,15 @@ class EventBus:
         Writers take turns (the store's transaction), so seq order == commit order == fan-out
         order, and an event whose transaction rolls back reaches nobody.
         """
-        ev: dict[str, Any] = {
-            "id": uuid.uuid4().hex,
-            "seq": 0,
-            "client": client,
-            "event": name,
-            "timestamp": utc_now_iso(),
-            "data": data,
-        }
         async with self.db.transaction() as tx:
+            ev: dict[str, Any] = {  # stamped under the write lock: time order == seq order
+                "id": uuid.uuid4().hex,
+                "seq": 0,
+                "client": client,
+                "event": name,
+                "timestamp": utc_now_iso(),
+                "data": data,
+            }
             hooks = await event_log.append(self.db, ev)  # sets ev["seq"], fills the outbox
             tx.after_commit.append(lambda: self._committed(ev, hooks))
         return ev
