@@ -7,6 +7,7 @@ is the client. Anyone else could write any address there.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 from aiohttp import web
@@ -30,6 +31,7 @@ def parse_networks(raw: str) -> tuple[Network, ...]:
     return tuple(nets)
 
 
+@functools.lru_cache(maxsize=4096)  # parsed once per address, not per request (immutable)
 def _ip(raw: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
         ip = ipaddress.ip_address(raw.strip().split("%", 1)[0])
@@ -48,7 +50,7 @@ def forwarded_client(peer: str, forwarded_for: str | None, nets: tuple[Network, 
     """The client address for a request from ``peer`` carrying this ``X-Forwarded-For``."""
     peer_ip = _ip(peer)
     if peer_ip is None or not nets or not forwarded_for or not _trusted(peer_ip, nets):
-        return str(peer_ip) if peer_ip is not None else peer
+        return _text(peer_ip) if peer_ip is not None else peer
     client = peer_ip
     for hop in reversed(forwarded_for.split(",")):
         ip = _ip(hop)
@@ -57,7 +59,12 @@ def forwarded_client(peer: str, forwarded_for: str | None, nets: tuple[Network, 
         client = ip
         if not _trusted(ip, nets):
             break
-    return str(client)
+    return _text(client)
+
+
+@functools.lru_cache(maxsize=4096)
+def _text(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    return str(ip)
 
 
 def client_address(request: web.Request, nets: tuple[Network, ...]) -> str:

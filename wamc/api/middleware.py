@@ -34,6 +34,7 @@ from wamc.security import Principal
 
 MAX_BODY = 256 * 1024
 PRINCIPAL = "wamc.principal"
+PRIVATE = "wamc.private"  # the answer must not be cached (Cache-Control: no-store)
 STREAM_PATHS = frozenset({"/ws", "/api/events"})
 ANY_KEY = "any"  # an operation any valid key may call, whatever its scopes
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -126,7 +127,9 @@ async def security_middleware(request: web.Request, handler: Any) -> web.StreamR
     if origin:
         request["wamc.cors"] = origin
     entry = route_of(request)
-    public = entry.scope == "public" if entry is not None else not needs_key(request.path)
+    path = entry.path if entry is not None else request.path  # a template keeps the prefix
+    request[PRIVATE] = needs_key(path) or path == "/openapi.json"
+    public = entry.scope == "public" if entry is not None else not needs_key(path)
     if public:
         return await handler(request)
     return await _guarded(request, handler, entry)
@@ -226,10 +229,14 @@ def ws_clients(request: web.Request, wanted: frozenset[str] | None) -> frozenset
 
 
 async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
+    headers = response.headers
     for name, value in BASE_HEADERS.items():
-        response.headers.setdefault(name, value)
-    if needs_key(request.path) or request.path == "/openapi.json":
-        response.headers.setdefault("Cache-Control", "no-store")
+        headers.setdefault(name, value)
+    private = request.get(PRIVATE)  # set by security_middleware (the path is not parsed twice)
+    if private is None:
+        private = needs_key(request.path) or request.path == "/openapi.json"
+    if private:
+        headers.setdefault("Cache-Control", "no-store")
     origin = request.get("wamc.cors")
     if origin:
         response.headers[hdrs.ACCESS_CONTROL_ALLOW_ORIGIN] = origin

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import random
 import time
@@ -110,6 +111,7 @@ class AuthFailureLimiter:
             self._buckets.popitem(last=False)
 
 
+@functools.lru_cache(maxsize=4096)  # computed once per address, not per request
 def address_key(address: str) -> str:
     """What one party controls: an IPv4 address, or an IPv6 /64 (a host hands out its whole
     /64 at will, so counting single IPv6 addresses would let it rotate past the limit)."""

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from wamc.api.keys import IDEMPOTENCY, MANAGER, STREAMS, TOKENS, WEBHOOKS
 from wamc.api.middleware import principal_of
+from wamc.api.replies import json_reply
 from wamc.api.streams import POLICY_VIOLATION
 from wamc.storage import events as event_log
 from wamc.validation import bounded_int, client_id
@@ -27,8 +28,8 @@ async def list_clients(request: web.Request) -> web.Response:
     principal = principal_of(request)
     if principal is not None and not principal.is_admin:
         found = manager.clients.get(principal.client or "")
-        return web.json_response({"clients": [found.status()] if found else []})
-    return web.json_response({"clients": [c.status() for c in manager.clients.values()]})
+        return json_reply({"clients": [found.status()] if found else []})
+    return json_reply({"clients": [c.status() for c in manager.clients.values()]})
 
 
 async def connect(request: web.Request) -> web.Response:
@@ -36,22 +37,22 @@ async def connect(request: web.Request) -> web.Response:
     if principal is not None and not principal.is_admin:
         request.app[MANAGER].get(request.match_info["id"])  # a token cannot create clients
     client, created = await request.app[MANAGER].connect(_id(request))
-    return web.json_response({**client.status(), "created": created}, status=202)
+    return json_reply({**client.status(), "created": created}, status=202)
 
 
 async def disconnect(request: web.Request) -> web.Response:
     client = await request.app[MANAGER].disconnect(_stored_id(request))
-    return web.json_response(client.status(), status=202)
+    return json_reply(client.status(), status=202)
 
 
 async def restart(request: web.Request) -> web.Response:
     client = await request.app[MANAGER].restart(_id(request))
-    return web.json_response(client.status(), status=202)
+    return json_reply(client.status(), status=202)
 
 
 async def logout(request: web.Request) -> web.Response:
     client = await request.app[MANAGER].logout(_id(request))
-    return web.json_response(client.status(), status=202)
+    return json_reply(client.status(), status=202)
 
 
 async def delete(request: web.Request) -> web.Response:
@@ -66,11 +67,11 @@ async def delete(request: web.Request) -> web.Response:
     webhooks = app.get(WEBHOOKS)
     if webhooks is not None:
         await webhooks.delete_client(cid)
-    return web.json_response({"id": cid, "deleted": True}, status=202)
+    return json_reply({"id": cid, "deleted": True}, status=202)
 
 
 async def status(request: web.Request) -> web.Response:
-    return web.json_response(request.app[MANAGER].get(_stored_id(request)).status())
+    return json_reply(request.app[MANAGER].get(_stored_id(request)).status())
 
 
 async def dead_events(request: web.Request) -> web.Response:
@@ -78,4 +79,4 @@ async def dead_events(request: web.Request) -> web.Response:
     client = request.app[MANAGER].get(_stored_id(request))
     limit = bounded_int(request.query.get("limit"), "limit", 100, 1, 1000)
     rows = await event_log.dead(request.app[MANAGER].store, client.id, limit)
-    return web.json_response({"client": client.id, "dead_events": rows})
+    return json_reply({"client": client.id, "dead_events": rows})
