@@ -81,6 +81,10 @@ class Settings:
     send_interval: float = 0.5  # minimum seconds between two sends of one client
     send_jitter: float = 1.0  # plus a random 0..jitter seconds
     send_queue_size: int = 100  # sends waiting per client; beyond: 429 send_queue_full
+    # /health says "degraded" (still 200) below this free disk space or at this many pending
+    # webhook deliveries (wamc/api/handlers/health_checks.py); 0 turns a check off.
+    disk_min_free_mb: float = 500.0
+    webhook_backlog_max: int = 1000
     # Logs (wamc/log.py): "text" lines or "json" (one object per line) for log shippers; the
     # lowest level written, for the daemon and every worker.
     log_format: str = "text"
@@ -236,6 +240,8 @@ _ENV = {
     "recycle_hours": "WAMC_RECYCLE_HOURS",
     "recycle_check_interval": "WAMC_RECYCLE_CHECK_INTERVAL",
     "fault_crash": "WAMC_FAULT_CRASH",
+    "disk_min_free_mb": "WAMC_DISK_MIN_FREE_MB",
+    "webhook_backlog_max": "WAMC_WEBHOOK_BACKLOG_MAX",
     "log_format": "WAMC_LOG_FORMAT",
     "log_level": "WAMC_LOG_LEVEL",
 }
