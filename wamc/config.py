@@ -81,6 +81,14 @@ class Settings:
     send_interval: float = 0.5  # minimum seconds between two sends of one client
     send_jitter: float = 1.0  # plus a random 0..jitter seconds
     send_queue_size: int = 100  # sends waiting per client; beyond: 429 send_queue_full
+    # /health says "degraded" (still 200) below this free disk space or at this many pending
+    # webhook deliveries (wamc/api/handlers/health_checks.py); 0 turns a check off.
+    disk_min_free_mb: float = 500.0
+    webhook_backlog_max: int = 1000
+    # Logs (wamc/log.py): "text" lines or "json" (one object per line) for log shippers; the
+    # lowest level written, for the daemon and every worker.
+    log_format: str = "text"
+    log_level: str = "INFO"
     # Test-only fault injection (wamc/daemon/faults.py): a named point where the daemon crashes.
     fault_crash: str = ""
 
@@ -232,7 +240,13 @@ _ENV = {
     "recycle_hours": "WAMC_RECYCLE_HOURS",
     "recycle_check_interval": "WAMC_RECYCLE_CHECK_INTERVAL",
     "fault_crash": "WAMC_FAULT_CRASH",
+    "disk_min_free_mb": "WAMC_DISK_MIN_FREE_MB",
+    "webhook_backlog_max": "WAMC_WEBHOOK_BACKLOG_MAX",
+    "log_format": "WAMC_LOG_FORMAT",
+    "log_level": "WAMC_LOG_LEVEL",
 }
+LOG_FORMATS = ("text", "json")
+LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")
 
 
 class SettingsError(ValueError):
@@ -270,6 +284,18 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         if env.get(var):
             values[key] = _convert(key, env[var])
     values["home"] = home
+    _check_logs(values)
     if not (1 <= int(values.get("port", 4000)) <= 65535):  # type: ignore[call-overload]  # _convert made it an int
         raise SettingsError("WAMC_PORT must be between 1 and 65535")
     return Settings(**values)  # type: ignore[arg-type]  # each value converted to its field type
+
+
+def _check_logs(values: dict[str, object]) -> None:
+    """The log format and level, case-insensitive, normalised (``json``, ``DEBUG``)."""
+    fmt = str(values.get("log_format", "text")).strip().lower()
+    if fmt not in LOG_FORMATS:
+        raise SettingsError(f"WAMC_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}: {fmt!r}")
+    level = str(values.get("log_level", "INFO")).strip().upper()
+    if level not in LOG_LEVELS:
+        raise SettingsError(f"WAMC_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}: {level!r}")
+    values["log_format"], values["log_level"] = fmt, level

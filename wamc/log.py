@@ -1,8 +1,17 @@
-"""Loguru set-up: one line per event, the client id on every line, rotated files under logs/."""
+"""Loguru set-up: one line per event, the client id on every line, rotated files under logs/.
+
+``WAMC_LOG_FORMAT=json`` (``Settings.log_format``) writes each line as one JSON object for log
+shippers: ``ts``, ``level``, ``client`` (null for the daemon itself), ``module``, ``msg`` and,
+with a traceback, ``exception``; ``WAMC_LOG_LEVEL`` is the lowest level written.
+"""
 
 from __future__ import annotations
 
+import json
 import sys
+import traceback
+from collections.abc import Callable
+from datetime import UTC
 from typing import Any
 
 from loguru import logger
@@ -34,20 +43,54 @@ def escape(text: str) -> str:
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
-def _base(level: str) -> None:
+def json_line(record: Any) -> str:
+    """A loguru format function: the record as one JSON object (json.dumps escapes every
+    control character, so a line stays a line)."""
+    client = str(record["extra"].get("client", "-"))
+    fields: dict[str, Any] = {
+        "ts": record["time"].astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+        "level": record["level"].name,
+        "client": None if client == "-" else client,
+        "module": module_name(record["name"]),
+        "msg": record["message"],
+    }
+    exc = record["exception"]
+    if exc is not None and exc.type is not None:
+        fields["exception"] = "".join(
+            traceback.format_exception(exc.type, exc.value, exc.traceback)
+        )
+    record["extra"]["json"] = json.dumps(fields, ensure_ascii=False, default=str)
+    return "{extra[json]}\n"
+
+
+def module_name(name: str) -> str:
+    """``python -m workers`` logs from ``__main__``: name it by its real module."""
+    if name == "__main__":
+        spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+        return str(getattr(spec, "name", None) or name)
+    return name
+
+
+def line_format(settings: Settings) -> str | Callable[[Any], str]:
+    return json_line if settings.log_format == "json" else FORMAT
+
+
+def _base(settings: Settings, level: str) -> None:
     logger.remove()
     logger.configure(extra={"client": "-"}, patcher=one_line)
-    logger.add(sys.stderr, level=level, format=FORMAT, backtrace=False, diagnose=False)
+    fmt = line_format(settings)
+    logger.add(sys.stderr, level=level, format=fmt, backtrace=False, diagnose=False)
 
 
-def setup_daemon_logging(settings: Settings, level: str = "INFO") -> None:
-    _base(level)
+def setup_daemon_logging(settings: Settings, level: str | None = None) -> None:
+    level = level or settings.log_level
+    _base(settings, level)
     settings.logs_dir.mkdir(parents=True, exist_ok=True)
     (settings.logs_dir / "clients").mkdir(exist_ok=True)
     logger.add(
         settings.logs_dir / "wamc.log",
         level=level,
-        format=FORMAT,
+        format=line_format(settings),
         rotation=ROTATION,
         retention=RETENTION,
         enqueue=True,
@@ -56,8 +99,9 @@ def setup_daemon_logging(settings: Settings, level: str = "INFO") -> None:
     )
 
 
-def setup_worker_logging(settings: Settings, client_id: str, level: str = "INFO") -> None:
+def setup_worker_logging(settings: Settings, client_id: str, level: str | None = None) -> None:
     """A worker writes its own file; its raw stderr (tracebacks before logging) goes elsewhere."""
+    level = level or settings.log_level
     logger.remove()
     logger.configure(extra={"client": client_id}, patcher=one_line)
     path = settings.logs_dir / "clients" / f"{client_id}.log"
@@ -65,7 +109,7 @@ def setup_worker_logging(settings: Settings, client_id: str, level: str = "INFO"
     logger.add(
         path,
         level=level,
-        format=FORMAT,
+        format=line_format(settings),
         rotation=ROTATION,
         retention=RETENTION,
         backtrace=False,

@@ -242,7 +242,12 @@ class MessagePage(_Out):
 
 
 class Health(_Out):
-    status: str = Field(examples=["ok"])
+    status: str = Field(examples=["ok"], description="ok, or degraded (still 200): see reasons")
+    reasons: list[str] = Field(
+        default_factory=list,
+        examples=[["disk_low"]],
+        description="why degraded: disk_low, client_failed, webhook_backlog (empty when ok)",
+    )
     timestamp: str
     activeClients: int
     clients: int

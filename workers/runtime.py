@@ -215,7 +215,10 @@ class Worker:
             self.spawn(self.browser.call("takeover"))
         self.taking_over = conflict
         if new != self.state or (me and me != self.me):
-            self.log.info("state {} -> {} ({})", self.state, new, snap.get("reason"))
+            if new != self.state:
+                self.log.info("state {} -> {} ({})", self.state, new, snap.get("reason"))
+            else:  # the account became known: news for the daemon, but no transition
+                self.log.debug("account known while {}", new)
             self.state = new
             self.me = me or self.me
             if new == ClientState.CONNECTED:

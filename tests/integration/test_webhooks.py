@@ -3,6 +3,8 @@ restart in the middle of a retry loop, dead letters and redelivery, refused dest
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import json
@@ -32,10 +34,20 @@ CONTACT = "5511955553333"
 SECRET = "s3cret-for-tests-0123456789"
 
 
+def wamc_key(secret: str) -> bytes:
+    """The README's key rule: ``whsec_`` + base64 → the decoded bytes; else the UTF-8 bytes."""
+    if secret.startswith("whsec_"):
+        try:
+            return base64.b64decode(secret[6:], validate=True)
+        except binascii.Error:
+            pass
+    return secret.encode()
+
+
 def verify(secret: str, headers: Any, body: bytes) -> bool:
     """The README's verification example, as a receiver would write it."""
     ts = headers["X-Wamc-Timestamp"]
-    expected = hmac.new(secret.encode(), f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
+    expected = hmac.new(wamc_key(secret), f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
     fresh = abs(time.time() - int(ts)) < 300
     return fresh and hmac.compare_digest(headers["X-Wamc-Signature"], f"sha256={expected}")
 

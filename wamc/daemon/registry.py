@@ -151,10 +151,12 @@ class Registry:
             client.desired = desired
             await client_rows.set_desired(self.store, client.id, desired)
 
-    def restore_state(self, client: Client, stored: str) -> None:
-        """The state a previous daemon recorded for a worker now adopted (not a transition)."""
+    def restore_state(self, client: Client, stored: str, since: str | None) -> None:
+        """The state a previous daemon recorded for a worker now adopted (not a transition),
+        with the time it began."""
         with contextlib.suppress(ValueError):
             client.state = ClientState(stored)
+            client.since = since or client.since
 
     async def set_state(self, client: Client, new: ClientState, reason: str | None = None) -> None:
         """Move the observed state along the table (stored, published); refuse anything else."""
@@ -168,7 +170,7 @@ class Registry:
         client.since = utc_now_iso()
         if new != ClientState.STARTING:
             client.settled.set()
-        await client_rows.update(self.store, client.id, state=str(new))
+        await client_rows.update(self.store, client.id, state=str(new), state_since=client.since)
         if new != ClientState.QR:
             client.qr = None
         if new == ClientState.FAILED and reason:

@@ -67,8 +67,9 @@ class Supervisor:
         client.delivered = row.delivered_dn
         client.browser_pid = row.browser_pid
         client.last_seen = time.monotonic()
-        client.started_mono = time.monotonic()
-        self.registry.restore_state(client, row.state)
+        # The same process: its uptime counts from its start, not from this daemon's.
+        client.started_mono = time.monotonic() - max(0.0, time.time() - row.worker_started)
+        self.registry.restore_state(client, row.state, row.state_since)
         client_log(client).info(
             "adopted running worker (pid {}, state {})", handle.pid, client.state
         )

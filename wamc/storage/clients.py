@@ -24,6 +24,7 @@ class ClientRow:
     restarts: int
     worker_secret_hash: str | None = None
     stop_outcome: str | None = None  # how the last stop ended: clean | term | kill
+    state_since: str | None = None  # when ``state`` began (ISO 8601 UTC)
 
 
 # Columns of ``clients`` the daemon updates as things happen (observed state, live worker).
@@ -40,6 +41,7 @@ CLIENT_FIELDS = frozenset(
         "restarts",
         "worker_secret_hash",
         "stop_outcome",
+        "state_since",
     }
 )
 

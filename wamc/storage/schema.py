@@ -160,4 +160,6 @@ ADDED_COLUMNS = (
     ("clients", "stop_outcome", "TEXT"),
     # Failed sign-ins are counted into one row per address and minute, not one row each.
     ("audit", "count", "INTEGER NOT NULL DEFAULT 1"),
+    # When the stored state began: a daemon adopting the worker keeps the client's `since`.
+    ("clients", "state_since", "TEXT"),
 )

@@ -208,6 +208,15 @@ async def prune(
     return dead_lettered
 
 
+async def pending_count(db: Database, cap: int) -> int:
+    """Pending outbox rows of every webhook, counted up to ``cap`` (bounded work: /health asks)."""
+    r = await db.fetchone(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM webhook_outbox WHERE status=? LIMIT ?)",
+        (PENDING, cap),
+    )
+    return int(r[0]) if r is not None else 0
+
+
 async def counts(db: Database, wid: str) -> dict[str, int]:
     """Outbox rows of one webhook by status."""
     found = {PENDING: 0, DELIVERED: 0, DEAD: 0}

@@ -16,6 +16,7 @@ from wamc.storage import webhooks as rows
 HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$")
 RESERVED_HEADERS = frozenset(
     {"host", "content-length", "content-type", "transfer-encoding", "connection", "user-agent"}
+    | {"webhook-id", "webhook-timestamp", "webhook-signature"}  # Standard Webhooks, signed
 )
 # A pending row older than its hook's retry span (doubled, at least this) is dead-lettered: it
 # stays visible and re-deliverable, never silently dropped.

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import secrets
 import time
 import uuid
 from typing import Any
@@ -23,6 +22,7 @@ from wamc.timeutil import utc_now_iso
 from wamc.webhooks.dispatcher import Dispatcher
 from wamc.webhooks.guard import ALLOW_PRIVATE_ENV, check_destination
 from wamc.webhooks.models import Webhook, WebhookIn
+from wamc.webhooks.signing import new_secret
 
 
 class WebhookService:
@@ -57,7 +57,7 @@ class WebhookService:
 
     async def create(self, client: str | None, spec: WebhookIn) -> tuple[Webhook, str]:
         url = await check_destination(spec.url, self.allow_private)
-        secret = spec.secret or "whsec_" + secrets.token_urlsafe(32)
+        secret = spec.secret or new_secret()
         hook = Webhook(
             id="wh_" + uuid.uuid4().hex[:20],
             client=client,

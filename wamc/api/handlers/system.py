@@ -7,7 +7,8 @@ import os
 from aiohttp import web
 
 from wamc import __version__
-from wamc.api.keys import AUDIT, FULL_STOP, MANAGER, STARTED_AT, STOP
+from wamc.api.handlers.health_checks import degraded_reasons
+from wamc.api.keys import AUDIT, FULL_STOP, MANAGER, SETTINGS, STARTED_AT, STOP, STORE
 from wamc.errors import Refused
 from wamc.states import ClientState
 from wamc.timeutil import utc_now_iso
@@ -20,9 +21,11 @@ async def health(request: web.Request) -> web.Response:
     for c in clients:
         counts[c.state.value] += 1
     active = sum(1 for c in clients if c.handle is not None)
+    reasons = await degraded_reasons(request.app[SETTINGS], clients, request.app[STORE])
     return web.json_response(
         {
-            "status": "ok",
+            "status": "degraded" if reasons else "ok",
+            "reasons": reasons,
             "timestamp": utc_now_iso(),
             "activeClients": active,
             "clients": sum(counts.values()),

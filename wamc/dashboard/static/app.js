@@ -46,7 +46,6 @@
     qrSeq: 0,
     detailFor: null,
     refreshTimers: new Map(),
-    pairing: false,
     // Counters read by the browser tests and bench/bench_dashboard.py.
     stats: {
       events: 0,
@@ -249,7 +248,6 @@
     connectWs();
     app.pollTimer = setInterval(poll, POLL_MS);
     app.tickTimer = setInterval(tick, 1000);
-    detectPairing();
   }
 
   function applyListing(list, initial) {
@@ -617,7 +615,6 @@
     img.alt = `QR code to link ${id}`;
     setText($("#qr-status"), "Loading…");
     setText($("#pair-result"), "");
-    $("#pair-form").hidden = !app.pairing;
     $("#qr-dialog").showModal();
     loadQr();
   }
@@ -662,16 +659,6 @@
     delete img.dataset.version;
     if (app.qrUrl) URL.revokeObjectURL(app.qrUrl);
     app.qrUrl = null;
-  }
-
-  async function detectPairing() {
-    // A POST-only route answers 405 to GET; a missing route answers 404 "not_found".
-    try {
-      await api("GET", "/api/clients/_/pairing-code");
-      app.pairing = true;
-    } catch (err) {
-      app.pairing = err.status !== 0 && err.code !== "not_found" && err.status !== 401;
-    }
   }
 
   async function onPair(ev) {
