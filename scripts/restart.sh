@@ -11,4 +11,6 @@ bash "$ROOT/scripts/setup.sh"
 if sctl pid >/dev/null 2>&1; then
     sctl restart wamc
 fi
-WAMC_SKIP_SETUP=1 exec bash "$ROOT/scripts/start.sh"
+mode=()  # keep the mode supervisord runs in (scripts/start.sh --simulator)
+if [[ "$(cat "$ROOT/run/mode" 2>/dev/null)" == simulator ]]; then mode=(--simulator); fi
+WAMC_SKIP_SETUP=1 exec bash "$ROOT/scripts/start.sh" "${mode[@]}"

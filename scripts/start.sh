@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Set everything up, run wamc under supervisord and wait until /health answers.
 #
-#   bash scripts/start.sh
+#   bash scripts/start.sh               # against WhatsApp Web
+#   bash scripts/start.sh --simulator   # against the bundled simulator (a demo without a phone)
 #
-# Environment: WAMC_HOST (127.0.0.1), WAMC_PORT (4000), WAMC_START_TIMEOUT (60 s),
+# --simulator runs `wamc simulator` as a second supervisord program on WAMC_SIMULATOR_PORT (4100)
+# and points wamc at it (WAMC_WHATSAPP_URL, WAMC_WAJS_PATH); the mode holds until
+# `bash scripts/stop.sh --all`. Environment: WAMC_HOST (127.0.0.1), WAMC_PORT (4000), WAMC_START_TIMEOUT (60 s),
 # WAMC_SKIP_SETUP=1 to skip scripts/setup.sh, WAMC_USER (wamc) the unprivileged user wamc
 # runs as when started by root (created if missing; it gets sessions/ and logs/). supervisord
 # passes its own environment on to wamc, so variables only take effect when supervisord starts.
@@ -19,6 +22,18 @@ RUN="$ROOT/run"
 SOCK="$RUN/supervisor.sock"
 
 log() { printf '[start] %s\n' "$*" >&2; }
+
+MODE=whatsapp
+case "${1:-}" in
+    "") ;;
+    --simulator) MODE=simulator ;;
+    *)
+        log "usage: bash scripts/start.sh [--simulator]"
+        exit 2
+        ;;
+esac
+MODE_FILE="$RUN/mode"  # the mode supervisord was started in (its environment holds it)
+SIM_PORT="${WAMC_SIMULATOR_PORT:-4100}"
 
 if [[ "${WAMC_SKIP_SETUP:-0}" != "1" ]]; then
     bash "$ROOT/scripts/setup.sh"
@@ -61,6 +76,14 @@ else
 fi
 log "wamc runs as user $WAMC_USER"
 
+if [[ "$MODE" == simulator ]]; then
+    export WAMC_SIMULATOR_PORT="$SIM_PORT"
+    export WAMC_WHATSAPP_URL="http://127.0.0.1:$SIM_PORT/"
+    WAMC_WAJS_PATH="$("$ROOT/.venv/bin/python" -c 'from wamc.simulator.server import WAJS_PATH; print(WAJS_PATH)')"
+    export WAMC_WAJS_PATH
+fi
+describe() { if [[ "$1" == simulator ]]; then echo "the simulator"; else echo "WhatsApp Web"; fi; }
+
 show_logs() {
     local f
     for f in "$ROOT/logs/wamc.log" "$RUN/wamc.stdout.log"; do
@@ -72,6 +95,17 @@ show_logs() {
 }
 
 if sctl pid >/dev/null 2>&1; then
+    running="$(cat "$MODE_FILE" 2>/dev/null || echo whatsapp)"
+    if [[ "$running" != "$MODE" ]]; then
+        flag=""
+        if [[ "$MODE" == simulator ]]; then flag=" --simulator"; fi
+        log "ERROR: supervisord already runs wamc against $(describe "$running"); the two modes do not mix."
+        log "Switch with: bash scripts/stop.sh --all && bash scripts/start.sh$flag"
+        exit 1
+    fi
+    if [[ "$MODE" == simulator ]]; then
+        sctl start simulator >/dev/null 2>&1 || true
+    fi
     state="$(sctl status wamc 2>/dev/null | awk '{print $2}' || true)"
     case "$state" in
         RUNNING | STARTING) log "wamc is already $state under supervisord" ;;
@@ -81,8 +115,14 @@ if sctl pid >/dev/null 2>&1; then
             ;;
     esac
 else
-    log "starting supervisord ($CONF)"
+    log "starting supervisord ($CONF) against $(describe "$MODE")"
+    echo "$MODE" >"$MODE_FILE"
     "$ROOT/.venv/bin/supervisord" -c "$CONF"
+    if [[ "$MODE" == simulator ]] && ! sctl start simulator >/dev/null; then
+        log "ERROR: the simulator did not start (port $SIM_PORT taken? set WAMC_SIMULATOR_PORT)"
+        tail -n 20 "$RUN/simulator.stdout.log" >&2 || true
+        exit 1
+    fi
 fi
 
 url="http://$HOST:$PORT"
@@ -103,9 +143,15 @@ until curl -fsS --max-time 2 "$url/health" >/dev/null 2>&1; do
     sleep 1
 done
 
+# The WhatsApp URL the daemon really uses (its own answer, not this script's guess).
+wa_url="$(WAMC_HOME="$ROOT" "$ROOT/.venv/bin/wamc" status --json 2>/dev/null |
+    "$ROOT/.venv/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["system"]["whatsapp_url"])' 2>/dev/null ||
+    echo "unknown (see: .venv/bin/wamc status)")"
+
 cat <<EOF
 
 wamc is running at $url
+  WhatsApp:   $wa_url
   health:     $url/health
   dashboard:  $url/admin/instances
   API docs:   $url/api-docs
@@ -114,3 +160,13 @@ wamc is running at $url
   logs:       logs/wamc.log, logs/clients/<id>.log (raw output: run/wamc.stdout.log)
   control:    .venv/bin/supervisorctl -c supervisord.conf status|start|stop|restart wamc
 EOF
+if [[ "$MODE" == simulator ]]; then
+    cat <<EOF
+
+Simulator mode, no phone needed (README "Try it without a phone"):
+  .venv/bin/wamc clients connect demo
+  .venv/bin/wamc simulator scan demo
+  .venv/bin/wamc simulator deliver demo --from 5511900000077 --text "hello"
+  back to WhatsApp Web: bash scripts/stop.sh --all && bash scripts/start.sh
+EOF
+fi

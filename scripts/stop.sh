@@ -17,6 +17,7 @@ fi
 if [[ "${1:-}" == "--all" ]]; then
     sctl stop wamc || true
     sctl shutdown
+    rm -f "$ROOT/run/mode"  # the next start.sh chooses the mode (--simulator or not) afresh
 else
     sctl stop wamc
 fi

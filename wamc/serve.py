@@ -65,7 +65,10 @@ def acquire_lock(settings: Settings) -> int:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        raise DaemonError(f"another wamc daemon already runs for {settings.home}") from None
+        raise DaemonError(
+            f"another wamc daemon already runs for {settings.home}; stop it first: "
+            "bash scripts/stop.sh (under supervisord), or wamc shutdown"
+        ) from None
     os.ftruncate(fd, 0)
     os.write(fd, f"{os.getpid()}\n".encode())
     return fd

@@ -14,6 +14,7 @@ from wamc.api.handlers import (
     clients,
     docs,
     messages,
+    ops,
     qr,
     sse,
     system,
@@ -85,6 +86,16 @@ SYSTEM = [
           "system", response=V.Health),
     Route("POST", "/api/shutdown", system.shutdown, "admin", "shutdown",
           "Stop every worker, then the daemon", "system", ok=202, content=ANY_JSON),
+]
+OPS = [  # for operators and the CLI (wamc status, wamc simulator …, wamc logs)
+    Route("GET", "/api/system", ops.system_info, "admin", "system",
+          "Version, worker backend and the WhatsApp URL the daemon uses", "system",
+          content=ops.SYSTEM_CONTENT,
+          description="`simulator` is true when the WhatsApp URL is not WhatsApp Web's: "
+          "`wamc simulator scan|deliver|…` drive that simulator's control API."),
+    Route("GET", "/api/logs", ops.daemon_logs, "admin", "daemon_logs",
+          "The tail of the daemon's log (credentials masked)", "system",
+          content=ops.DAEMON_LOGS_CONTENT, errors=("invalid_parameter",), params=(LOG_LINES,)),
 ]
 CLIENTS = [
     Route("GET", "/api/clients", clients.list_clients, "read", "list_clients", "List clients",
@@ -236,6 +247,7 @@ WEBHOOKS = [  # documented generically for now (admin key only)
 
 ROUTES: tuple[Route, ...] = (
     *SYSTEM,
+    *OPS,
     *CLIENTS,
     *MESSAGES,
     *EVENTS,
