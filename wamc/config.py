@@ -37,7 +37,11 @@ class Settings:
     wajs_path: Path | None = None
     browser_path: str | None = None
     # ZeroMQ endpoint the daemon binds and workers connect to; derived from home when empty.
+    # A tcp:// endpoint is encrypted (CurveZMQ); workers dial ``zmq_advertise`` when set.
     zmq_endpoint: str = ""
+    zmq_advertise: str = ""
+    # Given to workers by the daemon on a TCP link: the public half of its Curve key (Z85).
+    zmq_server_key: str = ""
     heartbeat_interval: float = 1.0
     heartbeat_timeout: float = 10.0
     request_timeout: float = 30.0
@@ -124,6 +128,17 @@ class Settings:
             path = str(private_runtime_dir(self.state_dir) / "workers.sock")
         return f"ipc://{path}"
 
+    def advertised_endpoint(self) -> str:
+        """What workers dial: ``zmq_advertise``, else the bound endpoint (a wildcard host read as
+        this host)."""
+        if self.zmq_advertise:
+            return self.zmq_advertise
+        return (
+            self.endpoint()
+            .replace("tcp://0.0.0.0:", "tcp://127.0.0.1:")
+            .replace("tcp://*:", "tcp://127.0.0.1:")
+        )
+
     def resolved_wajs_path(self) -> Path:
         return self.wajs_path or (PROJECT_DIR / "vendor" / "wa-js" / "wppconnect-wa.js")
 
@@ -206,6 +221,8 @@ _ENV = {
     "wajs_path": "WAMC_WAJS_PATH",
     "browser_path": "WAMC_BROWSER_PATH",
     "zmq_endpoint": "WAMC_ZMQ_ENDPOINT",
+    "zmq_advertise": "WAMC_ZMQ_ADVERTISE",
+    "zmq_server_key": "WAMC_ZMQ_SERVER_KEY",
     "heartbeat_interval": "WAMC_HEARTBEAT_INTERVAL",
     "heartbeat_timeout": "WAMC_HEARTBEAT_TIMEOUT",
     "request_timeout": "WAMC_REQUEST_TIMEOUT",

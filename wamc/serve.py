@@ -20,7 +20,7 @@ from wamc.api import WEBHOOKS, begin_shutdown, create_app
 from wamc.api.addresses import parse_networks
 from wamc.api.handlers import system
 from wamc.config import Settings
-from wamc.daemon import faults
+from wamc.daemon import faults, server_key
 from wamc.daemon.backend import LocalProcessBackend
 from wamc.daemon.link import Transport
 from wamc.daemon.manager import ClientManager
@@ -31,6 +31,7 @@ from wamc.storage import Database
 from wamc.timeutil import utc_now_iso
 from wamc.validation import legacy_client_ids
 from wamc.webhooks import WebhookService
+from wamc.wire.curve import is_remote
 from wamc.wire.process import ROOT_REFUSED, UMASK, is_root
 
 
@@ -105,8 +106,10 @@ async def build(settings: Settings, api_key: str) -> Services:
     bus = EventBus(store, settings.ws_queue_size)
     # Its outbox is written with each event.
     webhooks = WebhookService(store, bus, settings.webhook_allow_private == 1)
-    link = Transport(settings.endpoint())
-    manager = ClientManager.build(settings, store, bus, LocalProcessBackend(settings), link)
+    keys = server_key.load_or_create(settings.state_dir) if is_remote(settings.endpoint()) else None
+    link = Transport(settings.endpoint(), keys)
+    backend = LocalProcessBackend(settings, keys[0] if keys else None)
+    manager = ClientManager.build(settings, store, bus, backend, link)
     app = create_app(settings, manager, bus, store, api_key, utc_now_iso())
     stop = asyncio.Event()
     app[system.STOP] = stop

@@ -20,6 +20,7 @@ import zmq.asyncio
 from wamc.config import Settings
 from wamc.wire import events as W
 from wamc.wire import frames as F
+from wamc.wire.curve import worker_keys
 
 # What the worker tells the daemon about itself in hellos and heartbeats: (state, browser pid).
 StatusFn = Callable[[], tuple[str, int | None]]
@@ -52,9 +53,16 @@ class DaemonLink:
         # in its hello to this routing id, so a peer taking over the client's id gains nothing.
         route = f"{client_id}.{self.boot}"
         self.sock.setsockopt(zmq.IDENTITY, route.encode())
-        # The daemon lets a connection in only with the secret it gave this worker at spawn.
-        self.sock.setsockopt(zmq.PLAIN_USERNAME, route.encode())
-        self.sock.setsockopt(zmq.PLAIN_PASSWORD, secret.encode())
+        # The daemon lets a connection in only with the secret it gave this worker at spawn:
+        # over TCP as the Curve key derived from it (encrypted), over ipc in PLAIN.
+        if settings.zmq_server_key:
+            public, private = worker_keys(secret)
+            self.sock.setsockopt(zmq.CURVE_SERVERKEY, settings.zmq_server_key.encode())
+            self.sock.setsockopt(zmq.CURVE_PUBLICKEY, public)
+            self.sock.setsockopt(zmq.CURVE_SECRETKEY, private)
+        else:
+            self.sock.setsockopt(zmq.PLAIN_USERNAME, route.encode())
+            self.sock.setsockopt(zmq.PLAIN_PASSWORD, secret.encode())
         self.secret = secret
         self.sock.setsockopt(zmq.LINGER, 1000)
         self.next_dn = 1

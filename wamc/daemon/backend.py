@@ -73,8 +73,10 @@ class LocalProcessBackend:
     for adopted workers that are not our children.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, server_key: bytes | None = None) -> None:
+        """``server_key``: the daemon's public Curve key, given to workers of a TCP link."""
         self.settings = settings
+        self.server_key = server_key
 
     def env(self) -> dict[str, str]:
         s = self.settings
@@ -82,7 +84,7 @@ class LocalProcessBackend:
         env.update(
             {
                 "WAMC_HOME": str(s.home),
-                "WAMC_ZMQ_ENDPOINT": s.endpoint(),
+                "WAMC_ZMQ_ENDPOINT": s.advertised_endpoint(),
                 "WAMC_WHATSAPP_URL": s.whatsapp_url,
                 "WAMC_WAJS_PATH": str(s.resolved_wajs_path()),
                 "WAMC_HEARTBEAT_INTERVAL": str(s.heartbeat_interval),
@@ -97,6 +99,9 @@ class LocalProcessBackend:
         if browser:
             env["WAMC_BROWSER_PATH"] = browser
         env.pop("WAMC_API_KEY", None)  # a worker never needs the admin key
+        env.pop("WAMC_ZMQ_SERVER_KEY", None)
+        if self.server_key is not None:
+            env["WAMC_ZMQ_SERVER_KEY"] = self.server_key.decode()  # public: not a secret
         return env
 
     async def start(self, client_id: str, secret: str) -> WorkerHandle:

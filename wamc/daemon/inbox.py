@@ -102,6 +102,13 @@ class Inbox:
             and secret_matches(secret, client.secret_hash)
         )
 
+    def authenticate_key(self, public_key: str) -> str | None:
+        """The client whose current worker's Curve key this is (TCP links), or None."""
+        for client in self.registry.clients.values():
+            if client.handle is not None and client.curve_public == public_key:
+                return client.id
+        return None
+
     def _is_browser(self, client: Client, pid: int) -> bool:
         """A browser pid a worker reports is believed only once proven (profile, parentage)."""
         return is_client_browser(pid, self.settings.client_dir(client.id) / "profile", client.pid)

@@ -23,6 +23,7 @@ from loguru import logger
 from wamc.log import escape
 from wamc.wire import frames as F
 from wamc.wire.commands import RemoteError
+from wamc.wire.curve import public_from_handshake
 
 # ZeroMQ itself drops (and disconnects) anything larger: memory stays bounded for any peer.
 HARD_CAP = 2 * F.FRAME_CAP
@@ -41,7 +42,11 @@ class FrameSink(Protocol):
     def on_bad_frame(self, route: str, reason: str, oversize: bool) -> None: ...
 
     def authenticate(self, route: str, secret: str) -> bool:
-        """May the connection ``route`` in, with ``secret``?"""
+        """May the connection ``route`` in, with ``secret``? (PLAIN, over ipc)"""
+        ...
+
+    def authenticate_key(self, public_key: str) -> str | None:
+        """The client whose current worker holds this Curve public key, or None (TCP)."""
         ...
 
 
@@ -63,7 +68,8 @@ def printable(raw: bytes) -> str:
 
 
 class Transport:
-    def __init__(self, endpoint: str) -> None:
+    def __init__(self, endpoint: str, server_keys: tuple[bytes, bytes] | None = None) -> None:
+        """``server_keys``: the daemon's Curve (public, secret) pair: encrypt (TCP endpoints)."""
         self.endpoint = endpoint
         self.sink: FrameSink | None = None  # set by ``start``: nothing is read before
         self.events: EventSink | None = None
@@ -71,9 +77,16 @@ class Transport:
         self.zap = self.ctx.socket(zmq.REP)
         self.zap.setsockopt(zmq.LINGER, 0)
         self.sock = self.ctx.socket(zmq.ROUTER)
-        # Every connection authenticates (PLAIN: its routing id and the secret its worker got
-        # at spawn) before a single frame of it is queued: strangers cost nothing.
-        self.sock.setsockopt(zmq.PLAIN_SERVER, 1)
+        # Every connection authenticates before a single frame of it is queued: strangers cost
+        # nothing. Over ipc, PLAIN: its routing id and the secret its worker got at spawn. Over
+        # TCP, Curve (encrypted): the public key derived from that secret (wamc/wire/curve.py).
+        self.curve_public: bytes | None = None
+        if server_keys is not None:
+            self.curve_public = server_keys[0]
+            self.sock.setsockopt(zmq.CURVE_SERVER, 1)
+            self.sock.setsockopt(zmq.CURVE_SECRETKEY, server_keys[1])
+        else:
+            self.sock.setsockopt(zmq.PLAIN_SERVER, 1)
         self.sock.setsockopt(zmq.ZAP_DOMAIN, ZAP_DOMAIN)
         self.sock.setsockopt(zmq.RCVHWM, RECEIVE_QUEUE)
         # Routing ids are ``<client>.<boot>``, one per worker process: no two peers share one,
@@ -153,20 +166,28 @@ class Transport:
         """Answer libzmq's question "may this peer connect?" (ZAP, RFC 27)."""
         if len(request) < 6:
             return [b"1.0", request[1] if len(request) > 1 else b"", b"400", b"bad", b"", b""]
-        version, request_id, _domain, _address, _identity, mechanism, *credentials = request
-        if (
-            mechanism == b"PLAIN"
-            and len(credentials) == 2
-            and self.sink is not None
-            and self.sink.authenticate(
-                printable(credentials[0][:200]), credentials[1].decode("latin-1")
-            )
-        ):
-            return [version, request_id, b"200", b"OK", credentials[0], b""]
+        version, request_id, _domain, address, _identity, mechanism, *credentials = request
+        user = self._admitted(mechanism, credentials)
+        if user is not None:
+            return [version, request_id, b"200", b"OK", user.encode(), b""]
         self.refused += 1
-        who = printable(credentials[0][:200]) if credentials else "?"
+        who = printable(credentials[0][:200]) if mechanism == b"PLAIN" and credentials else ""
+        who = who or printable(address[:64]) or "?"
         self._log_bad(who, "connection refused: not a worker this daemon started")
         return [version, request_id, b"400", b"refused", b"", b""]
+
+    def _admitted(self, mechanism: bytes, credentials: list[bytes]) -> str | None:
+        """The user id of an admitted connection: its route (PLAIN) or client id (CURVE)."""
+        if self.sink is None or len(credentials) < 1:
+            return None
+        if mechanism == b"PLAIN" and self.curve_public is None and len(credentials) == 2:
+            route = printable(credentials[0][:200])
+            ok = self.sink.authenticate(route, credentials[1].decode("latin-1"))
+            return route if ok else None
+        if mechanism == b"CURVE" and self.curve_public is not None:
+            key = public_from_handshake(credentials[0])
+            return self.sink.authenticate_key(key) if key is not None else None
+        return None
 
     def send_to(self, peer: Routed, frame: F.Frame) -> bool:
         """To a client's proven worker connection; False when there is none."""
@@ -223,7 +244,8 @@ class Transport:
         if len(parts) != 2:
             self._bad(route, f"{len(parts)}-part message", oversize=False)
             return
-        if parts[1].get("User-Id") != route:  # authenticated as another worker: not decoded
+        user = parts[1].get("User-Id")  # PLAIN: the route itself; CURVE: the client's id
+        if user != route and user != route.split(".", 1)[0]:  # another worker's: not decoded
             self._bad(route, "routing id differs from the authenticated one", oversize=False)
             return
         raw = parts[1].bytes

@@ -57,6 +57,7 @@ class Client:
     inflight: int = 0  # requests (sends) running in its worker
     last_message_at: str | None = None  # newest message stored (its WhatsApp timestamp)
     secret_hash: str | None = None  # of the secret its worker got at spawn (proves its hello)
+    curve_public: str | None = None  # its worker's Curve key (derived from that secret; TCP)
     route: str | None = None  # the proven worker's connection (ZeroMQ routing id)
     hello_due: bool = False  # adopted: spoken to at once, but asked to say hello (full welcome)
     bad_frames: int = 0  # frames refused (undecodable, invalid, wrong secret)

@@ -26,6 +26,7 @@ from wamc.states import ClientState
 from wamc.storage import clients as client_rows
 from wamc.storage.clients import ClientRow
 from wamc.wire import frames as F
+from wamc.wire.curve import worker_keys
 from wamc.wire.process import EXIT_ROOT_REFUSED, ROOT_REFUSED
 
 RECYCLE = "recycle: "
@@ -60,6 +61,7 @@ class Supervisor:
         client.handle = handle
         client.boot = row.boot
         client.secret_hash = row.worker_secret_hash
+        client.curve_public = row.worker_curve_public
         # Its connection id follows from its boot, and the handshake proves the secret: it may
         # be spoken to at once, before it says hello to this daemon.
         client.route = f"{client.id}.{row.boot}" if row.boot else None
@@ -129,6 +131,7 @@ class Supervisor:
             self.start_slots.release()
             return None
         secret, client.secret_hash = new_secret()
+        client.curve_public = worker_keys(secret)[0].decode()
         try:
             handle = await self.backend.start(client.id, secret)
         except OSError as exc:
@@ -153,6 +156,7 @@ class Supervisor:
             browser_pid=None,
             delivered_dn=0,
             worker_secret_hash=client.secret_hash,
+            worker_curve_public=client.curve_public,
         )
         client_log(client).info("worker started (pid {})", handle.pid)
         return handle

@@ -23,6 +23,7 @@ class ClientRow:
     delivered_dn: int
     restarts: int
     worker_secret_hash: str | None = None
+    worker_curve_public: str | None = None
     stop_outcome: str | None = None  # how the last stop ended: clean | term | kill
     state_since: str | None = None  # when ``state`` began (ISO 8601 UTC)
 
@@ -40,6 +41,7 @@ CLIENT_FIELDS = frozenset(
         "delivered_dn",
         "restarts",
         "worker_secret_hash",
+        "worker_curve_public",
         "stop_outcome",
         "state_since",
     }

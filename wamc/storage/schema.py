@@ -157,6 +157,7 @@ SCHEMA = CORE + SECURITY + WEBHOOKS
 ADDED_COLUMNS = (
     ("messages", "lid", "TEXT"),
     ("clients", "worker_secret_hash", "TEXT"),
+    ("clients", "worker_curve_public", "TEXT"),
     ("clients", "stop_outcome", "TEXT"),
     # Failed sign-ins are counted into one row per address and minute, not one row each.
     ("audit", "count", "INTEGER NOT NULL DEFAULT 1"),
