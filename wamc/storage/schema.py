@@ -160,4 +160,8 @@ ADDED_COLUMNS = (
     ("clients", "stop_outcome", "TEXT"),
     # Failed sign-ins are counted into one row per address and minute, not one row each.
     ("audit", "count", "INTEGER NOT NULL DEFAULT 1"),
+    # Replies and the other message kinds (issue 11): the quoted message's id, and the
+    # kind-specific parts (location, contacts, poll, system) as one JSON object.
+    ("messages", "quoted_id", "TEXT"),
+    ("messages", "details", "TEXT"),
 )
