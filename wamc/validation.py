@@ -52,7 +52,7 @@ def chat_id(value: str, field: str = "chatId") -> str:
 
 
 def message_id(value: str, field: str = "msgId") -> str:
-    if not MESSAGE_ID.match(value or ""):
+    if not MESSAGE_ID.fullmatch(value or ""):
         raise Refused("invalid_message_id", f"{value[:80]!r} is not a message id", field=field)
     return value
 

@@ -82,6 +82,7 @@ def _system(d: Any) -> dict[str, Any] | None:
 
 
 SHAPES = {"location": _location, "contacts": _contacts, "poll": _poll, "system": _system}
+KIND_KEYS = ("quoted_id", *SHAPES)  # all a message's parts this module reads (never its text)
 
 
 def kinds(d: dict[str, Any]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from typing import Any
 
 from loguru import logger
 
-from workers.message_kinds import kinds
+from workers.message_kinds import KIND_KEYS, kinds
 
 TEXT_MAX = 64 * 1024  # UTF-8 bytes of a body (or another long text)
 ID_MAX = 512
@@ -128,7 +128,7 @@ def _message(d: dict[str, Any], t: _Texts) -> dict[str, Any]:
         "timestamp": seconds(d.get("timestamp")),
         "ack": ack_level(d.get("ack"), 0),
         "lid": opt_id(d.get("lid")),
-        **kinds(d),  # quoted_id, location, contacts, poll, system (workers/message_kinds.py)
+        **kinds({k: d.get(k) for k in KIND_KEYS}),  # workers/message_kinds.py
     }
 
 
