@@ -54,12 +54,17 @@ def msg_path(msg_id: str, tail: str = "") -> str:
 
 
 async def event(env: Env, name: str, what: str, **match: Any) -> dict[str, Any]:
-    """The data of the first ``name`` event whose data has all of ``match``."""
+    """The data of acme's first ``name`` event whose data has all of ``match``."""
+    return await event_of(env.log, "acme", name, what, **match)
 
+
+async def event_of(
+    log: EventLog, client: str, name: str, what: str, **match: Any
+) -> dict[str, Any]:
     def probe() -> list[dict[str, Any]]:
         return [
             e["data"]
-            for e in env.log.named(name, "acme")
+            for e in log.named(name, client)
             if all(e["data"].get(k) == v for k, v in match.items())
         ]
 
@@ -345,3 +350,50 @@ async def test_incoming_kinds_keep_their_type_and_fields(env: Env) -> None:
     assert kept[e2e]["type"] == "e2e_notification" and kept[e2e]["system"]["subtype"] == "encrypt"
     code, status = await env.daemon.call("GET", f"{C}/status")
     assert code == 200 and status["dead_events"] == 0, status
+
+
+async def test_two_linked_accounts_see_each_others_actions(env: Env) -> None:
+    """Both ends are wamc clients: a reply, a reaction, an edit, typing and a delete made by one
+    reach the other's events and history, as WhatsApp carries them between two phones."""
+    phone_b, shop = "5511900000052", "/api/clients/shop"
+    chat_a = f"{PHONE_A}@c.us"
+    async with EventLog(env.daemon, "clients=shop") as log_b:
+        await env.daemon.connect_scanned(env.sim, "shop", phone_b)
+        code, first = await send(env, phone_b, "hello shop")
+        assert code == 201, first
+        seen_by_b = f"false_{chat_a}_{first['id'].rsplit('_', 1)[1]}"
+        await event_of(log_b, "shop", "message", "acme's message at shop", id=seen_by_b)
+
+        body = {"to": PHONE_A, "text": "hi acme", "reply_to": seen_by_b}
+        code, reply = await env.daemon.call("POST", f"{shop}/send-message", json=body)
+        assert code == 201, reply
+        reply_at_a = f"false_{phone_b}@c.us_{reply['id'].rsplit('_', 1)[1]}"
+        quoted = await event(env, "message", "shop's reply at acme", id=reply_at_a)
+        assert quoted["quoted_id"] == first["id"]  # acme's own message, as acme names it
+
+        code, _ = await env.daemon.call(
+            "POST", msg_path(reply_at_a, "/reaction"), json={"emoji": "❤️"}
+        )
+        assert code == 200
+        hearted = await event_of(log_b, "shop", "message.reaction", "the reaction", id=reply["id"])
+        assert hearted["reaction"] == "❤️" and hearted["sender"] == chat_a
+
+        code, _ = await env.daemon.call(
+            "PATCH", msg_path(first["id"]), json={"text": "hello, shop!"}
+        )
+        assert code == 200
+        edited = await event_of(log_b, "shop", "message.edited", "the edit", id=seen_by_b)
+        assert edited["body"] == "hello, shop!"
+
+        typing = {"state": "typing"}
+        code, _ = await env.daemon.call("POST", f"{C}/chats/{phone_b}@c.us/typing", json=typing)
+        assert code == 200
+        await event_of(log_b, "shop", "presence", "acme typing", chat_id=chat_a, state="composing")
+
+        code, _ = await env.daemon.call("DELETE", msg_path(first["id"]))
+        assert code == 200
+        await event_of(log_b, "shop", "message.revoked", "the revoke", id=seen_by_b)
+        code, page = await env.daemon.call("GET", f"{shop}/chats/{chat_a}/messages")
+        assert code == 200
+        kept = {m["id"]: m for m in page["messages"]}
+        assert kept[seen_by_b]["type"] == "revoked" and kept[reply["id"]]["quoted_id"] == seen_by_b

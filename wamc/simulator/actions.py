@@ -57,6 +57,8 @@ class Actions:
     edit_window: float = EDIT_WINDOW
     _linked_devices: Callable[[str], list[Device]]  # Messaging's (World has both)
     _deliver: Callable[..., bool]
+    _push_update: Callable[[str, dict[str, Any]], bool]
+    _push_live: Callable[[str, dict[str, Any]], bool]
 
     # ------------------------------------------------------------------ state
     def _chat(self, phone: str, chat: str) -> ChatState:
@@ -101,6 +103,12 @@ class Actions:
             state.reactions[key] = reaction
         else:
             state.reactions.pop(key, None)
+        # The contact, if linked too, sees it on the same message (its key from their side).
+        theirs = (
+            f"{'false' if key.startswith('true_') else 'true'}_{user_wid(phone)}_{bare_id(key)}"
+        )
+        update = {"t": "reaction", "key": theirs, "from": user_wid(phone), "reaction": reaction}
+        self._to_contact(chat, {**update, "id": new_msg_id(), "at_ms": int(time.time() * 1000)})
 
     def edit_from_page(self, conn: Connection, key: Any, body: Any) -> None:
         phone, chat, record = self._own(conn, key)
@@ -112,6 +120,9 @@ class Actions:
             raise Conflict("this message can no longer be edited")
         record["body"] = body
         self._chat(phone, chat).edits[key] = body
+        self._contact_copy(chat, record)["body"] = body
+        update = {"t": "edit", "chat": user_wid(phone), "ref": bare_id(key)}
+        self._to_contact(chat, {**update, "body": body, "at": int(time.time())})
 
     def revoke_from_page(self, conn: Connection, key: Any) -> None:
         phone, chat, record = self._own(conn, key)
@@ -119,6 +130,9 @@ class Actions:
             raise NotFound(f"{key} is not a message this phone sent")
         record["revoked"] = True
         self._chat(phone, chat).revoked.append(key)
+        self._contact_copy(chat, record)["revoked"] = True
+        update = {"t": "revoke", "chat": user_wid(phone), "ref": bare_id(key), "id": new_msg_id()}
+        self._to_contact(chat, {**update, "at": int(time.time())})
 
     def deleted_for_me(self, conn: Connection, key: Any) -> None:
         phone, chat, _ = self._own(conn, key)
@@ -131,6 +145,24 @@ class Actions:
         if state not in PRESENCE_STATES:
             raise BadRequest(f"unknown chat state {state!r}")
         self._chat(device.phone, chat).chatstate = state
+        contact = _phone(chat)
+        if contact is not None:  # like presence: only pages connected now see it
+            self._push_live(
+                contact, {"t": "presence", "from": user_wid(device.phone), "state": state}
+            )
+
+    def _to_contact(self, chat: str, update: dict[str, Any]) -> None:
+        """A change to the chat reaches the contact's own linked pages (if it has any)."""
+        contact = _phone(chat)
+        if contact is not None and self._linked_devices(contact):
+            self._push_update(contact, update)
+
+    def _contact_copy(self, chat: str, record: dict[str, Any]) -> dict[str, Any]:
+        """The contact's copy of a message we sent (what /control/revoke and edit act on)."""
+        contact = _phone(chat)
+        account = self.accounts.get(contact) if contact else None
+        found = account.received.get(bare_id(record["id"])) if account else None
+        return found if found is not None else {}
 
     def note_read(self, phone: str, chat: str, ids: list[str]) -> None:
         read = self._chat(phone, chat).read
@@ -169,6 +201,11 @@ class Actions:
             raise NotFound(f"no message {quoted} between {to} and {sender}")
         author = user_wid(to) if mine else user_wid(sender)
         return {"quotedStanzaID": bare_id(quoted), "quotedParticipant": author}
+
+
+def _phone(chat: str) -> str | None:
+    user, _, server = chat.partition("@")
+    return user if server == "c.us" and user.isdigit() else None
 
 
 def _fields(kind: str, spec: dict[str, Any]) -> tuple[str, dict[str, Any]]:
