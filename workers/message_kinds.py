@@ -12,6 +12,7 @@ from typing import Any
 ID_MAX = 512
 SHORT_MAX = 256
 VCARD_MAX = 16 * 1024  # characters of one card
+CARDS_MAX = 64 * 1024  # characters of all the cards of one message
 CONTACTS_MAX = 50
 OPTIONS_MAX = 64
 RECIPIENTS_MAX = 1024
@@ -48,10 +49,12 @@ def _location(d: Any) -> dict[str, Any] | None:
 def _contacts(items: Any) -> list[dict[str, Any]] | None:
     if not isinstance(items, list):
         return None
-    cards = []
+    cards, total = [], 0
     for card in items[:CONTACTS_MAX]:
         if isinstance(card, dict) and isinstance(card.get("vcard"), str):
-            cards.append({"name": _short(card.get("name")), "vcard": card["vcard"][:VCARD_MAX]})
+            text = card["vcard"][: min(VCARD_MAX, CARDS_MAX - total)]
+            total += len(text)
+            cards.append({"name": _short(card.get("name")), "vcard": text})
     return cards or None
 
 
@@ -94,3 +97,16 @@ def kinds(d: dict[str, Any]) -> dict[str, Any]:
             if part is not None:
                 out[key] = part
     return out
+
+
+def parts_size(data: dict[str, Any]) -> int:
+    """Characters in a clean message's parts (for the page gate's memory bound)."""
+    size = 0
+    for key in KIND_KEYS[1:]:
+        part = data.get(key)
+        items = part if isinstance(part, list) else [part] if isinstance(part, dict) else []
+        for item in items:
+            for value in item.values():
+                values = value if isinstance(value, list) else [value]
+                size += sum(len(v) for v in values if isinstance(v, str))
+    return size

@@ -15,7 +15,7 @@ from wamc.storage import messages as message_rows
 from wamc.validation import SendMessage, message_id
 from wamc.wire import commands as C
 from wamc.wire import events as W
-from workers.message_kinds import KIND_KEYS, kinds
+from workers.message_kinds import KIND_KEYS, kinds, parts_size
 from workers.page_calls import refusal_of
 
 GROUP_MSG = "false_120363041234567890@g.us_3EB0ABCDEF_5511988887777@c.us"
@@ -129,6 +129,11 @@ def test_message_kinds_keep_what_is_well_formed_and_drop_the_rest() -> None:
     )
     assert junk == {"quoted_id": None}
     assert set(KIND_KEYS) == {"quoted_id", *W.KIND_FIELDS}
+    # The page gate counts what the parts hold; many cards are capped as a whole.
+    assert parts_size(good) == len("nadd1@c.us") + len("AnaBEGIN:VCARD") + len("pab")
+    cards = kinds({"contacts": [{"vcard": "x" * 20_000} for _ in range(50)]})
+    assert sum(len(c["vcard"]) for c in cards["contacts"]) == 64 * 1024
+    assert parts_size(cards) == 64 * 1024
 
 
 async def test_replies_and_kinds_are_stored_and_deleted_for_me(tmp_path: Path) -> None:
