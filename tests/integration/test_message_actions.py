@@ -161,6 +161,28 @@ async def test_reactions_both_ways(env: Env) -> None:
     assert code == 200 and body["messages"], body  # the pattern keeps /messages/recent apart
 
 
+async def test_every_action_needs_the_send_scope(env: Env) -> None:
+    x = "5511977770057"
+    theirs = await env.sim.deliver(PHONE_A, x, "scoped")
+    await event(env, "message", "their message", id=theirs)
+    code, made = await env.daemon.call("POST", f"{C}/tokens", json={"scopes": ["read"]})
+    assert code == 201, made
+    reader = {"X-Api-Key": made["token"]}
+    calls = [
+        ("POST", msg_path(theirs, "/reaction"), {"emoji": "👍"}),
+        ("PATCH", msg_path(theirs), {"text": "x"}),
+        ("DELETE", msg_path(theirs), None),
+        ("POST", f"{C}/chats/{x}@c.us/read", None),
+        ("POST", f"{C}/chats/{x}@c.us/typing", {"state": "typing"}),
+        ("POST", f"{C}/send-location", {"to": x, "latitude": 1, "longitude": 2}),
+        ("POST", f"{C}/send-contact", {"to": x, "contacts": [{"id": x}]}),
+    ]
+    for method, path, body in calls:
+        code, answer = await env.daemon.call(method, path, json=body, headers=reader)
+        problem(code, answer, 403, "forbidden")
+    assert (await chat_state(env, x))["read"] == []  # nothing reached WhatsApp
+
+
 async def test_read_and_typing_reach_whatsapp(env: Env) -> None:
     y = "5511977770053"
     chat = f"{y}@c.us"

@@ -62,7 +62,7 @@ SEND_ERRORS = (
     *("invalid_json", "invalid_field", "invalid_chat_id", "invalid_parameter"),
     *("payload_too_large", "send_queue_full", "idempotency_conflict"),
     *WORKER_ERRORS,
-    *("not_on_whatsapp", "message_not_found"),  # every send: the recipient, reply_to
+    *("not_on_whatsapp", "chat_not_found", "message_not_found"),  # recipient, reply_to
 )
 
 QR_FORMAT = query(
@@ -284,14 +284,14 @@ MESSAGE_ACTIONS = [
     Route("POST", C + "/send-location", message_actions.send_location, "send", "send_location",
           "Send a location", "messages", ok=201, response=MM.KindResult,
           request=MM.SendLocation,
-          errors=(*SEND_ERRORS, "chat_not_found"),
+          errors=SEND_ERRORS,
           params=(CLIENT_PARAM, IDEMPOTENCY_KEY),
           description="wa-js `sendLocationMessage`; paced like a text. `reply_to` quotes a "
           "message."),
     Route("POST", C + "/send-contact", message_actions.send_contact, "send", "send_contact",
           "Send one or more contact cards", "messages", ok=201, response=MM.KindResult,
           request=MM.SendContact,
-          errors=(*SEND_ERRORS, "chat_not_found"),
+          errors=SEND_ERRORS,
           params=(CLIENT_PARAM, IDEMPOTENCY_KEY),
           description="wa-js `sendVCardContactMessage`: each contact is a phone number or "
           "chat id with an optional display name; paced like a text."),
