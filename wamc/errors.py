@@ -39,6 +39,13 @@ CODES: tuple[str, ...] = (
     "worker_timeout",
     "shutting_down",
     "internal_error",
+    # messaging breadth (issue 11): replies, reactions, edits, deletes, other kinds
+    "invalid_message_id",
+    "message_not_found",
+    "chat_not_found",
+    "not_own_message",
+    "edit_window_passed",
+    "not_on_whatsapp",
 )
 _KNOWN = frozenset(CODES)
 

@@ -21,6 +21,10 @@ CHAT_ID = re.compile(
     r"^[0-9A-Za-z._:-]{1,64}@(c\.us|g\.us|lid|s\.whatsapp\.net|newsletter|broadcast)$"
 )
 PHONE = re.compile(r"^\+?[0-9]{6,20}$")
+# A serialized message id (MsgKey): '<fromMe>_<chat>_<key id>[_<participant>]'; group ids can
+# hold two '@'. The one pattern for every msgId in a path and every reply_to.
+_WID = r"[0-9A-Za-z.:-]{1,64}@(?:c\.us|g\.us|lid|s\.whatsapp\.net|newsletter|broadcast)"
+MESSAGE_ID = re.compile(rf"^(?:true|false)_{_WID}_[0-9A-Za-z]{{1,128}}(?:_{_WID})?$")
 MAX_TEXT_BYTES = 64 * 1024
 
 
@@ -47,6 +51,12 @@ def chat_id(value: str, field: str = "chatId") -> str:
     return value
 
 
+def message_id(value: str, field: str = "msgId") -> str:
+    if not MESSAGE_ID.fullmatch(value or ""):
+        raise Refused("invalid_message_id", f"{value[:80]!r} is not a message id", field=field)
+    return value
+
+
 def recipient(value: str) -> str:
     """Phone digits, +digits (spaces, dashes and brackets tolerated) or a chat id → chat id."""
     value = value.strip()
@@ -67,6 +77,9 @@ class SendMessage(BaseModel):
 
     to: str = Field(min_length=1, max_length=128, examples=["+55 11 98888-7777"])
     text: str = Field(min_length=1, examples=["hello from wamc"])
+    reply_to: str | None = Field(
+        default=None, pattern=MESSAGE_ID.pattern, description="id of the message to quote"
+    )
 
     @field_validator("text")
     @classmethod
@@ -234,6 +247,7 @@ class Message(_Out):
     lid: str | None = Field(
         default=None, description="the sender's LID when WhatsApp named the chat by it (…@lid)"
     )
+    quoted_id: str | None = Field(default=None, description="id of the message it replies to")
 
 
 class MessagePage(_Out):

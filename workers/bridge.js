@@ -82,6 +82,62 @@
     };
     return t;
   };
+  // --- replies and the other message kinds (issue 11) ---------------------------------------
+  const finite = (v, bound) => (typeof v === 'number' && Number.isFinite(v) && Math.abs(v) <= bound ? v : null);
+  const myIds = () => {
+    const conn = get(window.WPP, 'conn');
+    const ask = (fn) => { try { return wid(get(conn, fn).call(conn)); } catch (e) { return null; } };
+    return [ask('getMyUserId'), ask('getMyUserLid')].filter(Boolean);
+  };
+  /** The id of the message a reply quotes, built like wa-js's getQuotedMsgKey (no lookup). */
+  const quotedId = (m, key) => {
+    const stanza = get(m, 'quotedStanzaID');
+    if (typeof stanza !== 'string' || !/^[0-9A-Za-z]{1,128}$/.test(stanza)) return null;
+    const remote = wid(get(m, 'quotedRemoteJid')) || wid(get(key, 'remote'));
+    if (!remote) return null;
+    const participant = wid(get(m, 'quotedParticipant'));
+    const mine = !!participant && myIds().includes(participant);
+    const tail = remote.endsWith('@g.us') && participant ? `_${participant}` : '';
+    return idString(`${mine}_${remote}_${stanza}${tail}`);
+  };
+  const SYSTEM_TYPES = new Set([
+    'gp2', 'e2e_notification', 'notification_template', 'notification', 'call_log',
+    'broadcast_notification', 'ciphertext', 'protocol',
+  ]);
+  /** quoted_id, and what a location, contact card, poll or notification carries (by type). The
+   * body of a location (a map thumbnail) or a sticker is no text: replaced. */
+  const kinds = (m, t, type) => {
+    const out = { quoted_id: quotedId(m, get(m, 'id')) };
+    if (type === 'location') {
+      const loc = t.short(get(m, 'loc'), 1024) || '';
+      const [name, ...address] = loc.split('\n');
+      const lat = finite(get(m, 'lat'), 90);
+      const lng = finite(get(m, 'lng'), 180);
+      if (lat !== null && lng !== null) {
+        out.location = { latitude: lat, longitude: lng, name: name || null, address: address.join('\n') || null, url: t.short(get(m, 'clientUrl'), 2048) };
+      }
+      out.body = loc;
+    } else if (type === 'vcard') {
+      out.contacts = [{ name: t.short(get(m, 'vcardFormattedName')), vcard: t.long(get(m, 'body')) ?? '' }];
+    } else if (type === 'multi_vcard') {
+      out.contacts = list(get(m, 'vcardList')).slice(0, 50)
+        .map((c) => ({ name: t.short(get(c, 'displayName')), vcard: t.long(get(c, 'vcard')) ?? '' }));
+      out.body = '';
+    } else if (type === 'poll_creation') {
+      const count = int(get(m, 'pollSelectableOptionsCount'));
+      out.poll = {
+        name: t.long(get(m, 'pollName')) ?? '',
+        options: list(get(m, 'pollOptions')).slice(0, 64).map((o) => t.short(get(o, 'name'))).filter((o) => o !== null),
+        selectable_count: count !== null && count >= 0 && count <= 64 ? count : 0,
+      };
+      out.body = out.poll.name;
+    } else if (type === 'sticker') {
+      out.body = '';
+    } else if (SYSTEM_TYPES.has(type)) {
+      out.system = { subtype: t.short(get(m, 'subtype'), 64), recipients: list(get(m, 'recipients')).map(wid).filter(Boolean) };
+    }
+    return out;
+  };
   /** A WPP message model -> our message; throws Bad when it has no id or chat. */
   const message = (m) => {
     const t = texts();
@@ -107,6 +163,7 @@
       type: t.short(get(m, 'type')) || 'chat',
       timestamp: seconds(get(m, 't')),
       ack: ack !== null && ack >= -1 && ack <= 4 ? ack : 0,
+      ...kinds(m, t, get(m, 'type')), // quoted_id, location, contacts, poll, system
     });
   };
   // One person can be named by LID ('…@lid') or by phone number ('…@c.us'): chats are keyed by
@@ -356,13 +413,111 @@
     return out;
   };
 
+
+  // --- message actions (issue 11): every send checks its recipient first (`recipient`), and
+  // what WhatsApp refuses in a way the API names comes back as `wamc:<code>: …` (`refuse`),
+  // which the worker turns into that code (workers/page_calls.py).
+  const refuse = (code, why) => { throw new Error(`wamc:${code}: ${why}`); };
+  const codeOf = (e) => { const c = get(e, 'code'); return typeof c === 'string' ? c : ''; };
+  /** The one recipient check of every send: a user WhatsApp does not know is not_on_whatsapp. */
+  const recipient = async (chatId) => {
+    const W = window.WPP;
+    if (W.chat.get(chatId)) return chatId;
+    if (!/@(c\.us|lid)$/.test(chatId)) refuse('chat_not_found', `no chat ${chatId}`);
+    if (!(await W.contact.queryExists(chatId))) refuse('not_on_whatsapp', `${chatId} is not on WhatsApp`);
+    return chatId;
+  };
+  const findMessage = async (id) => {
+    try {
+      return await window.WPP.chat.getMessageById(id);
+    } catch (e) {
+      if (['msg_not_found', 'chat_not_found', 'invalid_wid'].includes(codeOf(e))) refuse('message_not_found', `no message ${id}`);
+      throw e;
+    }
+  };
+  /** A chat action (read, typing) on a chat the page does not have answers chat_not_found. */
+  const onChat = async (chatId, fn) => {
+    try {
+      return await fn();
+    } catch (e) {
+      if (['chat_not_found', 'invalid_wid'].includes(codeOf(e))) refuse('chat_not_found', `no chat ${chatId}`);
+      throw e;
+    }
+  };
+  const sendOptions = async (replyTo) => {
+    const opts = { createChat: true };
+    if (replyTo) opts.quotedMsg = await findMessage(replyTo);
+    return opts;
+  };
+  const sent = (r) => {
+    const ack = int(get(r, 'ack'));
+    return { id: wid(get(r, 'id')), ack: ack ?? 0 };
+  };
+  const CHAT_STATES = { composing: 'markIsComposing', recording: 'markIsRecording', paused: 'markIsPaused' };
+  const actions = {
+    async sendLocation(chatId, place, replyTo) {
+      const to = await recipient(chatId);
+      const opts = await sendOptions(replyTo);
+      const options = { ...opts, lat: place.latitude, lng: place.longitude };
+      for (const k of ['name', 'address', 'url']) if (place[k]) options[k] = place[k];
+      return sent(await window.WPP.chat.sendLocationMessage(to, options));
+    },
+    async sendContacts(chatId, cards, replyTo) {
+      const to = await recipient(chatId);
+      const opts = await sendOptions(replyTo);
+      const contacts = cards.map((c) => (c.name ? { id: c.id, name: c.name } : c.id));
+      return sent(await window.WPP.chat.sendVCardContactMessage(to, contacts, opts));
+    },
+    async react(id, emoji) {
+      const msg = await findMessage(id);
+      await window.WPP.chat.sendReactionToMessage(msg, emoji || false);
+      return { id };
+    },
+    async markRead(chatId) {
+      await onChat(chatId, () => window.WPP.chat.markIsRead(chatId));
+      return { id: chatId };
+    },
+    async chatState(chatId, state) {
+      const fn = CHAT_STATES[state];
+      if (!fn) bad(`unknown chat state ${state}`);
+      await onChat(chatId, () => window.WPP.chat[fn](chatId));
+      return { id: chatId };
+    },
+    async editMessage(id, text) {
+      const msg = await findMessage(id);
+      if (!bool(get(get(msg, 'id'), 'fromMe'))) refuse('not_own_message', `${id} was not sent by this account`);
+      if (get(msg, 'type') === 'revoked') refuse('message_not_found', `${id} was deleted`);
+      try {
+        await window.WPP.chat.editMessage(id, text);
+      } catch (e) {
+        if (codeOf(e) === 'edit_message_error' && get(msg, 'type') === 'chat') refuse('edit_window_passed', 'WhatsApp no longer allows editing this message');
+        throw e;
+      }
+      return { id };
+    },
+    /** mode: everyone | me | auto (everyone for our own messages, me for others'). */
+    async deleteMessage(id, mode) {
+      const msg = await findMessage(id);
+      const key = get(msg, 'id');
+      const mine = bool(get(key, 'fromMe'));
+      const everyone = mode === 'everyone' || (mode === 'auto' && mine);
+      if (everyone && !mine) refuse('not_own_message', `${id} was not sent by this account: delete it for me`);
+      const chatId = wid(get(key, 'remote'));
+      const r = await window.WPP.chat.deleteMessage(chatId, id, false, everyone);
+      if (everyone ? !bool(get(r, 'isRevoked')) : !bool(get(r, 'isDeleted'))) {
+        throw new Error(`WhatsApp did not delete ${id}`);
+      }
+      return { id, chat_id: chatId, deleted_for: everyone ? 'everyone' : 'me' };
+    },
+  };
+
   const api = {
     snapshot,
-    async sendText(chatId, text) {
-      const r = await window.WPP.chat.sendTextMessage(chatId, text, { createChat: true });
-      const ack = int(get(r, 'ack'));
-      return { id: wid(get(r, 'id')), ack: ack ?? 0 };
+    async sendText(chatId, text, replyTo) {
+      const to = await recipient(chatId);
+      return sent(await window.WPP.chat.sendTextMessage(to, text, await sendOptions(replyTo)));
     },
+    ...actions,
     /** Chats by phone number: a person's LID chat and phone chat are one entry (`lid` set). */
     async chats(count) {
       const merged = new Map();

@@ -13,8 +13,10 @@ from typing import Any, Protocol
 from wamc.states import ClientState
 from wamc.wire import commands as C
 from wamc.wire import frames as F
+from workers import messaging
 from workers.browser import Browser
 from workers.link import DaemonLink
+from workers.page_calls import page_call
 
 
 class Worker(Protocol):
@@ -46,7 +48,10 @@ async def stop(w: Worker, args: Args, timeout: float) -> Any:
 
 
 async def send_text(w: Worker, args: Args, timeout: float) -> Any:
-    return await w.browser.call("sendText", args["to"], args["text"], timeout=timeout)
+    reply_to = args.get("reply_to")
+    return await page_call(
+        w.browser, "sendText", args["to"], args["text"], reply_to, timeout=timeout
+    )
 
 
 async def chats(w: Worker, args: Args, timeout: float) -> Any:
@@ -69,9 +74,10 @@ COMMANDS: dict[str, Handler] = {
     C.SEND_TEXT: send_text,
     C.CHATS: chats,
     C.LOGOUT: logout,
+    **messaging.COMMANDS,  # replies, reactions, read, typing, edits, deletes, other kinds
 }
 # Commands that need a linked session.
-NEED_CONNECTED = frozenset({C.SEND_TEXT, C.CHATS, C.LOGOUT})
+NEED_CONNECTED = frozenset({C.SEND_TEXT, C.CHATS, C.LOGOUT, *messaging.COMMANDS})
 
 
 async def execute(w: Worker, cmd: Any, args: Args, timeout: float) -> Any:

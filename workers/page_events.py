@@ -20,6 +20,8 @@ from typing import Any
 
 from loguru import logger
 
+from workers.message_kinds import KIND_KEYS, kinds, parts_size
+
 TEXT_MAX = 64 * 1024  # UTF-8 bytes of a body (or another long text)
 ID_MAX = 512
 SHORT_MAX = 256
@@ -126,6 +128,7 @@ def _message(d: dict[str, Any], t: _Texts) -> dict[str, Any]:
         "timestamp": seconds(d.get("timestamp")),
         "ack": ack_level(d.get("ack"), 0),
         "lid": opt_id(d.get("lid")),
+        **kinds({k: d.get(k) for k in KIND_KEYS}),  # workers/message_kinds.py
     }
 
 
@@ -272,7 +275,8 @@ def clean(name: Any, data: Any) -> tuple[str, dict[str, Any]]:
 
 def size_of(data: dict[str, Any]) -> int:
     """Rough memory of a clean event: its texts (the only parts that can be large)."""
-    return 256 + sum(len(v) for v in data.values() if isinstance(v, str))
+    parts = {k: data.get(k) for k in KIND_KEYS}  # location, contacts …: never the text
+    return 256 + sum(len(v) for v in data.values() if isinstance(v, str)) + parts_size(parts)
 
 
 class PageGate:

@@ -18,6 +18,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from wamc import __version__
 from wamc import validation as V
+from wamc.api import message_models as MM
 from wamc.api.problems import HTTP, PROBLEM_JSON, PROBLEM_TYPE
 from wamc.api.spec import Route
 
@@ -54,18 +55,21 @@ def _models() -> list[type[BaseModel]]:
         V.MessageAckData,
         V.DaemonStartedData,
         V.StreamTicket,
+        *MM.REQUESTS,
+        *MM.ANSWERS,
     ]
 
 
 def _schemas() -> dict[str, Any]:
     models = _models()
-    requests = (V.SendMessage, V.TokenCreate)
+    requests = (V.SendMessage, V.TokenCreate, *MM.REQUESTS)
     modes: list[tuple[type[BaseModel], JsonSchemaMode]] = [
         (m, "validation" if m in requests else "serialization") for m in models
     ]
     _, top = models_json_schema(modes, ref_template="#/components/schemas/{model}")
     schemas: dict[str, Any] = dict(top.get("$defs", {}))
     schemas.update(_event_schemas())
+    MM.add_message_parts(schemas)
     schemas["RecentMessages"] = {
         "type": "object",
         "required": ["messages"],

@@ -45,6 +45,12 @@ HTTP: dict[str, tuple[int, str]] = {
     "worker_timeout": (504, "Client worker did not answer in time"),
     "shutting_down": (503, "The daemon is shutting down"),
     "internal_error": (500, "Internal error"),
+    "invalid_message_id": (400, "Invalid message id"),
+    "message_not_found": (404, "Unknown message"),
+    "chat_not_found": (404, "Unknown chat"),
+    "not_own_message": (409, "Not a message this client sent"),
+    "edit_window_passed": (409, "Too late to edit this message"),
+    "not_on_whatsapp": (422, "The recipient is not on WhatsApp"),
 }
 
 

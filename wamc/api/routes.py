@@ -9,10 +9,12 @@ builds the router from it, the security middleware reads the scope of the matche
 from __future__ import annotations
 
 from wamc import validation as V
+from wamc.api import message_models as MM
 from wamc.api.handlers import (
     admin,
     clients,
     docs,
+    message_actions,
     messages,
     ops,
     qr,
@@ -27,6 +29,7 @@ from wamc.api.spec import (
     CHAT_PARAM,
     CLIENT_ERRORS,
     CLIENT_PARAM,
+    MESSAGE_PARAM,
     SINCE_PARAM,
     STREAM_CLIENTS,
     STREAM_EVENTS,
@@ -60,6 +63,7 @@ SEND_ERRORS = (
     *("invalid_json", "invalid_field", "invalid_chat_id", "invalid_parameter"),
     *("payload_too_large", "send_queue_full", "idempotency_conflict"),
     *WORKER_ERRORS,
+    *("not_on_whatsapp", "chat_not_found", "message_not_found"),  # recipient, reply_to
 )
 
 QR_FORMAT = query(
@@ -243,6 +247,66 @@ WEBHOOKS = [  # documented generically for now (admin key only)
     admin_only("GET", "/api/webhooks/{wid}/dead-letters", webhooks.dead_letters),
     admin_only("POST", "/api/webhooks/{wid}/dead-letters/redeliver", webhooks.redeliver),
 ]
+# Replies, reactions, read, typing, edits, deletes, locations and contacts (issue 11). After
+# DASHBOARD: GET …/messages/recent is matched first, and "recent" is no message id anyway.
+MSG = C + "/messages/{msgId}"
+ACTION_ERRORS = (*CLIENT_ERRORS, "invalid_message_id", "message_not_found", *WORKER_ERRORS)
+PACED_ERRORS = ("send_queue_full", "idempotency_conflict", "invalid_parameter")
+MESSAGE_ACTIONS = [
+    Route("POST", MSG + "/reaction", message_actions.react, "send", "react",
+          "React to a message (or remove your reaction)", "messages", response=MM.ReactionResult,
+          request=MM.Reaction,
+          errors=(*ACTION_ERRORS, "invalid_json", "invalid_field", *PACED_ERRORS),
+          params=(CLIENT_PARAM, MESSAGE_PARAM, IDEMPOTENCY_KEY),
+          description="wa-js `sendReactionToMessage`. An empty emoji removes your reaction. "
+          "It goes out through the client's paced send queue; the `message.reaction` event "
+          "follows (with `sender` your own id)."),
+    Route("PATCH", MSG, message_actions.edit, "send", "edit_message", "Edit a message you sent",
+          "messages", response=MM.EditResult, request=MM.EditMessage,
+          errors=(*ACTION_ERRORS, "invalid_json", "invalid_field", "not_own_message",
+                  "edit_window_passed", *PACED_ERRORS),
+          params=(CLIENT_PARAM, MESSAGE_PARAM, IDEMPOTENCY_KEY),
+          description="wa-js `editMessage`: your own text messages, within WhatsApp's edit "
+          "window (15 minutes; later: 409 edit_window_passed; someone else's message: 409 "
+          "not_own_message). The `message.edited` event follows and the history shows the new "
+          "text."),
+    Route("DELETE", MSG, message_actions.delete, "send", "delete_message",
+          "Delete a message for everyone or for this account only", "messages",
+          response=MM.DeleteResult, errors=(*ACTION_ERRORS, "not_own_message", *PACED_ERRORS),
+          params=(CLIENT_PARAM, MESSAGE_PARAM, IDEMPOTENCY_KEY,
+                  query("for", {"type": "string", "enum": ["everyone", "me"]},
+                        "everyone (the default for your own messages) or me (any message; the "
+                        "default for others')")),
+          description="wa-js `deleteMessage`. For everyone: only your own messages (409 "
+          "not_own_message); the history keeps it as type `revoked` and `message.revoked` "
+          "follows. For me: it leaves this account's history and `message.deleted` follows."),
+    Route("POST", C + "/chats/{chatId}/read", message_actions.mark_read, "send", "mark_read",
+          "Mark a chat read (blue ticks for its messages)", "messages",
+          response=MM.ReadResult, errors=(*CLIENT_ERRORS, "invalid_chat_id", "chat_not_found",
+                                          *WORKER_ERRORS),
+          params=(CLIENT_PARAM, CHAT_PARAM), description="wa-js `markIsRead`."),
+    Route("POST", C + "/chats/{chatId}/typing", message_actions.typing, "send", "typing",
+          "Show typing…, recording… or stop (paused) in a chat", "messages",
+          response=MM.TypingResult, request=MM.Typing,
+          errors=(*CLIENT_ERRORS, "invalid_chat_id", "chat_not_found", "invalid_json",
+                  "invalid_field", *WORKER_ERRORS),
+          params=(CLIENT_PARAM, CHAT_PARAM),
+          description="wa-js `markIsComposing`, `markIsRecording`, `markIsPaused`."),
+    Route("POST", C + "/send-location", message_actions.send_location, "send", "send_location",
+          "Send a location", "messages", ok=201, response=MM.KindResult,
+          request=MM.SendLocation,
+          errors=SEND_ERRORS,
+          params=(CLIENT_PARAM, IDEMPOTENCY_KEY),
+          description="wa-js `sendLocationMessage`; paced like a text. `reply_to` quotes a "
+          "message."),
+    Route("POST", C + "/send-contact", message_actions.send_contact, "send", "send_contact",
+          "Send one or more contact cards", "messages", ok=201, response=MM.KindResult,
+          request=MM.SendContact,
+          errors=SEND_ERRORS,
+          params=(CLIENT_PARAM, IDEMPOTENCY_KEY),
+          description="wa-js `sendVCardContactMessage`: each contact is a phone number or "
+          "chat id with an optional display name; paced like a text."),
+]
 # fmt: on
 
 ROUTES: tuple[Route, ...] = (
@@ -255,4 +319,5 @@ ROUTES: tuple[Route, ...] = (
     *DOCS,
     *DASHBOARD,
     *WEBHOOKS,
+    *MESSAGE_ACTIONS,
 )

@@ -90,6 +90,14 @@ CHAT_PARAM = Param(
     True,
     "5511988887777@c.us",
 )
+MESSAGE_PARAM = Param(
+    "msgId",
+    "path",
+    {"type": "string", "pattern": V.MESSAGE_ID.pattern},
+    "a message's full serialized id (URL-encoded): `<true|false>_<chat id>_<key>[_<participant>]`",
+    True,
+    "true_5511988887777@c.us_3EB0ABCDEF0123456789",
+)
 TOKEN_PARAM = Param(
     "tokenId", "path", {"type": "string", "pattern": r"^tok_[0-9a-f]{16}$"}, "token id", True
 )

@@ -162,7 +162,7 @@ async def _dropped(ing: Ingest, client: Client, payload: W.DroppedData) -> Publi
 
 @handles(W.MESSAGE)
 async def _message(ing: Ingest, client: Client, m: W.MessageData) -> Published:
-    row = {
+    row: dict[str, Any] = {
         "id": m.id,
         "chat_id": m.chat_id,
         "from_me": m.from_me,
@@ -173,11 +173,14 @@ async def _message(ing: Ingest, client: Client, m: W.MessageData) -> Published:
         "timestamp": int(m.timestamp or 0),
         "ack": m.ack or 0,
         "lid": m.lid,
+        "quoted_id": m.quoted_id,
+        "details": _kinds(m),
     }
     if not await message_rows.add(ing.store, client.id, row):
         return None  # a duplicate (replay, backfill, LID and phone forms of one message)
     faults.crash_point("after_message_stored")
-    message = {**row, "timestamp": iso_from_unix(m.timestamp), "backfill": m.backfill}
+    details: dict[str, Any] = row.pop("details")
+    message = {**row, **details, "timestamp": iso_from_unix(m.timestamp), "backfill": m.backfill}
     if m.truncated:
         message["truncated"] = True
     logger.bind(client=client.id).info(
@@ -188,6 +191,12 @@ async def _message(ing: Ingest, client: Client, m: W.MessageData) -> Published:
     return message
 
 
+def _kinds(m: W.MessageData) -> dict[str, Any]:
+    """The kind-specific parts of a message (location, contacts, poll, system) it has."""
+    found = {name: getattr(m, name) for name in W.KIND_FIELDS}
+    return {name: msgspec.to_builtins(v) for name, v in found.items() if v is not None}
+
+
 @handles(W.ACK)
 async def _ack(ing: Ingest, client: Client, p: W.AckData) -> Published:
     changed = await message_rows.set_ack(ing.store, client.id, p.ids, p.ack)
@@ -196,8 +205,16 @@ async def _ack(ing: Ingest, client: Client, p: W.AckData) -> Published:
 
 @handles(W.REVOKE)
 async def _revoke(ing: Ingest, client: Client, payload: W.RevokeData) -> Published:
+    if await message_rows.stored_type(ing.store, client.id, payload.id) == "revoked":
+        return None  # told twice (our own delete, then the page): published once
     await message_rows.revoke(ing.store, client.id, payload.id)
     return W.to_dict(payload)
+
+
+@handles(W.DELETED)
+async def _deleted(ing: Ingest, client: Client, p: W.DeletedData) -> Published:
+    await message_rows.forget(ing.store, client.id, p.id)
+    return {"id": p.id, "chat_id": p.chat_id}
 
 
 @handles(W.EDIT)

@@ -40,6 +40,7 @@ class Messaging:
     devices: dict[str, Device]
     accounts: dict[str, Account]
     lids: dict[str, str]  # LID -> phone, for every LID handed out
+    note_read: Any  # actions.py (World has both)
 
     def stored(self, conn: Connection, ids: Any) -> None:
         """The page committed these incoming messages to IndexedDB: stop re-sending them."""
@@ -60,6 +61,7 @@ class Messaging:
         match = USER_WID_RE.match(chat)
         if match and isinstance(ids, list):
             self._receipt(match.group(1), [str(i) for i in ids], device.phone, ACK_READ)
+            self.note_read(device.phone, chat, [str(i) for i in ids])  # actions.py
 
     def send(self, conn: Connection, msg: dict[str, Any]) -> None:
         """A message typed on the page: record it, answer with ack SENT, route it."""
@@ -82,11 +84,13 @@ class Messaging:
                 "type": str(msg.get("type") or "chat"),
                 "t": int(time.time()),
                 "ack": ACK_SENT,
+                "extra": msg.get("extra") if isinstance(msg.get("extra"), dict) else {},
             }
             account.sent[msg_id] = record
             recipient = match.group(1)
             if self._linked_devices(recipient):
-                self._deliver(recipient, device.phone, record["body"], record["type"], msg_id)
+                body, kind, extra = record["body"], record["type"], record["extra"]
+                self._deliver(recipient, device.phone, body, kind, msg_id, None, None, extra)
         conn.push({"t": "ack", "chat": to, "ids": [msg_id], "ack": record["ack"]})
 
     def lid_for(self, phone: str) -> str:
@@ -251,8 +255,10 @@ class Messaging:
         msg_id: str,
         t: int | None = None,
         from_wid: str | None = None,
+        extra: dict[str, Any] | None = None,  # replies and other kinds (actions.py)
     ) -> bool:
         msg = {
+            **(extra or {}),
             "id": msg_id,
             "from": from_wid or user_wid(sender),
             "to": user_wid(to),

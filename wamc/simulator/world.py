@@ -14,6 +14,7 @@ import logging
 import secrets
 from typing import Any
 
+from .actions import Actions
 from .messaging import Messaging
 from .model import (
     ACK_SENT,
@@ -35,7 +36,7 @@ from .model import (
 log = logging.getLogger("wamc.simulator")
 
 
-class World(Messaging):
+class World(Messaging, Actions):
     def __init__(self, qr_first_ttl: float = 60.0, qr_ttl: float = 20.0, max_qr_codes: int = 6):
         self.qr_first_ttl = qr_first_ttl
         self.qr_ttl = qr_ttl
@@ -319,4 +320,5 @@ class World(Messaging):
             "history": list(device.outbox.values()),
             "acks": acks,
             "updates": updates,
+            "edit_window": self.edit_window,
         }

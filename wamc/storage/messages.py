@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from wamc.storage.db import Database, Row
@@ -29,14 +30,23 @@ def message_row(r: Row) -> dict[str, Any]:
         "timestamp": iso_from_unix(r["timestamp"]),
         "ack": r["ack"],
         "lid": r["lid"],
+        "quoted_id": r["quoted_id"],
+        **_details(r["details"]),
     }
+
+
+def _details(raw: str | None) -> dict[str, Any]:
+    """The kind-specific parts stored as JSON (written by ``add`` only, so a dict)."""
+    found = json.loads(raw) if raw else None
+    return found if isinstance(found, dict) else {}
 
 
 async def add(db: Database, client_id: str, m: dict[str, Any]) -> bool:
     """Store a message; False when its id was already known (duplicates are suppressed)."""
     cur = await db.write(
         "INSERT OR IGNORE INTO messages (client, id, chat_id, from_me, sender, recipient, body,"
-        " type, timestamp, ack, key_id, lid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " type, timestamp, ack, key_id, lid, quoted_id, details)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             client_id,
             m["id"],
@@ -50,6 +60,8 @@ async def add(db: Database, client_id: str, m: dict[str, Any]) -> bool:
             int(m.get("ack") or 0),
             key_id(m["id"]),
             m.get("lid"),
+            m.get("quoted_id"),
+            json.dumps(m["details"], separators=(",", ":")) if m.get("details") else None,
         ),
     )
     return cur.rowcount == 1
@@ -92,6 +104,24 @@ async def revoke(db: Database, client_id: str, msg_id: str) -> bool:
 async def edit(db: Database, client_id: str, msg_id: str, body: str) -> bool:
     """A message's new text (a revoked message stays revoked)."""
     return await _update(db, client_id, msg_id, "body=?", (body,))
+
+
+async def forget(db: Database, client_id: str, msg_id: str) -> bool:
+    """A message deleted for this device only: gone from the history."""
+    cur = await db.write(
+        "DELETE FROM messages WHERE client=? AND from_me=? AND key_id=?",
+        (client_id, int(msg_id.startswith("true_")), key_id(msg_id)),
+    )
+    return cur.rowcount > 0
+
+
+async def stored_type(db: Database, client_id: str, msg_id: str) -> str | None:
+    """The stored type of a message (``revoked`` once deleted for everyone); None if unknown."""
+    row = await db.fetchone(
+        "SELECT type FROM messages WHERE client=? AND from_me=? AND key_id=?",
+        (client_id, int(msg_id.startswith("true_")), key_id(msg_id)),
+    )
+    return None if row is None else str(row["type"])
 
 
 async def _update(

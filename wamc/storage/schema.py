@@ -163,4 +163,8 @@ ADDED_COLUMNS = (
     ("audit", "count", "INTEGER NOT NULL DEFAULT 1"),
     # When the stored state began: a daemon adopting the worker keeps the client's `since`.
     ("clients", "state_since", "TEXT"),
+    # Replies and the other message kinds (issue 11): the quoted message's id, and the
+    # kind-specific parts (location, contacts, poll, system) as one JSON object.
+    ("messages", "quoted_id", "TEXT"),
+    ("messages", "details", "TEXT"),
 )

@@ -26,6 +26,7 @@ REACTION = "reaction"
 UNREAD = "unread"
 PRESENCE = "presence"
 CALL = "call"
+DELETED = "deleted"  # a message deleted for this device only (the worker derives it)
 DROPPED = "dropped"  # the worker could not send an event (over the frame cap): recorded as dead
 
 BODY_MAX = 66_000  # the bridge truncates bodies at 64 KiB and flags them
@@ -51,6 +52,36 @@ class QrData(Payload, frozen=True):
     qr: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
 
 
+class Location(msgspec.Struct, frozen=True):
+    latitude: Annotated[float, msgspec.Meta(ge=-90, le=90)]
+    longitude: Annotated[float, msgspec.Meta(ge=-180, le=180)]
+    name: Short | None = None
+    address: Short | None = None
+    url: Annotated[str, msgspec.Meta(max_length=2048)] | None = None
+
+
+class ContactCard(msgspec.Struct, frozen=True):
+    name: Short | None = None
+    vcard: Text = ""
+
+
+class Poll(msgspec.Struct, frozen=True):
+    name: Text = ""
+    options: Annotated[list[Short], msgspec.Meta(max_length=64)] = []
+    selectable_count: Annotated[int, msgspec.Meta(ge=0, le=64)] = 0
+
+
+class SystemInfo(msgspec.Struct, frozen=True):
+    """A notification in the chat (group change, security code, call log …), not a text."""
+
+    subtype: Short | None = None
+    recipients: Annotated[list[WaId], msgspec.Meta(max_length=1024)] = []
+
+
+# The kind-specific parts of a message, stored and published as they are (when present).
+KIND_FIELDS = ("location", "contacts", "poll", "system")
+
+
 class MessageData(Payload, frozen=True):
     id: WaId
     chat_id: WaId
@@ -65,6 +96,11 @@ class MessageData(Payload, frozen=True):
     lid: WaId | None = None
     backfill: bool = False
     truncated: bool = False
+    quoted_id: WaId | None = None  # the message it replies to
+    location: Location | None = None
+    contacts: Annotated[list[ContactCard], msgspec.Meta(max_length=300)] | None = None
+    poll: Poll | None = None
+    system: SystemInfo | None = None
 
 
 class AckData(Payload, frozen=True):
@@ -127,6 +163,11 @@ class CallData(Payload, frozen=True):
     timestamp: UnixTime | None = None
 
 
+class DeletedData(Payload, frozen=True):
+    id: WaId
+    chat_id: WaId | None = None
+
+
 class DroppedData(Payload, frozen=True):
     name: Short
     reason: Short
@@ -161,7 +202,9 @@ VOCABULARY: tuple[WorkerEvent, ...] = (
         MessageData,
         "message",
         "chat.new_message (and messages found by backfill after a reconnect)",
-        "{id, chat_id, from_me, from, to, body, type, timestamp, ack, backfill}",
+        "{id, chat_id, from_me, from, to, body, type, timestamp, ack, backfill, quoted_id}"
+        " + by type: location {latitude, longitude, name, address, url}, contacts [{name,"
+        " vcard}], poll {name, options, selectable_count}, system {subtype, recipients}",
     ),
     WorkerEvent(
         ACK, AckData, "message.ack", "chat.msg_ack_change", "{ids, ack, chat_id}", bridge="ack"
@@ -213,6 +256,13 @@ VOCABULARY: tuple[WorkerEvent, ...] = (
         "call.incoming_call",
         "{id, from, is_video, is_group, timestamp}",
         bridge="call",
+    ),
+    WorkerEvent(
+        DELETED,
+        DeletedData,
+        "message.deleted",
+        "chat.deleteMessage (for this device only), after DELETE …/messages/{msgId}?for=me",
+        "{id, chat_id}: the message is gone from this account's history",
     ),
     WorkerEvent(DROPPED, DroppedData),
 )

@@ -58,6 +58,8 @@ async def send_message(request: web.Request) -> web.Response:
         # Waits its turn in the client's paced queue (429 when full); 504 past the timeout.
         client = _connected(request)
         args = {"to": to, "text": msg.text}
+        if msg.reply_to:
+            args["reply_to"] = msg.reply_to
         sent = await manager.request(client, C.SEND_TEXT, args, timeout, C.Sent)
         return 201, {"id": sent.id, "ack": sent.ack, "to": to, "client": cid}
 

@@ -336,26 +336,124 @@
       return Array.isArray(ids) ? ids.map(one) : one(ids);
     },
     async sendTextMessage(chatId, content, options = {}) {
-      options = { createChat: false, detectMentioned: true, linkPreview: true, markIsRead: true, waitForAck: true, ...options };
-      requireLogin();
-      const wid = assertWid(chatId);
-      const existing = M.ChatStore.get(wid);
-      if (!existing && (!wid.isUser() || !(await contact.queryExists(wid)))) {
-        throw new WPPError('chat_not_found', `Chat not found for ${chatId}`, { id: chatId });
+      return sendRawMessage(chatId, { type: 'chat', body: String(content) }, options);
+    },
+    /** {lat, lng, name?, address?, url?}: the text under the map is "name\naddress". */
+    async sendLocationMessage(chatId, options = {}) {
+      const loc = options.name && options.address ? `${options.name}\n${options.address}` : options.name || options.address || '';
+      const lat = typeof options.lat === 'string' ? parseFloat(options.lat) : options.lat;
+      const lng = typeof options.lng === 'string' ? parseFloat(options.lng) : options.lng;
+      return sendRawMessage(chatId, { type: 'location', body: '', lat, lng, loc, clientUrl: options.url }, options);
+    },
+    /** contacts: an id, {id, name}, or a list of them; one card is a 'vcard', more a 'multi_vcard'. */
+    async sendVCardContactMessage(chatId, contacts, options = {}) {
+      const cards = (Array.isArray(contacts) ? contacts : [contacts]).map((c) => {
+        const id = typeof c === 'object' && c && 'name' in c ? String(c.id) : String(c);
+        const wid = assertWid(id);
+        const name = typeof c === 'object' && c && c.name ? c.name : `+${wid.user}`;
+        return { displayName: name, vcard: vcardOf(wid, name) };
+      });
+      const fields = cards.length === 1
+        ? { type: 'vcard', body: cards[0].vcard, vcardFormattedName: cards[0].displayName }
+        : { type: 'multi_vcard', body: '', vcardList: cards };
+      return sendRawMessage(chatId, fields, options);
+    },
+    async sendReactionToMessage(msgId, reaction) {
+      const msg = msgId instanceof M.MsgModel ? msgId : await chat.getMessageById(String(msgId));
+      return { sendMsgResult: await M.Msgs.react(msg, reaction || '') };
+    },
+    async editMessage(msgId, newText, options = {}) {
+      void options;
+      const msg = await chat.getMessageById(String(msgId));
+      if (!canEditMsg(msg)) throw new WPPError('edit_message_error', 'Cannot edit this message');
+      const key = await M.Msgs.editOwn(msg, String(newText).trim());
+      return { id: key.toString(), ack: 1, sendMsgResult: 'OK' };
+    },
+    async deleteMessage(chatId, ids, deleteMediaInDevice = false, revoke = false) {
+      void deleteMediaInDevice;
+      const c = assertGetChat(chatId);
+      const single = !Array.isArray(ids);
+      const msgs = await chat.getMessageById(single ? [ids] : ids);
+      const out = [];
+      for (const msg of msgs) {
+        const isSentByMe = msg.id.fromMe;
+        let isRevoked = false;
+        let isDeleted = false;
+        let sendMsgResult = 'OK';
+        if (msg.type === 'revoked' && revoke) {
+          sendMsgResult = 'ERROR_UNKNOWN';
+          isRevoked = true;
+        } else if (revoke && isSentByMe) {
+          await M.Msgs.revokeOwn(msg);
+          isRevoked = true;
+        } else {
+          await M.Msgs.deleteLocal(msg);
+          isDeleted = !M.MsgStore.forChat(c.id).includes(msg);
+        }
+        out.push({ id: msg.id.toString(), sendMsgResult, isRevoked, isDeleted, isSentByMe });
       }
-      if (options.markIsRead && existing) await M.Chats.markRead(existing.id).catch(() => null);
-      if (options.delay > 0) await sleep(options.delay);
-      const [stored, result] = M.Msgs.sendText(wid, String(content), { messageId: options.messageId });
-      result.catch(() => null);
-      const msg = await stored;
-      const sendMsgResult = options.waitForAck ? await result : null;
-      return { id: msg.id.toString(), ack: msg.ack, from: msg.from.toString(), to: wid.toString(), sendMsgResult };
+      return single ? out[0] : out;
+    },
+    async markIsComposing(chatId, duration) {
+      return chatState(chatId, 'markComposing', duration);
+    },
+    async markIsRecording(chatId, duration) {
+      return chatState(chatId, 'markRecording', duration);
+    },
+    async markIsPaused(chatId) {
+      return chatState(chatId, 'markPaused');
+    },
+    getQuotedMsgKey(msg) {
+      if (!msg.quotedStanzaID) throw new WPPError('message_not_have_a_reply', `Message ${msg.id} does not have a reply`, { id: msg.id });
+      const remote = msg.quotedRemoteJid || msg.id.remote;
+      const fromMe = !!(M.Conn.me && M.Conn.me.equals(msg.quotedParticipant));
+      return new M.MsgKey({ id: msg.quotedStanzaID, fromMe, remote });
     },
     async markIsRead(chatId) {
       const c = assertGetChat(chatId);
       return M.Chats.markRead(c.id);
     },
   };
+
+  /** Like wa-js's sendRawMessage: the chat (created for a user on WhatsApp), a quoted message,
+   * the send, its ack. */
+  async function sendRawMessage(chatId, fields, options = {}) {
+    options = { createChat: false, detectMentioned: true, linkPreview: true, markIsRead: true, waitForAck: true, ...options };
+    requireLogin();
+    const wid = assertWid(chatId);
+    const existing = M.ChatStore.get(wid);
+    if (!existing && (!wid.isUser() || !(await contact.queryExists(wid)))) {
+      throw new WPPError('chat_not_found', `Chat not found for ${chatId}`, { id: chatId });
+    }
+    let quoted = null;
+    if (options.quotedMsg) {
+      quoted = options.quotedMsg;
+      if (typeof quoted === 'string') quoted = M.MsgKey.fromString(quoted);
+      if (quoted instanceof M.MsgKey) quoted = await chat.getMessageById(quoted.toString());
+      if (!(quoted instanceof M.MsgModel)) throw new WPPError('invalid_quoted_msg', 'Invalid quotedMsg', { quotedMsg: options.quotedMsg });
+      if (quoted.type === 'revoked') throw new WPPError('quoted_msg_can_not_reply', 'QuotedMsg can not reply', { quotedMsg: quoted });
+    }
+    if (options.markIsRead && existing) await M.Chats.markRead(existing.id).catch(() => null);
+    if (options.delay > 0) await sleep(options.delay);
+    const [stored, result] = M.Msgs.sendMsg(wid, fields, { messageId: options.messageId, quoted });
+    result.catch(() => null);
+    const msg = await stored;
+    const sendMsgResult = options.waitForAck ? await result : null;
+    return { id: msg.id.toString(), ack: msg.ack, from: msg.from.toString(), to: wid.toString(), sendMsgResult };
+  }
+  /** WhatsApp's canEditMsg: a text we sent, within the edit window. */
+  function canEditMsg(msg) {
+    const age = Math.floor(Date.now() / 1000) - msg.t;
+    return msg.id.fromMe && msg.type === 'chat' && age < M.Conn.editWindow;
+  }
+  async function chatState(chatId, fn, duration) {
+    const c = assertGetChat(chatId);
+    await M.ChatPresence[fn](c);
+    if (duration > 0) await sleep(duration).then(() => M.ChatPresence.markPaused(c));
+  }
+  function vcardOf(wid, name) {
+    return ['BEGIN:VCARD', 'VERSION:3.0', `N:;${name};;;`, `FN:${name}`, `TEL;type=CELL;type=VOICE;waid=${wid.user}:+${wid.user}`, 'END:VCARD'].join('\n');
+  }
 
   // ------------------------------------------------------------------ WPP.contact
   const contact = {

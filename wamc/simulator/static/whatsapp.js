@@ -132,6 +132,22 @@
     }
   }
 
+  // What a message carries beyond its text (replies, locations, contact cards, polls,
+  // notifications), as WhatsApp Web's MsgModel names it; kept in IndexedDB with the message.
+  const MSG_EXTRAS = [
+    'quotedStanzaID', 'quotedParticipant', 'quotedRemoteJid', 'lat', 'lng', 'loc', 'clientUrl',
+    'vcardFormattedName', 'vcardList', 'pollName', 'pollOptions', 'pollSelectableOptionsCount',
+    'subtype', 'recipients', 'mimetype',
+  ];
+  const WID_EXTRAS = new Set(['quotedParticipant', 'quotedRemoteJid']);
+  function extrasOf(rec) {
+    const out = {};
+    for (const k of MSG_EXTRAS) {
+      if (rec[k] !== undefined && rec[k] !== null) out[k] = WID_EXTRAS.has(k) ? String(rec[k]) : rec[k];
+    }
+    return out;
+  }
+
   class MsgModel {
     constructor(rec, isNewMsg = false) {
       this.id = new MsgKey({ fromMe: rec.fromMe, remote: rec.remote, id: rec.id });
@@ -151,6 +167,16 @@
       this.star = false;
       this.isForwarded = false;
       this.broadcast = false;
+      for (const [k, v] of Object.entries(extrasOf(rec))) this[k] = WID_EXTRAS.has(k) ? Wid.parse(v) : v;
+    }
+    /** What a reply to this message carries (WhatsApp's msgContextInfo). */
+    msgContextInfo(chatWid) {
+      const info = {
+        quotedStanzaID: this.id.id,
+        quotedParticipant: this.id.fromMe ? Conn.me : this.from,
+      };
+      if (!this.id.remote.equals(chatWid)) info.quotedRemoteJid = this.id.remote;
+      return info;
     }
     get chat() {
       return ChatStore.get(this.id.remote);
@@ -174,6 +200,7 @@
         notifyName: this.notifyName,
         editKey: this.latestEditMsgKey ? this.latestEditMsgKey._serialized : undefined,
         editedAtMs: this.latestEditSenderTimestampMs,
+        ...extrasOf(this),
       };
     }
   }
@@ -222,6 +249,9 @@
       this._models.set(model.id._serialized, model);
       if (!silent) this.emit('add', model);
     }
+    remove(id) {
+      this._models.delete(String(id._serialized || id));
+    }
     reset() {
       this._models.clear();
     }
@@ -245,6 +275,13 @@
       list.sort((a, b) => a.t - b.t || a.rowId - b.rowId);
     }
     baseAdd(model, opts);
+  };
+  const baseRemove = MsgStore.remove.bind(MsgStore);
+  MsgStore.remove = (model) => {
+    const list = byChat.get(model.id.remote._serialized) || [];
+    const i = list.indexOf(model);
+    if (i >= 0) list.splice(i, 1);
+    baseRemove(model.id);
   };
   const baseReset = MsgStore.reset.bind(MsgStore);
   MsgStore.reset = () => {
@@ -335,6 +372,7 @@
     connected: false,
     me: null,
     platform: 'android',
+    editWindow: 15 * 60, // seconds a sent text stays editable (the server says, at welcome)
   });
   const Stream = Object.assign(new Emitter(), { mode: 'OFFLINE', info: 'OPENING' });
   const NetworkStatus = Object.assign(new Emitter(), { online: false });
@@ -472,7 +510,11 @@
       case 'paired':
         return paired(msg.phone);
       case 'welcome':
+        if (typeof msg.edit_window === 'number') Conn.editWindow = msg.edit_window;
         return enterMain(msg);
+      case 'config':
+        if (typeof msg.edit_window === 'number') Conn.editWindow = msg.edit_window;
+        return undefined;
       case 'msg':
         return receive([msg.msg], true);
       case 'ack':
@@ -635,12 +677,18 @@
   const pendingSends = new Map(); // msg key -> (ack, key) => void
 
   function transmit(model) {
-    const { id, to, body, type } = model.toRecord();
-    Server.post({ t: 'send', id, to, body, type });
+    const rec = model.toRecord();
+    const { id, to, body, type } = rec;
+    Server.post({ t: 'send', id, to, body, type, extra: extrasOf(rec) });
   }
 
   /** Like the real addAndSendMsgToChat: [Promise<MsgModel>, Promise<SendMsgResultObject>]. */
-  function sendText(chatWid, body, { messageId } = {}) {
+  function sendText(chatWid, body, opts = {}) {
+    return sendMsg(chatWid, { type: 'chat', body }, opts);
+  }
+
+  /** Any kind: `fields` = {type, body, …MSG_EXTRAS}; `quoted` = the replied-to MsgModel. */
+  function sendMsg(chatWid, fields, { messageId, quoted } = {}) {
     const stored = (async () => {
       if (!Store.login) throw new Error('not logged in');
       let id = MsgKey.newId();
@@ -653,8 +701,10 @@
           remote: chatWid._serialized,
           from: Conn.me._serialized,
           to: chatWid._serialized,
-          body,
-          type: 'chat',
+          body: fields.body || '',
+          ...extrasOf(fields),
+          ...(quoted ? extrasOf(quoted.msgContextInfo(chatWid)) : {}),
+          type: fields.type || 'chat',
           t,
           ack: ACK.CLOCK,
           rowId: ++Store.rowId,
@@ -791,6 +841,60 @@
       default:
         return;
     }
+  }
+
+  // ------------------------------------------------------------------ own actions on messages
+  /** React to a message ('' removes): the server is told, the page shows it at once. */
+  async function react(msg, text) {
+    await Server.call('react', { key: msg.id._serialized, reaction: text });
+    ReactionStore.emit('add', [
+      {
+        id: `true_${msg.id.remote._serialized}_${MsgKey.newId()}`,
+        parentMsgKey: msg.id._serialized,
+        reactionText: text,
+        senderUserJid: Conn.me._serialized,
+        orphan: 0,
+        orphanReason: null,
+        read: true,
+        timestamp: Date.now(),
+      },
+    ]);
+    return 'OK';
+  }
+
+  /** Edit a text we sent: the server checks the window too; the page updates the message. */
+  async function editOwn(msg, body) {
+    await Server.call('edit_own', { key: msg.id._serialized, body });
+    msg.body = body;
+    msg.latestEditMsgKey = new MsgKey({ fromMe: true, remote: msg.id.remote, id: MsgKey.newId() });
+    msg.latestEditSenderTimestampMs = Date.now();
+    await DB.write(['messages'], (s) => s.messages.put(msg.toRecord()));
+    MsgStore.emit('change:latestEditMsgKey', msg, msg.latestEditMsgKey);
+    render();
+    return msg.latestEditMsgKey;
+  }
+
+  /** Delete a message we sent for everyone: it stays in the chat as "this message was deleted". */
+  async function revokeOwn(msg) {
+    await Server.call('revoke_own', { key: msg.id._serialized });
+    msg.type = 'revoked';
+    msg.body = '';
+    await DB.write(['messages'], (s) => s.messages.put(msg.toRecord()));
+    render();
+  }
+
+  /** Delete a message on this device only (the server keeps a note for the phone's sync). */
+  async function deleteLocal(msg) {
+    MsgStore.remove(msg);
+    await DB.write(['messages'], (s) => s.messages.delete(msg.id._serialized));
+    Server.post({ t: 'delete_for_me', key: msg.id._serialized });
+    render();
+  }
+
+  /** Our chat state (typing…, recording…, paused) in a chat, as the contact will see it. */
+  function chatState(chat, state) {
+    Server.post({ t: 'chatstate', chat: chat.id._serialized, state });
+    return Promise.resolve();
   }
 
   async function markRead(chatWid) {
@@ -1158,7 +1262,12 @@
     CallStore,
     LidPnCache,
     Chats: { markRead },
-    Msgs: { sendText },
+    Msgs: { sendText, sendMsg, react, editOwn, revokeOwn, deleteLocal },
+    ChatPresence: {
+      markComposing: (chat) => chatState(chat, 'composing'),
+      markRecording: (chat) => chatState(chat, 'recording'),
+      markPaused: (chat) => chatState(chat, 'paused'),
+    },
     Contacts: {
       /** Is this number on WhatsApp? (a server query) */
       queryExists: (wid) => Server.call('exists', { phone: wid.user }).then((r) => !!r.exists),
