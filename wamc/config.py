@@ -81,6 +81,9 @@ class Settings:
     send_interval: float = 0.5  # minimum seconds between two sends of one client
     send_jitter: float = 1.0  # plus a random 0..jitter seconds
     send_queue_size: int = 100  # sends waiting per client; beyond: 429 send_queue_full
+    # "Is this number on WhatsApp?" per client: enumerating numbers is a known ban trigger.
+    number_lookups_per_minute: int = 30  # 0 = no limit
+    number_lookup_burst: int = 10
     # Test-only fault injection (wamc/daemon/faults.py): a named point where the daemon crashes.
     fault_crash: str = ""
 
@@ -221,6 +224,8 @@ _ENV = {
     "send_interval": "WAMC_SEND_INTERVAL",
     "send_jitter": "WAMC_SEND_JITTER",
     "send_queue_size": "WAMC_SEND_QUEUE_SIZE",
+    "number_lookups_per_minute": "WAMC_NUMBER_LOOKUPS_PER_MINUTE",
+    "number_lookup_burst": "WAMC_NUMBER_LOOKUP_BURST",
     "start_concurrency": "WAMC_START_CONCURRENCY",
     "start_slot_timeout": "WAMC_START_SLOT_TIMEOUT",
     "worker_grace": "WAMC_WORKER_GRACE",

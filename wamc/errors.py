@@ -39,6 +39,11 @@ CODES: tuple[str, ...] = (
     "worker_timeout",
     "shutting_down",
     "internal_error",
+    # contacts, numbers and groups (issue 11)
+    "chat_not_found",
+    "contact_not_found",
+    "not_group_admin",
+    "not_on_whatsapp",
 )
 _KNOWN = frozenset(CODES)
 

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from wamc.states import ClientState
 from wamc.wire import commands as C
 from wamc.wire import frames as F
+from workers import groups
 from workers.browser import Browser
 from workers.link import DaemonLink
 
@@ -72,6 +73,9 @@ COMMANDS: dict[str, Handler] = {
 }
 # Commands that need a linked session.
 NEED_CONNECTED = frozenset({C.SEND_TEXT, C.CHATS, C.LOGOUT})
+# Contacts, numbers and groups (workers/groups.py): all need a linked session.
+COMMANDS.update(groups.COMMANDS)
+NEED_CONNECTED = NEED_CONNECTED | groups.COMMANDS.keys()
 
 
 async def execute(w: Worker, cmd: Any, args: Args, timeout: float) -> Any:

@@ -45,6 +45,11 @@ HTTP: dict[str, tuple[int, str]] = {
     "worker_timeout": (504, "Client worker did not answer in time"),
     "shutting_down": (503, "The daemon is shutting down"),
     "internal_error": (500, "Internal error"),
+    # contacts, numbers and groups (issue 11)
+    "chat_not_found": (404, "Unknown chat"),
+    "contact_not_found": (404, "Unknown contact"),
+    "not_group_admin": (409, "This client is not an admin of the group"),
+    "not_on_whatsapp": (422, "The recipient is not on WhatsApp"),
 }
 
 

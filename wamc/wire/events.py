@@ -26,6 +26,7 @@ REACTION = "reaction"
 UNREAD = "unread"
 PRESENCE = "presence"
 CALL = "call"
+GROUP_PARTICIPANT = "group_participant"
 DROPPED = "dropped"  # the worker could not send an event (over the frame cap): recorded as dead
 
 BODY_MAX = 66_000  # the bridge truncates bodies at 64 KiB and flags them
@@ -127,6 +128,18 @@ class CallData(Payload, frozen=True):
     timestamp: UnixTime | None = None
 
 
+class GroupParticipantsData(Payload, frozen=True):
+    """wa-js ``group.participant_changed``: ``action`` add | remove | promote | demote | join
+    (added by an invite link) | leave (removed themselves); ``operation`` the raw group action."""
+
+    group_id: WaId
+    action: Short
+    operation: Short | None = None
+    author: WaId | None = None
+    author_push_name: Short | None = None
+    participants: Annotated[list[WaId], msgspec.Meta(max_length=1000)] = []
+
+
 class DroppedData(Payload, frozen=True):
     name: Short
     reason: Short
@@ -213,6 +226,15 @@ VOCABULARY: tuple[WorkerEvent, ...] = (
         "call.incoming_call",
         "{id, from, is_video, is_group, timestamp}",
         bridge="call",
+    ),
+    WorkerEvent(
+        GROUP_PARTICIPANT,
+        GroupParticipantsData,
+        "group.participant_changed",
+        "group.participant_changed",
+        "{group_id, action (add|remove|promote|demote|join|leave), operation, author, "
+        "author_push_name, participants}",
+        bridge="group_participant",
     ),
     WorkerEvent(DROPPED, DroppedData),
 )
