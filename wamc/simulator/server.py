@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from .control import WORLD_KEY, control_routes, json_errors
+from .group_control import group_routes, page_groups
 from .model import Device, SimError
 from .world import World
 
@@ -68,6 +69,7 @@ def _dispatch(world: World, conn: PageConnection, msg: dict[str, Any]) -> Any:
         "pn_lid": lambda: world.pn_lid(msg.get("id")),
         "link_code": lambda: world.request_link_code(conn, msg.get("phone")),
         "page_emit_done": lambda: world.page_emit_done(msg.get("nonce"), msg.get("report")),
+        **page_groups(world, conn, msg),
     }
     handler = handlers.get(kind) if isinstance(kind, str) else None
     if handler is None:
@@ -141,6 +143,7 @@ def create_app(world: World) -> web.Application:
             web.get("/sim/ws", page_socket),
             web.get("/sim/frame", frame_page),
             *control_routes(),
+            *group_routes(),
         ]
     )
     return app

@@ -14,6 +14,7 @@ import logging
 import secrets
 from typing import Any
 
+from .groups import Groups
 from .messaging import Messaging
 from .model import (
     ACK_SENT,
@@ -35,7 +36,7 @@ from .model import (
 log = logging.getLogger("wamc.simulator")
 
 
-class World(Messaging):
+class World(Messaging, Groups):
     def __init__(self, qr_first_ttl: float = 60.0, qr_ttl: float = 20.0, max_qr_codes: int = 6):
         self.qr_first_ttl = qr_first_ttl
         self.qr_ttl = qr_ttl
@@ -46,6 +47,7 @@ class World(Messaging):
         self._unfrozen = asyncio.Event()
         self._unfrozen.set()
         self._page_emits: dict[str, asyncio.Future[Any]] = {}
+        self.init_groups()
 
     # ----------------------------------------------------------------- page side
     def hello(self, conn: Connection, msg: dict[str, Any]) -> None:
@@ -319,4 +321,5 @@ class World(Messaging):
             "history": list(device.outbox.values()),
             "acks": acks,
             "updates": updates,
+            "directory": self.directory_of(device.phone),
         }
