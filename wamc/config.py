@@ -93,6 +93,9 @@ class Settings:
     # lowest level written, for the daemon and every worker.
     log_format: str = "text"
     log_level: str = "INFO"
+    # "Is this number on WhatsApp?" per client: enumerating numbers is a known ban trigger.
+    number_lookups_per_minute: int = 30  # 0 = no limit
+    number_lookup_burst: int = 10
     # Test-only fault injection (wamc/daemon/faults.py): a named point where the daemon crashes.
     fault_crash: str = ""
 
@@ -246,6 +249,8 @@ _ENV = {
     "send_interval": "WAMC_SEND_INTERVAL",
     "send_jitter": "WAMC_SEND_JITTER",
     "send_queue_size": "WAMC_SEND_QUEUE_SIZE",
+    "number_lookups_per_minute": "WAMC_NUMBER_LOOKUPS_PER_MINUTE",
+    "number_lookup_burst": "WAMC_NUMBER_LOOKUP_BURST",
     "start_concurrency": "WAMC_START_CONCURRENCY",
     "start_slot_timeout": "WAMC_START_SLOT_TIMEOUT",
     "worker_grace": "WAMC_WORKER_GRACE",

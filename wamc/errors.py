@@ -45,6 +45,9 @@ CODES: tuple[str, ...] = (
     "chat_not_found",
     "not_own_message",
     "edit_window_passed",
+    # contacts, numbers and groups (issue 11)
+    "contact_not_found",
+    "not_group_admin",
     "not_on_whatsapp",
 )
 _KNOWN = frozenset(CODES)

@@ -57,6 +57,27 @@ def message_id(value: str, field: str = "msgId") -> str:
     return value
 
 
+# Contacts and groups (issue 11): a group is '<digits>@g.us' (older: '<creator>-<time>@g.us');
+# a person '<number>@c.us' or '<lid>@lid'. The one pattern each for a {gid} or a person.
+GROUP_ID = re.compile(r"^[0-9]{5,20}(?:-[0-9]{5,20})?@g\.us$")
+CONTACT_ID = re.compile(r"^[0-9]{5,20}@(?:c\.us|lid)$")
+
+
+def group_id(value: str, field: str = "gid") -> str:
+    if not GROUP_ID.fullmatch(value or ""):
+        raise Refused("invalid_chat_id", f"{value[:80]!r} is not a WhatsApp group id", field=field)
+    return value
+
+
+def contact_id(value: str, field: str = "contactId") -> str:
+    """A contact id, or a phone number (+, spaces, dashes tolerated) as '<digits>@c.us'."""
+    compact = value if "@" in value else re.sub(r"[\s().-]", "", value)
+    person = compact.lstrip("+") + "@c.us" if PHONE.fullmatch(compact) else compact
+    if not CONTACT_ID.fullmatch(person):
+        raise Refused("invalid_chat_id", f"{value[:80]!r} is not a contact id", field=field)
+    return person
+
+
 def recipient(value: str) -> str:
     """Phone digits, +digits (spaces, dashes and brackets tolerated) or a chat id → chat id."""
     value = value.strip()

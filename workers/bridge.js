@@ -327,6 +327,21 @@
         timestamp: seconds(get(ev, 'offerTime')),
       };
     }, 'chat_id', SAME],
+    'group.participant_changed': ['group_participant', (ev) => {
+      const t = texts();
+      const groupId = wid(get(ev, 'groupId'));
+      if (!groupId) bad('group change without a group id');
+      const action = t.short(get(ev, 'action'), 32);
+      if (!action) bad('group change without an action');
+      return t.flag({
+        group_id: groupId,
+        action,
+        operation: t.short(get(ev, 'operation'), 32) || action,
+        author: wid(get(ev, 'author')),
+        author_push_name: t.short(get(ev, 'authorPushName')),
+        participants: list(get(ev, 'participants')).map(wid).filter(Boolean),
+      });
+    }, 'group_id', []],
   };
 
   /** The login state as WPP.conn tells it; every field typed, a broken WPP reads as not ready. */
@@ -564,6 +579,208 @@
       return true;
     },
   };
+  // --- contacts, numbers and groups (issue 11) ------------------------------------------------
+  // What WhatsApp refuses in a way the API names comes back as a `wamc:<code>: …` error, turned
+  // into that code by the worker (workers/groups.py). Per-person outcomes are answers, not errors.
+  const people = (() => {
+    const W = () => window.WPP;
+    const refuse = (code, why) => { throw new Error(`wamc:${code}: ${why}`); };
+    const codeOf = (e) => { const c = get(e, 'code'); return typeof c === 'string' ? c : ''; };
+    const NAMED = {
+      chat_not_found: 'chat_not_found', not_a_group: 'chat_not_found', group_not_exist: 'chat_not_found',
+      group_you_are_not_admin: 'not_group_admin', participant_not_exists: 'not_on_whatsapp',
+    };
+    /** fn(), with WPP's named refusals as ours. */
+    const named = async (fn) => {
+      try {
+        return await fn();
+      } catch (e) {
+        if (NAMED[codeOf(e)]) refuse(NAMED[codeOf(e)], describe(e));
+        throw e;
+      }
+    };
+    const contact = (c, t) => {
+      const id = wid(get(c, 'id'));
+      if (!id) bad('contact without an id');
+      return {
+        id,
+        name: t.short(get(c, 'name'), 1024),
+        push_name: t.short(get(c, 'pushname'), 1024),
+        is_business: bool(get(c, 'isBusiness')),
+        is_my_contact: bool(get(c, 'isMyContact')),
+      };
+    };
+    const models = (collection) => {
+      const all = get(collection, 'getModelsArray');
+      try { return typeof all === 'function' ? list(all.call(collection)) : list(collection); } catch (e) { return []; }
+    };
+    /** Participants by id, also by phone number for those WhatsApp names by LID. */
+    const members = async (gid) => {
+      const found = new Map();
+      for (const p of list(await named(() => W().group.getParticipants(gid)))) {
+        const id = wid(get(p, 'id'));
+        if (!id) continue;
+        const member = { id, is_admin: bool(get(p, 'isAdmin')) || bool(get(p, 'isSuperAdmin')), is_super_admin: bool(get(p, 'isSuperAdmin')) };
+        found.set(id, member);
+        const pn = await phoneOf(id);
+        if (pn) found.set(pn, member);
+      }
+      return found;
+    };
+    // WhatsApp's answer per person to an add: 200 added; else why not.
+    const ADD_CODES = { 403: 'privacy_restricted', 409: 'already_participant', 421: 'pending_approval' };
+    const added = (id, entry) => {
+      const code = int(get(entry, 'code'));
+      if (entry == null || code === 200) return { id, action: 'add', ok: true, error: null };
+      const invite = get(entry, 'invite_code');
+      return { id, action: 'add', ok: false, error: ADD_CODES[code] || 'failed', invite_code: typeof invite === 'string' ? invite.slice(0, 64) : null };
+    };
+    const byWid = (results) => {
+      const out = new Map();
+      if (results && typeof results === 'object') {
+        for (const [k, v] of Object.entries(results)) out.set(wid(get(v, 'wid')) || k, v);
+      }
+      return out;
+    };
+    /** [on WhatsApp, outcomes of those not] for ids to add. */
+    const existing = async (ids) => {
+      const ok = [];
+      const not = [];
+      for (const id of ids) {
+        const r = await W().contact.queryExists(id);
+        if (r) ok.push(id);
+        else not.push({ id, action: 'add', ok: false, error: 'not_on_whatsapp' });
+      }
+      return [ok, not];
+    };
+    /** One kind of change: `check(member)` names why not for a person, else WPP does it. */
+    const change = async (gid, action, ids, check, fn) => {
+      const current = await members(gid);
+      const out = [];
+      const todo = [];
+      for (const id of ids) {
+        const why = check(current.get(id));
+        if (why) out.push({ id, action, ok: false, error: why });
+        else todo.push(id);
+      }
+      if (!todo.length) return out;
+      try {
+        await named(() => fn(gid, todo));
+        for (const id of todo) out.push({ id, action, ok: true, error: null });
+      } catch (e) {
+        if (String(describe(e)).startsWith('wamc:not_group_admin')) throw e;
+        reject(`group.${action}`, e);
+        for (const id of todo) out.push({ id, action, ok: false, error: 'failed' });
+      }
+      return out;
+    };
+    const STEPS = [
+      ['remove', (m) => (m ? null : 'not_participant'), (g, ids) => W().group.removeParticipants(g, ids)],
+      ['promote', (m) => (!m ? 'not_participant' : m.is_admin ? 'already_admin' : null), (g, ids) => W().group.promoteParticipants(g, ids)],
+      ['demote', (m) => (!m ? 'not_participant' : !m.is_admin ? 'not_admin' : null), (g, ids) => W().group.demoteParticipants(g, ids)],
+    ];
+    const addTo = async (gid, ids) => {
+      const [ok, out] = await existing(ids);
+      const current = await members(gid);
+      const todo = ok.filter((id) => {
+        if (!current.has(id)) return true;
+        out.push({ id, action: 'add', ok: false, error: 'already_participant' });
+        return false;
+      });
+      if (todo.length) {
+        const results = byWid(await named(() => W().group.addParticipants(gid, todo)));
+        for (const id of todo) out.push(added(id, results.get(id)));
+      }
+      return out;
+    };
+    const groupSummary = (c, t) => {
+      const id = wid(get(c, 'id'));
+      if (!id) bad('group without an id');
+      const meta = get(c, 'groupMetadata');
+      const parts = get(meta, 'participants');
+      let admin = false;
+      try { admin = bool(parts.iAmAdmin()); } catch (e) { admin = false; }
+      return {
+        id,
+        subject: t.short(get(meta, 'subject') ?? get(c, 'name') ?? get(c, 'formattedTitle'), 1024),
+        size: models(parts).length,
+        i_am_admin: admin,
+      };
+    };
+    return {
+      async contacts(count, onlyMine) {
+        const t = texts();
+        const all = shaped('contact.list', await W().contact.list({ onlyMyContacts: !!onlyMine }), (c) => contact(c, t));
+        return all.filter((c) => /@(c\.us|lid)$/.test(c.id)).slice(0, count);
+      },
+      async contact(id) {
+        const found = await W().contact.get(id);
+        if (!found) refuse('contact_not_found', `WhatsApp Web does not know ${id}`);
+        const out = contact(found, texts());
+        let url = null;
+        try { url = await W().contact.getProfilePictureUrl(id, true); } catch (e) { url = null; }
+        out.profile_picture_url = typeof url === 'string' && url.length <= 4096 ? url : null;
+        out.is_blocked = bool(W().blocklist.isBlocked(id));
+        return out;
+      },
+      async numberExists(id) {
+        const r = await W().contact.queryExists(id);
+        return { exists: !!r, chat_id: r ? wid(get(r, 'wid')) || id : null, is_business: bool(get(r, 'biz')) };
+      },
+      async block(id, blocked) {
+        const r = await (blocked ? W().blocklist.blockContact(id) : W().blocklist.unblockContact(id));
+        return { id, blocked: bool(get(r, 'isBlocked')) };
+      },
+      async groups() {
+        const t = texts();
+        return shaped('group.getAllGroups', await W().group.getAllGroups(), (c) => groupSummary(c, t));
+      },
+      async groupInfo(gid) {
+        const t = texts();
+        const participants = [...new Set((await members(gid)).values())];
+        const meta = get(W().chat.get(gid), 'groupMetadata');
+        return {
+          id: gid,
+          subject: t.short(get(meta, 'subject'), 1024),
+          description: t.short(get(meta, 'desc'), 4096),
+          owner: wid(get(meta, 'owner')),
+          created_at: seconds(get(meta, 'creation')),
+          participants,
+          i_am_admin: bool(await W().group.iAmAdmin(gid)),
+          i_am_member: bool(await W().group.iAmMember(gid)),
+        };
+      },
+      async groupCreate(name, ids) {
+        const [ok, out] = await existing(ids);
+        if (!ok.length) refuse('not_on_whatsapp', 'none of the participants is on WhatsApp');
+        const r = await named(() => W().group.create(name, ok));
+        const gid = wid(get(r, 'gid'));
+        if (!gid) throw new Error('WhatsApp created no group');
+        const results = byWid(get(r, 'participants'));
+        for (const id of ok) out.push(added(id, results.get(id)));
+        return { id: gid, participants: out };
+      },
+      async groupParticipants(gid, todo) {
+        if (!bool(await named(() => W().group.iAmAdmin(gid)))) refuse('not_group_admin', `not an admin of ${gid}`);
+        const out = todo.add.length ? await addTo(gid, todo.add) : [];
+        for (const [action, check, fn] of STEPS) {
+          if (todo[action].length) out.push(...(await change(gid, action, todo[action], check, fn)));
+        }
+        return out;
+      },
+      async groupLeave(gid) {
+        if (!bool(await named(() => W().group.iAmMember(gid)))) return { id: gid, left: true, was_member: false };
+        await named(() => W().group.leave(gid));
+        return { id: gid, left: true, was_member: true };
+      },
+      async groupInvite(gid, revoke) {
+        const code = await named(() => (revoke ? W().group.revokeInviteCode(gid) : W().group.getInviteCode(gid)));
+        if (typeof code !== 'string' || !code || code.length > 128) throw new Error('WhatsApp gave no invite code');
+        return { id: gid, code };
+      },
+    };
+  })();
+  Object.assign(api, people);
   // Not replaceable by page scripts by accident (a determined one can still lie: Python checks).
   Object.defineProperty(window, '__wamc', { value: Object.freeze(api), writable: false, configurable: false });
   waitForWPP();

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from wamc.states import ClientState
 from wamc.wire import commands as C
 from wamc.wire import frames as F
-from workers import messaging
+from workers import groups, messaging
 from workers.browser import Browser
 from workers.link import DaemonLink
 from workers.page_calls import page_call
@@ -78,6 +78,9 @@ COMMANDS: dict[str, Handler] = {
 }
 # Commands that need a linked session.
 NEED_CONNECTED = frozenset({C.SEND_TEXT, C.CHATS, C.LOGOUT, *messaging.COMMANDS})
+# Contacts, numbers and groups (workers/groups.py): all need a linked session.
+COMMANDS.update(groups.COMMANDS)
+NEED_CONNECTED = NEED_CONNECTED | groups.COMMANDS.keys()
 
 
 async def execute(w: Worker, cmd: Any, args: Args, timeout: float) -> Any:

@@ -215,6 +215,20 @@ def _call(d: dict[str, Any], t: _Texts) -> dict[str, Any]:
     }
 
 
+def _group_participant(d: dict[str, Any], t: _Texts) -> dict[str, Any]:
+    action = t.short(d.get("action"), 32)
+    if not action:
+        raise Dropped("group change without an action")
+    return {
+        "group_id": req_id(d.get("group_id"), "group_id"),
+        "action": action,
+        "operation": t.short(d.get("operation"), 32),
+        "author": opt_id(d.get("author")),
+        "author_push_name": t.short(d.get("author_push_name")),
+        "participants": [i for i in (opt_id(x) for x in _list(d.get("participants"))) if i],
+    }
+
+
 def _snapshot(d: dict[str, Any], t: _Texts) -> dict[str, Any]:
     qr = d.get("qr")
     return {
@@ -252,6 +266,7 @@ SHAPES: dict[str, Callable[[dict[str, Any], _Texts], dict[str, Any]]] = {
     "unread": _unread,
     "presence": _presence,
     "call": _call,
+    "group_participant": _group_participant,
     "snapshot": _snapshot,
     "logout_reason": _logout_reason,
     "backend_event": _backend_event,

@@ -100,6 +100,7 @@ def test_the_vocabulary_names_each_event_once_and_the_worker_checks_what_it_forw
         "unread": W.UNREAD,
         "presence": W.PRESENCE,
         "call": W.CALL,
+        "group_participant": W.GROUP_PARTICIPANT,
     }
     assert set(W.FORWARDED) <= set(SHAPES)  # every forwarded page event is checked first
     assert W.public_name(W.REVOKE) == "message.revoked"

@@ -19,6 +19,7 @@ from wamc.api.keys import (
     IDEMPOTENCY,
     LIMITER,
     MANAGER,
+    NUMBER_LOOKUPS,
     PACER,
     PROXIES,
     ROUTE_OF,
@@ -69,6 +70,9 @@ def create_app(
         settings.api_rate_per_minute, settings.api_rate_burst, settings.admin_rate_per_minute
     )
     app[PACER] = SendPacer(settings.send_interval, settings.send_jitter, settings.send_queue_size)
+    app[NUMBER_LOOKUPS] = ApiLimiter(
+        settings.number_lookups_per_minute, settings.number_lookup_burst
+    )
     app[IDEMPOTENCY] = Idempotency(store)
     app[AUDIT] = AuditLog(store, settings.logs_dir / "audit.log")
     app.on_startup.append(_load_tokens)

@@ -37,6 +37,7 @@ STARTED_AT = web.AppKey("started_at", str)
 TOKENS = web.AppKey("tokens", Tokens)
 LIMITER = web.AppKey("limiter", ApiLimiter)
 PACER = web.AppKey("pacer", SendPacer)
+NUMBER_LOOKUPS = web.AppKey("number_lookups", ApiLimiter)  # per client: GET …/numbers/{phone}
 IDEMPOTENCY = web.AppKey("idempotency", Idempotency)
 AUDIT = web.AppKey("audit", AuditLog)
 WEBHOOKS = web.AppKey("webhooks", WebhookService)

@@ -18,6 +18,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from wamc import __version__
 from wamc import validation as V
+from wamc.api import group_models as GM
 from wamc.api import message_models as MM
 from wamc.api.problems import HTTP, PROBLEM_JSON, PROBLEM_TYPE
 from wamc.api.spec import Route
@@ -57,12 +58,14 @@ def _models() -> list[type[BaseModel]]:
         V.StreamTicket,
         *MM.REQUESTS,
         *MM.ANSWERS,
+        *GM.REQUESTS,
+        *GM.ANSWERS,
     ]
 
 
 def _schemas() -> dict[str, Any]:
     models = _models()
-    requests = (V.SendMessage, V.TokenCreate, *MM.REQUESTS)
+    requests = (V.SendMessage, V.TokenCreate, *MM.REQUESTS, *GM.REQUESTS)
     modes: list[tuple[type[BaseModel], JsonSchemaMode]] = [
         (m, "validation" if m in requests else "serialization") for m in models
     ]
@@ -98,6 +101,7 @@ def _event_schemas() -> dict[str, Any]:
         "message": "Message",
         "message.ack": "MessageAckData",
         "daemon.started": "DaemonStartedData",
+        "group.participant_changed": "GroupParticipantChangedData",
     }
     specs = getattr(E, "EVENTS", None) or {n: None for n in sorted(E.EVENT_NAMES)}
     out: dict[str, Any] = {}
@@ -268,6 +272,8 @@ TAGS = [
     {"name": "tokens", "description": "per-client API tokens (admin key only)"},
     {"name": "events", "description": "the WebSocket event stream"},
     {"name": "system", "description": "health, audit, this document"},
+    {"name": "contacts", "description": "contacts, blocking, numbers on WhatsApp"},
+    {"name": "groups", "description": "groups, their participants and invite links"},
 ]
 
 

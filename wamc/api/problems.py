@@ -50,6 +50,9 @@ HTTP: dict[str, tuple[int, str]] = {
     "chat_not_found": (404, "Unknown chat"),
     "not_own_message": (409, "Not a message this client sent"),
     "edit_window_passed": (409, "Too late to edit this message"),
+    # contacts, numbers and groups (issue 11)
+    "contact_not_found": (404, "Unknown contact"),
+    "not_group_admin": (409, "This client is not an admin of the group"),
     "not_on_whatsapp": (422, "The recipient is not on WhatsApp"),
 }
 

@@ -274,3 +274,16 @@ async def _call(ing: Ingest, client: Client, p: W.CallData) -> Published:
         "is_group": p.is_group,
         "timestamp": iso_from_unix(p.timestamp),
     }
+
+
+@handles(W.GROUP_PARTICIPANT)
+async def _group_participant(ing: Ingest, client: Client, p: W.GroupParticipantsData) -> Published:
+    """Nothing is stored: group membership is WhatsApp's (GET /groups/{gid} asks it)."""
+    return {
+        "group_id": p.group_id,
+        "action": p.action,
+        "operation": p.operation or p.action,
+        "author": p.author,
+        "author_push_name": p.author_push_name,
+        "participants": list(p.participants),
+    }

@@ -15,6 +15,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from .action_control import action_routes
 from .actions import page_actions
 from .control import WORLD_KEY, control_routes, json_errors
+from .group_control import group_routes, page_groups
 from .model import Device, SimError
 from .world import World
 
@@ -71,6 +72,7 @@ def _dispatch(world: World, conn: PageConnection, msg: dict[str, Any]) -> Any:
         "link_code": lambda: world.request_link_code(conn, msg.get("phone")),
         "page_emit_done": lambda: world.page_emit_done(msg.get("nonce"), msg.get("report")),
         **page_actions(world, conn, msg),
+        **page_groups(world, conn, msg),
     }
     handler = handlers.get(kind) if isinstance(kind, str) else None
     if handler is None:
@@ -145,6 +147,7 @@ def create_app(world: World) -> web.Application:
             web.get("/sim/frame", frame_page),
             *control_routes(),
             *action_routes(),
+            *group_routes(),
         ]
     )
     return app

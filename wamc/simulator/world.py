@@ -15,6 +15,7 @@ import secrets
 from typing import Any
 
 from .actions import Actions
+from .groups import Groups
 from .messaging import Messaging
 from .model import (
     ACK_SENT,
@@ -36,7 +37,7 @@ from .model import (
 log = logging.getLogger("wamc.simulator")
 
 
-class World(Messaging, Actions):
+class World(Messaging, Actions, Groups):
     def __init__(self, qr_first_ttl: float = 60.0, qr_ttl: float = 20.0, max_qr_codes: int = 6):
         self.qr_first_ttl = qr_first_ttl
         self.qr_ttl = qr_ttl
@@ -47,6 +48,7 @@ class World(Messaging, Actions):
         self._unfrozen = asyncio.Event()
         self._unfrozen.set()
         self._page_emits: dict[str, asyncio.Future[Any]] = {}
+        self.init_groups()
 
     # ----------------------------------------------------------------- page side
     def hello(self, conn: Connection, msg: dict[str, Any]) -> None:
@@ -321,4 +323,5 @@ class World(Messaging, Actions):
             "acks": acks,
             "updates": updates,
             "edit_window": self.edit_window,
+            "directory": self.directory_of(device.phone),
         }

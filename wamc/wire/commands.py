@@ -63,3 +63,114 @@ class RemoteError(Exception):
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"
+
+
+# --- Contacts, numbers and groups (issue 11; workers/groups.py) --------------------------------
+CONTACTS = "contacts"  # {count, only_my_contacts}
+CONTACT = "contact"  # {id}: one contact with its profile picture URL
+NUMBER_EXISTS = "number_exists"  # {id: '<digits>@c.us'}
+BLOCK_CONTACT = "block_contact"  # {id, blocked: bool}
+GROUPS = "groups"  # {}
+GROUP_CREATE = "group_create"  # {name, participants: [ids]}
+GROUP_INFO = "group_info"  # {id}
+GROUP_PARTICIPANTS = "group_participants"  # {id, add, remove, promote, demote}
+GROUP_LEAVE = "group_leave"  # {id}
+GROUP_INVITE = "group_invite"  # {id, revoke: bool}
+# What the page refuses in a way the API names (the bridge's `wamc:<code>:` errors).
+GROUP_REFUSALS = frozenset(
+    {"chat_not_found", "contact_not_found", "not_group_admin", "not_on_whatsapp"}
+)
+PASSTHROUGH_ERRORS = PASSTHROUGH_ERRORS | GROUP_REFUSALS
+
+WaId = Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
+Name = Annotated[str, msgspec.Meta(max_length=1024)]
+Url = Annotated[str, msgspec.Meta(max_length=4096)]
+Code = Annotated[str, msgspec.Meta(max_length=64)]
+
+
+class NumberCheck(msgspec.Struct, frozen=True):
+    """The result of ``number_exists``: ``chat_id`` is the id WhatsApp knows the number by."""
+
+    exists: bool
+    chat_id: WaId | None = None
+    is_business: bool = False
+
+
+class Contact(msgspec.Struct, frozen=True, kw_only=True):
+    """A contact of ``contacts`` / ``contact`` (the last two only from ``contact``)."""
+
+    id: WaId
+    name: Name | None = None  # as saved in the phone's address book
+    push_name: Name | None = None  # as the contact names itself
+    is_business: bool = False
+    is_my_contact: bool = False
+    profile_picture_url: Url | None = None
+    is_blocked: bool | None = None
+
+
+ContactList = Annotated[list[Contact], msgspec.Meta(max_length=5000)]
+
+
+class Blocked(msgspec.Struct, frozen=True):
+    """The result of ``block_contact``."""
+
+    id: WaId
+    blocked: bool
+
+
+class GroupSummary(msgspec.Struct, frozen=True, kw_only=True):
+    id: WaId
+    subject: Name | None = None
+    size: Annotated[int, msgspec.Meta(ge=0)] = 0
+    i_am_admin: bool = False
+
+
+GroupList = Annotated[list[GroupSummary], msgspec.Meta(max_length=5000)]
+
+
+class GroupMember(msgspec.Struct, frozen=True, kw_only=True):
+    id: WaId
+    is_admin: bool = False
+    is_super_admin: bool = False
+
+
+class GroupInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """The result of ``group_info``; ``created_at`` in unix seconds."""
+
+    id: WaId
+    subject: Name | None = None
+    description: Annotated[str, msgspec.Meta(max_length=4096)] | None = None
+    owner: WaId | None = None
+    created_at: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    participants: Annotated[list[GroupMember], msgspec.Meta(max_length=5000)] = []
+    i_am_admin: bool = False
+    i_am_member: bool = False
+
+
+class ParticipantResult(msgspec.Struct, frozen=True, kw_only=True):
+    """One participant of a create or a participants change: ``error`` None when it worked."""
+
+    id: WaId
+    action: Code = "add"
+    ok: bool
+    error: Code | None = None
+    invite_code: Code | None = None  # WhatsApp's invite when the person's privacy blocks adds
+
+
+ParticipantResults = Annotated[list[ParticipantResult], msgspec.Meta(max_length=5000)]
+
+
+class GroupCreated(msgspec.Struct, frozen=True):
+    id: WaId
+    participants: ParticipantResults = []
+
+
+class GroupLeft(msgspec.Struct, frozen=True):
+    id: WaId
+    left: bool
+    was_member: bool = True
+
+
+class GroupInvite(msgspec.Struct, frozen=True):
+    id: WaId
+    code: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]

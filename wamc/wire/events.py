@@ -27,6 +27,7 @@ UNREAD = "unread"
 PRESENCE = "presence"
 CALL = "call"
 DELETED = "deleted"  # a message deleted for this device only (the worker derives it)
+GROUP_PARTICIPANT = "group_participant"
 DROPPED = "dropped"  # the worker could not send an event (over the frame cap): recorded as dead
 
 BODY_MAX = 66_000  # the bridge truncates bodies at 64 KiB and flags them
@@ -168,6 +169,18 @@ class DeletedData(Payload, frozen=True):
     chat_id: WaId | None = None
 
 
+class GroupParticipantsData(Payload, frozen=True):
+    """wa-js ``group.participant_changed``: ``action`` add | remove | promote | demote | join
+    (added by an invite link) | leave (removed themselves); ``operation`` the raw group action."""
+
+    group_id: WaId
+    action: Short
+    operation: Short | None = None
+    author: WaId | None = None
+    author_push_name: Short | None = None
+    participants: Annotated[list[WaId], msgspec.Meta(max_length=1000)] = []
+
+
 class DroppedData(Payload, frozen=True):
     name: Short
     reason: Short
@@ -263,6 +276,15 @@ VOCABULARY: tuple[WorkerEvent, ...] = (
         "message.deleted",
         "chat.deleteMessage (for this device only), after DELETE …/messages/{msgId}?for=me",
         "{id, chat_id}: the message is gone from this account's history",
+    ),
+    WorkerEvent(
+        GROUP_PARTICIPANT,
+        GroupParticipantsData,
+        "group.participant_changed",
+        "group.participant_changed",
+        "{group_id, action (add|remove|promote|demote|join|leave), operation, author, "
+        "author_push_name, participants}",
+        bridge="group_participant",
     ),
     WorkerEvent(DROPPED, DroppedData),
 )

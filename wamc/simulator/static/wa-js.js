@@ -483,6 +483,195 @@
     },
   };
 
+  // ------------------------------------------------------------------ WPP.group, WPP.blocklist, people
+  // Checked the way wa-js checks (ensureGroup, ensureGroupAndParticipants, the admin rule), with
+  // its error codes, before the page's modules (M.Groups, M.Blocklist) ask the server.
+  const people = (() => {
+    const asList = (v) => (Array.isArray(v) ? v : [v]);
+    async function ensureGroup(groupId, checkIsAdmin = false) {
+      const c = assertGetChat(groupId);
+      if (!c.id.isGroup()) throw new WPPError('not_a_group', `Chat ${c.id._serialized} is not a group`);
+      const meta = await M.GroupMetadataStore.find(c.id);
+      if (checkIsAdmin && !meta.participants.iAmAdmin() && meta.memberAddMode !== 'all_member_add') {
+        throw new WPPError('group_you_are_not_admin', `You are not admin in ${c.id._serialized}`);
+      }
+      return c;
+    }
+    const findParticipant = (c, wid) => c.groupMetadata.participants.get(wid);
+    async function ensureGroupAndParticipants(groupId, ids, createIfNotExists = false) {
+      const groupChat = await ensureGroup(groupId, true);
+      const participants = asList(ids).map(assertWid).map((wid) => {
+        let p = findParticipant(groupChat, wid);
+        if (!p && createIfNotExists) p = new M.ParticipantModel({ id: wid._serialized });
+        if (!p) throw new WPPError('group_participant_not_found', `Group ${groupChat.id._serialized}: Participant '${wid._serialized}' not found`);
+        return p;
+      });
+      return { groupChat, participants };
+    }
+    const ADD_MESSAGES = {
+      200: 'OK',
+      403: "Can't join this group because the number was restricted it.",
+      409: "Can't join this group because the number is already a member of it.",
+      421: 'Member not added, awaiting approval!',
+    };
+    const results = (list, withMessage) => {
+      const out = {};
+      for (const entry of list || []) {
+        const id = Object.keys(entry)[0];
+        const v = entry[id];
+        const code = Number(v.code);
+        out[id] = { wid: id, code, invite_code: v.invite_code, invite_code_exp: Number(v.invite_code_exp) || null };
+        if (withMessage) out[id].message = ADD_MESSAGES[code] || "Can't Join., unknown error";
+      }
+      return out;
+    };
+    const checked = async (groupId, ids, can, code, what) => {
+      const { groupChat, participants } = await ensureGroupAndParticipants(groupId, ids);
+      if (participants.some((p) => !groupChat.groupMetadata.participants[can](p))) {
+        throw new WPPError(code, `Group ${groupChat.id._serialized}: ${what}`);
+      }
+      return { groupChat, participants };
+    };
+    const change = async (groupChat, action, participants) => {
+      const r = await M.Groups.change(groupChat.id, action, participants.map((p) => p.id));
+      return results(r.participants, false);
+    };
+    const group = {
+      ensureGroup,
+      ensureGroupAndParticipants,
+      async create(groupName, participantsIds, parentGroup) {
+        requireLogin();
+        const me = conn.getMyUserWid();
+        const wids = [];
+        for (const wid of asList(participantsIds).map(assertWid)) {
+          if (me.equals(wid)) continue;
+          if (M.ContactStore.get(wid)) {
+            wids.push(wid);
+            continue;
+          }
+          const found = await contact.queryExists(wid);
+          if (!found) throw new WPPError('participant_not_exists', 'Participant not exists', { id: wid });
+          if (!me.equals(found.wid)) wids.push(found.wid);
+        }
+        void parentGroup;
+        const r = await M.Groups.create(groupName, wids);
+        return { gid: r.gid, participants: results(r.participants, false) };
+      },
+      async addParticipants(groupId, ids) {
+        const { groupChat, participants } = await ensureGroupAndParticipants(groupId, ids, true);
+        const r = await M.Groups.change(groupChat.id, 'add', participants.map((p) => p.id));
+        if (r.status >= 400) throw new WPPError('group_add_participant_error', 'Failed to add participants to the group', { groupId, participantsIds: ids });
+        return results(r.participants, true);
+      },
+      async removeParticipants(groupId, ids) {
+        const c = await ensureGroup(groupId, true);
+        const valid = asList(ids).map(assertWid).filter((wid) => findParticipant(c, wid));
+        if (!valid.length) throw new WPPError('not_valid_group_participants', `No valid participants found for the group ${groupId}`);
+        const { groupChat, participants } = await checked(groupId, valid, 'canRemove', 'group_participant_is_not_a_group_member', 'Group participant is not a group member');
+        return change(groupChat, 'remove', participants);
+      },
+      async promoteParticipants(groupId, ids) {
+        const { groupChat, participants } = await checked(groupId, ids, 'canPromote', 'group_participant_is_already_a_group_admin', 'Group participant is already a group admin');
+        return change(groupChat, 'promote', participants);
+      },
+      async demoteParticipants(groupId, ids) {
+        const { groupChat, participants } = await checked(groupId, ids, 'canDemote', 'group_participant_is_already_not_a_group_admin', 'Group participant is already not a group admin');
+        return change(groupChat, 'demote', participants);
+      },
+      /** The groups this account is in (the server's list, like queryAllGroups). */
+      async getAllGroups() {
+        return M.ChatStore.getModelsArray().filter((c) => c.isGroup && c.groupMetadata && c.groupMetadata.participants.iAmMember());
+      },
+      async getParticipants(groupId) {
+        return (await ensureGroup(groupId)).groupMetadata.participants.getModelsArray();
+      },
+      async iAmAdmin(groupId) {
+        return (await ensureGroup(groupId)).groupMetadata.participants.iAmAdmin();
+      },
+      async iAmMember(groupId) {
+        return (await ensureGroup(groupId)).groupMetadata.participants.iAmMember();
+      },
+      async iAmSuperAdmin(groupId) {
+        return (await ensureGroup(groupId)).groupMetadata.participants.iAmSuperAdmin();
+      },
+      async leave(groupId) {
+        const c = await ensureGroup(groupId);
+        return M.Groups.leave(c.id);
+      },
+      async getInviteCode(groupId) {
+        const c = await ensureGroup(groupId, true);
+        return M.Groups.inviteCode(c.id, false);
+      },
+      async revokeInviteCode(groupId) {
+        const c = await ensureGroup(groupId, true);
+        return M.Groups.inviteCode(c.id, true);
+      },
+    };
+    const blocklist = {
+      async all() {
+        return M.BlocklistStore.getModelsArray().map((b) => b.id);
+      },
+      isBlocked(chatId) {
+        return !!M.BlocklistStore.get(assertWid(chatId));
+      },
+      async blockContact(chatId) {
+        const wid = assertWid(chatId);
+        await M.Blocklist.set(wid, true);
+        return { wid, isBlocked: blocklist.isBlocked(wid) };
+      },
+      async unblockContact(chatId) {
+        const wid = assertWid(chatId);
+        await M.Blocklist.set(wid, false);
+        return { wid, isBlocked: blocklist.isBlocked(wid) };
+      },
+    };
+    const serverQueryExists = contact.queryExists;
+    Object.assign(contact, {
+      /** The ContactStore answers first (with the business flag), as in wa-js; else the server. */
+      async queryExists(contactId) {
+        const wid = assertWid(contactId);
+        const known = M.ContactStore && M.ContactStore.get(wid);
+        return known ? { wid, biz: !!known.isBusiness } : serverQueryExists(contactId);
+      },
+      async list(options = {}) {
+        let list = M.ContactStore.getModelsArray().slice();
+        if (options.onlyMyContacts) list = list.filter((c) => c.isMyContact);
+        return list;
+      },
+      async get(contactId) {
+        return M.ContactStore.get(assertWid(contactId));
+      },
+      async getProfilePictureUrl(contactId, full = true) {
+        const thumb = await M.ProfilePicThumbStore.find(assertWid(contactId));
+        if (!thumb) return undefined;
+        return full ? thumb.imgFull : thumb.img;
+      },
+    });
+    /** Group notifications -> group.participant_changed, as wa-js wraps updateDBForGroupAction. */
+    function registerGroupEvents() {
+      const ACTIONS = ['add', 'remove', 'demote', 'promote'];
+      M.GroupActions.on('action', (n, o) => {
+        let action = o.actionType || o.action;
+        if (!ACTIONS.includes(action)) return;
+        queueMicrotask(() => {
+          const ids = o.participants.map((p) => (p && 'id' in p ? p.id : p));
+          if (action === 'add' && (o.isInvite || o.reason === 'invite')) action = 'join';
+          else if (action === 'remove' && ids.some((id) => id.equals(n.author))) action = 'leave';
+          ev.emit('group.participant_changed', {
+            author: n.author ? n.author.toString() : undefined,
+            authorPushName: n.pushname,
+            groupId: n.chatId.toString(),
+            action,
+            operation: o.actionType || o.action,
+            participants: ids.map((id) => id.toString()),
+          });
+        });
+      });
+    }
+    return { group, blocklist, registerGroupEvents };
+  })();
+
+  Object.assign(WPP, { group: people.group, blocklist: people.blocklist });
   Object.assign(WPP, {
     conn,
     chat,
@@ -647,6 +836,7 @@
     WPP.isInjected = true;
     ev.emit('loader.injected');
     registerEvents();
+    people.registerGroupEvents();
     WPP.isReady = true;
     ev.emit('loader.ready');
     setTimeout(() => {

@@ -519,6 +519,8 @@
         return receive([msg.msg], true);
       case 'ack':
         return applyAck(msg.chat, msg.ids, msg.ack);
+      case 'directory':
+      case 'group_action':
       case 'revoke':
       case 'edit':
       case 'reaction':
@@ -569,7 +571,7 @@
     setRef(null);
   }
 
-  async function enterMain({ phone, history, acks, updates }) {
+  async function enterMain({ phone, history, acks, updates, directory }) {
     if (!Store.login || Store.login.phone !== phone) return;
     Conn.me = new Wid(`${phone}@c.us`);
     Conn.connected = true;
@@ -580,6 +582,7 @@
       Cmd.isMainLoaded = true;
       Cmd.emit('main_loaded');
     }
+    if (directory) People.applyDirectory(directory);
     setStream('MAIN', 'NORMAL');
     setOnline(true);
     const groups = new Map();
@@ -838,6 +841,10 @@
       case 'call':
         CallStore.emit('incoming', { id: u.id, isGroup: false, isVideo: !!u.is_video, offerTime: u.at, peerJid: u.from, outgoing: false });
         return;
+      case 'directory':
+        return People.applyDirectory(u);
+      case 'group_action':
+        return People.applyGroupAction(u);
       default:
         return;
     }
@@ -911,6 +918,175 @@
     }
     return { wid: chat.id, unreadCount: 0 };
   }
+
+  // ------------------------------------------------------------------ people and groups
+  /*
+   * Contacts, the block list and groups come from the server: the account's whole directory at
+   * welcome and after every change (`directory`); a group change also comes as a `group_action`,
+   * the notification the real client hands to updateDBForGroupAction (GroupActions 'action').
+   */
+  const People = (() => {
+    class ContactModel {
+      constructor(rec) {
+        this.id = Wid.parse(rec.id);
+        this.name = rec.name || undefined;
+        this.shortName = rec.name ? rec.name.split(' ')[0] : undefined;
+        this.pushname = rec.pushname || undefined;
+        this.isBusiness = !!rec.isBusiness;
+        this.verifiedName = rec.isBusiness ? rec.pushname || undefined : undefined;
+        this.isMyContact = !!rec.isMyContact;
+        this.isUser = true;
+        this.isGroup = false;
+        this.isWAContact = true;
+      }
+      get formattedName() {
+        return this.name || this.pushname || `+${this.id.user}`;
+      }
+    }
+    class ParticipantModel {
+      constructor(p) {
+        this.id = Wid.parse(p.id);
+        this.isSuperAdmin = !!p.isSuperAdmin;
+        this.isAdmin = !!p.isAdmin || this.isSuperAdmin;
+      }
+    }
+    class ParticipantCollection extends Collection {
+      mine() {
+        return Conn.me ? this.get(Conn.me) : undefined;
+      }
+      iAmMember() {
+        return !!this.mine();
+      }
+      iAmAdmin() {
+        return !!this.mine() && this.mine().isAdmin;
+      }
+      iAmSuperAdmin() {
+        return !!this.mine() && this.mine().isSuperAdmin;
+      }
+      canAdd(p) {
+        return this.iAmAdmin() && !this.get(p.id);
+      }
+      canRemove(p) {
+        const m = this.get(p.id);
+        return this.iAmAdmin() && !!m && !m.isSuperAdmin;
+      }
+      canPromote(p) {
+        const m = this.get(p.id);
+        return this.iAmAdmin() && !!m && !m.isAdmin;
+      }
+      canDemote(p) {
+        const m = this.get(p.id);
+        return this.iAmAdmin() && !!m && m.isAdmin && !m.isSuperAdmin;
+      }
+    }
+    class GroupMetadata {
+      constructor(rec) {
+        this.id = Wid.parse(rec.id);
+        this.participants = new ParticipantCollection();
+        this.pastParticipants = new Collection();
+        this.update(rec);
+      }
+      update(rec) {
+        this.subject = rec.subject;
+        this.desc = rec.desc || undefined;
+        this.owner = rec.owner ? Wid.parse(rec.owner) : undefined;
+        this.creation = rec.creation;
+        this.memberAddMode = 'admin_add';
+        this.groupType = 'DEFAULT';
+        this.stale = false;
+        this.participants.reset();
+        for (const p of rec.participants || []) this.participants.add(new ParticipantModel(p), { silent: true });
+      }
+    }
+    const ContactStore = new Collection();
+    const BlocklistStore = new Collection();
+    const GroupMetadataStore = new Collection();
+    GroupMetadataStore.find = async (id) => {
+      const meta = GroupMetadataStore.get(id);
+      if (!meta) throw new Error(`group ${id} not found`);
+      return meta;
+    };
+    const GroupActions = new Emitter(); // 'action' (notification, {action, participants})
+    Object.defineProperty(ChatModel.prototype, 'groupMetadata', {
+      get() {
+        return this.isGroup ? GroupMetadataStore.get(this.id) : undefined;
+      },
+    });
+
+    /** The group's metadata and chat, made or brought up to date. */
+    function applyGroup(rec) {
+      let meta = GroupMetadataStore.get(rec.id);
+      if (meta) meta.update(rec);
+      else GroupMetadataStore.add((meta = new GroupMetadata(rec)), { silent: true });
+      const chat = ChatStore.get(rec.id);
+      if (chat) {
+        chat.name = chat.formattedTitle = rec.subject;
+      } else {
+        ChatStore.add(new ChatModel({ id: rec.id, name: rec.subject, t: rec.creation }));
+      }
+      render();
+      return meta;
+    }
+    function setBlocked(ids) {
+      BlocklistStore.reset();
+      for (const id of ids || []) BlocklistStore.add({ id: Wid.parse(id) }, { silent: true });
+    }
+    function applyDirectory(d) {
+      ContactStore.reset();
+      for (const c of d.contacts || []) ContactStore.add(new ContactModel(c), { silent: true });
+      setBlocked(d.blocked);
+      for (const g of d.groups || []) applyGroup(g);
+    }
+    function applyGroupAction(u) {
+      const meta = applyGroup(u.group);
+      const notification = { chatId: meta.id, author: Wid.parse(u.author) || undefined, pushname: u.author_push_name || undefined };
+      GroupActions.emit('action', notification, { action: u.action, participants: (u.participants || []).map((p) => Wid.parse(p)) });
+    }
+    Cmd.on('logout', () => {
+      ContactStore.reset();
+      BlocklistStore.reset();
+      GroupMetadataStore.reset();
+    });
+
+    const Groups = {
+      async create(subject, wids) {
+        const r = await Server.call('group_create', { subject, participants: wids.map(String) });
+        applyGroup(r.group);
+        return { gid: Wid.parse(r.gid), participants: r.participants };
+      },
+      async change(gid, action, wids) {
+        const r = await Server.call('group_change', { gid: String(gid), action, participants: wids.map(String) });
+        applyGroup(r.group);
+        return { status: 200, participants: r.participants };
+      },
+      async leave(gid) {
+        applyGroup((await Server.call('group_leave', { gid: String(gid) })).group);
+        return { status: 200 };
+      },
+      async inviteCode(gid, revoke) {
+        return (await Server.call('group_invite', { gid: String(gid), revoke: !!revoke })).code;
+      },
+    };
+    const Blocklist = {
+      async set(wid, blocked) {
+        setBlocked((await Server.call('block', { id: String(wid), blocked: !!blocked })).blocked);
+      },
+    };
+    const ProfilePicThumbStore = {
+      async find(wid) {
+        const r = await Server.call('profile_pic', { id: String(wid) });
+        return r ? { id: Wid.parse(r.id), imgFull: r.imgFull, img: r.img, tag: r.tag } : undefined;
+      },
+    };
+    return {
+      applyDirectory,
+      applyGroupAction,
+      modules: {
+        ContactModel, ParticipantModel, GroupMetadata, ContactStore, BlocklistStore, GroupMetadataStore,
+        GroupActions, Groups, Blocklist, ProfilePicThumbStore,
+      },
+    };
+  })();
 
   // ------------------------------------------------------------------ hostile page (tests)
   /*
@@ -1285,6 +1461,7 @@
       request: (phone) => Server.call('link_code', { phone }).then((r) => r.code),
     },
   };
+  Object.assign(modules, People.modules); // contacts, block list, groups
 
   function expose() {
     window.Debug = { VERSION };
