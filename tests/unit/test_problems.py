@@ -20,7 +20,7 @@ DOMAIN = [
     "storage",
     "wire",
     "errors.py",
-    "validation.py",
+    "validation",
 ]
 
 

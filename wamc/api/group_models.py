@@ -2,7 +2,7 @@
 
 They validate the bodies and are the schemas of /openapi.json (``REQUESTS`` and ``ANSWERS`` are
 added to the document by wamc/api/openapi.py). Ids are checked by the patterns of
-``wamc/validation.py``.
+``wamc/validation/``.
 """
 
 from __future__ import annotations

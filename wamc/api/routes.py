@@ -1,7 +1,7 @@
 """The one route table: routing, authorization (``scope``) and the OpenAPI document.
 
 Each entry says method, path, handler, the scope a key needs, the request/response models
-(from ``wamc/validation.py``), the error codes it may answer and its documentation. The factory
+(from ``wamc/validation/``), the error codes it may answer and its documentation. The factory
 builds the router from it, the security middleware reads the scope of the matched entry, and
 ``openapi.py`` renders the document from it. See ``spec.Route`` for the fields.
 """
