@@ -81,6 +81,15 @@ class Settings:
     send_interval: float = 0.5  # minimum seconds between two sends of one client
     send_jitter: float = 1.0  # plus a random 0..jitter seconds
     send_queue_size: int = 100  # sends waiting per client; beyond: 429 send_queue_full
+    # Media (issue 11): size limits per kind in MB (WhatsApp's own), the per-client download
+    # cache (LRU), fetching incoming media on arrival, and how long one media command may take.
+    media_max_image_mb: float = 16.0
+    media_max_video_mb: float = 16.0
+    media_max_audio_mb: float = 16.0
+    media_max_document_mb: float = 100.0
+    media_cache_mb: float = 512.0
+    media_auto_download: int = 0
+    media_timeout: float = 120.0
     # Test-only fault injection (wamc/daemon/faults.py): a named point where the daemon crashes.
     fault_crash: str = ""
 
@@ -232,6 +241,13 @@ _ENV = {
     "recycle_hours": "WAMC_RECYCLE_HOURS",
     "recycle_check_interval": "WAMC_RECYCLE_CHECK_INTERVAL",
     "fault_crash": "WAMC_FAULT_CRASH",
+    "media_max_image_mb": "WAMC_MEDIA_MAX_IMAGE_MB",
+    "media_max_video_mb": "WAMC_MEDIA_MAX_VIDEO_MB",
+    "media_max_audio_mb": "WAMC_MEDIA_MAX_AUDIO_MB",
+    "media_max_document_mb": "WAMC_MEDIA_MAX_DOCUMENT_MB",
+    "media_cache_mb": "WAMC_MEDIA_CACHE_MB",
+    "media_auto_download": "WAMC_MEDIA_AUTO_DOWNLOAD",
+    "media_timeout": "WAMC_MEDIA_TIMEOUT",
 }
 
 

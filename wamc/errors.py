@@ -39,6 +39,11 @@ CODES: tuple[str, ...] = (
     "worker_timeout",
     "shutting_down",
     "internal_error",
+    # media (issue 11)
+    "unsupported_media_type",
+    "media_gone",
+    "message_not_found",
+    "not_on_whatsapp",
 )
 _KNOWN = frozenset(CODES)
 

@@ -376,3 +376,18 @@ def validate_body(model: type[BaseModel], body: object) -> BaseModel:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"]) or None
         raise Refused("invalid_field", f"{field}: {err['msg']}", field=field) from None
+
+
+# --- messages by id and media (issue 11) ----------------------------------------------------------
+# A serialized message id: '<fromMe>_<chat>_<key id>' and, in groups, '_<participant>' (so a group
+# message id holds two '@'). One pattern for every ``{msgId}`` in a path.
+MESSAGE_ID = re.compile(
+    r"^(true|false)_[0-9A-Za-z._:-]{1,64}@(c\.us|g\.us|lid|s\.whatsapp\.net|newsletter|broadcast)"
+    r"_[0-9A-Za-z]{1,128}(_[0-9A-Za-z._:-]{1,64}@(c\.us|lid|s\.whatsapp\.net))?$"
+)
+
+
+def message_id(value: str, field: str = "msgId") -> str:
+    if not MESSAGE_ID.fullmatch(value or ""):
+        raise Refused("invalid_parameter", f"{value[:80]!r} is not a message id", field=field)
+    return value

@@ -15,6 +15,7 @@ from wamc.wire import commands as C
 from wamc.wire import frames as F
 from workers.browser import Browser
 from workers.link import DaemonLink
+from workers.media import download_media, send_media
 
 
 class Worker(Protocol):
@@ -69,9 +70,12 @@ COMMANDS: dict[str, Handler] = {
     C.SEND_TEXT: send_text,
     C.CHATS: chats,
     C.LOGOUT: logout,
+    C.SEND_MEDIA: send_media,
+    C.DOWNLOAD_MEDIA: download_media,
 }
 # Commands that need a linked session.
 NEED_CONNECTED = frozenset({C.SEND_TEXT, C.CHATS, C.LOGOUT})
+NEED_CONNECTED |= {C.SEND_MEDIA, C.DOWNLOAD_MEDIA}
 
 
 async def execute(w: Worker, cmd: Any, args: Args, timeout: float) -> Any:

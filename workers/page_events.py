@@ -20,6 +20,8 @@ from typing import Any
 
 from loguru import logger
 
+from workers.media import message_media
+
 TEXT_MAX = 64 * 1024  # UTF-8 bytes of a body (or another long text)
 ID_MAX = 512
 SHORT_MAX = 256
@@ -126,6 +128,7 @@ def _message(d: dict[str, Any], t: _Texts) -> dict[str, Any]:
         "timestamp": seconds(d.get("timestamp")),
         "ack": ack_level(d.get("ack"), 0),
         "lid": opt_id(d.get("lid")),
+        **message_media(d.get("media"), t),
     }
 
 

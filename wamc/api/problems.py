@@ -45,6 +45,11 @@ HTTP: dict[str, tuple[int, str]] = {
     "worker_timeout": (504, "Client worker did not answer in time"),
     "shutting_down": (503, "The daemon is shutting down"),
     "internal_error": (500, "Internal error"),
+    # media (issue 11)
+    "unsupported_media_type": (415, "Unsupported or mismatched media type"),
+    "media_gone": (410, "WhatsApp no longer has this media"),
+    "message_not_found": (404, "Unknown message"),
+    "not_on_whatsapp": (422, "The recipient is not on WhatsApp"),
 }
 
 

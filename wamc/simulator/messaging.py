@@ -10,6 +10,7 @@ import re
 import time
 from typing import Any
 
+from .media import MediaStore, media_extra, sent_media
 from .model import (
     ACK_FAILED,
     ACK_READ,
@@ -40,6 +41,7 @@ class Messaging:
     devices: dict[str, Device]
     accounts: dict[str, Account]
     lids: dict[str, str]  # LID -> phone, for every LID handed out
+    media: MediaStore
 
     def stored(self, conn: Connection, ids: Any) -> None:
         """The page committed these incoming messages to IndexedDB: stop re-sending them."""
@@ -82,11 +84,15 @@ class Messaging:
                 "type": str(msg.get("type") or "chat"),
                 "t": int(time.time()),
                 "ack": ACK_SENT,
+                **sent_media(self, msg),
             }
             account.sent[msg_id] = record
             recipient = match.group(1)
             if self._linked_devices(recipient):
-                self._deliver(recipient, device.phone, record["body"], record["type"], msg_id)
+                extra = media_extra(record)
+                self._deliver(
+                    recipient, device.phone, record["body"], record["type"], msg_id, extra=extra
+                )
         conn.push({"t": "ack", "chat": to, "ids": [msg_id], "ack": record["ack"]})
 
     def lid_for(self, phone: str) -> str:
@@ -251,8 +257,10 @@ class Messaging:
         msg_id: str,
         t: int | None = None,
         from_wid: str | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> bool:
         msg = {
+            **(extra or {}),
             "id": msg_id,
             "from": from_wid or user_wid(sender),
             "to": user_wid(to),

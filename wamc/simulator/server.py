@@ -12,7 +12,8 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from .control import WORLD_KEY, control_routes, json_errors
+from .control import WORLD_KEY, _body, control_routes, json_errors
+from .media import media_routes
 from .model import Device, SimError
 from .world import World
 
@@ -141,6 +142,7 @@ def create_app(world: World) -> web.Application:
             web.get("/sim/ws", page_socket),
             web.get("/sim/frame", frame_page),
             *control_routes(),
+            *media_routes(world, app, _body),
         ]
     )
     return app

@@ -14,6 +14,7 @@ import logging
 import secrets
 from typing import Any
 
+from .media import MediaStore
 from .messaging import Messaging
 from .model import (
     ACK_SENT,
@@ -46,6 +47,7 @@ class World(Messaging):
         self._unfrozen = asyncio.Event()
         self._unfrozen.set()
         self._page_emits: dict[str, asyncio.Future[Any]] = {}
+        self.media = MediaStore()  # the media server's files (issue 11)
 
     # ----------------------------------------------------------------- page side
     def hello(self, conn: Connection, msg: dict[str, Any]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from wamc.storage.db import Database, Row
+from wamc.storage.media import media_fields
 from wamc.timeutil import iso_from_unix
 
 # A page position: (timestamp, rowid) of a message.
@@ -29,6 +30,7 @@ def message_row(r: Row) -> dict[str, Any]:
         "timestamp": iso_from_unix(r["timestamp"]),
         "ack": r["ack"],
         "lid": r["lid"],
+        **media_fields(r),
     }
 
 

@@ -51,6 +51,16 @@ class QrData(Payload, frozen=True):
     qr: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
 
 
+class MediaData(msgspec.Struct, frozen=True, kw_only=True):
+    """A media message's file (issue 11): its body is a thumbnail, its text the caption."""
+
+    mimetype: Short | None = None
+    filename: Short | None = None
+    size: Annotated[int, msgspec.Meta(ge=0, le=2**40)] | None = None
+    caption: Text | None = None
+    sha256: Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")] | None = None
+
+
 class MessageData(Payload, frozen=True):
     id: WaId
     chat_id: WaId
@@ -65,6 +75,7 @@ class MessageData(Payload, frozen=True):
     lid: WaId | None = None
     backfill: bool = False
     truncated: bool = False
+    media: MediaData | None = None
 
 
 class AckData(Payload, frozen=True):
@@ -161,7 +172,8 @@ VOCABULARY: tuple[WorkerEvent, ...] = (
         MessageData,
         "message",
         "chat.new_message (and messages found by backfill after a reconnect)",
-        "{id, chat_id, from_me, from, to, body, type, timestamp, ack, backfill}",
+        "{id, chat_id, from_me, from, to, body, type, timestamp, ack, backfill}; media messages "
+        "also {media: {mimetype, filename, size, caption, sha256}, media_url}",
     ),
     WorkerEvent(
         ACK, AckData, "message.ack", "chat.msg_ack_change", "{ids, ack, chat_id}", bridge="ack"

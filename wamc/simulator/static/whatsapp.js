@@ -151,6 +151,7 @@
       this.star = false;
       this.isForwarded = false;
       this.broadcast = false;
+      Object.assign(this, pickMedia(rec));
     }
     get chat() {
       return ChatStore.get(this.id.remote);
@@ -174,8 +175,64 @@
         notifyName: this.notifyName,
         editKey: this.latestEditMsgKey ? this.latestEditMsgKey._serialized : undefined,
         editedAtMs: this.latestEditSenderTimestampMs,
+        ...pickMedia(this),
       };
     }
+  }
+
+  // --- media (issue 11): a media message's fields, as WhatsApp Web's MsgModel has them. Its body
+  // is a base64 JPEG thumbnail (images), its text the caption; the file sits on the media server
+  // (the simulator's /sim/media) under directPath.
+  const MEDIA_KEYS = ['mimetype', 'filename', 'size', 'caption', 'filehash', 'directPath'];
+  function pickMedia(source) {
+    const out = {};
+    for (const k of MEDIA_KEYS) if (source && source[k] !== undefined) out[k] = source[k];
+    return out;
+  }
+  async function sha256Base64(blob) {
+    const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', await blob.arrayBuffer()));
+    let text = '';
+    for (let i = 0; i < digest.length; i += 1) text += String.fromCharCode(digest[i]);
+    return btoa(text);
+  }
+  async function thumbnail(blob) {
+    try {
+      const bitmap = await createImageBitmap(blob);
+      const scale = Math.min(1, 64 / Math.max(bitmap.width, bitmap.height));
+      const canvas = new OffscreenCanvas(Math.max(1, Math.round(bitmap.width * scale)), Math.max(1, Math.round(bitmap.height * scale)));
+      canvas.getContext('2d').drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+      const jpeg = await canvas.convertToBlob({ type: 'image/jpeg', quality: 0.5 });
+      return await blobBase64(jpeg);
+    } catch (err) {
+      return '';
+    }
+  }
+  function blobBase64(blob) {
+    return new Promise((resolve, reject) => {
+      const reader = new FileReader();
+      reader.onload = () => resolve(String(reader.result).split(',', 2)[1] || '');
+      reader.onerror = () => reject(reader.error);
+      reader.readAsDataURL(blob);
+    });
+  }
+  /** Upload to the media server, then send like a text: [Promise<MsgModel>, Promise<result>]. */
+  function sendMedia(chatWid, blob, { type, mimetype, filename, caption, messageId } = {}) {
+    const uploaded = (async () => {
+      if (!Store.login) throw new Error('not logged in');
+      const r = await fetch('/sim/media', { method: 'POST', body: blob, headers: { 'Content-Type': 'application/octet-stream' } });
+      if (!r.ok) throw new Error(`media upload failed: HTTP ${r.status}`);
+      const { direct_path: directPath } = await r.json();
+      const body = type === 'image' || type === 'sticker' ? await thumbnail(blob) : '';
+      const fields = { type, mimetype, filename, caption: caption || undefined, size: blob.size, filehash: await sha256Base64(blob), directPath };
+      return { body, fields };
+    })();
+    const pair = uploaded.then(({ body, fields }) => sendText(chatWid, body, { messageId, fields }));
+    return [pair.then((p) => p[0]), pair.then((p) => p[1])];
+  }
+  async function downloadMedia(msg) {
+    const r = await fetch(`/sim/media/${encodeURIComponent(msg.directPath)}`, { cache: 'no-store' });
+    if (!r.ok) throw new Error(`media download failed: HTTP ${r.status}`);
+    return r.blob();
   }
 
   class ChatModel {
@@ -636,11 +693,11 @@
 
   function transmit(model) {
     const { id, to, body, type } = model.toRecord();
-    Server.post({ t: 'send', id, to, body, type });
+    Server.post({ t: 'send', id, to, body, type, ...pickMedia(model) });
   }
 
   /** Like the real addAndSendMsgToChat: [Promise<MsgModel>, Promise<SendMsgResultObject>]. */
-  function sendText(chatWid, body, { messageId } = {}) {
+  function sendText(chatWid, body, { messageId, fields } = {}) {
     const stored = (async () => {
       if (!Store.login) throw new Error('not logged in');
       let id = MsgKey.newId();
@@ -658,6 +715,7 @@
           t,
           ack: ACK.CLOCK,
           rowId: ++Store.rowId,
+          ...(fields || {}),
         },
         true,
       );
@@ -1158,7 +1216,7 @@
     CallStore,
     LidPnCache,
     Chats: { markRead },
-    Msgs: { sendText },
+    Msgs: { sendText, sendMedia, downloadMedia },
     Contacts: {
       /** Is this number on WhatsApp? (a server query) */
       queryExists: (wid) => Server.call('exists', { phone: wid.user }).then((r) => !!r.exists),
