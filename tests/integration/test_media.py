@@ -170,3 +170,37 @@ async def test_size_limit_is_413_with_the_limit(make_daemon: Any, sim_http: Any)
         "POST", "/api/clients/acme/send-media", data=form({"to": PHONE_B}, small, "s.png", "")
     )
     assert code == 201 and body["type"] == "image", body
+
+
+async def test_auto_download_on_arrival_and_media_by_url(make_daemon: Any, sim_http: Any) -> None:
+    # Private addresses allowed here: the URL below is the simulator's, on loopback.
+    env = {"WAMC_MEDIA_AUTO_DOWNLOAD": "1", "WAMC_WEBHOOK_ALLOW_PRIVATE": "1"}
+    daemon = await make_daemon(env)
+    await daemon.connect_scanned(sim_http, "shop", PHONE_B)
+    contact = "5511988880002"
+    voice = await sim_http.post("/control/media", {"to": PHONE_B, "from": contact, "kind": "ptt"})
+    cache = daemon.home / "sessions" / "shop" / "media" / "cache"
+    await wait_for(lambda: cache.is_dir() and any(cache.iterdir()), 30, what="auto-download")
+    await sim_http.post("/control/media/gone", {"id": voice["id"]})  # too late: it is cached
+    msg = await stored(daemon, "shop", f"{contact}@c.us", lambda m: m["id"] == voice["id"])
+    assert msg["type"] == "ptt" and msg["body"] == ""
+    assert msg["media"]["mimetype"] == "audio/ogg; codecs=opus"
+    code, data = await daemon.call("GET", msg["media_url"])
+    assert code == 200 and hashlib.sha256(data).hexdigest() == voice["sha256"]
+
+    # Media by URL: fetched by the daemon, sent as a voice note.
+    other = await sim_http.post("/control/media", {"to": PHONE_B, "from": contact, "kind": "ptt"})
+    url = f"{sim_http.base}/sim/media/{other['direct_path']}"
+    payload = {"to": PHONE_A, "media": {"url": url}, "as": "voice"}
+    code, body = await daemon.call("POST", "/api/clients/shop/send-media", json=payload)
+    assert code == 201 and body["type"] == "ptt", body
+    record = await sent_record(sim_http, PHONE_B, body["id"])
+    assert record["sha256"] == other["sha256"]
+
+
+async def test_media_url_to_a_private_address_is_refused(daemon: Daemon, sim_http: Any) -> None:
+    await daemon.connect_scanned(sim_http, "acme", PHONE_A)
+    payload = {"to": PHONE_B, "media": {"url": f"{sim_http.base}/sim/media/x"}}
+    code, problem = await daemon.call("POST", "/api/clients/acme/send-media", json=payload)
+    assert code == 400 and problem["field"] == "media.url", problem
+    assert "loopback" in problem["detail"]
