@@ -143,7 +143,10 @@ async def _read_request(request: web.Request, settings: Settings, fd: int) -> Up
         largest = largest_limit(settings)
         if request.content_length is not None and request.content_length > largest + MB:
             raise Refused("payload_too_large", f"media is limited to {largest} bytes")
-        return await _read_multipart(request, settings, fd)
+        try:
+            return await _read_multipart(request, settings, fd)
+        except ValueError as exc:  # aiohttp's word for a malformed multipart body
+            raise Refused("invalid_field", f"malformed multipart body: {str(exc)[:120]}") from None
     if ctype == "application/json":
         return await _read_json(request, settings, fd)
     raise Refused(
