@@ -275,7 +275,8 @@ def clean(name: Any, data: Any) -> tuple[str, dict[str, Any]]:
 
 def size_of(data: dict[str, Any]) -> int:
     """Rough memory of a clean event: its texts (the only parts that can be large)."""
-    return 256 + sum(len(v) for v in data.values() if isinstance(v, str))
+    nested = [x for v in data.values() if isinstance(v, dict) for x in v.values()]  # media
+    return 256 + sum(len(v) for v in [*data.values(), *nested] if isinstance(v, str))
 
 
 class PageGate:
