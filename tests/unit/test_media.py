@@ -158,3 +158,16 @@ async def test_cache_index_evicts_least_recently_used(tmp_path: Path) -> None:
         assert stored["media_url"] == "/api/clients/acme/messages/false_1234567%40c.us_AB/media"
     finally:
         await db.close()
+
+
+def test_media_command_results_and_tokens() -> None:
+    from wamc.wire import commands as C
+    from wamc.wire import frames as F
+
+    sent = F.decode_raw(F.raw({"id": "true_1@c.us_AB", "ack": 1, "type": "ptt"}), C.SentMedia)
+    assert sent == C.SentMedia("true_1@c.us_AB", 1, "ptt")
+    assert F.decode_raw(F.raw({"size": 5, "mimetype": "image/png"}), C.Downloaded).size == 5
+    with pytest.raises(F.WireError):
+        F.decode_raw(F.raw({"size": -1}), C.Downloaded)
+    assert C.MEDIA_TOKEN.fullmatch("0" * 32) and not C.MEDIA_TOKEN.fullmatch("../" + "0" * 29)
+    assert {"media_gone", "message_not_found", "not_on_whatsapp"} <= C.PASSTHROUGH_ERRORS

@@ -252,7 +252,8 @@ MEDIA = [  # issue 11
           "payload_too_large beyond. 415 unsupported_media_type when the bytes are not an "
           "allowed type of the kind (a voice note must be OGG/Opus, a sticker WebP; documents "
           "take any type; nothing is transcoded). Paced like send-message; `type` is WhatsApp's "
-          "(`ptt` for a voice note)."),
+          "(`ptt` for a voice note). Idempotency-Key is not honoured here: a retried upload is "
+          "sent again."),
     Route("GET", C + "/messages/{msgId}/media", media.message_media, "read", "message_media",
           "Download a message's media", "messages",
           errors=(*CLIENT_ERRORS, "invalid_parameter", "message_not_found", "media_gone",
