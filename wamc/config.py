@@ -96,6 +96,15 @@ class Settings:
     # "Is this number on WhatsApp?" per client: enumerating numbers is a known ban trigger.
     number_lookups_per_minute: int = 30  # 0 = no limit
     number_lookup_burst: int = 10
+    # Media (issue 11): size limits per kind in MB (WhatsApp's own), the per-client download
+    # cache (LRU), fetching incoming media on arrival, and how long one media command may take.
+    media_max_image_mb: float = 16.0
+    media_max_video_mb: float = 16.0
+    media_max_audio_mb: float = 16.0
+    media_max_document_mb: float = 100.0
+    media_cache_mb: float = 512.0
+    media_auto_download: int = 0
+    media_timeout: float = 120.0
     # Test-only fault injection (wamc/daemon/faults.py): a named point where the daemon crashes.
     fault_crash: str = ""
 
@@ -266,6 +275,13 @@ _ENV = {
     "webhook_backlog_max": "WAMC_WEBHOOK_BACKLOG_MAX",
     "log_format": "WAMC_LOG_FORMAT",
     "log_level": "WAMC_LOG_LEVEL",
+    "media_max_image_mb": "WAMC_MEDIA_MAX_IMAGE_MB",
+    "media_max_video_mb": "WAMC_MEDIA_MAX_VIDEO_MB",
+    "media_max_audio_mb": "WAMC_MEDIA_MAX_AUDIO_MB",
+    "media_max_document_mb": "WAMC_MEDIA_MAX_DOCUMENT_MB",
+    "media_cache_mb": "WAMC_MEDIA_CACHE_MB",
+    "media_auto_download": "WAMC_MEDIA_AUTO_DOWNLOAD",
+    "media_timeout": "WAMC_MEDIA_TIMEOUT",
 }
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")

@@ -48,6 +48,9 @@ CODES: tuple[str, ...] = (
     # contacts, numbers and groups (issue 11)
     "contact_not_found",
     "not_group_admin",
+    # media (issue 11)
+    "unsupported_media_type",
+    "media_gone",
     "not_on_whatsapp",
 )
 _KNOWN = frozenset(CODES)

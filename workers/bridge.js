@@ -138,6 +138,94 @@
     }
     return out;
   };
+  // --- media (issue 11) ---------------------------------------------------------------------
+  // A media message's `body` is a base64 JPEG thumbnail, not text: its text is `caption`, its
+  // file is described by `mimetype`, `filename`, `size` and `filehash` (base64 SHA-256).
+  const MEDIA_TYPES = new Set(['image', 'video', 'audio', 'ptt', 'document', 'sticker']);
+  const withMedia = (m, t, data) => {
+    if (!MEDIA_TYPES.has(data.type)) return data;
+    const caption = t.long(get(m, 'caption'));
+    const size = int(get(m, 'size'));
+    data.body = caption ?? '';
+    data.media = {
+      mimetype: t.short(get(m, 'mimetype')),
+      filename: t.short(get(m, 'filename')),
+      size: size !== null && size >= 0 ? size : null,
+      caption,
+      filehash: t.short(get(m, 'filehash'), 128),
+    };
+    return data;
+  };
+  const heldMedia = new Map(); // handle -> {blob, timer}: downloads being handed out in slices
+  let mediaHandles = 0;
+  const HELD_MS = 10 * 60 * 1000;
+  const readBase64 = (blob) => new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(String(reader.result).split(',', 2)[1] || '');
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(blob);
+  });
+  const mediaApi = {
+    /** Send the file the worker serves at spec.base + part index (spec.part bytes each). */
+    async sendFile(chatId, spec, opts) {
+      try {
+        if (!window.WPP.chat.get(chatId) && !(await window.WPP.contact.queryExists(chatId))) {
+          return { error: 'not_on_whatsapp', message: `${chatId} is not on WhatsApp` };
+        }
+        const parts = [];
+        for (let i = 0; i * spec.part < spec.size; i += 1) {
+          const r = await fetch(spec.base + i, { cache: 'no-store' });
+          if (!r.ok) throw new Error(`media part ${i}: HTTP ${r.status}`);
+          parts.push(await r.blob());
+        }
+        const file = new File(parts, opts.filename || 'file', { type: opts.mimetype });
+        if (file.size !== spec.size) throw new Error(`media of ${file.size} bytes, not ${spec.size}`);
+        const voice = opts.kind === 'voice';
+        const options = {
+          type: voice ? 'audio' : opts.kind,
+          caption: opts.caption || undefined,
+          filename: opts.filename,
+          mimetype: opts.mimetype,
+          isPtt: voice,
+          createChat: true,
+        };
+        if (opts.reply_to) options.quotedMsg = opts.reply_to;
+        const r = await window.WPP.chat.sendFileMessage(chatId, file, options);
+        const ack = int(get(r, 'ack'));
+        return { id: wid(get(r, 'id')), ack: ack ?? 0, type: voice ? 'ptt' : opts.kind };
+      } catch (e) {
+        return { error: 'whatsapp_error', message: describe(e) };
+      }
+    },
+    /** Download a message's file and hold it for mediaSlice; {handle, size, mimetype}. */
+    async mediaOpen(msgId) {
+      let blob;
+      try {
+        blob = await window.WPP.chat.downloadMedia(msgId);
+      } catch (e) {
+        const code = get(e, 'code');
+        const unknown = code === 'msg_not_found' || code === 'message_not_contains_media';
+        return { error: unknown ? 'message_not_found' : 'media_gone', message: describe(e) };
+      }
+      if (!(blob instanceof Blob)) return { error: 'media_gone', message: 'no file' };
+      mediaHandles += 1;
+      const handle = `m${mediaHandles}`;
+      heldMedia.set(handle, { blob, timer: setTimeout(() => heldMedia.delete(handle), HELD_MS) });
+      return { handle, size: blob.size, mimetype: texts().short(blob.type) || '' };
+    },
+    async mediaSlice(handle, offset, count) {
+      const held = heldMedia.get(handle);
+      if (!held) throw new Error('no such media handle');
+      return readBase64(held.blob.slice(offset, offset + count));
+    },
+    mediaClose(handle) {
+      const held = heldMedia.get(handle);
+      if (held) clearTimeout(held.timer);
+      heldMedia.delete(handle);
+      return true;
+    },
+  };
+
   /** A WPP message model -> our message; throws Bad when it has no id or chat. */
   const message = (m) => {
     const t = texts();
@@ -152,7 +240,7 @@
     let body = get(m, 'body');
     if (body == null) body = get(m, 'caption');
     const ack = int(get(m, 'ack'));
-    return t.flag({
+    return t.flag(withMedia(m, t, {
       id,
       chat_id: chatId,
       from_me: fromMe,
@@ -164,7 +252,7 @@
       timestamp: seconds(get(m, 't')),
       ack: ack !== null && ack >= -1 && ack <= 4 ? ack : 0,
       ...kinds(m, t, get(m, 'type')), // quoted_id, location, contacts, poll, system
-    });
+    }));
   };
   // One person can be named by LID ('…@lid') or by phone number ('…@c.us'): chats are keyed by
   // the phone number when WPP knows it, the LID kept in `lid`. Lookups are cached per page.
@@ -528,6 +616,7 @@
 
   const api = {
     snapshot,
+    ...mediaApi,
     async sendText(chatId, text, replyTo) {
       const to = await recipient(chatId);
       return sent(await window.WPP.chat.sendTextMessage(to, text, await sendOptions(replyTo)));

@@ -18,7 +18,8 @@ from playwright.async_api import BrowserContext, Page, async_playwright
 
 from wamc.wire.process import browser_cmdline_matches, kill_tree
 from workers import stdio
-from workers.page_events import Dropped, PageGate, Throttled, clean
+from workers.page_events import Dropped, clean
+from workers.page_gate import PageGate, Throttled
 
 BRIDGE_JS = Path(__file__).with_name("bridge.js")
 # WhatsApp Web refuses user agents containing "HeadlessChrome".

@@ -16,6 +16,7 @@ from wamc.wire import frames as F
 from workers import groups, messaging
 from workers.browser import Browser
 from workers.link import DaemonLink
+from workers.media import download_media, send_media
 from workers.page_calls import page_call
 
 
@@ -75,9 +76,13 @@ COMMANDS: dict[str, Handler] = {
     C.CHATS: chats,
     C.LOGOUT: logout,
     **messaging.COMMANDS,  # replies, reactions, read, typing, edits, deletes, other kinds
+    C.SEND_MEDIA: send_media,
+    C.DOWNLOAD_MEDIA: download_media,
 }
 # Commands that need a linked session.
-NEED_CONNECTED = frozenset({C.SEND_TEXT, C.CHATS, C.LOGOUT, *messaging.COMMANDS})
+NEED_CONNECTED = frozenset(
+    {C.SEND_TEXT, C.CHATS, C.LOGOUT, C.SEND_MEDIA, C.DOWNLOAD_MEDIA, *messaging.COMMANDS}
+)
 # Contacts, numbers and groups (workers/groups.py): all need a linked session.
 COMMANDS.update(groups.COMMANDS)
 NEED_CONNECTED = NEED_CONNECTED | groups.COMMANDS.keys()

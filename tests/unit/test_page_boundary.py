@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from workers.browser import allowed_location
-from workers.page_events import TEXT_MAX, Dropped, PageGate, clean
+from workers.page_events import TEXT_MAX, Dropped, clean
+from workers.page_gate import PageGate
 
 WA = "https://web.whatsapp.com/"
 

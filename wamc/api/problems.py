@@ -53,6 +53,9 @@ HTTP: dict[str, tuple[int, str]] = {
     # contacts, numbers and groups (issue 11)
     "contact_not_found": (404, "Unknown contact"),
     "not_group_admin": (409, "This client is not an admin of the group"),
+    # media (issue 11)
+    "unsupported_media_type": (415, "Unsupported or mismatched media type"),
+    "media_gone": (410, "WhatsApp no longer has this media"),
     "not_on_whatsapp": (422, "The recipient is not on WhatsApp"),
 }
 

@@ -17,6 +17,7 @@ from wamc.api.handlers import (
     contacts,
     docs,
     groups,
+    media,
     message_actions,
     messages,
     ops,
@@ -27,6 +28,7 @@ from wamc.api.handlers import (
     webhooks,
     ws,
 )
+from wamc.api.media_models import SendMedia, SendMediaResult
 from wamc.api.spec import (
     ANY_JSON,
     CHAT_PARAM,
@@ -310,6 +312,36 @@ MESSAGE_ACTIONS = [
           description="wa-js `sendVCardContactMessage`: each contact is a phone number or "
           "chat id with an optional display name; paced like a text."),
 ]
+MEDIA = [  # issue 11
+    Route("POST", C + "/send-media", media.send_media, "send", "send_media",
+          "Send an image, video, audio, voice note, document or sticker", "messages", ok=201,
+          response=SendMediaResult, request=SendMedia, params=(CLIENT_PARAM,),
+          errors=(*SEND_ERRORS, "unsupported_media_type", "not_on_whatsapp", "message_not_found"),
+          description="`multipart/form-data` with the fields `file`, `to` and optionally "
+          "`caption`, `filename`, `reply_to`, `as` (image, video, audio, voice, document, "
+          "sticker; default: from the type sniffed from the bytes), streamed to disk; or the "
+          "JSON body below with `media.data` in base64 (at most 16 MB) or `media.url` (fetched "
+          "by the gateway: public http(s) addresses only). Limits per kind: "
+          "WAMC_MEDIA_MAX_IMAGE_MB (images, stickers), WAMC_MEDIA_MAX_VIDEO_MB, "
+          "WAMC_MEDIA_MAX_AUDIO_MB (audio, voice), WAMC_MEDIA_MAX_DOCUMENT_MB: 413 "
+          "payload_too_large beyond. 415 unsupported_media_type when the bytes are not an "
+          "allowed type of the kind (a voice note must be OGG/Opus, a sticker WebP; documents "
+          "take any type; nothing is transcoded). Paced like send-message; `type` is WhatsApp's "
+          "(`ptt` for a voice note). Idempotency-Key is not honoured here: a retried upload is "
+          "sent again."),
+    Route("GET", C + "/messages/{msgId}/media", media.message_media, "read", "message_media",
+          "Download a message's media", "messages",
+          errors=(*CLIENT_ERRORS, "invalid_message_id", "message_not_found", "media_gone",
+                  *WORKER_ERRORS),
+          params=(CLIENT_PARAM, MESSAGE_PARAM,
+                  query("download", {"type": "string", "enum": ["0", "1"]},
+                        "1: as an attachment with its file name (Content-Disposition)")),
+          content={"*/*": {"schema": {"type": "string", "format": "binary"}}},
+          description="The file with its content type, fetched from WhatsApp through the "
+          "client's worker on first request and kept in a per-client cache "
+          "(WAMC_MEDIA_CACHE_MB, least recently used out). 410 media_gone when WhatsApp no "
+          "longer has it. The message must be stored (history)."),
+]
 # fmt: on
 
 ROUTES: tuple[Route, ...] = (
@@ -317,6 +349,7 @@ ROUTES: tuple[Route, ...] = (
     *OPS,
     *CLIENTS,
     *MESSAGES,
+    *MEDIA,
     *EVENTS,
     *TOKENS,
     *DOCS,

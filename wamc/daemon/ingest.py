@@ -24,6 +24,7 @@ from wamc.daemon.registry import DESIRED_RUNNING, DESIRED_STOPPED, Client, Regis
 from wamc.states import RUNNING_STATES, ClientState
 from wamc.storage import clients as client_rows
 from wamc.storage import events as event_log
+from wamc.storage import media as media_rows
 from wamc.storage import messages as message_rows
 from wamc.timeutil import iso_from_unix, utc_now_iso
 from wamc.wire import events as W
@@ -55,6 +56,8 @@ class Ingest:
         self.bus = registry.bus
         self.link = link
         self.inbox = inbox
+        # Called with (client, message id) after a media message is committed (auto-download).
+        self.on_media: Callable[[Client, str], None] | None = None
 
     async def on_event(self, route: str, ev: F.Event) -> None:
         """An event frame from the connection ``route``: acted on only from a proven worker,
@@ -183,6 +186,8 @@ async def _message(ing: Ingest, client: Client, m: W.MessageData) -> Published:
     message = {**row, **details, "timestamp": iso_from_unix(m.timestamp), "backfill": m.backfill}
     if m.truncated:
         message["truncated"] = True
+    if m.media is not None:
+        await _media(ing, client, m, message)
     logger.bind(client=client.id).info(
         "message {} {} ({})", "sent" if m.from_me else "received", m.id, row["type"]
     )
@@ -195,6 +200,19 @@ def _kinds(m: W.MessageData) -> dict[str, Any]:
     """The kind-specific parts of a message (location, contacts, poll, system) it has."""
     found = {name: getattr(m, name) for name in W.KIND_FIELDS}
     return {name: msgspec.to_builtins(v) for name, v in found.items() if v is not None}
+
+
+async def _media(ing: Ingest, client: Client, m: W.MessageData, message: dict[str, Any]) -> None:
+    """A media message: its file's metadata kept with it, the download's path beside it, and
+    (WAMC_MEDIA_AUTO_DOWNLOAD) its download started once the message is committed."""
+    media = W.to_dict(m.media) if m.media is not None else {}
+    await media_rows.set_message_media(ing.store, client.id, m.id, media)
+    message["media"] = media
+    message["media_url"] = media_rows.media_url(client.id, m.id)
+    on_media = ing.on_media
+    if on_media is not None and not m.from_me:
+        async with ing.store.transaction() as tx:  # joins the event's: runs after its commit
+            tx.after_commit.append(lambda: on_media(client, m.id))
 
 
 @handles(W.ACK)

@@ -10,6 +10,7 @@ from wamc.daemon.control import Control
 from wamc.daemon.inbox import Inbox
 from wamc.daemon.ingest import Ingest
 from wamc.daemon.link import Transport
+from wamc.daemon.media import MediaFiles
 from wamc.daemon.registry import Client, Registry
 from wamc.daemon.supervision import Supervisor
 from wamc.events import EventBus
@@ -35,6 +36,8 @@ class ClientManager:
         self.settings = registry.settings
         self.store = registry.store
         self.clients: dict[str, Client] = registry.clients
+        self.media = MediaFiles(self.settings, self.store, control)  # issue 11
+        ingest.on_media = self.media.hook()
 
     @classmethod
     def build(

@@ -10,6 +10,7 @@ import re
 import time
 from typing import Any
 
+from .media import MediaStore, media_extra, sent_media
 from .model import (
     ACK_FAILED,
     ACK_READ,
@@ -41,6 +42,7 @@ class Messaging:
     accounts: dict[str, Account]
     lids: dict[str, str]  # LID -> phone, for every LID handed out
     note_read: Any  # actions.py (World has both)
+    media: MediaStore
 
     def stored(self, conn: Connection, ids: Any) -> None:
         """The page committed these incoming messages to IndexedDB: stop re-sending them."""
@@ -85,12 +87,15 @@ class Messaging:
                 "t": int(time.time()),
                 "ack": ACK_SENT,
                 "extra": msg.get("extra") if isinstance(msg.get("extra"), dict) else {},
+                **sent_media(self, msg),
             }
             account.sent[msg_id] = record
             recipient = match.group(1)
             if self._linked_devices(recipient):
-                body, kind, extra = record["body"], record["type"], record["extra"]
-                self._deliver(recipient, device.phone, body, kind, msg_id, None, None, extra)
+                extra = {**record["extra"], **media_extra(record)}
+                self._deliver(
+                    recipient, device.phone, record["body"], record["type"], msg_id, extra=extra
+                )
         conn.push({"t": "ack", "chat": to, "ids": [msg_id], "ack": record["ack"]})
 
     def lid_for(self, phone: str) -> str:

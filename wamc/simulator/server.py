@@ -14,8 +14,9 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from .action_control import action_routes
 from .actions import page_actions
-from .control import WORLD_KEY, control_routes, json_errors
+from .control import WORLD_KEY, _body, control_routes, json_errors
 from .group_control import group_routes, page_groups
+from .media import media_routes
 from .model import Device, SimError
 from .world import World
 
@@ -148,6 +149,7 @@ def create_app(world: World) -> web.Application:
             *control_routes(),
             *action_routes(),
             *group_routes(),
+            *media_routes(world, app, _body),
         ]
     )
     return app

@@ -16,6 +16,7 @@ from typing import Any
 
 from .actions import Actions
 from .groups import Groups
+from .media import MediaStore
 from .messaging import Messaging
 from .model import (
     ACK_SENT,
@@ -49,6 +50,7 @@ class World(Messaging, Actions, Groups):
         self._unfrozen.set()
         self._page_emits: dict[str, asyncio.Future[Any]] = {}
         self.init_groups()
+        self.media = MediaStore()  # the media server's files (issue 11)
 
     # ----------------------------------------------------------------- page side
     def hello(self, conn: Connection, msg: dict[str, Any]) -> None:

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from wamc.storage.db import Database, Row
+from wamc.storage.media import media_fields
 from wamc.timeutil import iso_from_unix
 
 # A page position: (timestamp, rowid) of a message.
@@ -32,6 +33,7 @@ def message_row(r: Row) -> dict[str, Any]:
         "lid": r["lid"],
         "quoted_id": r["quoted_id"],
         **_details(r["details"]),
+        **media_fields(r),
     }
 
 

@@ -151,7 +151,22 @@ CREATE TABLE IF NOT EXISTS webhook_deliveries (
 CREATE INDEX IF NOT EXISTS webhook_deliveries_by_hook ON webhook_deliveries (webhook_id, id);
 """
 
-SCHEMA = CORE + SECURITY + WEBHOOKS
+# Media (issue 11): the per-client download cache's index (files under sessions/<id>/media/).
+MEDIA = """
+CREATE TABLE IF NOT EXISTS media_cache (
+    client TEXT NOT NULL,
+    msg_id TEXT NOT NULL,
+    file TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mimetype TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    used REAL NOT NULL,
+    PRIMARY KEY (client, msg_id)
+);
+CREATE INDEX IF NOT EXISTS media_cache_lru ON media_cache (client, used);
+"""
+
+SCHEMA = CORE + SECURITY + WEBHOOKS + MEDIA
 
 # (table, column, type) added after the first release: created on open when missing.
 ADDED_COLUMNS = (
@@ -167,4 +182,5 @@ ADDED_COLUMNS = (
     # kind-specific parts (location, contacts, poll, system) as one JSON object.
     ("messages", "quoted_id", "TEXT"),
     ("messages", "details", "TEXT"),
+    ("messages", "media", "TEXT"),  # a media message's file: JSON {mimetype, filename, …}
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -174,3 +175,31 @@ class GroupLeft(msgspec.Struct, frozen=True):
 class GroupInvite(msgspec.Struct, frozen=True):
     id: WaId
     code: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+
+
+# --- media (issue 11) -------------------------------------------------------------------------
+# The bytes never cross the socket: the daemon and the worker of a client share its folder
+# (one user, 0700). A file is named by a random token, never by a path, in MEDIA_TMP under the
+# client's folder: the daemon writes an upload there for ``send_media`` and the worker writes a
+# download there for ``download_media``; each side checks what it reads (regular file, no link).
+SEND_MEDIA = "send_media"  # {to, token, mimetype, filename, caption, kind, reply_to}
+DOWNLOAD_MEDIA = "download_media"  # {id, token, max_bytes}
+MEDIA_TMP = ("media", "tmp")  # the folder of the files, under the client's folder
+MEDIA_TOKEN = re.compile(r"^[0-9a-f]{32}$")
+MEDIA_ERRORS = frozenset({"media_gone", "message_not_found", "not_on_whatsapp"})
+PASSTHROUGH_ERRORS = PASSTHROUGH_ERRORS | MEDIA_ERRORS
+
+
+class SentMedia(msgspec.Struct, frozen=True):
+    """The result of ``send_media``: the message and its WhatsApp type (``ptt`` for voice)."""
+
+    id: Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
+    ack: Annotated[int, msgspec.Meta(ge=-1, le=10)] = 0
+    type: Annotated[str, msgspec.Meta(max_length=32)] = ""
+
+
+class Downloaded(msgspec.Struct, frozen=True):
+    """The result of ``download_media``: the file's size and the type the page gave it."""
+
+    size: Annotated[int, msgspec.Meta(ge=0, le=2**40)]
+    mimetype: Annotated[str, msgspec.Meta(max_length=255)] = ""

@@ -83,6 +83,16 @@ class SystemInfo(msgspec.Struct, frozen=True):
 KIND_FIELDS = ("location", "contacts", "poll", "system")
 
 
+class MediaData(msgspec.Struct, frozen=True, kw_only=True):
+    """A media message's file (issue 11): its body is a thumbnail, its text the caption."""
+
+    mimetype: Short | None = None
+    filename: Short | None = None
+    size: Annotated[int, msgspec.Meta(ge=0, le=2**40)] | None = None
+    caption: Text | None = None
+    sha256: Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")] | None = None
+
+
 class MessageData(Payload, frozen=True):
     id: WaId
     chat_id: WaId
@@ -102,6 +112,7 @@ class MessageData(Payload, frozen=True):
     contacts: Annotated[list[ContactCard], msgspec.Meta(max_length=300)] | None = None
     poll: Poll | None = None
     system: SystemInfo | None = None
+    media: MediaData | None = None
 
 
 class AckData(Payload, frozen=True):
@@ -217,7 +228,8 @@ VOCABULARY: tuple[WorkerEvent, ...] = (
         "chat.new_message (and messages found by backfill after a reconnect)",
         "{id, chat_id, from_me, from, to, body, type, timestamp, ack, backfill, quoted_id}"
         " + by type: location {latitude, longitude, name, address, url}, contacts [{name,"
-        " vcard}], poll {name, options, selectable_count}, system {subtype, recipients}",
+        " vcard}], poll {name, options, selectable_count}, system {subtype, recipients};"
+        " media messages {media: {mimetype, filename, size, caption, sha256}, media_url}",
     ),
     WorkerEvent(
         ACK, AckData, "message.ack", "chat.msg_ack_change", "{ids, ack, chat_id}", bridge="ack"

@@ -279,6 +279,52 @@
     },
   };
 
+  // ------------------------------------------------------------------ WPP.chat: media (issue 11)
+  const MEDIA_MSG_TYPES = ['image', 'video', 'audio', 'ptt', 'document', 'sticker'];
+  function mediaChat() {
+    return {
+      /** content: a data URL, Blob or File; options.type 'auto-detect' | image | video | audio | document | sticker. */
+      async sendFileMessage(chatId, content, options = {}) {
+        options = { createChat: false, markIsRead: true, waitForAck: true, type: 'auto-detect', ...options };
+        requireLogin();
+        const wid = assertWid(chatId);
+        const existing = M.ChatStore.get(wid);
+        if (!existing && (!wid.isUser() || !(await contact.queryExists(wid)))) {
+          throw new WPPError('chat_not_found', `Chat not found for ${chatId}`, { id: chatId });
+        }
+        const blob = typeof content === 'string' ? await (await fetch(content)).blob() : content;
+        if (!(blob instanceof Blob)) throw new WPPError('invalid_file', 'content must be a data URL, Blob or File');
+        const mimetype = options.mimetype || blob.type || 'application/octet-stream';
+        let type = options.type;
+        if (type === 'auto-detect') {
+          const main = mimetype.split('/')[0];
+          type = ['image', 'video', 'audio'].includes(main) ? main : 'document';
+        }
+        if (type === 'audio' && options.isPtt) type = 'ptt';
+        if (options.markIsRead && existing) await M.Chats.markRead(existing.id).catch(() => null);
+        const filename = options.filename || blob.name || undefined;
+        const [stored, result] = M.Msgs.sendMedia(wid, blob, { type, mimetype, filename, caption: options.caption, messageId: options.messageId });
+        result.catch(() => null);
+        const msg = await stored;
+        const sendMsgResult = options.waitForAck ? await result : null;
+        return { id: msg.id.toString(), ack: msg.ack, from: msg.from.toString(), to: wid.toString(), sendMsgResult };
+      },
+      /** The file of a media message, as a Blob. */
+      async downloadMedia(id) {
+        const msg = M.MsgStore.get(String((id && id._serialized) || id));
+        if (!msg) throw new WPPError('msg_not_found', `Message ${id} not found`, { id });
+        if (!MEDIA_MSG_TYPES.includes(msg.type) || !msg.directPath) {
+          throw new WPPError('message_not_contains_media', `Message ${id} not contains media`, { id });
+        }
+        try {
+          return await M.Msgs.downloadMedia(msg);
+        } catch (err) {
+          throw new WPPError('media_not_found', `The media for message ${id} was not found`, { id });
+        }
+      },
+    };
+  }
+
   // ------------------------------------------------------------------ WPP.chat
   const chat = {
     async list(options = {}) {
@@ -413,6 +459,7 @@
       const c = assertGetChat(chatId);
       return M.Chats.markRead(c.id);
     },
+    ...mediaChat(),
   };
 
   /** Like wa-js's sendRawMessage: the chat (created for a user on WhatsApp), a quoted message,

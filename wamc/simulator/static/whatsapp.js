@@ -168,6 +168,7 @@
       this.isForwarded = false;
       this.broadcast = false;
       for (const [k, v] of Object.entries(extrasOf(rec))) this[k] = WID_EXTRAS.has(k) ? Wid.parse(v) : v;
+      Object.assign(this, pickMedia(rec));
     }
     /** What a reply to this message carries (WhatsApp's msgContextInfo). */
     msgContextInfo(chatWid) {
@@ -201,8 +202,64 @@
         editKey: this.latestEditMsgKey ? this.latestEditMsgKey._serialized : undefined,
         editedAtMs: this.latestEditSenderTimestampMs,
         ...extrasOf(this),
+        ...pickMedia(this),
       };
     }
+  }
+
+  // --- media (issue 11): a media message's fields, as WhatsApp Web's MsgModel has them. Its body
+  // is a base64 JPEG thumbnail (images), its text the caption; the file sits on the media server
+  // (the simulator's /sim/media) under directPath.
+  const MEDIA_KEYS = ['mimetype', 'filename', 'size', 'caption', 'filehash', 'directPath'];
+  function pickMedia(source) {
+    const out = {};
+    for (const k of MEDIA_KEYS) if (source && source[k] !== undefined) out[k] = source[k];
+    return out;
+  }
+  async function sha256Base64(blob) {
+    const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', await blob.arrayBuffer()));
+    let text = '';
+    for (let i = 0; i < digest.length; i += 1) text += String.fromCharCode(digest[i]);
+    return btoa(text);
+  }
+  async function thumbnail(blob) {
+    try {
+      const bitmap = await createImageBitmap(blob);
+      const scale = Math.min(1, 64 / Math.max(bitmap.width, bitmap.height));
+      const canvas = new OffscreenCanvas(Math.max(1, Math.round(bitmap.width * scale)), Math.max(1, Math.round(bitmap.height * scale)));
+      canvas.getContext('2d').drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+      const jpeg = await canvas.convertToBlob({ type: 'image/jpeg', quality: 0.5 });
+      return await blobBase64(jpeg);
+    } catch (err) {
+      return '';
+    }
+  }
+  function blobBase64(blob) {
+    return new Promise((resolve, reject) => {
+      const reader = new FileReader();
+      reader.onload = () => resolve(String(reader.result).split(',', 2)[1] || '');
+      reader.onerror = () => reject(reader.error);
+      reader.readAsDataURL(blob);
+    });
+  }
+  /** Upload to the media server, then send like a text: [Promise<MsgModel>, Promise<result>]. */
+  function sendMedia(chatWid, blob, { type, mimetype, filename, caption, messageId } = {}) {
+    const uploaded = (async () => {
+      if (!Store.login) throw new Error('not logged in');
+      const r = await fetch('/sim/media', { method: 'POST', body: blob, headers: { 'Content-Type': 'application/octet-stream' } });
+      if (!r.ok) throw new Error(`media upload failed: HTTP ${r.status}`);
+      const { direct_path: directPath } = await r.json();
+      const body = type === 'image' || type === 'sticker' ? await thumbnail(blob) : '';
+      const fields = { type, mimetype, filename, caption: caption || undefined, size: blob.size, filehash: await sha256Base64(blob), directPath };
+      return { body, fields };
+    })();
+    const pair = uploaded.then(({ body, fields }) => sendMsg(chatWid, { ...fields, body }, { messageId }));
+    return [pair.then((p) => p[0]), pair.then((p) => p[1])];
+  }
+  async function downloadMedia(msg) {
+    const r = await fetch(`/sim/media/${encodeURIComponent(msg.directPath)}`, { cache: 'no-store' });
+    if (!r.ok) throw new Error(`media download failed: HTTP ${r.status}`);
+    return r.blob();
   }
 
   class ChatModel {
@@ -682,7 +739,7 @@
   function transmit(model) {
     const rec = model.toRecord();
     const { id, to, body, type } = rec;
-    Server.post({ t: 'send', id, to, body, type, extra: extrasOf(rec) });
+    Server.post({ t: 'send', id, to, body, type, extra: extrasOf(rec), ...pickMedia(model) });
   }
 
   /** Like the real addAndSendMsgToChat: [Promise<MsgModel>, Promise<SendMsgResultObject>]. */
@@ -690,7 +747,8 @@
     return sendMsg(chatWid, { type: 'chat', body }, opts);
   }
 
-  /** Any kind: `fields` = {type, body, …MSG_EXTRAS}; `quoted` = the replied-to MsgModel. */
+  /** Any kind: `fields` = {type, body, …MSG_EXTRAS, …media fields}; `quoted` = the replied-to
+   * MsgModel. */
   function sendMsg(chatWid, fields, { messageId, quoted } = {}) {
     const stored = (async () => {
       if (!Store.login) throw new Error('not logged in');
@@ -711,6 +769,7 @@
           t,
           ack: ACK.CLOCK,
           rowId: ++Store.rowId,
+          ...pickMedia(fields),
         },
         true,
       );
@@ -1438,7 +1497,7 @@
     CallStore,
     LidPnCache,
     Chats: { markRead },
-    Msgs: { sendText, sendMsg, react, editOwn, revokeOwn, deleteLocal },
+    Msgs: { sendText, sendMsg, react, editOwn, revokeOwn, deleteLocal, sendMedia, downloadMedia },
     ChatPresence: {
       markComposing: (chat) => chatState(chat, 'composing'),
       markRecording: (chat) => chatState(chat, 'recording'),

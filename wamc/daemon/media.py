@@ -1,0 +1,208 @@
+"""Media files of a client (issue 11): uploads on their way to the worker, and the download
+cache (fetched through the worker on first request, kept under the client's folder, least
+recently used out beyond ``WAMC_MEDIA_CACHE_MB``).
+
+How bytes cross between the daemon and a worker: not on the ZeroMQ socket at all. The daemon and
+its workers run as one user and a client's folder (``sessions/<id>``, 0700) is shared by the
+daemon and that client's worker only, so a file there, named by a random token
+(``wamc.wire.commands.MEDIA_TMP``), is the handoff: the daemon streams an upload into one and
+asks the worker to send it; the worker writes a download into one and the daemon moves it into
+the cache. Nothing is held whole in memory or chopped into frames, a lost worker leaves at most a
+file that the next use of the folder sweeps, and the worker never receives a path, only a token
+it checks. The worker is not trusted: a file it wrote is opened without following links, must
+be a regular file of the size it announced and no larger than the limit, and is moved only if
+the path still names the file that was checked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import secrets
+import stat
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from wamc.config import Settings
+from wamc.daemon.control import Control
+from wamc.daemon.media_kinds import MB, SNIFF_BYTES, largest_limit, sniff
+from wamc.daemon.registry import Client, client_log
+from wamc.errors import Refused
+from wamc.privilege import private_dir
+from wamc.storage import Database
+from wamc.storage import media as rows
+from wamc.wire import commands as C
+
+STALE_SECONDS = 3600.0  # a temporary file older than this was left by a crash: swept
+
+
+@dataclass(frozen=True)
+class CachedMedia:
+    path: Path
+    size: int
+    mimetype: str
+    sha256: str
+
+
+class MediaFiles:
+    """The daemon's side of a client's media folder."""
+
+    def __init__(self, settings: Settings, store: Database, control: Control) -> None:
+        self.settings = settings
+        self.store = store
+        self.control = control
+        self._fetching: dict[tuple[str, str], asyncio.Future[CachedMedia]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # --- folders and temporary files ---------------------------------------------------------
+    def tmp_dir(self, client_id: str) -> Path:
+        return self.settings.client_dir(client_id).joinpath(*C.MEDIA_TMP)
+
+    def cache_dir(self, client_id: str) -> Path:
+        return self.settings.client_dir(client_id) / "media" / "cache"
+
+    def new_tmp(self, client_id: str) -> tuple[str, Path, int]:
+        """A new private temporary file: (token, path, open fd for writing)."""
+        folder = self.tmp_dir(client_id)
+        private_dir(folder)
+        self._sweep(folder)
+        token = secrets.token_hex(16)
+        path = folder / token
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+        return token, path, os.open(path, flags, 0o600)
+
+    @staticmethod
+    def _sweep(folder: Path) -> None:
+        cutoff = time.time() - STALE_SECONDS
+        with contextlib.suppress(OSError), os.scandir(folder) as entries:
+            for entry in entries:
+                with contextlib.suppress(OSError):
+                    if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                        os.unlink(entry.path)
+
+    # --- downloads ---------------------------------------------------------------------------
+    async def fetch(self, client: Client, msg_id: str, media: dict[str, Any]) -> CachedMedia:
+        """The message's media from the cache, else through the worker (one fetch at a time
+        per message: concurrent callers share it)."""
+        hit = await self._hit(client.id, msg_id)
+        if hit is not None:
+            return hit
+        key = (client.id, msg_id)
+        running = self._fetching.get(key)
+        if running is None:
+            running = asyncio.ensure_future(self._download(client, msg_id, media))
+            self._fetching[key] = running
+            running.add_done_callback(lambda _f: self._fetching.pop(key, None))
+        return await asyncio.shield(running)
+
+    async def _hit(self, client_id: str, msg_id: str) -> CachedMedia | None:
+        row = await rows.cached(self.store, client_id, msg_id)
+        if row is None:
+            return None
+        path = self.cache_dir(client_id) / row["file"]
+        try:
+            if not stat.S_ISREG(path.lstat().st_mode):
+                raise FileNotFoundError(path)
+        except OSError:  # evicted under us, or the folder was wiped: fetch again
+            await rows.forget_cached(self.store, client_id, msg_id)
+            return None
+        await rows.touch(self.store, client_id, msg_id, time.time())
+        return CachedMedia(path, int(row["size"]), row["mimetype"], row["sha256"])
+
+    async def _download(self, client: Client, msg_id: str, media: dict[str, Any]) -> CachedMedia:
+        limit = largest_limit(self.settings)
+        token, tmp, fd = self.new_tmp(client.id)
+        os.close(fd)  # the worker fills it
+        try:
+            args = {"id": msg_id, "token": token, "max_bytes": limit}
+            timeout = max(self.settings.media_timeout, self.settings.request_timeout)
+            got = await self.control.request(client, C.DOWNLOAD_MEDIA, args, timeout, C.Downloaded)
+            return await self._keep(client, msg_id, media, tmp, token, got, limit)
+        finally:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+
+    async def _keep(
+        self,
+        client: Client,
+        msg_id: str,
+        media: dict[str, Any],
+        tmp: Path,
+        token: str,
+        got: C.Downloaded,
+        limit: int,
+    ) -> CachedMedia:
+        """Check the worker's file and move it into the cache."""
+        folder = self.cache_dir(client.id)
+        private_dir(folder)
+        target = folder / token
+        fd = os.open(tmp, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or st.st_size != got.size or st.st_size > limit:
+                raise Refused("whatsapp_error", "the worker's download is not the file announced")
+            digest, head = await asyncio.to_thread(_hash_fd, fd)
+            os.rename(tmp, target)
+            moved = target.lstat()
+            if (moved.st_ino, moved.st_dev) != (st.st_ino, st.st_dev):
+                target.unlink()
+                raise Refused("whatsapp_error", "the worker's download changed while checked")
+        finally:
+            os.close(fd)
+        mimetype = (
+            media.get("mimetype") or got.mimetype or sniff(head) or "application/octet-stream"
+        )
+        now = time.time()
+        await rows.add_cached(
+            self.store, client.id, msg_id, token, st.st_size, mimetype, digest, now
+        )
+        cap = int(self.settings.media_cache_mb * MB)
+        for name in await rows.evict(self.store, client.id, cap, keep=msg_id):
+            with contextlib.suppress(OSError):
+                (folder / name).unlink()
+        client_log(client).info("media of {} cached ({} bytes)", msg_id, st.st_size)
+        return CachedMedia(target, st.st_size, mimetype, digest)
+
+    def auto_download(self, client: Client, msg_id: str) -> None:
+        """WAMC_MEDIA_AUTO_DOWNLOAD: fetch a media message's file as it arrives."""
+        task = asyncio.ensure_future(self._auto(client, msg_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _auto(self, client: Client, msg_id: str) -> None:
+        try:
+            media = await rows.message_media(self.store, client.id, msg_id)
+            await self.fetch(client, msg_id, media or {})
+        except Refused as exc:
+            client_log(client).warning("auto-download of {} failed: {}", msg_id, exc.code)
+        except Exception as exc:  # a background task: never lost silently, never raised
+            client_log(client).warning("auto-download of {} failed: {!r}", msg_id, exc)
+
+    def hook(self) -> Callable[[Client, str], None] | None:
+        """The ingest hook for WAMC_MEDIA_AUTO_DOWNLOAD (None when it is off)."""
+        return self.auto_download if self.settings.media_auto_download else None
+
+
+def _hash_fd(fd: int) -> tuple[str, bytes]:
+    """(hex SHA-256, the first bytes) of an open file, read from its start."""
+    digest = hashlib.sha256()
+    head = b""
+    offset = 0
+    while chunk := os.pread(fd, MB, offset):
+        if not head:
+            head = chunk[:SNIFF_BYTES]
+        digest.update(chunk)
+        offset += len(chunk)
+    return digest.hexdigest(), head
+
+
+def write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
+    """Write every byte (``os.write`` may write fewer)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
