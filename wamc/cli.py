@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from wamc.cli_export import export
 from wamc.config import Settings, SettingsError, load_settings
 
 
@@ -157,6 +158,8 @@ def _check_id(client_id: str) -> str:
         raise click.BadParameter(CLIENT_ID_HELP, param_hint="CLIENT_ID")
     return client_id
 
+
+main.add_command(export)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -81,6 +81,13 @@ class Settings:
     send_interval: float = 0.5  # minimum seconds between two sends of one client
     send_jitter: float = 1.0  # plus a random 0..jitter seconds
     send_queue_size: int = 100  # sends waiting per client; beyond: 429 send_queue_full
+    # Retention (issue 11), per client overridable (PATCH /api/clients/{id}/settings); 0 = keep.
+    message_retention_days: float = 0.0  # stored messages older than this are deleted
+    media_retention_days: float = 0.0  # cached media files older than this are deleted
+    retention_interval: float = 3600.0  # seconds between two retention passes
+    # Scheduled exports into sessions/<id>/exports/ (0 = off; fractions of an hour allowed).
+    export_every_hours: float = 0.0
+    export_keep_days: float = 30.0  # exports older than this are deleted
     # Test-only fault injection (wamc/daemon/faults.py): a named point where the daemon crashes.
     fault_crash: str = ""
 
@@ -232,6 +239,11 @@ _ENV = {
     "recycle_hours": "WAMC_RECYCLE_HOURS",
     "recycle_check_interval": "WAMC_RECYCLE_CHECK_INTERVAL",
     "fault_crash": "WAMC_FAULT_CRASH",
+    "message_retention_days": "WAMC_MESSAGE_RETENTION_DAYS",
+    "media_retention_days": "WAMC_MEDIA_RETENTION_DAYS",
+    "retention_interval": "WAMC_RETENTION_INTERVAL",
+    "export_every_hours": "WAMC_EXPORT_EVERY_HOURS",
+    "export_keep_days": "WAMC_EXPORT_KEEP_DAYS",
 }
 
 

@@ -18,6 +18,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from wamc import __version__
 from wamc import validation as V
+from wamc.api import settings_models as SM
 from wamc.api.problems import HTTP, PROBLEM_JSON, PROBLEM_TYPE
 from wamc.api.spec import Route
 
@@ -54,12 +55,13 @@ def _models() -> list[type[BaseModel]]:
         V.MessageAckData,
         V.DaemonStartedData,
         V.StreamTicket,
+        *SM.MODELS,
     ]
 
 
 def _schemas() -> dict[str, Any]:
     models = _models()
-    requests = (V.SendMessage, V.TokenCreate)
+    requests = (V.SendMessage, V.TokenCreate, *SM.REQUESTS)
     modes: list[tuple[type[BaseModel], JsonSchemaMode]] = [
         (m, "validation" if m in requests else "serialization") for m in models
     ]

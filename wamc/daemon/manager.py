@@ -7,10 +7,12 @@ from typing import Any
 from wamc.config import Settings
 from wamc.daemon.backend import Backend
 from wamc.daemon.control import Control
+from wamc.daemon.exports import ExportSchedule
 from wamc.daemon.inbox import Inbox
 from wamc.daemon.ingest import Ingest
 from wamc.daemon.link import Transport
 from wamc.daemon.registry import Client, Registry
+from wamc.daemon.retention import RetentionService
 from wamc.daemon.supervision import Supervisor
 from wamc.events import EventBus
 from wamc.storage import Database
@@ -35,6 +37,8 @@ class ClientManager:
         self.settings = registry.settings
         self.store = registry.store
         self.clients: dict[str, Client] = registry.clients
+        self.retention = RetentionService(registry)  # issue 11: retention and exports
+        self.exports = ExportSchedule(registry)
 
     @classmethod
     def build(

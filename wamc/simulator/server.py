@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from .bulk import bulk_routes
 from .control import WORLD_KEY, control_routes, json_errors
 from .model import Device, SimError
 from .world import World
@@ -141,6 +142,7 @@ def create_app(world: World) -> web.Application:
             web.get("/sim/ws", page_socket),
             web.get("/sim/frame", frame_page),
             *control_routes(),
+            *bulk_routes(app),
         ]
     )
     return app
