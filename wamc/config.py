@@ -88,6 +88,9 @@ class Settings:
     # Scheduled exports into sessions/<id>/exports/ (0 = off; fractions of an hour allowed).
     export_every_hours: float = 0.0
     export_keep_days: float = 30.0  # exports older than this are deleted
+    # Events per second a page may feed its worker (bursts of 500 pass at once; a flood beyond
+    # its queue is dropped): the hostile-page guard, raised for a busy account's history sync.
+    page_event_rate: float = 100.0
     # Test-only fault injection (wamc/daemon/faults.py): a named point where the daemon crashes.
     fault_crash: str = ""
 
@@ -244,6 +247,7 @@ _ENV = {
     "retention_interval": "WAMC_RETENTION_INTERVAL",
     "export_every_hours": "WAMC_EXPORT_EVERY_HOURS",
     "export_keep_days": "WAMC_EXPORT_KEEP_DAYS",
+    "page_event_rate": "WAMC_PAGE_EVENT_RATE",
 }
 
 
