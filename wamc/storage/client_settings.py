@@ -15,7 +15,7 @@ from wamc.config import Settings
 from wamc.storage.db import Database
 
 MAX_DAYS = 36500.0  # a hundred years: larger values are typos
-Days = Annotated[float, Field(ge=0, le=MAX_DAYS, allow_inf_nan=False)]
+Days = Annotated[float, Field(ge=0, le=MAX_DAYS, allow_inf_nan=False, strict=True)]
 
 
 class ClientSettings(BaseModel):
