@@ -105,6 +105,16 @@ class Settings:
     media_cache_mb: float = 512.0
     media_auto_download: int = 0
     media_timeout: float = 120.0
+    # Retention (issue 11), per client overridable (PATCH /api/clients/{id}/settings); 0 = keep.
+    message_retention_days: float = 0.0  # stored messages older than this are deleted
+    media_retention_days: float = 0.0  # cached media files older than this are deleted
+    retention_interval: float = 3600.0  # seconds between two retention passes
+    # Scheduled exports into sessions/<id>/exports/ (0 = off; fractions of an hour allowed).
+    export_every_hours: float = 0.0
+    export_keep_days: float = 30.0  # exports older than this are deleted
+    # Events per second a page may feed its worker (bursts of 500 pass at once; a flood beyond
+    # its queue is dropped): the hostile-page guard, raised for a busy account's history sync.
+    page_event_rate: float = 100.0
     # Test-only fault injection (wamc/daemon/faults.py): a named point where the daemon crashes.
     fault_crash: str = ""
 
@@ -282,6 +292,12 @@ _ENV = {
     "media_cache_mb": "WAMC_MEDIA_CACHE_MB",
     "media_auto_download": "WAMC_MEDIA_AUTO_DOWNLOAD",
     "media_timeout": "WAMC_MEDIA_TIMEOUT",
+    "message_retention_days": "WAMC_MESSAGE_RETENTION_DAYS",
+    "media_retention_days": "WAMC_MEDIA_RETENTION_DAYS",
+    "retention_interval": "WAMC_RETENTION_INTERVAL",
+    "export_every_hours": "WAMC_EXPORT_EVERY_HOURS",
+    "export_keep_days": "WAMC_EXPORT_KEEP_DAYS",
+    "page_event_rate": "WAMC_PAGE_EVENT_RATE",
 }
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")

@@ -126,9 +126,10 @@ async def build(settings: Settings, api_key: str) -> Services:
 async def start(svc: Services) -> None:
     settings, manager = svc.settings, svc.manager
     await svc.webhooks.start()
-    days = svc.settings.event_retention_days
-    svc.tasks.append(asyncio.create_task(E.retention_loop(svc.store, days), name="event-retention"))
     await manager.supervisor.load()  # before any worker frame is read: adopted workers known
+    await manager.retention.load()
+    # Messages, media and events (per client): first, so it is cancelled last (shutdown).
+    svc.tasks.append(asyncio.create_task(manager.retention.run(), name="retention"))
     legacy = legacy_client_ids(manager.clients)
     if legacy:
         logger.warning(
@@ -157,11 +158,12 @@ async def start(svc: Services) -> None:
     await manager.supervisor.restore()
     svc.tasks.append(asyncio.create_task(manager.supervisor.watchdog(), name="watchdog"))
     svc.tasks.append(asyncio.create_task(manager.supervisor.recycler(), name="recycler"))
+    svc.tasks.append(asyncio.create_task(manager.exports.run(), name="exports"))
 
 
 async def shutdown(svc: Services) -> None:
     await begin_shutdown(svc.app)  # queued sends 503, every WebSocket 1001 / SSE shutdown
-    for task in svc.tasks[1:]:  # watchdog, recycler: before the workers go
+    for task in svc.tasks[1:]:  # watchdog, recycler, exports: before the workers go
         task.cancel()
     supervisor = svc.manager.supervisor
     if svc.settings.stop_workers_on_exit or svc.app[system.FULL_STOP]:
@@ -172,7 +174,7 @@ async def shutdown(svc: Services) -> None:
     await svc.runner.cleanup()
     await svc.link.close()
     await svc.webhooks.stop(grace=HANDLER_GRACE)
-    for task in svc.tasks[:1]:  # event retention: until the last event is written
+    for task in svc.tasks[:1]:  # retention: until the last event is written
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

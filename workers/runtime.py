@@ -63,6 +63,7 @@ class Worker:
             executable=settings.resolved_browser_path(),
             on_event=self.on_page_event,
         )
+        self.browser.gate.rate = max(1.0, settings.page_event_rate)  # WAMC_PAGE_EVENT_RATE
 
     # --- lifecycle -------------------------------------------------------------------------
     async def run(self) -> int:

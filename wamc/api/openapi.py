@@ -20,6 +20,7 @@ from wamc import __version__
 from wamc import validation as V
 from wamc.api import group_models as GM
 from wamc.api import message_models as MM
+from wamc.api import settings_models as SM
 from wamc.api.media_models import MODELS as MEDIA_MODELS
 from wamc.api.media_models import SendMedia
 from wamc.api.problems import HTTP, PROBLEM_JSON, PROBLEM_TYPE
@@ -63,12 +64,13 @@ def _models() -> list[type[BaseModel]]:
         *GM.REQUESTS,
         *GM.ANSWERS,
         *MEDIA_MODELS,
+        *SM.MODELS,
     ]
 
 
 def _schemas() -> dict[str, Any]:
     models = _models()
-    requests = (V.SendMessage, V.TokenCreate, *MM.REQUESTS, *GM.REQUESTS, SendMedia)
+    requests = (V.SendMessage, V.TokenCreate, *MM.REQUESTS, *GM.REQUESTS, SendMedia, *SM.REQUESTS)
     modes: list[tuple[type[BaseModel], JsonSchemaMode]] = [
         (m, "validation" if m in requests else "serialization") for m in models
     ]

@@ -16,12 +16,14 @@ from wamc.api.handlers import (
     clients,
     contacts,
     docs,
+    export,
     groups,
     media,
     message_actions,
     messages,
     ops,
     qr,
+    settings,
     sse,
     system,
     tokens,
@@ -29,6 +31,7 @@ from wamc.api.handlers import (
     ws,
 )
 from wamc.api.media_models import SendMedia, SendMediaResult
+from wamc.api.settings_models import ClientSettingsAnswer
 from wamc.api.spec import (
     ANY_JSON,
     CHAT_PARAM,
@@ -49,6 +52,7 @@ from wamc.api.spec import (
     page,
     query,
 )
+from wamc.storage.client_settings import ClientSettings
 
 C = "/api/clients/{id}"
 IDEMPOTENCY_KEY = Param(
@@ -240,6 +244,40 @@ DASHBOARD = [  # the admin dashboard (static, public) and the API calls it needs
           content=json_body("RecentMessages"), errors=("invalid_parameter", "invalid_client_id"),
           params=(limit(50, 200), query("client", {"type": "string"}, "only this client"))),
 ]
+EXPORT = [  # issue 11: conversation export (backup) and per-client settings (retention)
+    Route("GET", C + "/export", export.export, "read", "export",
+          "Export a client's stored messages (JSON Lines, or a tar with media)", "messages",
+          errors=(*CLIENT_ERRORS, "invalid_chat_id", "invalid_parameter"),
+          params=(CLIENT_PARAM,
+                  query("after", {"type": "string", "format": "date-time"},
+                        "only messages after this ISO 8601 time (no zone: UTC)"),
+                  query("chat", {"type": "string", "pattern": V.CHAT_ID.pattern},
+                        "only this chat"),
+                  query("media", {"type": "string", "enum": ["0", "1"], "default": "0"},
+                        "1: a tar with the cached media files")),
+          content={"application/x-ndjson": {"schema": {"type": "string"}},
+                   "application/x-tar": {"schema": {"type": "string", "format": "binary"}}},
+          description="Streamed (chunked) as it is read, oldest first: one message per line, "
+          "in the shape of the history endpoint (`Message`). `X-Wamc-Export-Count` says how many "
+          "messages matched when it started. With `media=1` a tar (POSIX, streamed): "
+          "`messages.jsonl`, `media/<sha256>` for each media file already in the client's "
+          "cache, and `missing.jsonl` listing the media messages whose file is not (fetch them "
+          "with the media download endpoint). A truncated transfer ends without the final "
+          "chunk, so it cannot pass for a complete one. Scheduled exports: "
+          "WAMC_EXPORT_EVERY_HOURS into `sessions/<id>/exports/`."),
+    Route("GET", C + "/settings", settings.get_settings, "control", "get_settings",
+          "A client's own settings and its effective retention", "clients",
+          response=ClientSettingsAnswer, errors=CLIENT_ERRORS, params=(CLIENT_PARAM,)),
+    Route("PATCH", C + "/settings", settings.patch_settings, "control", "patch_settings",
+          "Change a client's own settings (retention)", "clients",
+          response=ClientSettingsAnswer, request=ClientSettings,
+          errors=(*CLIENT_ERRORS, "invalid_json", "invalid_field"), params=(CLIENT_PARAM,),
+          description="A merge: the fields given are set, null puts one back to the global "
+          "default, the others stay. Retention (days, 0 = forever) applies at once, in the "
+          "background: messages (WAMC_MESSAGE_RETENTION_DAYS), cached media files "
+          "(WAMC_MEDIA_RETENTION_DAYS) and logged events (WAMC_EVENT_RETENTION_DAYS). Deleted "
+          "messages are not fetched again by the backfill after a restart."),
+]
 WEBHOOKS = [  # documented generically for now (admin key only)
     admin_only("GET", "/api/webhooks", webhooks.list_all),
     admin_only("POST", "/api/webhooks", webhooks.create_global),
@@ -354,6 +392,7 @@ ROUTES: tuple[Route, ...] = (
     *TOKENS,
     *DOCS,
     *DASHBOARD,
+    *EXPORT,
     *WEBHOOKS,
     *MESSAGE_ACTIONS,
 )

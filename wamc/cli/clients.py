@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from wamc.cli.export import export
 from wamc.cli.http import Api, check_id
 from wamc.cli.output import duration, json_option, print_json, render_table, show, size
 from wamc.cli.qr import show_qr
@@ -130,3 +131,6 @@ def clients_send(client_id: str, to: str, text: str) -> None:
 def clients_qr(client_id: str, once: bool, timeout: float) -> None:
     """Draw the client's QR in the terminal; redraw it as WhatsApp rotates it, until linked."""
     show_qr(Api(), check_id(client_id), once, timeout)
+
+
+clients.add_command(export)

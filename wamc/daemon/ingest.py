@@ -26,6 +26,7 @@ from wamc.storage import clients as client_rows
 from wamc.storage import events as event_log
 from wamc.storage import media as media_rows
 from wamc.storage import messages as message_rows
+from wamc.storage import retention as retention_rows
 from wamc.timeutil import iso_from_unix, utc_now_iso
 from wamc.wire import events as W
 from wamc.wire import frames as F
@@ -179,6 +180,10 @@ async def _message(ing: Ingest, client: Client, m: W.MessageData) -> Published:
         "quoted_id": m.quoted_id,
         "details": _kinds(m),
     }
+    if m.backfill and await retention_rows.already_pruned(
+        ing.store, client.id, m.chat_id, int(m.timestamp or 0)
+    ):
+        return None  # deleted by retention: a backfill brings it again, it is not new
     if not await message_rows.add(ing.store, client.id, row):
         return None  # a duplicate (replay, backfill, LID and phone forms of one message)
     faults.crash_point("after_message_stored")

@@ -7,11 +7,13 @@ from typing import Any
 from wamc.config import Settings
 from wamc.daemon.backend import Backend
 from wamc.daemon.control import Control
+from wamc.daemon.exports import ExportSchedule
 from wamc.daemon.inbox import Inbox
 from wamc.daemon.ingest import Ingest
 from wamc.daemon.link import Transport
 from wamc.daemon.media import MediaFiles
 from wamc.daemon.registry import Client, Registry
+from wamc.daemon.retention import RetentionService
 from wamc.daemon.supervision import Supervisor
 from wamc.events import EventBus
 from wamc.storage import Database
@@ -38,6 +40,8 @@ class ClientManager:
         self.clients: dict[str, Client] = registry.clients
         self.media = MediaFiles(self.settings, self.store, control)  # issue 11
         ingest.on_media = self.media.hook()
+        self.retention = RetentionService(registry)  # issue 11: retention and exports
+        self.exports = ExportSchedule(registry)
 
     @classmethod
     def build(

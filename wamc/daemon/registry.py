@@ -23,6 +23,7 @@ from wamc.states import ClientState, can_transition
 from wamc.storage import Database
 from wamc.storage import clients as client_rows
 from wamc.storage import messages as message_rows
+from wamc.storage.client_settings import ClientSettings, Retention, effective_retention
 from wamc.storage.clients import ClientRow
 from wamc.timeutil import iso_from_unix, utc_now_iso
 
@@ -63,6 +64,7 @@ class Client:
     bad_frames: int = 0  # frames refused (undecodable, invalid, wrong secret)
     dead_events: int = 0  # events acknowledged but not applied
     stop_outcome: StopOutcome | None = None  # how the last stop ended: clean | term | kill
+    retention: Retention | None = None  # effective retention days (wamc/daemon/retention.py)
 
     @property
     def pid(self) -> int | None:
@@ -87,6 +89,7 @@ class Client:
             "bad_frames": self.bad_frames,
             "dead_events": self.dead_events,
             "stop_outcome": self.stop_outcome,
+            "retention": self.retention.model_dump() if self.retention else None,
             **client_usage(self.pid, self.browser_pid),  # memory and CPU of the whole tree
         }
 
@@ -119,6 +122,7 @@ class Registry:
             created_at=created_at,
             desired=DESIRED_RUNNING,
             backoff=self.new_backoff(),
+            retention=effective_retention(self.settings, ClientSettings()),
         )
 
     async def load(self) -> list[tuple[Client, ClientRow]]:

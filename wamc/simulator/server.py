@@ -14,6 +14,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from .action_control import action_routes
 from .actions import page_actions
+from .bulk import bulk_routes
 from .control import WORLD_KEY, _body, control_routes, json_errors
 from .group_control import group_routes, page_groups
 from .media import media_routes
@@ -150,6 +151,7 @@ def create_app(world: World) -> web.Application:
             *action_routes(),
             *group_routes(),
             *media_routes(world, app, _body),
+            *bulk_routes(app),
         ]
     )
     return app

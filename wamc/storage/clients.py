@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from wamc.storage import events, media, messages
+from wamc.storage import client_settings, events, media, messages, retention
 from wamc.storage.db import Database
 
 
@@ -79,6 +79,8 @@ async def delete(db: Database, client_id: str) -> None:
     """A client and everything stored for it, in one transaction (its seq floor stays)."""
     async with db.transaction():
         await events.forget_client(db, client_id)
+        await client_settings.forget_client(db, client_id)
+        await retention.forget_client(db, client_id)
         await messages.forget_client(db, client_id)
         await media.forget_client(db, client_id)
         await db.conn.execute("DELETE FROM clients WHERE id=?", (client_id,))

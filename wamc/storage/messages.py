@@ -76,10 +76,10 @@ async def last_message_times(db: Database) -> dict[str, int]:
 
 
 async def newest_per_chat(db: Database, client_id: str, chats: int = 100) -> dict[str, str]:
-    """For the most recently active chats, the id of the newest message stored."""
+    """For the most recently active chats, the id of the newest message ever stored (its
+    high-water mark, which outlives rows deleted by retention: wamc/storage/retention.py)."""
     sql = (
-        "SELECT chat_id, id, MAX(timestamp) AS t FROM messages WHERE client=?"
-        " GROUP BY chat_id ORDER BY t DESC LIMIT ?"
+        "SELECT chat_id, id FROM chat_marks WHERE client=? ORDER BY timestamp DESC, chat_id LIMIT ?"
     )
     return {r["chat_id"]: r["id"] for r in await db.fetchall(sql, (client_id, chats))}
 

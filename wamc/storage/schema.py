@@ -166,7 +166,37 @@ CREATE TABLE IF NOT EXISTS media_cache (
 CREATE INDEX IF NOT EXISTS media_cache_lru ON media_cache (client, used);
 """
 
-SCHEMA = CORE + SECURITY + WEBHOOKS + MEDIA
+# Retention and exports (issue 11): per-client settings, and per chat the newest message ever
+# stored (kept by a trigger, so every insert path keeps it) and what retention deleted: rows may
+# go, the marks stay, so the worker's backfill never fetches and publishes them again.
+RETENTION = """
+CREATE TABLE IF NOT EXISTS client_settings (
+    client TEXT PRIMARY KEY,
+    data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chat_marks (
+    client TEXT NOT NULL,
+    chat_id TEXT NOT NULL,
+    timestamp INTEGER NOT NULL,
+    id TEXT NOT NULL,
+    pruned_before INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (client, chat_id)
+);
+CREATE INDEX IF NOT EXISTS chat_marks_by_time ON chat_marks (client, timestamp DESC);
+CREATE TRIGGER IF NOT EXISTS chat_marks_on_insert AFTER INSERT ON messages BEGIN
+    INSERT INTO chat_marks (client, chat_id, timestamp, id)
+    VALUES (NEW.client, NEW.chat_id, NEW.timestamp, NEW.id)
+    ON CONFLICT (client, chat_id) DO UPDATE SET timestamp = excluded.timestamp, id = excluded.id
+    WHERE excluded.timestamp >= chat_marks.timestamp;
+END;
+-- A database made before the marks: seeded once from the messages it holds.
+INSERT OR IGNORE INTO chat_marks (client, chat_id, timestamp, id)
+    SELECT client, chat_id, MAX(timestamp), id FROM messages
+    WHERE NOT EXISTS (SELECT 1 FROM chat_marks) GROUP BY client, chat_id;
+CREATE INDEX IF NOT EXISTS messages_by_time ON messages (client, timestamp);
+"""
+
+SCHEMA = CORE + SECURITY + WEBHOOKS + MEDIA + RETENTION
 
 # (table, column, type) added after the first release: created on open when missing.
 ADDED_COLUMNS = (

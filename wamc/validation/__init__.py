@@ -127,6 +127,12 @@ class ClientStatus(_Out):
         description="worker events acknowledged but not applied since the daemon started "
         "(see GET /api/clients/{id}/dead-events)",
     )
+    retention: dict[str, float] | None = Field(
+        default=None,
+        examples=[{"message_days": 90, "media_days": 0, "event_days": 30}],
+        description="effective retention in days (0 = forever): the client's settings over the "
+        "global defaults (see GET /api/clients/{id}/settings)",
+    )
 
 
 class ConnectResult(ClientStatus):
