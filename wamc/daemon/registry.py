@@ -16,7 +16,7 @@ from loguru import logger
 from wamc import events as E
 from wamc.config import Settings
 from wamc.daemon.backend import Backoff, StopOutcome, WorkerHandle
-from wamc.daemon.metrics import client_usage
+from wamc.daemon.resources import client_usage
 from wamc.errors import Refused
 from wamc.events import EventBus
 from wamc.states import ClientState, can_transition

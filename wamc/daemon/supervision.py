@@ -19,9 +19,9 @@ from wamc.config import Settings
 from wamc.daemon.backend import Backend, WorkerHandle
 from wamc.daemon.inbox import STOP_REQUEST, new_secret
 from wamc.daemon.link import Transport
-from wamc.daemon.metrics import client_usage
 from wamc.daemon.recycle import recycle_reason
 from wamc.daemon.registry import DESIRED_RUNNING, Client, Registry, client_log
+from wamc.daemon.resources import client_usage
 from wamc.states import ClientState
 from wamc.storage import clients as client_rows
 from wamc.storage.clients import ClientRow
