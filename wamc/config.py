@@ -81,6 +81,8 @@ class Settings:
     send_interval: float = 0.5  # minimum seconds between two sends of one client
     send_jitter: float = 1.0  # plus a random 0..jitter seconds
     send_queue_size: int = 100  # sends waiting per client; beyond: 429 send_queue_full
+    # GET /metrics (Prometheus) also accepts this bearer token (the admin key always works).
+    metrics_token: str = ""
     # Test-only fault injection (wamc/daemon/faults.py): a named point where the daemon crashes.
     fault_crash: str = ""
 
@@ -232,6 +234,7 @@ _ENV = {
     "recycle_hours": "WAMC_RECYCLE_HOURS",
     "recycle_check_interval": "WAMC_RECYCLE_CHECK_INTERVAL",
     "fault_crash": "WAMC_FAULT_CRASH",
+    "metrics_token": "WAMC_METRICS_TOKEN",
 }
 
 

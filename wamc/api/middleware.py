@@ -31,10 +31,12 @@ from wamc.api.problems import problem, status_of
 from wamc.api.spec import Route
 from wamc.errors import Refused
 from wamc.security import Principal
+from wamc.security.auth import METRICS_SCOPE
 
 MAX_BODY = 256 * 1024
 PRINCIPAL = "wamc.principal"
 STREAM_PATHS = frozenset({"/ws", "/api/events"})
+METRICS_PATH = "/metrics"
 ANY_KEY = "any"  # an operation any valid key may call, whatever its scopes
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CORS_HEADERS = "X-Api-Key, Authorization, Content-Type, Idempotency-Key"
@@ -80,7 +82,7 @@ def presented_key(request: web.Request) -> str | None:
 
 
 def needs_key(path: str) -> bool:
-    return path.startswith("/api/") or path == "/api" or path == "/ws"
+    return path.startswith("/api/") or path in ("/api", "/ws", METRICS_PATH)
 
 
 def principal_of(request: web.Request) -> Principal | None:
@@ -159,7 +161,7 @@ async def _guarded(request: web.Request, handler: Any, entry: Route | None) -> w
 def _admit(request: web.Request, address: str, scope: str, client: str | None) -> None:
     failures = request.app[AUTH_FAILURES]
     failures.check(address)  # before any key is looked at
-    principal = _authenticate(request)
+    principal = _authenticate(request, scope)
     if principal is None:
         failures.failed(address)
         raise Refused("unauthorized", "send a valid key in X-Api-Key or Authorization: Bearer")
@@ -199,10 +201,13 @@ async def _audit(
         )
 
 
-def _authenticate(request: web.Request) -> Principal | None:
-    """A key in a header (or ``?api_key=`` on /ws, kept for compatibility), or a stream ticket."""
+def _authenticate(request: web.Request, scope: str) -> Principal | None:
+    """A key in a header (or ``?api_key=`` on /ws, kept for compatibility), or a stream ticket;
+    on the metrics route also WAMC_METRICS_TOKEN (and nowhere else)."""
     if request.path in STREAM_PATHS and "ticket" in request.query:
         return request.app[TICKETS].redeem(request.query.get("ticket"))
+    if scope == METRICS_SCOPE:
+        return request.app[TOKENS].authenticate_metrics(presented_key(request))
     return request.app[TOKENS].authenticate(presented_key(request))
 
 

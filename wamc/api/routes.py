@@ -14,6 +14,7 @@ from wamc.api.handlers import (
     clients,
     docs,
     messages,
+    metrics,
     qr,
     sse,
     system,
@@ -85,6 +86,12 @@ SYSTEM = [
           "system", response=V.Health),
     Route("POST", "/api/shutdown", system.shutdown, "admin", "shutdown",
           "Stop every worker, then the daemon", "system", ok=202, content=ANY_JSON),
+    Route("GET", "/metrics", metrics.metrics, "metrics", "metrics",
+          "Prometheus metrics (text format)", "system",
+          content={"text/plain": {"schema": {"type": "string"}}},
+          description="The admin key, or the token WAMC_METRICS_TOKEN (`Authorization: Bearer`; "
+          "it opens this endpoint only). Names are prefixed `wamc_`; HTTP routes are labelled "
+          "by their template. See the README's Metrics section."),
 ]
 CLIENTS = [
     Route("GET", "/api/clients", clients.list_clients, "read", "list_clients", "List clients",

@@ -20,6 +20,7 @@ from wamc.config import Settings
 from wamc.daemon.ingest import Ingest
 from wamc.daemon.link import Transport
 from wamc.daemon.proofs import is_client_browser
+from wamc.daemon.recycle import FRAME_OVERSIZE
 from wamc.daemon.registry import Client, Registry, client_log
 from wamc.storage import clients as client_rows
 from wamc.storage import events as event_log
@@ -83,7 +84,7 @@ class Inbox:
         client.bad_frames += 1
         if oversize and client.kill_reason is None:
             client_log(client).error("worker sent a frame over the size cap: restarting it")
-            client.kill_reason = "frame over the size cap"
+            client.kill_reason = FRAME_OVERSIZE
             client.wake.set()
 
     def authenticate(self, route: str, secret: str) -> bool:
