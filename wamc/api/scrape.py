@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from wamc import __version__
@@ -79,12 +79,18 @@ class DaemonCollector(Collector):
         inflight = GaugeMetricFamily(
             "wamc_worker_requests_in_flight", "Requests running in a worker", labels=["client"]
         )
+        crashes = CounterMetricFamily(
+            "wamc_page_crashes",
+            "WhatsApp Web page (renderer) crashes its workers reported, per client",
+            labels=["client"],
+        )
         sends = GaugeMetricFamily(
             "wamc_send_queue_depth", "Sends waiting for their turn, per client", labels=["client"]
         )
         for c in clients:
             state.add_metric([c.id, str(c.state)], 1)
             inflight.add_metric([c.id], c.inflight)
+            crashes.add_metric([c.id], c.page_crashes)
             sends.add_metric([c.id], self.pacer.depth(c.id))
             if c.handle is None:
                 continue
@@ -93,7 +99,7 @@ class DaemonCollector(Collector):
                 memory.add_metric([c.id], usage["memory_bytes"])
             if usage["cpu_percent"] is not None:
                 cpu.add_metric([c.id], usage["cpu_percent"])
-        yield from (state, memory, cpu, inflight, sends)
+        yield from (state, memory, cpu, inflight, crashes, sends)
 
     def _queues(self) -> Iterator[Metric]:
         outbox = GaugeMetricFamily(

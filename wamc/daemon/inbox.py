@@ -69,6 +69,7 @@ class Inbox:
         if client.hello_due and self._limited(("who", route)):
             self.link.send(route, F.Who())  # an adopted worker: its hello gets the full welcome
         if isinstance(frame, F.Heartbeat):
+            client.note_page_crashes(frame.page_crashes)
             bpid = frame.browser_pid
             if bpid and bpid != client.browser_pid and self._is_browser(client, bpid):
                 client.browser_pid = bpid
@@ -131,6 +132,7 @@ class Inbox:
         if hello.boot != client.boot:
             client.boot = hello.boot
             client.delivered = 0
+            client.page_crashes_reported = 0
         if hello.browser_pid and self._is_browser(client, hello.browser_pid):
             client.browser_pid = hello.browser_pid
         await client_rows.update(

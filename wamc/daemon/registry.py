@@ -62,10 +62,18 @@ class Client:
     bad_frames: int = 0  # frames refused (undecodable, invalid, wrong secret)
     dead_events: int = 0  # events acknowledged but not applied
     stop_outcome: StopOutcome | None = None  # how the last stop ended: clean | term | kill
+    page_crashes: int = 0  # page (renderer) crashes its workers reported since the daemon started
+    page_crashes_reported: int = 0  # the current worker's own count (in its heartbeats)
 
     @property
     def pid(self) -> int | None:
         return self.handle.pid if self.handle else None
+
+    def note_page_crashes(self, reported: int) -> None:
+        """A heartbeat's count (since that worker started): add what is new."""
+        if reported > self.page_crashes_reported:
+            self.page_crashes += reported - self.page_crashes_reported
+        self.page_crashes_reported = reported
 
     def status(self) -> dict[str, Any]:
         return {
