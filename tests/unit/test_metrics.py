@@ -76,13 +76,11 @@ def test_events_count_messages_acks_states_and_latency() -> None:
     m = Metrics()
     stored = "2026-01-01T00:00:01.000Z"
     sent = {"from_me": True, "timestamp": "2026-01-01T00:00:00Z", "backfill": False}
-    m.event({"event": "message", "client": "acme", "timestamp": stored, "data": sent}, 1767225601.5)
+    m.event("message", "acme", stored, sent, now=1767225601.5)
     received = {"from_me": False, "timestamp": "2026-01-01T00:00:00Z", "backfill": True}
-    m.event({"event": "message", "client": "acme", "timestamp": stored, "data": received})
-    ack = {"ids": ["a", "b"], "ack": 3}
-    m.event({"event": "message.ack", "client": "acme", "timestamp": stored, "data": ack})
-    state = {"state": "connected"}
-    m.event({"event": "client.state", "client": "acme", "timestamp": "junk", "data": state})
+    m.event("message", "acme", stored, received)
+    m.event("message.ack", "acme", stored, {"ids": ["a", "b"], "ack": 3})
+    m.event("client.state", "acme", "junk", {"state": "connected"})
     assert value(m, "wamc_messages_total", client="acme", direction="out") == 1
     assert value(m, "wamc_messages_total", client="acme", direction="in") == 1
     assert value(m, "wamc_acks_total", client="acme", ack="read") == 2

@@ -65,8 +65,7 @@ def create_app(
 ) -> web.Application:
     metrics = Metrics()
     app = web.Application(
-        middlewares=[errors_middleware, metrics.http.middleware, security_middleware],
-        client_max_size=MAX_BODY,
+        middlewares=[errors_middleware, security_middleware], client_max_size=MAX_BODY
     )
     app[TOKENS] = Tokens(store, api_key, settings.metrics_token)  # admin key, client tokens
     app[TICKETS] = StreamTickets(app[TOKENS])

@@ -2,8 +2,8 @@
 
 Observed rather than instrumented: messages, acks, state changes and event latency come from a
 subscriber of the event bus; worker restarts and webhook attempts from the listeners the
-supervisor and the webhook dispatcher call; HTTP requests from a middleware that labels by the
-matched route-table entry's path (a template such as ``/api/clients/{id}/status``, never the raw
+supervisor and the webhook dispatcher call; HTTP requests from the problem middleware
+(wamc/api/middleware.py), labelled by the matched route-table entry's path (a template such as ``/api/clients/{id}/status``, never the raw
 path). Clients by state, memory and CPU and queue depths are read when Prometheus scrapes
 (wamc/api/scrape.py). Labels are bounded: clients, route templates, error codes, causes.
 """
@@ -22,10 +22,8 @@ from loguru import logger
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from wamc import events as E
-from wamc.api.problems import status_of
 from wamc.api.spec import Route
 from wamc.daemon.registry import Client
-from wamc.errors import Refused
 from wamc.events import EventBus, Subscriber
 from wamc.storage.webhooks import DEAD, DELIVERED, AttemptResult
 
@@ -35,6 +33,7 @@ UNMATCHED = "unmatched"  # 404/405 and HEAD: never the raw path
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # wa-js ACK levels (WPP.whatsapp.enums.ACK)
 ACK_NAMES = {-1: "error", 0: "pending", 1: "server", 2: "device", 3: "read", 4: "played"}
+COUNTED = ("from_me", "timestamp", "backfill", "ack", "ids", "state")  # of an event's data
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 EVENT_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300)
 WEBHOOK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -101,25 +100,6 @@ class HttpMetrics:
             children[1].observe(seconds)
         if status >= 400 and entry is not None and entry.op_id == SEND_OPERATION:
             self.send_failures.labels(code or f"http_{status}").inc()
-
-    @web.middleware
-    async def middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        """Between the problem middleware and the security one: sees refusals as codes."""
-        started = time.perf_counter()
-        status: int = 500
-        code: str | None = "internal_error"
-        try:
-            response = await handler(request)
-            status, code = response.status, None
-            return response
-        except Refused as err:
-            status, code = status_of(err.code), err.code
-            raise
-        except web.HTTPException as exc:
-            status, code = exc.status, None
-            raise
-        finally:
-            self.observe(request, status, time.perf_counter() - started, code)
 
 
 class Metrics:
@@ -198,13 +178,15 @@ class Metrics:
         if result.outcome == DEAD:
             self.webhook_dead.inc()
 
-    def event(self, ev: dict[str, Any], now: float | None = None) -> None:
-        """One published event, as the bus fans it out."""
+    def event(
+        self, name: Any, client: Any, at: Any, data: dict[str, Any], now: float | None = None
+    ) -> None:
+        """One published event (its name, client, timestamp and the counted part of its data)."""
         now = time.time() if now is None else now
-        stored = _unix(ev.get("timestamp"))
+        client = client or ""
+        stored = _unix(at)
         if stored is not None:
             self._fanout.observe(max(0.0, now - stored))
-        name, client, data = ev.get("event"), ev.get("client") or "", ev.get("data") or {}
         if name == E.MESSAGE:
             self.messages.labels(client, "out" if data.get("from_me") else "in").inc()
             sent = _unix(data.get("timestamp"))
@@ -223,8 +205,12 @@ class Metrics:
         try:
             while True:
                 ev = await sub.queue.get()
+                data = ev.get("data") or {}
+                # Only the fields counted are handed on, never a message's text: this side
+                # branch is no part of a message's way to its consumers (docs/architecture.md).
+                counted = {k: data[k] for k in COUNTED if k in data}
                 try:
-                    self.event(ev)
+                    self.event(ev.get("event"), ev.get("client"), ev.get("timestamp"), counted)
                 except Exception:
                     logger.exception("metrics: event {} not counted", ev.get("event"))
                 if sub.overflowed and sub.queue.empty():  # dropped by the bus: follow again

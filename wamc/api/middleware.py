@@ -11,6 +11,8 @@ path → handler → audit entry (calls without a valid key: aggregated). A path
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 from aiohttp import hdrs, web
@@ -21,6 +23,7 @@ from wamc.api.keys import (
     AUDIT,
     AUTH_FAILURES,
     LIMITER,
+    METRICS,
     PROXIES,
     ROUTE_OF,
     SETTINGS,
@@ -35,6 +38,7 @@ from wamc.security.auth import METRICS_SCOPE
 
 MAX_BODY = 256 * 1024
 PRINCIPAL = "wamc.principal"
+PROBLEM_CODE = "wamc.problem_code"
 STREAM_PATHS = frozenset({"/ws", "/api/events"})
 METRICS_PATH = "/metrics"
 ANY_KEY = "any"  # an operation any valid key may call, whatever its scopes
@@ -50,9 +54,29 @@ BASE_HEADERS = {
 
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Problem answers (``_answer``); every answer counted and timed by its route template."""
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await _answer(request, handler)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    except asyncio.CancelledError:
+        status = 499  # the client went away
+        raise
+    finally:
+        elapsed = time.perf_counter() - started
+        request.app[METRICS].http.observe(request, status, elapsed, request.get(PROBLEM_CODE))
+
+
+async def _answer(request: web.Request, handler: Any) -> web.StreamResponse:
     try:
         return await handler(request)
     except Refused as err:
+        request[PROBLEM_CODE] = err.code  # a failed send is counted by its code
         return problem(err)
     except web.HTTPRequestEntityTooLarge:
         return problem(Refused("payload_too_large", f"bodies are limited to {MAX_BODY} bytes"))
