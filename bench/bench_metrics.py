@@ -19,6 +19,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -64,6 +65,23 @@ async def rate(base: str, n: int) -> float:
         return n / (time.perf_counter() - started)
 
 
+async def direct_us(kind: str, app: web.Application, n: int = 50_000) -> float:
+    """µs per call of the middleware around a handler that answers at once (no HTTP)."""
+    route = next(iter(app[METRICS].http.route_of))
+    request: Any = make_mocked_request("GET", "/api/clients/a/status", app=app)
+    request._match_info = SimpleNamespace(route=route, current_app=app)  # noqa: SLF001
+    answer = web.Response(status=200)
+
+    async def at_once(_: web.Request) -> web.Response:
+        return answer
+
+    wrap = errors_middleware if kind == "metrics" else noop
+    started = time.perf_counter()
+    for _ in range(n):
+        await wrap(request, at_once)
+    return (time.perf_counter() - started) / n * 1e6
+
+
 def bookkeeping_us(metrics: Metrics, request: Any, n: int = 100_000) -> float:
     started = time.perf_counter()
     for _ in range(n):
@@ -86,6 +104,10 @@ async def main() -> None:
         route = next(iter(metered[2].http.route_of))
         request = SimpleNamespace(method="GET", match_info=SimpleNamespace(route=route))
         cost = bookkeeping_us(metered[2], request)
+        direct: dict[str, list[float]] = {"noop": [], "metrics": []}
+        for _ in range(parser.parse_args().rounds):
+            for kind in direct:
+                direct[kind].append(await direct_us(kind, metered[0].app))
     finally:
         for runner, _, _ in apps.values():
             await runner.cleanup()
@@ -96,7 +118,9 @@ async def main() -> None:
         print(
             f"{label:25} {r:,.0f} req/s ({(r / b - 1) * 100:+.1f} %, {1e6 / r - 1e6 / b:+.1f} µs)"
         )
-    print(f"metrics bookkeeping:  {cost:.2f} µs per request (observe, no HTTP)")
+    print(f"metrics bookkeeping:      {cost:.2f} µs per request (observe, no HTTP)")
+    d0, d1 = statistics.median(direct["noop"]), statistics.median(direct["metrics"])
+    print(f"middleware call, no HTTP: empty {d0:.2f} µs, errors_middleware {d1:.2f} µs")
 
 
 if __name__ == "__main__":
