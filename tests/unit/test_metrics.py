@@ -3,12 +3,21 @@ event counts, how a webhook attempt is classified, and who the metrics token is.
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
 import msgspec
 import pytest
+import yaml
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from wamc.api.metrics import Metrics
+from wamc.api.scrape import DaemonCollector
+from wamc.config import Settings
 from wamc.daemon.backend import Backoff
 from wamc.daemon.recycle import (
     FRAME_OVERSIZE,
@@ -19,11 +28,15 @@ from wamc.daemon.recycle import (
     restart_cause,
 )
 from wamc.daemon.registry import Client
-from wamc.errors import Refused
+from wamc.errors import CODES, Refused
+from wamc.security import SendPacer
 from wamc.security.auth import ADMIN, METRICS, Tokens
+from wamc.serve import DaemonError, check_settings
 from wamc.storage.webhooks import DEAD, DELIVERED, RETRY, AttemptResult
 from wamc.wire import frames as F
 from wamc.wire.process import EXIT_ROOT_REFUSED
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
 def value(metrics: Metrics, name: str, **labels: str) -> float:
@@ -123,3 +136,54 @@ def test_the_metrics_token_is_accepted_only_as_itself() -> None:
             METRICS.check(scope, client)
     unset = Tokens(None, "admin-key")  # type: ignore[arg-type]  # no store needed
     assert unset.authenticate_metrics("") is None and unset.authenticate_metrics(None) is None
+
+
+def test_a_short_metrics_token_is_refused_at_start() -> None:
+    key = "k" * 40
+    check_settings(Settings(metrics_token="x" * 16), key)
+    check_settings(Settings(), key)  # no token: only the admin key opens /metrics
+    with pytest.raises(DaemonError, match="WAMC_METRICS_TOKEN is 15 characters"):
+        check_settings(Settings(metrics_token="x" * 15), key)
+
+
+def exposed_names() -> set[str]:
+    """Every family and sample name /metrics can answer (also those without samples yet)."""
+    m = Metrics()
+    pacer = SendPacer(0.5, 1.0, 10)
+    manager: Any = SimpleNamespace(clients={})
+    bus: Any = SimpleNamespace(subscribers=set())
+    DaemonCollector(m, manager, bus, pacer, 0.0)
+    for child in (m.restarts.labels("a", "crash"), m.messages.labels("a", "in")):
+        child.inc()
+    m.http.send_failures.labels("x").inc()
+    m.http.requests.labels("/r", "GET", "200").inc()
+    m.http.duration.labels("/r", "GET").observe(0.1)
+    m.webhook_failures.labels("http").inc()
+    m.acks.labels("a", "read").inc()
+    m.state_changes.labels("qr").inc()
+    text = generate_latest(m.registry).decode()
+    names = {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE")}
+    for family in text_string_to_metric_families(text):
+        names |= {family.name} | {s.name for s in family.samples}
+    return names | {"wamc_page_crashes_total"}  # per client: no client, no sample here
+
+
+def test_the_docs_name_only_metrics_that_exist() -> None:
+    names = exposed_names()
+    assert {"wamc_clients", "wamc_worker_memory_bytes", "wamc_webhook_outbox"} <= names
+    readme = (DOCS.parent / "README.md").read_text()
+    section = readme[readme.index("## Metrics") : readme.index("## How it is built")]
+    dashboard = json.loads((DOCS / "grafana-dashboard.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", ())]
+    rules = yaml.safe_load((DOCS / "prometheus-alerts.yml").read_text())
+    alerts = [r for g in rules["groups"] for r in g["rules"]]
+    assert alerts and all(r["alert"] and r["expr"] and r["annotations"]["summary"] for r in alerts)
+    exprs += [r["expr"] for r in alerts]
+    for text in (section, *exprs):
+        used = set(re.findall(r"\bwamc_[a-z_]+", text)) - {"wamc_"}
+        assert used <= names, used - names
+    for r in alerts:  # the codes an alert picks exist
+        for group in re.findall(r'code=~"([^"]+)"', r["expr"]):
+            assert set(group.split("|")) <= set(CODES), r["alert"]
+    for cause in RESTART_CAUSES:
+        assert f"`{cause}`" in section
