@@ -103,6 +103,13 @@ def test_events_count_messages_acks_states_and_latency() -> None:
     assert value(m, "wamc_event_latency_seconds_count", stage="whatsapp_to_stored") == 1
     assert value(m, "wamc_event_latency_seconds_sum", stage="whatsapp_to_stored") == 1.0
     assert value(m, "wamc_event_latency_seconds_bucket", stage="stored_to_fanout", le="0.5") >= 1
+    m.worker_exited(Client("acme", "", "running", Backoff(1, 60, 5, 120)), "crash")
+    m.event("message", "other", stored, sent)
+    m.event("client.deleted", "acme", stored, {})  # a deleted client's series go
+    assert value(m, "wamc_messages_total", client="acme") == 0
+    assert value(m, "wamc_acks_total", client="acme") == 0
+    assert value(m, "wamc_worker_restarts_total", client="acme") == 0
+    assert value(m, "wamc_messages_total", client="other") == 1
 
 
 def test_webhook_attempts_are_classified() -> None:

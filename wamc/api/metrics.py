@@ -198,6 +198,9 @@ class Metrics:
             self.acks.labels(client, level).inc(len(data.get("ids") or ()) or 1)
         elif name == E.CLIENT_STATE:
             self.state_changes.labels(str(data.get("state"))).inc()
+        elif name == E.CLIENT_DELETED:  # its series go with it: labels stay bounded
+            for counter in (self.messages, self.acks, self.restarts):
+                counter.remove_by_labels({"client": client})
 
     async def follow(self, bus: EventBus) -> None:
         """Count every event the bus fans out, for as long as the app runs."""
