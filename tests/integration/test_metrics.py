@@ -107,6 +107,9 @@ async def test_a_send_a_restart_and_a_webhook_failure_are_counted(
     assert code == 201, hook
     before = await scrape(daemon)
     out = {"client": CLIENT, "direction": "out"}
+    http = daemon.http
+    assert http is not None
+    ws = await http.ws_connect(f"{daemon.base}/ws?clients={CLIENT}&events=message")
 
     code, sent = await daemon.call(
         "POST", f"/api/clients/{CLIENT}/send-message", json={"to": CONTACT, "text": "metered"}
@@ -116,12 +119,18 @@ async def test_a_send_a_restart_and_a_webhook_failure_are_counted(
         "POST", f"/api/clients/{CLIENT}/send-message", json={"to": "not a number", "text": "x"}
     )
     assert code == 400, refused
+    frame = await ws.receive_json(timeout=60)  # the sent message, live on a WebSocket
+    assert frame["event"] == "message" and frame["data"]["body"] == "metered"
+    await ws.close()
 
     async def moved() -> Scrape | None:
         now = await scrape(daemon)
         failed = now.value("wamc_webhook_failures_total", reason="connection")
         done = now.value("wamc_messages_total", **out) > before.value("wamc_messages_total", **out)
-        return now if done and failed > before.value("wamc_webhook_failures_total") else None
+        streamed = now.value("wamc_event_latency_seconds_count", stage="stored_to_stream")
+        if not (done and streamed and failed > before.value("wamc_webhook_failures_total")):
+            return None
+        return now
 
     after = await wait_for(moved, timeout=60, what="the send and the webhook failure counted")
     assert (
@@ -138,6 +147,7 @@ async def test_a_send_a_restart_and_a_webhook_failure_are_counted(
     assert after.value(sends, route=send_route, method="POST", status="201") == 1
     latency = "wamc_event_latency_seconds_count"
     assert after.value(latency, stage="whatsapp_to_stored") >= 1
+    assert after.value(latency, stage="stored_to_stream") == 1  # one live event, one consumer
     assert after.value(latency, stage="stored_to_fanout") > before.value(
         latency, stage="stored_to_fanout"
     )

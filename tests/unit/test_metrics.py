@@ -103,6 +103,9 @@ def test_events_count_messages_acks_states_and_latency() -> None:
     assert value(m, "wamc_event_latency_seconds_count", stage="whatsapp_to_stored") == 1
     assert value(m, "wamc_event_latency_seconds_sum", stage="whatsapp_to_stored") == 1.0
     assert value(m, "wamc_event_latency_seconds_bucket", stage="stored_to_fanout", le="0.5") >= 1
+    m.streamed("2026-01-01T00:00:00.000Z")
+    m.streamed(None)  # no timestamp: not timed
+    assert value(m, "wamc_event_latency_seconds_count", stage="stored_to_stream") == 1
     m.worker_exited(Client("acme", "", "running", Backoff(1, 60, 5, 120)), "crash")
     m.event("message", "other", stored, sent)
     m.event("client.deleted", "acme", stored, {})  # a deleted client's series go

@@ -131,14 +131,16 @@ class Metrics:
         )
         self.event_latency = Histogram(
             "wamc_event_latency_seconds",
-            "Event latency by stage: stored_to_fanout (written → handed to the event streams, "
-            "every event); whatsapp_to_stored (a live message's WhatsApp time → written)",
+            "Event latency by stage: whatsapp_to_stored (a live message's WhatsApp time → "
+            "written); stored_to_fanout (written → handed to the streams' queues); "
+            "stored_to_stream (written → sent on a WebSocket or SSE stream, live events)",
             ["stage"],
             buckets=EVENT_BUCKETS,
             registry=r,
         )
         self._fanout = self.event_latency.labels("stored_to_fanout")
         self._to_stored = self.event_latency.labels("whatsapp_to_stored")
+        self._to_stream = self.event_latency.labels("stored_to_stream")
         self.webhook_deliveries = Counter(
             "wamc_webhook_deliveries", "Webhook deliveries answered 2xx", registry=r
         )
@@ -201,6 +203,12 @@ class Metrics:
         elif name == E.CLIENT_DELETED:  # its series go with it: labels stay bounded
             for counter in (self.messages, self.acks, self.restarts):
                 counter.remove_by_labels({"client": client})
+
+    def streamed(self, at: Any) -> None:
+        """A live event was sent on a WebSocket or SSE stream (once per consumer)."""
+        stored = _unix(at)
+        if stored is not None:
+            self._to_stream.observe(max(0.0, time.time() - stored))
 
     async def follow(self, bus: EventBus) -> None:
         """Count every event the bus fans out, for as long as the app runs."""

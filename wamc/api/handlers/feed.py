@@ -105,9 +105,11 @@ async def stream(
     since: dict[str, int],
     events: frozenset[str] | None,
     send: Callable[[dict[str, Any]], Awaitable[None]],
+    sent_live: Callable[[Any], None] | None = None,
 ) -> None:
     """Replay from the log after ``since``, then live events from ``sub`` (already subscribed),
-    skipping the ones the replay sent: no gap, no duplicate."""
+    skipping the ones the replay sent: no gap, no duplicate. ``sent_live`` is told the
+    timestamp of each live event once sent (the metrics' stored → stream latency)."""
     last: dict[str, int] = {}
     for client, after in since.items():
         cursor = after
@@ -125,6 +127,8 @@ async def stream(
         if client in last and ev["seq"] <= last[client]:
             continue  # already replayed from the log
         await send(ev)
+        if sent_live is not None:
+            sent_live(ev["timestamp"])
 
 
 @contextlib.contextmanager

@@ -22,7 +22,7 @@ from wamc.api.handlers.feed import (
     stream,
     stream_params,
 )
-from wamc.api.keys import BUS, STORE
+from wamc.api.keys import BUS, METRICS, STORE
 from wamc.api.streams import GOING_AWAY, Stream
 from wamc.events import Subscriber
 
@@ -66,7 +66,10 @@ async def _websocket(
         len(since),
     )
     session = _Session(request, ws, entry, sub, log)
-    sender = asyncio.create_task(stream(request.app[STORE], sub, since, events, session.send))
+    sent_live = request.app[METRICS].streamed
+    sender = asyncio.create_task(
+        stream(request.app[STORE], sub, since, events, session.send, sent_live)
+    )
     watcher = asyncio.create_task(session.guard(sender))
     try:
         async for _msg in ws:
