@@ -69,11 +69,14 @@ async def test_who_may_scrape_and_routes_are_templates(make_daemon: Any) -> None
         assert code == 404
     code, _ = await daemon.call("GET", "/api/no-such-thing-xyz")
     assert code == 404
+    code, _ = await daemon.call("HEAD", "/api/clients/nobody_3/status")
+    assert code == 404
     got = await scrape(daemon)
     requests = "wamc_http_requests_total"
     status_route = "/api/clients/{id}/status"
     assert got.value(requests, route=status_route, method="GET", status="404") == 2
     assert got.value(requests, route="unmatched", method="GET", status="404") == 1
+    assert got.value(requests, route=status_route, method="HEAD", status="404") == 1
     assert got.value(requests, route="/metrics", method="GET", status="401") == 2
     assert got.value(requests, route="/metrics", method="GET", status="200") >= 1
     routes = got.labels(requests, "route")

@@ -29,7 +29,7 @@ from wamc.storage.webhooks import DEAD, DELIVERED, AttemptResult
 
 SEND_OPERATION = "send_message"  # its failures are counted by code
 STREAM_ROUTES = frozenset({"/ws", "/api/events"})  # long-lived: counted, not timed
-UNMATCHED = "unmatched"  # 404/405 and HEAD: never the raw path
+UNMATCHED = "unmatched"  # no route matched (404, 405): never the raw path
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # wa-js ACK levels (WPP.whatsapp.enums.ACK)
 ACK_NAMES = {-1: "error", 0: "pending", 1: "server", 2: "device", 3: "read", 4: "played"}
@@ -81,12 +81,13 @@ class HttpMetrics:
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def observe(self, request: web.Request, status: int, seconds: float, code: str | None) -> None:
-        entry = self.route_of.get(request.match_info.route)
-        if entry is None:
-            route = UNMATCHED
-            method = request.method if request.method in METHODS else "OTHER"
-        else:
+        matched = request.match_info.route
+        entry = self.route_of.get(matched)
+        if entry is not None:
             route, method = entry.path, entry.method
+        else:  # a HEAD of a GET entry: its resource's template; a 404 or 405: no path at all
+            route = matched.resource.canonical if matched.resource is not None else UNMATCHED
+            method = request.method if request.method in METHODS else "OTHER"
         key = (route, method, status)
         children = self._children.get(key)
         if children is None:
