@@ -115,6 +115,8 @@ class Settings:
     # Events per second a page may feed its worker (bursts of 500 pass at once; a flood beyond
     # its queue is dropped): the hostile-page guard, raised for a busy account's history sync.
     page_event_rate: float = 100.0
+    # GET /metrics (Prometheus) also accepts this bearer token (the admin key always works).
+    metrics_token: str = ""
     # Test-only fault injection (wamc/daemon/faults.py): a named point where the daemon crashes.
     fault_crash: str = ""
 
@@ -298,6 +300,7 @@ _ENV = {
     "export_every_hours": "WAMC_EXPORT_EVERY_HOURS",
     "export_keep_days": "WAMC_EXPORT_KEEP_DAYS",
     "page_event_rate": "WAMC_PAGE_EVENT_RATE",
+    "metrics_token": "WAMC_METRICS_TOKEN",
 }
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")

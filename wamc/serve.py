@@ -40,11 +40,13 @@ class DaemonError(RuntimeError):
 
 
 MIN_API_KEY_LENGTH = 32
+MIN_METRICS_TOKEN_LENGTH = 16
 HANDLER_GRACE = 1.0
 
 
 def check_settings(settings: Settings, key: str) -> None:
-    """Refuse to serve with a key short enough to guess, or proxies that cannot be parsed."""
+    """Refuse to serve with a key or metrics token short enough to guess, or proxies that
+    cannot be parsed."""
     try:
         parse_networks(settings.trusted_proxies)
     except ValueError as exc:
@@ -55,6 +57,12 @@ def check_settings(settings: Settings, key: str) -> None:
             f"the API key ({where}) is {len(key)} characters; at least {MIN_API_KEY_LENGTH} "
             "are required. Unset WAMC_API_KEY to use the generated key (`wamc api-key` prints "
             "it), or set a longer random one"
+        )
+    token = settings.metrics_token
+    if token and len(token) < MIN_METRICS_TOKEN_LENGTH:
+        raise DaemonError(
+            f"WAMC_METRICS_TOKEN is {len(token)} characters; at least "
+            f"{MIN_METRICS_TOKEN_LENGTH} are required (e.g. `openssl rand -hex 24`)"
         )
 
 

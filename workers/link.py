@@ -75,6 +75,7 @@ class DaemonLink:
         self.welcomed = False
         self.daemon_newest: dict[str, str] = {}
         self.last_daemon_contact = time.monotonic()
+        self.page_crashes = 0  # renderer crashes since this worker started (in each heartbeat)
 
     def connect(self) -> None:
         self.sock.connect(self.settings.endpoint())
@@ -122,7 +123,10 @@ class DaemonLink:
                 self.send_hello()
             else:
                 state, browser_pid = self.status()
-                self.send(F.encode(F.Heartbeat(state=state, browser_pid=browser_pid)))
+                beat = F.Heartbeat(
+                    state=state, browser_pid=browser_pid, page_crashes=self.page_crashes
+                )
+                self.send(F.encode(beat))
 
     async def receive_loop(self) -> None:
         while True:

@@ -189,6 +189,7 @@ class Worker:
                 self.spawn(self.recover_profile(str(data["event"])))
         elif name == "page_crash":
             self.log.error("page crashed: reloading")
+            self.link.page_crashes += 1  # told with each heartbeat (the daemon's metrics)
             self.spawn(self.browser.reload())
         elif name == "bridge_error":
             self.log.warning("bridge: {}", data.get("error"))

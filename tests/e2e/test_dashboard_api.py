@@ -12,7 +12,7 @@ import psutil
 
 from tests.support import API_KEY, Daemon, wait_for
 from wamc.api.handlers.admin import redact, tail_lines
-from wamc.daemon.metrics import TreeSampler
+from wamc.daemon.resources import TreeSampler
 
 PHONE_A = "5511900000201"
 PHONE_X = "5511988881111"

@@ -136,7 +136,7 @@ def test_document_covers_every_route_code_and_event() -> None:
     api_routes = {
         (r.method, r.path)
         for r in ROUTES
-        if r.path.startswith("/api/") or r.path in ("/ws", "/health", "/openapi.json")
+        if r.path.startswith("/api/") or r.path in ("/ws", "/health", "/openapi.json", "/metrics")
     }
     for method, path in api_routes:
         op = doc["paths"][path][method.lower()]
@@ -144,7 +144,8 @@ def test_document_covers_every_route_code_and_event() -> None:
         if path.startswith("/api/"):
             assert {"401", "403", "429"} <= set(op["responses"]), (method, path)
             assert "Retry-After" in op["responses"]["429"]["headers"]
-    # The document lists exactly the routes a consumer calls: the API, /ws, /health, the spec.
+    # The document lists exactly the routes a consumer calls: the API, /ws, /health, the spec,
+    # the metrics.
     assert api_routes == {(r.method, r.path) for r in ROUTES if r.listed}
     schemas = doc["components"]["schemas"]
     for name in EVENT_NAMES:

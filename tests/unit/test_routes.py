@@ -33,7 +33,12 @@ def test_public_entries_are_exactly_the_paths_that_need_no_key() -> None:
 
 def test_listed_entries_are_the_api_and_its_document() -> None:
     for r in ROUTES:
-        api = r.path.startswith("/api/") or r.path in ("/health", "/ws", "/openapi.json")
+        api = r.path.startswith("/api/") or r.path in (
+            "/health",
+            "/ws",
+            "/openapi.json",
+            "/metrics",
+        )
         assert r.listed == api, r.path
 
 

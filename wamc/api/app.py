@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Iterable
 
 from aiohttp import web
@@ -19,20 +20,25 @@ from wamc.api.keys import (
     IDEMPOTENCY,
     LIMITER,
     MANAGER,
+    METRICS,
     NUMBER_LOOKUPS,
     PACER,
     PROXIES,
     ROUTE_OF,
     ROUTE_TABLE,
+    SCRAPE,
     SETTINGS,
     STARTED_AT,
     STORE,
     STREAMS,
     TICKETS,
     TOKENS,
+    WEBHOOKS,
 )
+from wamc.api.metrics import Metrics
 from wamc.api.middleware import MAX_BODY, errors_middleware, on_prepare, security_middleware
 from wamc.api.routes import ROUTES
+from wamc.api.scrape import DaemonCollector
 from wamc.api.spec import Route
 from wamc.api.streams import Streams
 from wamc.config import Settings
@@ -58,10 +64,11 @@ def create_app(
     api_key: str,
     started_at: str,
 ) -> web.Application:
+    metrics = Metrics()
     app = web.Application(
         middlewares=[errors_middleware, security_middleware], client_max_size=MAX_BODY
     )
-    app[TOKENS] = Tokens(store, api_key)  # admin key + per-client tokens (wamc/auth.py)
+    app[TOKENS] = Tokens(store, api_key, settings.metrics_token)  # admin key, client tokens
     app[TICKETS] = StreamTickets(app[TOKENS])
     app[STREAMS] = Streams(settings.max_streams_per_key)
     app[AUTH_FAILURES] = AuthFailureLimiter(settings.auth_failures_per_minute)
@@ -85,7 +92,10 @@ def create_app(
     app[API_KEY] = api_key
     app[STARTED_AT] = started_at
     app[ROUTE_TABLE] = ROUTES
-    app[ROUTE_OF] = add_routes(app.router, ROUTES)
+    app[ROUTE_OF] = metrics.http.route_of = add_routes(app.router, ROUTES)
+    app[METRICS] = metrics
+    app[SCRAPE] = DaemonCollector(metrics, manager, bus, app[PACER], time.time())
+    app.cleanup_ctx.append(_metrics)
     return app
 
 
@@ -97,6 +107,20 @@ def add_routes(router: UrlDispatcher, routes: Iterable[Route]) -> dict[AbstractR
         add = getattr(router, "add_" + entry.method.lower())
         index[add(entry.path, entry.handler)] = entry
     return index
+
+
+async def _metrics(app: web.Application) -> AsyncIterator[None]:
+    """Follow the event bus; hear of worker exits and webhook attempts (wamc/api/metrics.py)."""
+    metrics = app[METRICS]
+    app[MANAGER].supervisor.exit_listeners.append(metrics.worker_exited)
+    webhooks = app.get(WEBHOOKS)
+    if webhooks is not None:
+        webhooks.dispatcher.attempt_listeners.append(metrics.webhook_attempt)
+    task = asyncio.create_task(metrics.follow(app[BUS]), name="metrics")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def _load_tokens(app: web.Application) -> None:

@@ -11,6 +11,8 @@ import asyncio
 from aiohttp import web
 from aiohttp.web_urldispatcher import AbstractRoute
 
+from wamc.api.metrics import Metrics
+from wamc.api.scrape import DaemonCollector
 from wamc.api.spec import Route
 from wamc.api.streams import Streams
 from wamc.config import Settings
@@ -49,3 +51,5 @@ STOP = web.AppKey("stop", asyncio.Event)  # set by POST /api/shutdown
 FULL_STOP = web.AppKey("full_stop", bool)  # the shutdown also stops every worker
 ROUTE_TABLE = web.AppKey("route_table", tuple)  # the Route entries the router was built from
 ROUTE_OF = web.AppKey("route_of", dict[AbstractRoute, Route])  # aiohttp route → its entry
+METRICS = web.AppKey("metrics", Metrics)  # GET /metrics: the registry and its live counters
+SCRAPE = web.AppKey("scrape", DaemonCollector)  # GET /metrics: what is read at scrape time

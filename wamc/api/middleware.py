@@ -11,6 +11,8 @@ path → handler → audit entry (calls without a valid key: aggregated). A path
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 from aiohttp import hdrs, web
@@ -21,6 +23,7 @@ from wamc.api.keys import (
     AUDIT,
     AUTH_FAILURES,
     LIMITER,
+    METRICS,
     PROXIES,
     ROUTE_OF,
     SETTINGS,
@@ -31,11 +34,14 @@ from wamc.api.problems import problem, status_of
 from wamc.api.spec import Route
 from wamc.errors import Refused
 from wamc.security import Principal
+from wamc.security.auth import METRICS_SCOPE
 
 MAX_BODY = 256 * 1024
 PRINCIPAL = "wamc.principal"
 PRIVATE = "wamc.private"  # the answer must not be cached (Cache-Control: no-store)
+PROBLEM_CODE = "wamc.problem_code"
 STREAM_PATHS = frozenset({"/ws", "/api/events"})
+METRICS_PATH = "/metrics"
 ANY_KEY = "any"  # an operation any valid key may call, whatever its scopes
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CORS_HEADERS = "X-Api-Key, Authorization, Content-Type, Idempotency-Key"
@@ -49,9 +55,29 @@ BASE_HEADERS = {
 
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Problem answers (``_answer``); every answer counted and timed by its route template."""
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await _answer(request, handler)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    except asyncio.CancelledError:
+        status = 499  # the client went away
+        raise
+    finally:
+        elapsed = time.perf_counter() - started
+        request.app[METRICS].http.observe(request, status, elapsed, request.get(PROBLEM_CODE))
+
+
+async def _answer(request: web.Request, handler: Any) -> web.StreamResponse:
     try:
         return await handler(request)
     except Refused as err:
+        request[PROBLEM_CODE] = err.code  # a failed send is counted by its code
         return problem(err)
     except web.HTTPRequestEntityTooLarge:
         return problem(Refused("payload_too_large", f"bodies are limited to {MAX_BODY} bytes"))
@@ -81,7 +107,7 @@ def presented_key(request: web.Request) -> str | None:
 
 
 def needs_key(path: str) -> bool:
-    return path.startswith("/api/") or path == "/api" or path == "/ws"
+    return path.startswith("/api/") or path in ("/api", "/ws", METRICS_PATH)
 
 
 def principal_of(request: web.Request) -> Principal | None:
@@ -162,7 +188,7 @@ async def _guarded(request: web.Request, handler: Any, entry: Route | None) -> w
 def _admit(request: web.Request, address: str, scope: str, client: str | None) -> None:
     failures = request.app[AUTH_FAILURES]
     failures.check(address)  # before any key is looked at
-    principal = _authenticate(request)
+    principal = _authenticate(request, scope)
     if principal is None:
         failures.failed(address)
         raise Refused("unauthorized", "send a valid key in X-Api-Key or Authorization: Bearer")
@@ -202,10 +228,13 @@ async def _audit(
         )
 
 
-def _authenticate(request: web.Request) -> Principal | None:
-    """A key in a header (or ``?api_key=`` on /ws, kept for compatibility), or a stream ticket."""
+def _authenticate(request: web.Request, scope: str) -> Principal | None:
+    """A key in a header (or ``?api_key=`` on /ws, kept for compatibility), or a stream ticket;
+    on the metrics route also WAMC_METRICS_TOKEN (and nowhere else)."""
     if request.path in STREAM_PATHS and "ticket" in request.query:
         return request.app[TICKETS].redeem(request.query.get("ticket"))
+    if scope == METRICS_SCOPE:
+        return request.app[TOKENS].authenticate_metrics(presented_key(request))
     return request.app[TOKENS].authenticate(presented_key(request))
 
 

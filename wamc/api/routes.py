@@ -21,6 +21,7 @@ from wamc.api.handlers import (
     media,
     message_actions,
     messages,
+    metrics,
     ops,
     qr,
     settings,
@@ -99,6 +100,12 @@ SYSTEM = [
           "system", response=V.Health),
     Route("POST", "/api/shutdown", system.shutdown, "admin", "shutdown",
           "Stop every worker, then the daemon", "system", ok=202, content=ANY_JSON),
+    Route("GET", "/metrics", metrics.metrics, "metrics", "metrics",
+          "Prometheus metrics (text format)", "system",
+          content={"text/plain": {"schema": {"type": "string"}}},
+          description="The admin key, or the token WAMC_METRICS_TOKEN (`Authorization: Bearer`; "
+          "it opens this endpoint only). Names are prefixed `wamc_`; HTTP routes are labelled "
+          "by their template. See the README's Metrics section."),
 ]
 OPS = [  # for operators and the CLI (wamc status, wamc simulator …, wamc logs)
     Route("GET", "/api/system", ops.system_info, "admin", "system",

@@ -9,8 +9,9 @@ import shutil
 from typing import Any
 
 from wamc.daemon.link import Transport
+from wamc.daemon.recycle import RESTART_REQUESTED
 from wamc.daemon.registry import DESIRED_RUNNING, DESIRED_STOPPED, Client, Registry, client_log
-from wamc.daemon.supervision import RESTART_REQUESTED, Supervisor
+from wamc.daemon.supervision import Supervisor
 from wamc.errors import Refused
 from wamc.events import CLIENT_DELETED
 from wamc.states import ClientState

@@ -16,6 +16,7 @@ from loguru import logger
 from wamc.config import Settings
 from wamc.daemon.link import Transport
 from wamc.daemon.proofs import is_client_browser
+from wamc.daemon.recycle import FRAME_OVERSIZE
 from wamc.daemon.registry import Client, Registry, client_log
 from wamc.storage import clients as client_rows
 from wamc.storage import messages as message_rows
@@ -76,6 +77,7 @@ class Inbox:
         client = self.proven(route)
         if client is None:
             return
+        client.note_page_crashes(frame.page_crashes)
         bpid = frame.browser_pid
         if bpid and bpid != client.browser_pid and self._is_browser(client, bpid):
             client.browser_pid = bpid
@@ -89,7 +91,7 @@ class Inbox:
         client.bad_frames += 1
         if oversize and client.kill_reason is None:
             client_log(client).error("worker sent a frame over the size cap: restarting it")
-            client.kill_reason = "frame over the size cap"
+            client.kill_reason = FRAME_OVERSIZE
             client.wake.set()
 
     def authenticate(self, route: str, secret: str) -> bool:
@@ -143,6 +145,7 @@ class Inbox:
         if hello.boot != client.boot:
             client.boot = hello.boot
             client.delivered = 0
+            client.page_crashes_reported = 0
         if hello.browser_pid and self._is_browser(client, hello.browser_pid):
             client.browser_pid = hello.browser_pid
         await client_rows.update(

@@ -16,7 +16,7 @@ from loguru import logger
 from wamc import events as E
 from wamc.config import Settings
 from wamc.daemon.backend import Backoff, StopOutcome, WorkerHandle
-from wamc.daemon.metrics import client_usage
+from wamc.daemon.resources import client_usage
 from wamc.errors import Refused
 from wamc.events import EventBus
 from wamc.states import ClientState, can_transition
@@ -65,10 +65,18 @@ class Client:
     dead_events: int = 0  # events acknowledged but not applied
     stop_outcome: StopOutcome | None = None  # how the last stop ended: clean | term | kill
     retention: Retention | None = None  # effective retention days (wamc/daemon/retention.py)
+    page_crashes: int = 0  # page (renderer) crashes its workers reported since the daemon started
+    page_crashes_reported: int = 0  # the current worker's own count (in its heartbeats)
 
     @property
     def pid(self) -> int | None:
         return self.handle.pid if self.handle else None
+
+    def note_page_crashes(self, reported: int) -> None:
+        """A heartbeat's count (since that worker started): add what is new."""
+        if reported > self.page_crashes_reported:
+            self.page_crashes += reported - self.page_crashes_reported
+        self.page_crashes_reported = reported
 
     def status(self) -> dict[str, Any]:
         return {

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import functools
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from loguru import logger
@@ -19,9 +19,15 @@ from wamc.config import Settings
 from wamc.daemon.backend import Backend, WorkerHandle
 from wamc.daemon.inbox import STOP_REQUEST, new_secret
 from wamc.daemon.link import Transport
-from wamc.daemon.metrics import client_usage
-from wamc.daemon.recycle import recycle_reason
+from wamc.daemon.recycle import (
+    HEARTBEAT_LOST,
+    RECYCLE,
+    RESTART_REQUESTED,
+    recycle_reason,
+    restart_cause,
+)
 from wamc.daemon.registry import DESIRED_RUNNING, Client, Registry, client_log
+from wamc.daemon.resources import client_usage
 from wamc.states import ClientState
 from wamc.storage import clients as client_rows
 from wamc.storage.clients import ClientRow
@@ -29,8 +35,8 @@ from wamc.wire import frames as F
 from wamc.wire.curve import worker_keys
 from wamc.wire.process import EXIT_ROOT_REFUSED, ROOT_REFUSED
 
-RECYCLE = "recycle: "
-RESTART_REQUESTED = "restart requested"
+# Told of every exit of a worker meant to keep running: (client, cause of recycle.RESTART_CAUSES).
+ExitListener = Callable[[Client, str], None]
 
 
 class Supervisor:
@@ -42,6 +48,7 @@ class Supervisor:
         self.closing = False
         self.start_slots = asyncio.Semaphore(self.settings.start_concurrency)
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.exit_listeners: list[ExitListener] = []
 
     # --- start of the daemon ---------------------------------------------------------------------
     async def load(self) -> None:
@@ -214,6 +221,8 @@ class Supervisor:
         )
         if recycled:
             client.restarts += 1
+        if not self.closing and client.desired == DESIRED_RUNNING:
+            self._tell_exit(client, restart_cause(client.kill_reason, code))
         if expected:
             client_log(client).info("worker exited (code {})", code)
         else:
@@ -233,6 +242,13 @@ class Supervisor:
             boot=None,
             restarts=client.restarts,
         )
+
+    def _tell_exit(self, client: Client, cause: str) -> None:
+        for listener in self.exit_listeners:
+            try:
+                listener(client, cause)
+            except Exception:
+                logger.exception("worker exit listener failed")
 
     async def _worker_died(self, client: Client, code: int) -> None:
         """An exit nobody asked for: count it, and retry, back off or give up."""
@@ -337,6 +353,6 @@ class Supervisor:
                     now - client.last_seen > self.settings.heartbeat_timeout
                     and client.kill_reason is None
                 ):
-                    client.kill_reason = f"no heartbeat for {now - client.last_seen:.0f}s"
+                    client.kill_reason = f"{HEARTBEAT_LOST}{now - client.last_seen:.0f}s"
                     client_log(client).warning("worker unresponsive: killing it")
                     self.backend.kill(client.handle, client.browser_pid)

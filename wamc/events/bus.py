@@ -106,10 +106,12 @@ class EventBus:
         since: dict[str, int],
         names: frozenset[str] | None,
         send: Callable[[dict[str, Any]], Awaitable[None]],
+        sent_live: Callable[[str], None] | None = None,
     ) -> None:
         """Send the logged events after ``since`` (client → seq), then live events from ``sub``
         (subscribed *before* this call, so events published during the replay wait in its
-        queue), skipping the ones the replay sent: no gap, no duplicate."""
+        queue), skipping the ones the replay sent: no gap, no duplicate. ``sent_live`` is told
+        each live event's timestamp once sent (the metrics' stored → stream latency)."""
         last: dict[str, int] = {}
         for client, after in since.items():
             cursor = after
@@ -127,6 +129,8 @@ class EventBus:
             if client in last and ev["seq"] <= last[client]:
                 continue  # already replayed from the log
             await send(ev)
+            if sent_live is not None:
+                sent_live(ev["timestamp"])
 
     def subscribe(
         self, clients: frozenset[str] | None, events: frozenset[str] | None

@@ -56,6 +56,9 @@ class Principal:
 
 
 ADMIN = Principal(ADMIN_ID, None, frozenset(SCOPES))
+METRICS_SCOPE = "metrics"
+# WAMC_METRICS_TOKEN's caller: no client (not even its own), only the metrics scope.
+METRICS = Principal("metrics", "", frozenset({METRICS_SCOPE}))
 
 
 class Tokens:
@@ -64,9 +67,10 @@ class Tokens:
     Revocation updates the index before it returns, so a revoked token fails at once.
     """
 
-    def __init__(self, db: Database, admin_key: str) -> None:
+    def __init__(self, db: Database, admin_key: str, metrics_token: str = "") -> None:
         self.db = db
         self._admin = admin_key.encode()
+        self._metrics = metrics_token.encode()
         self._by_hash: dict[str, TokenRecord] = {}
 
     async def load(self) -> None:
@@ -89,6 +93,13 @@ class Tokens:
         if rec is None or not hmac.compare_digest(rec.hash, digest):
             return None
         return Principal(rec.id, rec.client, frozenset(rec.scopes))
+
+    def authenticate_metrics(self, presented: str | None) -> Principal | None:
+        """For ``GET /metrics`` only: WAMC_METRICS_TOKEN (if set), else any key as usual."""
+        raw = (presented or "").encode("utf-8", "surrogatepass")
+        if self._metrics and raw and hmac.compare_digest(raw, self._metrics):
+            return METRICS
+        return self.authenticate(presented)
 
     async def create(self, client: str, scopes: list[str], name: str) -> tuple[TokenRecord, str]:
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)

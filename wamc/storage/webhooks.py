@@ -228,6 +228,15 @@ async def counts(db: Database, wid: str) -> dict[str, int]:
     return found
 
 
+async def outbox_totals(db: Database) -> dict[str, int]:
+    """Pending and dead outbox rows of every webhook (the metrics' queue depths)."""
+    found = {PENDING: 0, DEAD: 0}
+    for status in found:
+        row = await db.fetchone("SELECT COUNT(*) FROM webhook_outbox WHERE status=?", (status,))
+        found[status] = int(row[0]) if row else 0
+    return found
+
+
 async def deliveries(db: Database, wid: str, limit: int) -> list[dict[str, Any]]:
     """The delivery log of one webhook, newest first."""
     rows = await db.fetchall(

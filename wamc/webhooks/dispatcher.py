@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -34,6 +35,8 @@ DEAD_RETENTION = 30 * 86400.0  # dead letters older than this are pruned (only t
 RESPONSE_READ_LIMIT = 16 * 1024
 
 Lane = tuple[str, str]  # (webhook id, client id or "")
+# Told of every attempt once recorded (metrics): its result, with its outcome and latency.
+AttemptListener = Callable[[AttemptResult], None]
 
 
 @dataclass
@@ -67,6 +70,7 @@ class Dispatcher:
         self.wake = asyncio.Event()
         self.stopping = False
         self.stats = Stats()
+        self.attempt_listeners: list[AttemptListener] = []
         self._slots = asyncio.Semaphore(concurrency)
         self._task: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -233,6 +237,11 @@ class Dispatcher:
         res = await self._post(hook, row, attempt)
         result = judge(hook, attempt, res)
         await rows.record_attempt(self.db, row, result)
+        for listener in self.attempt_listeners:
+            try:
+                listener(result)
+            except Exception:
+                logger.exception("webhook attempt listener failed")
         log = logger.bind(client=row.client or None)
         if result.outcome == DELIVERED:
             self.stats.delivered += 1

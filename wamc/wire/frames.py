@@ -63,6 +63,7 @@ class Heartbeat(Frame, tag="hb", frozen=True):
 
     state: Name | None = None
     browser_pid: Pid | None = None
+    page_crashes: Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)] = 0  # since the worker started
 
 
 class Event(Frame, tag="event", frozen=True):

@@ -20,7 +20,7 @@ from wamc.api.handlers.feed import (
     registered,
     stream_params,
 )
-from wamc.api.keys import BUS
+from wamc.api.keys import BUS, METRICS
 from wamc.api.streams import GOING_AWAY, Stream
 from wamc.events import Subscriber
 
@@ -92,8 +92,9 @@ async def _server_sent_events(
     await resp.prepare(request)
     sub = bus.subscribe(clients, events)
     writer = _Writer(request, resp, since)
+    sent_live = request.app[METRICS].streamed
     tasks = [
-        asyncio.create_task(bus.follow(sub, since, events, writer.send)),
+        asyncio.create_task(bus.follow(sub, since, events, writer.send, sent_live)),
         asyncio.create_task(writer.keepalive()),
         asyncio.create_task(sub.overflow.wait()),
         asyncio.create_task(entry.ended.wait()),

@@ -21,7 +21,7 @@ from wamc.api.handlers.feed import (
     registered,
     stream_params,
 )
-from wamc.api.keys import BUS
+from wamc.api.keys import BUS, METRICS
 from wamc.api.streams import GOING_AWAY, Stream
 from wamc.events import Subscriber
 
@@ -65,7 +65,8 @@ async def _websocket(
         len(since),
     )
     session = _Session(request, ws, entry, sub, log)
-    sender = asyncio.create_task(bus.follow(sub, since, events, session.send))
+    sent_live = request.app[METRICS].streamed
+    sender = asyncio.create_task(bus.follow(sub, since, events, session.send, sent_live))
     watcher = asyncio.create_task(session.guard(sender))
     try:
         async for _msg in ws:

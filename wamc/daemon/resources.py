@@ -66,7 +66,7 @@ class TreeSampler:
             if (hit is None or now - hit[0] >= self.ttl) and not self._running:
                 self._running = True
                 if self._executor is None:
-                    self._executor = ThreadPoolExecutor(1, thread_name_prefix="wamc-metrics")
+                    self._executor = ThreadPoolExecutor(1, thread_name_prefix="wamc-resources")
                 self._executor.submit(self._refresh)
         return dict(hit[1]) if hit else dict(EMPTY)
 
