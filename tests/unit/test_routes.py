@@ -1,4 +1,4 @@
-"""The one route table (wamc/api/routes.py) drives routing, authorization and the document:
+"""The one route table (wamc/api/routes/) drives routing, authorization and the document:
 its entries must agree with each other and with the rules that apply where no entry matches."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The OpenAPI 3.1 document (``/openapi.json``), rendered from the route table and the models.
 
-Everything comes from two places: the entries of ``wamc/api/routes.py`` (method, path, scope,
+Everything comes from two places: the entries of ``wamc/api/routes/`` (method, path, scope,
 summary, parameters, answers, errors) and the pydantic models in ``wamc/validation/`` that
 also validate requests. The security middleware enforces the scope of the same entries, so the
 document and the enforcement cannot drift apart.

@@ -1,4 +1,4 @@
-"""What one entry of the route table declares (``wamc/api/routes.py``), and the shared pieces.
+"""What one entry of the route table declares (``wamc/api/routes/``), and the shared pieces.
 
 An entry drives three things: the router (method, path, handler), the security middleware
 (scope) and the OpenAPI document (everything else). Keeping them in one record is what stops

@@ -1,1 +1,1 @@
-"""One small module of request handlers per resource; ``wamc/api/routes.py`` routes them."""
+"""One small module of request handlers per resource; ``wamc/api/routes/`` routes them."""
