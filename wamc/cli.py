@@ -58,11 +58,27 @@ def api_key() -> None:
 @click.option("--qr-first-ttl", default=60.0, show_default=True, type=float)
 @click.option("--qr-ttl", default=20.0, show_default=True, type=float)
 @click.option("--max-qr-codes", default=6, show_default=True, type=int)
-def simulator(host: str, port: int, qr_first_ttl: float, qr_ttl: float, max_qr_codes: int) -> None:
+@click.option(
+    "--weight",
+    type=click.Choice(["light", "heavy"]),
+    default="light",
+    show_default=True,
+    help="heavy: a WhatsApp-weight page (multi-MB bundle, 20,000 messages; docs/simulator.md)",
+)
+def simulator(
+    host: str, port: int, qr_first_ttl: float, qr_ttl: float, max_qr_codes: int, weight: str
+) -> None:
     """Run the local WhatsApp Web simulator (for tests and demos without a phone)."""
     from wamc.simulator import run_simulator
 
-    run_simulator(host, port, qr_first_ttl=qr_first_ttl, qr_ttl=qr_ttl, max_qr_codes=max_qr_codes)
+    run_simulator(
+        host,
+        port,
+        qr_first_ttl=qr_first_ttl,
+        qr_ttl=qr_ttl,
+        max_qr_codes=max_qr_codes,
+        weight=weight,
+    )
 
 
 class Api:
