@@ -235,7 +235,7 @@ def report(
         "process is shared by its clients and not counted (in the baseline's favour)."
     )
     if weight == "heavy":
-        pages = heavy["pages"]
+        pages = [p for p in heavy["pages"] if p["model_messages"]]
         msgs = min(p["idb_messages"] or 0 for p in pages)
         heaps = [p["heap_used"] / MB for p in pages if p["heap_used"]]
         md += (

@@ -371,6 +371,7 @@ async function heavySendReport() {
 }
 
 function heavyReportSoon() {
+  if (HeavyReport.loadMs === 0) return; // the first report comes once the account is loaded
   if (HeavyReport.timer === null) HeavyReport.timer = setTimeout(heavySendReport, 200);
 }
 
@@ -397,7 +398,7 @@ function heavyMain(cfg) {
     await heavyLoad();
     if (document.readyState === 'loading') await new Promise((r) => document.addEventListener('DOMContentLoaded', r, { once: true }));
     heavyRender();
-    HeavyReport.loadMs = Math.round(performance.now() - t0);
+    HeavyReport.loadMs = Math.max(1, Math.round(performance.now() - t0));
     heavyReportSoon();
   })();
   loaded.catch((err) => console.error('[heavy] load failed', err));
