@@ -243,11 +243,11 @@ async def _control(request: web.Request) -> web.Response:
 def index_handler(weight: str) -> Any:
     """The page; in heavy mode its bundle loads before whatsapp.js, as WhatsApp's do."""
     html = (STATIC_DIR / "index.html").read_text()
+    anchor = '<script src="whatsapp.js">'
     if weight == "heavy":
-        html = html.replace(
-            '<script src="whatsapp.js">',
-            '<script src="heavy.js"></script>\n  <script src="whatsapp.js">',
-        )
+        if anchor not in html:
+            raise RuntimeError(f"static/index.html has no {anchor}: cannot add the heavy bundle")
+        html = html.replace(anchor, f'<script src="heavy.js"></script>\n  {anchor}')
 
     async def handler(request: web.Request) -> web.Response:
         return web.Response(text=html, content_type="text/html", headers=NO_STORE)
