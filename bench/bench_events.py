@@ -156,10 +156,13 @@ async def webhook_drain(d: Daemon, sim: Sim, n_hooks: int, backlog: int) -> dict
         await wait_for(lambda: len(rec.ok) >= total, 300, 0.01, what="the outbox drained")
         first, last = rec.ok[0], rec.ok[total - 1]
         assert len(rec.ids) == total, "a duplicate or a missing delivery"
+        # The rate counts from the receiver's recovery, not from the first success: the wait
+        # for the next retry after the recovery is part of draining a backlog.
         return {
             "deliveries": total,
+            "first_s": first - flipped,
             "drain_s": last - flipped,
-            "rate": (total - 1) / (last - first) if last > first else float("nan"),
+            "rate": total / (last - flipped),
         }
     finally:
         for wid in hooks:
@@ -194,7 +197,13 @@ async def main(n_messages: int, backlog: int) -> str:
             for hooks in (1, 4):
                 r = await webhook_drain(d, sim, hooks, backlog)
                 hook_rows.append(
-                    [hooks, r["deliveries"], f"{r['drain_s']:.2f}", f"{r['rate']:.0f}"]
+                    [
+                        hooks,
+                        r["deliveries"],
+                        f"{r['first_s']:.2f}",
+                        f"{r['drain_s']:.2f}",
+                        f"{r['rate']:.0f}",
+                    ]
                 )
                 print(f"webhooks x{hooks}: {hook_rows[-1]}", flush=True)
     finally:
@@ -210,8 +219,20 @@ async def main(n_messages: int, backlog: int) -> str:
         + "\n\nWebhook throughput: a backlog of "
         f"{backlog} `message` events per webhook waits in the durable outbox while the local "
         "receiver answers 503; it recovers and the outbox drains (one in-order lane per "
-        "webhook and client; every delivery signed, logged and committed to SQLite).\n\n"
-        + table(["webhooks", "deliveries", "drain (s)", "deliveries/s"], hook_rows)
+        "webhook and client; every delivery signed, logged and committed to SQLite). The clock "
+        "starts when the receiver recovers (starts answering 200) and stops at the last "
+        "delivery: deliveries/s = deliveries / drain, the retry wait before the first success "
+        "included.\n\n"
+        + table(
+            [
+                "webhooks",
+                "deliveries",
+                "recovery → first delivery (s)",
+                "recovery → last delivery = drain (s)",
+                "deliveries/s",
+            ],
+            hook_rows,
+        )
     )
 
 
@@ -219,7 +240,11 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--messages", type=int, default=200)
     parser.add_argument("--backlog", type=int, default=300)
+    parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
     body = asyncio.run(main(args.messages, args.backlog))
     print(body)
-    write_section("Events: WebSocket latency and webhook throughput (bench/bench_events.py)", body)
+    if not args.no_write:
+        write_section(
+            "Events: WebSocket latency and webhook throughput (bench/bench_events.py)", body
+        )

@@ -1,6 +1,14 @@
-"""Memory per client: worker (Python), Playwright driver (node) and Chromium, by PSS.
+"""Memory per client, by PSS: wamc's clients against a plain-Playwright baseline, same page.
 
-.venv/bin/python -m bench.memory --clients 5
+wamc: worker (Python) + its Playwright driver (node) + Chromium (the headless shell, our flags),
+each client connected (QR scanned). Baseline, in the same invocation and on the same simulator
+page: plain Playwright (one driver per client) + Debian's full ``chromium`` with Playwright's
+default flags and a persistent profile, the page linked the same way (install it with
+``bash bench/setup-baseline.sh``). ``--weight heavy`` uses the simulator's WhatsApp-weight page
+(docs/simulator.md). Both sides settle the same time before they are measured, one after the
+other (never side by side), so they do not squeeze each other.
+
+.venv/bin/python -m bench.memory --clients 5 [--weight heavy] [--baseline 5] [--settle 20]
 """
 
 from __future__ import annotations
@@ -8,6 +16,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -20,10 +31,13 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.report import table, write_section  # noqa: E402
-from tests.support import Daemon, wait_for  # noqa: E402
+from tests.support import Daemon, SimControl, wait_for  # noqa: E402
+from wamc.config import load_settings  # noqa: E402
 from wamc.simulator import Simulator  # noqa: E402
 
 MB = 1024 * 1024
+BASELINE_CHROMIUM = "/usr/lib/chromium/chromium"  # Debian's `chromium`, without its wrapper
+TITLE = "Memory per client (bench/memory.py)"
 
 
 def pss(proc: psutil.Process) -> int:
@@ -32,82 +46,123 @@ def pss(proc: psutil.Process) -> int:
     return 0
 
 
+def tree_pss(pid: int) -> int:
+    with contextlib.suppress(psutil.Error):
+        root = psutil.Process(pid)
+        return pss(root) + sum(pss(p) for p in root.children(recursive=True))
+    return 0
+
+
 def breakdown(worker_pid: int, browser_pid: int) -> dict[str, float]:
     worker = psutil.Process(worker_pid)
     driver = sum(pss(p) for p in worker.children(recursive=True) if "node" in p.name())
-    browser = psutil.Process(browser_pid)
-    chromium = pss(browser) + sum(pss(p) for p in browser.children(recursive=True))
-    return {"worker": pss(worker) / MB, "driver": driver / MB, "chromium": chromium / MB}
+    return {
+        "worker": pss(worker) / MB,
+        "driver": driver / MB,
+        "chromium": tree_pss(browser_pid) / MB,
+    }
 
 
-async def measure(n_clients: int) -> str:
+def browser_pid(profile: Path) -> int:
+    """The browser process started on ``profile`` (its children are the renderers etc.)."""
+    flag = f"--user-data-dir={profile}"
+    found = [p for p in psutil.process_iter(["cmdline"]) if flag in (p.info["cmdline"] or [])]
+    pids = {p.pid for p in found}
+    roots = [p for p in found if p.ppid() not in pids]
+    if len(roots) != 1:
+        raise RuntimeError(f"expected one browser on {profile}, found {len(roots)}")
+    return roots[0].pid
+
+
+def version(executable: str) -> str:
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        out = subprocess.run([executable, "--version"], capture_output=True, text=True, timeout=10)
+        return out.stdout.strip() or "?"
+    return "?"
+
+
+async def heavy_report(ctl: SimControl, phone: str) -> dict[str, Any]:
+    """Wait until the heavy page linked as ``phone`` has loaded its account and reported."""
+
+    async def probe() -> dict[str, Any] | None:
+        _, body = await ctl.call("GET", "/control/heavy")
+        pages = [p for p in body["pages"] if p["phone"] == phone and p["model_messages"]]
+        return pages[0] if pages else None
+
+    return await wait_for(probe, 300, 0.5, what=f"the heavy page of {phone}")
+
+
+async def wamc_side(sim: Simulator, ctl: SimControl, n: int, settle: float) -> dict[str, Any]:
     home = Path(tempfile.mkdtemp(prefix="wamc-mem-"))
-    sim = Simulator(host="127.0.0.1", port=0)
-    await sim.start()
     d = Daemon(home, sim)
-    rows = []
     try:
         t0 = time.monotonic()
         await d.start()
-        async with aiohttp.ClientSession() as http:
-            for i in range(n_clients):
-                await d.call("POST", f"/api/clients/m{i}/connect")
-            for i in range(n_clients):
-
-                async def qr(i: int = i) -> str | None:
-                    code, body = await d.call("GET", f"/api/clients/m{i}/qr?format=json")
-                    return body["qr"] if code == 200 else None
-
-                payload = await wait_for(qr, 120)
-                async with http.post(
-                    sim.url + "control/scan", json={"qr": payload, "phone": f"55119200{i:05d}"}
-                ) as r:
-                    assert r.status == 200
-            for i in range(n_clients):
-                await d.wait_state(f"m{i}", "connected", timeout=120)
+        for i in range(n):
+            await d.call("POST", f"/api/clients/m{i}/connect")
+        for i in range(n):
+            await ctl.scan(await d.qr(f"m{i}", timeout=300), f"55119200{i:05d}")
+        for i in range(n):
+            await d.wait_state(f"m{i}", "connected", timeout=300)
+        if sim.weight == "heavy":
+            for i in range(n):
+                await heavy_report(ctl, f"55119200{i:05d}")
         ready = time.monotonic() - t0
-        totals = {"worker": 0.0, "driver": 0.0, "chromium": 0.0}
-        for i in range(n_clients):
+        await asyncio.sleep(settle)  # the same idle time as the baseline's, before measuring
+        clients = []
+        for i in range(n):
             # The API samples the trees in the background: wait for its first figure.
             st = await wait_for(lambda c=f"m{i}": sampled(d, c), 30)
-            parts = breakdown(st["pid"], st["browser_pid"])
-            for k, v in parts.items():
-                totals[k] += v
-            rows.append(
-                [
-                    f"m{i}",
-                    f"{parts['worker']:.0f}",
-                    f"{parts['driver']:.0f}",
-                    f"{parts['chromium']:.0f}",
-                    f"{sum(parts.values()):.0f}",
-                    f"{(st['memory_bytes'] or 0) / MB:.0f}",
-                ]
-            )
-        n = n_clients
-        rows.append(
-            [
-                "mean",
-                f"{totals['worker'] / n:.0f}",
-                f"{totals['driver'] / n:.0f}",
-                f"{totals['chromium'] / n:.0f}",
-                f"{sum(totals.values()) / n:.0f}",
-                "",
-            ]
-        )
-        daemon_pss = pss(psutil.Process(d.proc.pid)) / MB  # type: ignore[union-attr]
-        md = table(
-            ["client", "worker MB", "driver MB", "Chromium MB", "tree MB", "API memory_bytes MB"],
-            rows,
-        )
-        md += (
-            f"\n\n{n_clients} clients connected (simulator page) in {ready:.1f}s from a cold start; "
-            f"daemon {daemon_pss:.0f} MB PSS. Memory is PSS (shared pages split between sharers)."
-        )
-        return md
+            clients.append(breakdown(st["pid"], st["browser_pid"]))
+        daemon_pss = pss(psutil.Process(d.proc.pid)) / MB  # type: ignore[union-attr]  # started
+        return {"clients": clients, "ready_s": ready, "daemon": daemon_pss}
     finally:
         await d.call("POST", "/api/shutdown")
         await d.close()
-        await sim.stop()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+async def baseline_side(sim: Simulator, ctl: SimControl, n: int, settle: float) -> dict[str, Any]:
+    """Plain Playwright: one driver and one full Chromium per client, default flags."""
+    from playwright.async_api import async_playwright
+
+    root = Path(tempfile.mkdtemp(prefix="wamc-mem-baseline-"))
+    me = psutil.Process()
+    sessions: list[tuple[Any, Any, int, int]] = []  # playwright, context, driver pid, browser pid
+    try:
+        t0 = time.monotonic()
+        for i in range(n):
+            before = {p.pid for p in me.children() if "node" in p.name()}
+            pw = await async_playwright().start()
+            (driver,) = [p.pid for p in me.children() if "node" in p.name() and p.pid not in before]
+            profile = root / f"b{i}"
+            ctx = await pw.chromium.launch_persistent_context(
+                str(profile), executable_path=BASELINE_CHROMIUM, headless=True
+            )
+            sessions.append((pw, ctx, driver, browser_pid(profile)))
+            page = ctx.pages[0] if ctx.pages else await ctx.new_page()
+            await page.goto(sim.url)
+            qr = await page.wait_for_selector("#qr", timeout=300_000)
+            await ctl.scan(await qr.get_attribute("data-ref") or "", f"55119400{i:05d}")
+            await page.wait_for_function(
+                "window.__simWA && window.__simWA.Stream.mode === 'MAIN'", timeout=300_000
+            )
+            if sim.weight == "heavy":
+                await heavy_report(ctl, f"55119400{i:05d}")
+        ready = time.monotonic() - t0
+        await asyncio.sleep(settle)
+        clients = [
+            {"worker": 0.0, "driver": pss(psutil.Process(drv)) / MB, "chromium": tree_pss(b) / MB}
+            for _pw, _ctx, drv, b in sessions
+        ]
+        return {"clients": clients, "ready_s": ready}
+    finally:
+        for pw, ctx, _drv, _b in sessions:
+            with contextlib.suppress(Exception):
+                await ctx.close()
+            with contextlib.suppress(Exception):
+                await pw.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 async def sampled(d: Any, client: str) -> dict[str, Any] | None:
@@ -115,13 +170,107 @@ async def sampled(d: Any, client: str) -> dict[str, Any] | None:
     return st if st["memory_bytes"] is not None else None
 
 
+def mean(clients: list[dict[str, float]], key: str) -> float:
+    return sum(c[key] for c in clients) / len(clients)
+
+
+async def measure(n: int, n_base: int, weight: str, settle: float) -> str:
+    sim = Simulator(host="127.0.0.1", port=0, weight=weight)
+    await sim.start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            ctl = SimControl(sim, http)
+            ours = await wamc_side(sim, ctl, n, settle)
+            base = await baseline_side(sim, ctl, n_base, settle) if n_base else None
+            _, heavy = await ctl.call("GET", "/control/heavy")
+    finally:
+        await sim.stop()
+    return report(ours, base, heavy, weight, settle)
+
+
+def report(
+    ours: dict[str, Any],
+    base: dict[str, Any] | None,
+    heavy: dict[str, Any],
+    weight: str,
+    settle: float,
+) -> str:
+    exe = load_settings().resolved_browser_path() or "?"
+    sides = [(f"wamc ({version(exe)}, wamc's flags)", ours)]
+    if base is not None:
+        sides.append((f"baseline: plain Playwright + {version(BASELINE_CHROMIUM)}", base))
+    rows = []
+    for name, side in sides:
+        cl = side["clients"]
+        parts = [mean(cl, k) for k in ("worker", "driver", "chromium")]
+        rows.append(
+            [
+                name,
+                len(cl),
+                *(f"{p:.0f}" for p in parts),
+                f"{sum(parts):.0f}",
+                f"{side['ready_s']:.1f}",
+            ]
+        )
+    md = table(
+        [
+            "side",
+            "clients",
+            "worker MB",
+            "driver MB",
+            "Chromium MB",
+            "per client MB",
+            "all linked (s)",
+        ],
+        rows,
+    )
+    total = lambda side: sum(mean(side["clients"], k) for k in ("worker", "driver", "chromium"))  # noqa: E731
+    if base is not None:
+        md += f"\n\nPer-client PSS, wamc / baseline: **{total(ours) / total(base):.2f}×**."
+    md += (
+        f"\n\nPage: simulator, weight **{weight}**. Means over the clients; memory is PSS (shared "
+        "pages split between sharers), measured after every client was linked (and, on the heavy "
+        f"page, had loaded its account) and {settle:.0f} s idle. wamc's daemon: "
+        f"{ours['daemon']:.0f} MB PSS, not in the per-client figure. The baseline's Python host "
+        "process is shared by its clients and not counted (in the baseline's favour)."
+    )
+    if weight == "heavy":
+        pages = [p for p in heavy["pages"] if p["model_messages"]]
+        msgs = min(p["idb_messages"] or 0 for p in pages)
+        heaps = [p["heap_used"] / MB for p in pages if p["heap_used"]]
+        md += (
+            f" Heavy page: a {heavy['bundle_bytes'] / 1e6:.1f} MB bundle of "
+            f"{heavy['model']['modules']} modules; every page held ≥ {msgs} messages in "
+            f"IndexedDB; JS heap at the end of its first load (performance.memory, bucketed, "
+            f"garbage included) {min(heaps):.0f}–{max(heaps):.0f} MB."
+        )
+    return md
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=5)
+    parser.add_argument(
+        "--baseline", type=int, default=None, help="baseline clients (default: --clients; 0: none)"
+    )
+    parser.add_argument("--weight", choices=["light", "heavy"], default="light")
+    parser.add_argument("--settle", type=float, default=20.0, help="idle seconds before measuring")
+    parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
-    md = asyncio.run(measure(args.clients))
+    n_base = args.clients if args.baseline is None else args.baseline
+    if n_base and not os.access(BASELINE_CHROMIUM, os.X_OK):
+        parser.error(
+            f"no baseline browser at {BASELINE_CHROMIUM}: run bash bench/setup-baseline.sh (or --baseline 0)"
+        )
+    md = asyncio.run(measure(args.clients, n_base, args.weight, args.settle))
     print(md)
-    write_section("Memory per client (bench/memory.py)", md)
+    if not args.no_write:
+        title = (
+            TITLE
+            if args.weight == "light"
+            else "Memory per client, heavy page (bench/memory.py --weight heavy)"
+        )
+        write_section(title, md)
 
 
 if __name__ == "__main__":

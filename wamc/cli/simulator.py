@@ -26,9 +26,22 @@ MSG_KEY = re.compile(r"^(true|false)_(\d{5,20})@c\.us_[0-9A-Za-z]+$")
 @click.option("--qr-first-ttl", default=60.0, show_default=True, type=float)
 @click.option("--qr-ttl", default=20.0, show_default=True, type=float)
 @click.option("--max-qr-codes", default=6, show_default=True, type=int)
+@click.option(
+    "--weight",
+    type=click.Choice(["light", "heavy"]),
+    default="light",
+    show_default=True,
+    help="heavy: a WhatsApp-weight page (multi-MB bundle, 20,000 messages; docs/simulator.md)",
+)
 @click.pass_context
 def simulator(
-    ctx: click.Context, host: str, port: int, qr_first_ttl: float, qr_ttl: float, max_qr_codes: int
+    ctx: click.Context,
+    host: str,
+    port: int,
+    qr_first_ttl: float,
+    qr_ttl: float,
+    max_qr_codes: int,
+    weight: str,
 ) -> None:
     """Run the local WhatsApp Web simulator (for tests and demos without a phone); its
     subcommands play the phone on the simulator the running daemon uses."""
@@ -36,7 +49,14 @@ def simulator(
         return
     from wamc.simulator import run_simulator
 
-    run_simulator(host, port, qr_first_ttl=qr_first_ttl, qr_ttl=qr_ttl, max_qr_codes=max_qr_codes)
+    run_simulator(
+        host,
+        port,
+        qr_first_ttl=qr_first_ttl,
+        qr_ttl=qr_ttl,
+        max_qr_codes=max_qr_codes,
+        weight=weight,
+    )
 
 
 class Phone:

@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from . import heavy
 from .action_control import action_routes
 from .actions import page_actions
 from .bulk import bulk_routes
@@ -135,14 +136,18 @@ def _static(name: str, content_type: str):
     return handler
 
 
-def create_app(world: World) -> web.Application:
+def create_app(world: World, weight: str = "light") -> web.Application:
     app = web.Application(middlewares=[json_errors])
     app[WORLD_KEY] = world
     app[SOCKETS_KEY] = set()
     app.on_shutdown.append(_close_sockets)
+    index = _static("index.html", "text/html; charset=utf-8")
+    if weight != "light":  # the heavy page (heavy.py): its bundle before whatsapp.js
+        index = heavy.index_handler(weight)
     app.add_routes(
         [
-            web.get("/", _static("index.html", "text/html; charset=utf-8")),
+            *heavy.setup(app, weight),
+            web.get("/", index),
             web.get("/whatsapp.js", _static("whatsapp.js", "text/javascript; charset=utf-8")),
             web.get("/wa-js.js", _static("wa-js.js", "text/javascript; charset=utf-8")),
             web.get("/sim/ws", page_socket),
@@ -167,7 +172,11 @@ class Simulator:
         qr_first_ttl: float = 60.0,
         qr_ttl: float = 20.0,
         max_qr_codes: int = 6,
+        weight: str = "light",
     ):
+        if weight not in heavy.WEIGHTS:
+            raise ValueError(f"weight must be one of {heavy.WEIGHTS}, not {weight!r}")
+        self.weight = weight  # "heavy": a WhatsApp-weight page (heavy.py, docs/simulator.md)
         self.host = host
         self.port = port
         self.timings: dict[str, Any] = {
@@ -186,7 +195,7 @@ class Simulator:
 
     async def start(self) -> None:
         self.world = World(**self.timings)
-        self._runner = web.AppRunner(create_app(self.world), access_log=None)
+        self._runner = web.AppRunner(create_app(self.world, self.weight), access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
