@@ -18,6 +18,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from wamc import __version__
 from wamc import validation as V
+from wamc.api import portal_models as P
 from wamc.api.problems import HTTP, PROBLEM_JSON, PROBLEM_TYPE
 from wamc.api.spec import Route
 
@@ -54,12 +55,14 @@ def _models() -> list[type[BaseModel]]:
         V.MessageAckData,
         V.DaemonStartedData,
         V.StreamTicket,
+        P.PortalInviteCreate,
+        P.PortalInvite,
     ]
 
 
 def _schemas() -> dict[str, Any]:
     models = _models()
-    requests = (V.SendMessage, V.TokenCreate)
+    requests = (V.SendMessage, V.TokenCreate, P.PortalInviteCreate)
     modes: list[tuple[type[BaseModel], JsonSchemaMode]] = [
         (m, "validation" if m in requests else "serialization") for m in models
     ]
@@ -252,7 +255,7 @@ INTRO = (
     "One isolated worker and Chromium per WhatsApp client, behind one API.\n\n"
     "**Keys.** Send the admin key or a client token in `X-Api-Key` or "
     "`Authorization: Bearer`. A client token (`POST /api/clients/{id}/tokens`) is "
-    "limited to its client and to its scopes: `read`, `send`, `control`.\n\n"
+    "limited to its client and to its scopes: `read`, `send`, `control`, `webhooks`.\n\n"
     "**Limits.** Each key is rate limited (429 `rate_limited` with `Retry-After`). "
     "Sends are paced per client with jitter to reduce ban risk.\n\n"
     "**Errors** are RFC 9457 problem details (`application/problem+json`) with a "
@@ -263,6 +266,7 @@ TAGS = [
     {"name": "messages", "description": "send and read messages"},
     {"name": "tokens", "description": "per-client API tokens (admin key only)"},
     {"name": "events", "description": "the WebSocket event stream"},
+    {"name": "webhooks", "description": "a client's own webhooks (the `webhooks` scope)"},
     {"name": "system", "description": "health, audit, this document"},
 ]
 

@@ -9,12 +9,14 @@ builds the router from it, the security middleware reads the scope of the matche
 from __future__ import annotations
 
 from wamc import validation as V
+from wamc.api import portal_models as P
 from wamc.api.handlers import (
     admin,
     clients,
     docs,
     messages,
     ops,
+    portal,
     qr,
     sse,
     system,
@@ -231,17 +233,49 @@ DASHBOARD = [  # the admin dashboard (static, public) and the API calls it needs
           content=json_body("RecentMessages"), errors=("invalid_parameter", "invalid_client_id"),
           params=(limit(50, 200), query("client", {"type": "string"}, "only this client"))),
 ]
-WEBHOOKS = [  # documented generically for now (admin key only)
+WEBHOOKS = [  # documented generically for now (admin key only), but a client's own (below)
     admin_only("GET", "/api/webhooks", webhooks.list_all),
     admin_only("POST", "/api/webhooks", webhooks.create_global),
-    admin_only("GET", C + "/webhooks", webhooks.list_for_client),
-    admin_only("POST", C + "/webhooks", webhooks.create_for_client),
+    Route("GET", C + "/webhooks", webhooks.list_for_client, "webhooks", "list_client_webhooks",
+          "A client's own webhooks (with delivery counts)", "webhooks", content=ANY_JSON,
+          errors=CLIENT_ERRORS, params=(CLIENT_PARAM,)),
+    Route("POST", C + "/webhooks", webhooks.create_for_client, "webhooks",
+          "create_client_webhook", "Add a webhook for one client's events", "webhooks", ok=201,
+          content=ANY_JSON, params=(CLIENT_PARAM,),
+          errors=(*CLIENT_ERRORS, "invalid_json", "invalid_field", "webhook_url_refused"),
+          description="Body `{\"url\", \"events\"?, \"secret\"?, \"headers\"?, "
+          "\"retry\"?, \"timeout\"?, \"enabled\"?}`; the answer holds the signing `secret` "
+          "(shown only here)."),
+    Route("GET", C + "/webhooks/{wid}", webhooks.get_for_client, "webhooks",
+          "get_client_webhook", "One of a client's webhooks", "webhooks", content=ANY_JSON,
+          errors=(*CLIENT_ERRORS, "webhook_not_found"), params=(CLIENT_PARAM,)),
+    Route("DELETE", C + "/webhooks/{wid}", webhooks.delete_for_client, "webhooks",
+          "delete_client_webhook", "Remove one of a client's webhooks with its outbox",
+          "webhooks", ok=204, errors=(*CLIENT_ERRORS, "webhook_not_found"),
+          params=(CLIENT_PARAM,)),
+    Route("GET", C + "/webhooks/{wid}/deliveries", webhooks.deliveries_for_client, "webhooks",
+          "client_webhook_deliveries", "The newest delivery attempts of a client's webhook",
+          "webhooks", content=ANY_JSON, errors=(*CLIENT_ERRORS, "webhook_not_found",
+          "invalid_parameter"), params=(CLIENT_PARAM, limit(20, 200))),
     admin_only("GET", "/api/webhooks/{wid}", webhooks.get),
     admin_only("PATCH", "/api/webhooks/{wid}", webhooks.update),
     admin_only("DELETE", "/api/webhooks/{wid}", webhooks.delete),
     admin_only("GET", "/api/webhooks/{wid}/deliveries", webhooks.deliveries),
     admin_only("GET", "/api/webhooks/{wid}/dead-letters", webhooks.dead_letters),
     admin_only("POST", "/api/webhooks/{wid}/dead-letters/redeliver", webhooks.redeliver),
+]
+PORTAL = [  # the client owner's page (static, public) and its invite link (admin)
+    page("/portal", portal.index),
+    page("/portal/", portal.to_index),
+    page("/portal/static/{name}", portal.static),
+    Route("POST", C + "/portal-invite", portal.create_invite, "admin", "create_portal_invite",
+          "An invite link to the client owner's page", "tokens", ok=201,
+          response=P.PortalInvite, request=P.PortalInviteCreate,
+          errors=(*CLIENT_ERRORS, "invalid_json", "invalid_field"), params=(CLIENT_PARAM,),
+          description="Creates an expiring client token with the portal's scopes (`read`, "
+          "`send`, `control`, `webhooks`; a body may narrow them and set `expires_in`) and "
+          "answers the link `…/portal#token=…`: the token rides in the URL fragment, never sent "
+          "to a server. Revoke it like any token; it is listed with its `expires_at`."),
 ]
 # fmt: on
 
@@ -255,4 +289,5 @@ ROUTES: tuple[Route, ...] = (
     *DOCS,
     *DASHBOARD,
     *WEBHOOKS,
+    *PORTAL,
 )

@@ -17,10 +17,12 @@ from pydantic import BaseModel
 from wamc import validation as V
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-# public: no key; read | send | control: a token needs that scope (the admin key has all);
-# admin: the admin key only; any: any valid key or token, whatever its scopes.
-Scope = Literal["public", "read", "send", "control", "admin", "any"]
-SCOPES: frozenset[str] = frozenset({"public", "read", "send", "control", "admin", "any"})
+# public: no key; read | send | control | webhooks: a token needs that scope (the admin key has
+# all); admin: the admin key only; any: any valid key or token, whatever its scopes.
+Scope = Literal["public", "read", "send", "control", "webhooks", "admin", "any"]
+SCOPES: frozenset[str] = frozenset(
+    {"public", "read", "send", "control", "webhooks", "admin", "any"}
+)
 
 
 @dataclass(frozen=True)

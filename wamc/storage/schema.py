@@ -162,4 +162,6 @@ ADDED_COLUMNS = (
     ("audit", "count", "INTEGER NOT NULL DEFAULT 1"),
     # When the stored state began: a daemon adopting the worker keeps the client's `since`.
     ("clients", "state_since", "TEXT"),
+    # An expiring token (portal invites): refused after this ISO 8601 UTC time.
+    ("api_tokens", "expires_at", "TEXT"),
 )
