@@ -57,6 +57,7 @@ def _models() -> list[type[BaseModel]]:
         V.StreamTicket,
         P.PortalInviteCreate,
         P.PortalInvite,
+        P.WhoAmI,
     ]
 
 

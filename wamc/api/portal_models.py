@@ -53,3 +53,12 @@ class PortalInvite(BaseModel):
     client: str
     scopes: list[str]
     expires_at: str
+
+
+class WhoAmI(BaseModel):
+    key_id: str = Field(examples=["tok_0123456789abcdef"], description="'admin' or a token id")
+    admin: bool
+    client: str | None = Field(description="the token's client; null for the admin key")
+    scopes: list[str] = Field(examples=[["read", "send", "control", "webhooks"]])
+    name: str | None = None
+    expires_at: str | None = Field(default=None, description="null: never expires")

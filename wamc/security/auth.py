@@ -121,6 +121,9 @@ class Tokens:
         self._index(rec)
         return rec, secret
 
+    def record(self, token_id: str) -> TokenRecord | None:
+        return next((r for r in self._by_hash.values() if r.id == token_id), None)
+
     def list(self, client: str) -> list[TokenRecord]:
         found = [r for r in self._by_hash.values() if r.client == client]
         return sorted(found, key=lambda r: (r.created_at, r.id))

@@ -27,9 +27,11 @@ from loguru import logger
 
 from wamc.api.handlers.admin import CONTENT_TYPES, SECURITY_HEADERS
 from wamc.api.keys import MANAGER, STREAMS, TOKENS
+from wamc.api.middleware import principal_of
 from wamc.api.portal_models import PortalInviteCreate
 from wamc.api.streams import POLICY_VIOLATION
 from wamc.errors import Refused
+from wamc.security.auth import SCOPES
 from wamc.timeutil import iso_from_unix
 from wamc.validation import client_id, validate_body
 
@@ -89,6 +91,24 @@ async def create_invite(request: web.Request) -> web.Response:
         },
         status=201,
         headers={"Cache-Control": "no-store"},
+    )
+
+
+async def whoami(request: web.Request) -> web.Response:
+    """Who this key is: the portal shows only what the token's scopes allow (no 403 probes)."""
+    principal = principal_of(request)
+    if principal is None:  # the middleware authenticated this call
+        raise Refused("unauthorized")
+    rec = None if principal.is_admin else request.app[TOKENS].record(principal.key_id)
+    return web.json_response(
+        {
+            "key_id": principal.key_id,
+            "admin": principal.is_admin,
+            "client": principal.client,
+            "scopes": [s for s in SCOPES if s in principal.scopes],
+            "name": rec.name if rec else None,
+            "expires_at": rec.expires_at if rec else None,
+        }
     )
 
 
