@@ -12,6 +12,7 @@ from aiohttp import web
 from aiohttp.web_urldispatcher import AbstractRoute, UrlDispatcher
 
 from wamc.api.addresses import parse_networks
+from wamc.api.handlers.portal import close_expired_streams
 from wamc.api.keys import (
     API_KEY,
     AUDIT,
@@ -84,6 +85,7 @@ def create_app(
     app[AUDIT] = AuditLog(store, settings.logs_dir / "audit.log")
     app.on_startup.append(_load_tokens)
     app.cleanup_ctx.append(_audit_retention)
+    app.cleanup_ctx.append(close_expired_streams)  # expiring tokens (portal invites)
     app.on_response_prepare.append(on_prepare)
     app[SETTINGS] = settings
     app[MANAGER] = manager

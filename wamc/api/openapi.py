@@ -20,6 +20,7 @@ from wamc import __version__
 from wamc import validation as V
 from wamc.api import group_models as GM
 from wamc.api import message_models as MM
+from wamc.api import portal_models as P
 from wamc.api import settings_models as SM
 from wamc.api.media_models import MODELS as MEDIA_MODELS
 from wamc.api.media_models import SendMedia
@@ -65,12 +66,23 @@ def _models() -> list[type[BaseModel]]:
         *GM.ANSWERS,
         *MEDIA_MODELS,
         *SM.MODELS,
+        P.PortalInviteCreate,
+        P.PortalInvite,
+        P.WhoAmI,
     ]
 
 
 def _schemas() -> dict[str, Any]:
     models = _models()
-    requests = (V.SendMessage, V.TokenCreate, *MM.REQUESTS, *GM.REQUESTS, SendMedia, *SM.REQUESTS)
+    requests = (
+        V.SendMessage,
+        V.TokenCreate,
+        *MM.REQUESTS,
+        *GM.REQUESTS,
+        SendMedia,
+        *SM.REQUESTS,
+        P.PortalInviteCreate,
+    )
     modes: list[tuple[type[BaseModel], JsonSchemaMode]] = [
         (m, "validation" if m in requests else "serialization") for m in models
     ]
@@ -265,7 +277,7 @@ INTRO = (
     "One isolated worker and Chromium per WhatsApp client, behind one API.\n\n"
     "**Keys.** Send the admin key or a client token in `X-Api-Key` or "
     "`Authorization: Bearer`. A client token (`POST /api/clients/{id}/tokens`) is "
-    "limited to its client and to its scopes: `read`, `send`, `control`.\n\n"
+    "limited to its client and to its scopes: `read`, `send`, `control`, `webhooks`.\n\n"
     "**Limits.** Each key is rate limited (429 `rate_limited` with `Retry-After`). "
     "Sends are paced per client with jitter to reduce ban risk.\n\n"
     "**Errors** are RFC 9457 problem details (`application/problem+json`) with a "
@@ -276,6 +288,7 @@ TAGS = [
     {"name": "messages", "description": "send and read messages"},
     {"name": "tokens", "description": "per-client API tokens (admin key only)"},
     {"name": "events", "description": "the WebSocket event stream"},
+    {"name": "webhooks", "description": "a client's own webhooks (the `webhooks` scope)"},
     {"name": "system", "description": "health, audit, this document"},
     {"name": "contacts", "description": "contacts, blocking, numbers on WhatsApp"},
     {"name": "groups", "description": "groups, their participants and invite links"},

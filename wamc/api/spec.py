@@ -17,11 +17,13 @@ from pydantic import BaseModel
 from wamc import validation as V
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-# public: no key; read | send | control: a token needs that scope (the admin key has all);
-# admin: the admin key only; any: any valid key or token, whatever its scopes;
+# public: no key; read | send | control | webhooks: a token needs that scope (the admin key has
+# all); admin: the admin key only; any: any valid key or token, whatever its scopes;
 # metrics: the admin key or WAMC_METRICS_TOKEN (GET /metrics; a client token never has it).
-Scope = Literal["public", "read", "send", "control", "admin", "any", "metrics"]
-SCOPES: frozenset[str] = frozenset({"public", "read", "send", "control", "admin", "any", "metrics"})
+Scope = Literal["public", "read", "send", "control", "webhooks", "admin", "any", "metrics"]
+SCOPES: frozenset[str] = frozenset(
+    {"public", "read", "send", "control", "webhooks", "admin", "any", "metrics"}
+)
 
 
 @dataclass(frozen=True)

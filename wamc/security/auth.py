@@ -2,7 +2,9 @@
 
 The admin key (``WAMC_API_KEY`` or the 0600 file under ``sessions/.wamc/``) may do everything.
 A token belongs to one client and carries scopes: ``read`` (status, QR, chats, history, events),
-``send`` (send messages) and ``control`` (connect, disconnect, restart, logout, delete).
+``send`` (send messages), ``control`` (connect, disconnect, restart, logout, delete) and
+``webhooks`` (its own client's webhooks). A token may expire (portal invites do): after its
+``expires_at`` it is refused like a revoked one.
 Tokens are random 32-byte secrets shown once at creation; only their SHA-256 is stored (in the
 ``api_tokens`` table of the daemon's SQLite store). Token ids (``tok_…``) name them in the audit
 log; the secret itself is never logged.
@@ -15,6 +17,7 @@ import hmac
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import datetime
 
 from wamc.errors import Refused
 from wamc.storage import Database
@@ -22,7 +25,7 @@ from wamc.storage import tokens as token_rows
 from wamc.storage.tokens import TokenRecord
 from wamc.timeutil import utc_now_iso
 
-SCOPES = ("read", "send", "control")
+SCOPES = ("read", "send", "control", "webhooks")
 ADMIN_ID = "admin"
 TOKEN_PREFIX = "wamc_"
 
@@ -72,11 +75,22 @@ class Tokens:
         self._admin = admin_key.encode()
         self._metrics = metrics_token.encode()
         self._by_hash: dict[str, TokenRecord] = {}
+        self._deadline: dict[str, float] = {}  # token id -> unix time it expires at
 
     async def load(self) -> None:
         self._by_hash.clear()
+        self._deadline.clear()
         for rec in await token_rows.active(self.db):
-            self._by_hash[rec.hash] = rec
+            self._index(rec)
+
+    def _index(self, rec: TokenRecord) -> None:
+        self._by_hash[rec.hash] = rec
+        if rec.expires_at:
+            self._deadline[rec.id] = datetime.fromisoformat(rec.expires_at).timestamp()
+
+    def expired(self, token_id: str, now: float | None = None) -> bool:
+        deadline = self._deadline.get(token_id)
+        return deadline is not None and (time.time() if now is None else now) >= deadline
 
     def authenticate(self, presented: str | None) -> Principal | None:
         if not presented:
@@ -90,7 +104,7 @@ class Tokens:
         rec = self._by_hash.get(digest)
         # The index is keyed by a hash of the secret: the lookup reveals nothing about the token
         # by its timing; the final compare is constant-time anyway.
-        if rec is None or not hmac.compare_digest(rec.hash, digest):
+        if rec is None or not hmac.compare_digest(rec.hash, digest) or self.expired(rec.id):
             return None
         return Principal(rec.id, rec.client, frozenset(rec.scopes))
 
@@ -101,7 +115,9 @@ class Tokens:
             return METRICS
         return self.authenticate(presented)
 
-    async def create(self, client: str, scopes: list[str], name: str) -> tuple[TokenRecord, str]:
+    async def create(
+        self, client: str, scopes: list[str], name: str, expires_at: str | None = None
+    ) -> tuple[TokenRecord, str]:
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         rec = TokenRecord(
             id="tok_" + secrets.token_hex(8),
@@ -110,10 +126,14 @@ class Tokens:
             scopes=[s for s in SCOPES if s in scopes],
             created_at=utc_now_iso(),
             hash=hash_token(secret),
+            expires_at=expires_at,
         )
         await token_rows.add(self.db, rec)
-        self._by_hash[rec.hash] = rec
+        self._index(rec)
         return rec, secret
+
+    def record(self, token_id: str) -> TokenRecord | None:
+        return next((r for r in self._by_hash.values() if r.id == token_id), None)
 
     def list(self, client: str) -> list[TokenRecord]:
         found = [r for r in self._by_hash.values() if r.client == client]
@@ -123,19 +143,22 @@ class Tokens:
         for digest, rec in list(self._by_hash.items()):
             if rec.id == token_id and rec.client == client:
                 del self._by_hash[digest]  # effective before the database write
+                self._deadline.pop(token_id, None)
                 await token_rows.revoke(self.db, token_id, utc_now_iso())
                 return True
         return False
 
     def active(self, key_id: str) -> bool:
-        """Is this key id (``admin`` or a token id) still valid?"""
-        return key_id == ADMIN_ID or any(r.id == key_id for r in self._by_hash.values())
+        """Is this key id (``admin`` or a token id) still valid (not revoked, not expired)?"""
+        if key_id == ADMIN_ID:
+            return True
+        return not self.expired(key_id) and any(r.id == key_id for r in self._by_hash.values())
 
     async def revoke_client(self, client: str) -> int:
         """Revoke every token of a deleted client (a later client of that id starts clean)."""
         gone = [d for d, r in self._by_hash.items() if r.client == client]
         for digest in gone:
-            del self._by_hash[digest]
+            self._deadline.pop(self._by_hash.pop(digest).id, None)
         await token_rows.revoke_client(self.db, client, utc_now_iso())
         return len(gone)
 

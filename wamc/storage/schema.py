@@ -213,4 +213,6 @@ ADDED_COLUMNS = (
     ("messages", "quoted_id", "TEXT"),
     ("messages", "details", "TEXT"),
     ("messages", "media", "TEXT"),  # a media message's file: JSON {mimetype, filename, …}
+    # An expiring token (portal invites): refused after this ISO 8601 UTC time.
+    ("api_tokens", "expires_at", "TEXT"),
 )

@@ -16,6 +16,7 @@ class TokenRecord:
     scopes: list[str]
     created_at: str
     hash: str
+    expires_at: str | None = None  # ISO 8601 UTC; None: never expires
 
     def public(self) -> dict[str, Any]:
         return {
@@ -24,6 +25,7 @@ class TokenRecord:
             "name": self.name,
             "scopes": self.scopes,
             "created_at": self.created_at,
+            "expires_at": self.expires_at,
         }
 
 
@@ -32,7 +34,13 @@ async def active(db: Database) -> list[TokenRecord]:
     rows = await db.fetchall("SELECT * FROM api_tokens WHERE revoked_at IS NULL")
     return [
         TokenRecord(
-            r["id"], r["client"], r["name"], r["scopes"].split(","), r["created_at"], r["hash"]
+            r["id"],
+            r["client"],
+            r["name"],
+            r["scopes"].split(","),
+            r["created_at"],
+            r["hash"],
+            r["expires_at"],
         )
         for r in rows
     ]
@@ -40,9 +48,17 @@ async def active(db: Database) -> list[TokenRecord]:
 
 async def add(db: Database, rec: TokenRecord) -> None:
     await db.write(
-        "INSERT INTO api_tokens (id, client, name, scopes, hash, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        (rec.id, rec.client, rec.name, ",".join(rec.scopes), rec.hash, rec.created_at),
+        "INSERT INTO api_tokens (id, client, name, scopes, hash, created_at, expires_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            rec.id,
+            rec.client,
+            rec.name,
+            ",".join(rec.scopes),
+            rec.hash,
+            rec.created_at,
+            rec.expires_at,
+        ),
     )
 
 

@@ -79,7 +79,7 @@ from wamc.validation.edge import (
 # --- API models: they validate requests and are the schemas of /openapi.json ----------------------
 # (wamc/api/openapi.py builds the document from them; keep them in step with the handlers)
 
-SCOPE_NAMES = ("read", "send", "control")
+SCOPE_NAMES = ("read", "send", "control", "webhooks")
 
 
 class _Out(BaseModel):
@@ -217,7 +217,10 @@ class TokenCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     scopes: list[str] = Field(
-        min_length=1, max_length=3, examples=[["read", "send"]], description="read, send, control"
+        min_length=1,
+        max_length=4,
+        examples=[["read", "send"]],
+        description="read, send, control, webhooks",
     )
     name: str = Field(default="", max_length=100, examples=["crm integration"])
 
@@ -226,7 +229,7 @@ class TokenCreate(BaseModel):
     def _scopes(cls, v: list[str]) -> list[str]:
         bad = [s for s in v if s not in SCOPE_NAMES]
         if bad:
-            raise ValueError(f"unknown scope {bad[0]!r}: use read, send or control")
+            raise ValueError(f"unknown scope {bad[0]!r}: use read, send, control or webhooks")
         return v
 
 
@@ -236,6 +239,7 @@ class TokenInfo(_Out):
     name: str
     scopes: list[str]
     created_at: str
+    expires_at: str | None = Field(default=None, description="null: never expires")
 
 
 class TokenCreated(TokenInfo):

@@ -70,6 +70,31 @@ async def list_for_client(request: web.Request) -> web.Response:
     return web.json_response({"webhooks": [await _view(request, h) for h in hooks]})
 
 
+def _own(request: web.Request) -> Any:
+    """The webhook ``wid`` of the client in the path: another client's (or a global) webhook is
+    ``webhook_not_found``, so a client token learns nothing about it."""
+    client = request.app[MANAGER].get(client_id(request.match_info["id"]))
+    hook = request.app[WEBHOOKS].get(request.match_info["wid"])
+    if hook.client != client.id:
+        raise Refused("webhook_not_found", f"client {client.id} has no webhook {hook.id!r}")
+    return hook
+
+
+async def get_for_client(request: web.Request) -> web.Response:
+    return web.json_response(await _view(request, _own(request)))
+
+
+async def delete_for_client(request: web.Request) -> web.Response:
+    await request.app[WEBHOOKS].delete(_own(request).id)
+    return web.Response(status=204)
+
+
+async def deliveries_for_client(request: web.Request) -> web.Response:
+    limit = bounded_int(request.query.get("limit"), "limit", 20, 1, 200)
+    rows = await request.app[WEBHOOKS].deliveries(_own(request).id, limit)
+    return web.json_response({"deliveries": rows})
+
+
 async def get(request: web.Request) -> web.Response:
     hook = request.app[WEBHOOKS].get(request.match_info["wid"])
     return web.json_response(await _view(request, hook))

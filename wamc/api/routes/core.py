@@ -4,6 +4,7 @@ dashboard, exports and webhooks."""
 from __future__ import annotations
 
 from wamc import validation as V
+from wamc.api import portal_models as P
 from wamc.api.handlers import (
     admin,
     clients,
@@ -12,6 +13,7 @@ from wamc.api.handlers import (
     messages,
     metrics,
     ops,
+    portal,
     qr,
     settings,
     sse,
@@ -244,16 +246,51 @@ EXPORT = [  # issue 11: conversation export (backup) and per-client settings (re
           "(WAMC_MEDIA_RETENTION_DAYS) and logged events (WAMC_EVENT_RETENTION_DAYS). Deleted "
           "messages are not fetched again by the backfill after a restart."),
 ]
-WEBHOOKS = [  # documented generically for now (admin key only)
+WEBHOOKS = [  # documented generically for now (admin key only), but a client's own (below)
     admin_only("GET", "/api/webhooks", webhooks.list_all),
     admin_only("POST", "/api/webhooks", webhooks.create_global),
-    admin_only("GET", C + "/webhooks", webhooks.list_for_client),
-    admin_only("POST", C + "/webhooks", webhooks.create_for_client),
+    Route("GET", C + "/webhooks", webhooks.list_for_client, "webhooks", "list_client_webhooks",
+          "A client's own webhooks (with delivery counts)", "webhooks", content=ANY_JSON,
+          errors=CLIENT_ERRORS, params=(CLIENT_PARAM,)),
+    Route("POST", C + "/webhooks", webhooks.create_for_client, "webhooks",
+          "create_client_webhook", "Add a webhook for one client's events", "webhooks", ok=201,
+          content=ANY_JSON, params=(CLIENT_PARAM,),
+          errors=(*CLIENT_ERRORS, "invalid_json", "invalid_field", "webhook_url_refused"),
+          description="Body `{\"url\", \"events\"?, \"secret\"?, \"headers\"?, "
+          "\"retry\"?, \"timeout\"?, \"enabled\"?}`; the answer holds the signing `secret` "
+          "(shown only here)."),
+    Route("GET", C + "/webhooks/{wid}", webhooks.get_for_client, "webhooks",
+          "get_client_webhook", "One of a client's webhooks", "webhooks", content=ANY_JSON,
+          errors=(*CLIENT_ERRORS, "webhook_not_found"), params=(CLIENT_PARAM,)),
+    Route("DELETE", C + "/webhooks/{wid}", webhooks.delete_for_client, "webhooks",
+          "delete_client_webhook", "Remove one of a client's webhooks with its outbox",
+          "webhooks", ok=204, errors=(*CLIENT_ERRORS, "webhook_not_found"),
+          params=(CLIENT_PARAM,)),
+    Route("GET", C + "/webhooks/{wid}/deliveries", webhooks.deliveries_for_client, "webhooks",
+          "client_webhook_deliveries", "The newest delivery attempts of a client's webhook",
+          "webhooks", content=ANY_JSON, errors=(*CLIENT_ERRORS, "webhook_not_found",
+          "invalid_parameter"), params=(CLIENT_PARAM, limit(20, 200))),
     admin_only("GET", "/api/webhooks/{wid}", webhooks.get),
     admin_only("PATCH", "/api/webhooks/{wid}", webhooks.update),
     admin_only("DELETE", "/api/webhooks/{wid}", webhooks.delete),
     admin_only("GET", "/api/webhooks/{wid}/deliveries", webhooks.deliveries),
     admin_only("GET", "/api/webhooks/{wid}/dead-letters", webhooks.dead_letters),
     admin_only("POST", "/api/webhooks/{wid}/dead-letters/redeliver", webhooks.redeliver),
+]
+PORTAL = [  # the client owner's page (static, public) and its invite link (admin)
+    page("/portal", portal.index),
+    page("/portal/", portal.to_index),
+    page("/portal/static/{name}", portal.static),
+    Route("GET", "/api/whoami", portal.whoami, "any", "whoami",
+          "The calling key: its client, scopes and expiry", "tokens", response=P.WhoAmI,
+          description="Lets a page show only what its token may do (the portal uses it)."),
+    Route("POST", C + "/portal-invite", portal.create_invite, "admin", "create_portal_invite",
+          "An invite link to the client owner's page", "tokens", ok=201,
+          response=P.PortalInvite, request=P.PortalInviteCreate,
+          errors=(*CLIENT_ERRORS, "invalid_json", "invalid_field"), params=(CLIENT_PARAM,),
+          description="Creates an expiring client token with the portal's scopes (`read`, "
+          "`send`, `control`, `webhooks`; a body may narrow them and set `expires_in`) and "
+          "answers the link `…/portal#token=…`: the token rides in the URL fragment, never sent "
+          "to a server. Revoke it like any token; it is listed with its `expires_at`."),
 ]
 # fmt: on

@@ -683,6 +683,7 @@
 
   async function openDetail(id) {
     app.detailFor = id;
+    $("#detail-dialog").dataset.client = id; // read by invite.js (the owner's portal link)
     setText($("#detail-title"), `Client “${id}”`);
     setText($("#send-result"), "");
     $("#detail-messages").replaceChildren();
