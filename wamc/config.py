@@ -89,6 +89,8 @@ class Settings:
     # lowest level written, for the daemon and every worker.
     log_format: str = "text"
     log_level: str = "INFO"
+    # Analytics (wamc/daemon/analytics.py): seconds between two accountings of connected time.
+    stats_interval: float = 60.0
     # Test-only fault injection (wamc/daemon/faults.py): a named point where the daemon crashes.
     fault_crash: str = ""
 
@@ -244,6 +246,7 @@ _ENV = {
     "webhook_backlog_max": "WAMC_WEBHOOK_BACKLOG_MAX",
     "log_format": "WAMC_LOG_FORMAT",
     "log_level": "WAMC_LOG_LEVEL",
+    "stats_interval": "WAMC_STATS_INTERVAL",
 }
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")

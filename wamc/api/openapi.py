@@ -18,6 +18,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from wamc import __version__
 from wamc import validation as V
+from wamc.api import stats_models
 from wamc.api.problems import HTTP, PROBLEM_JSON, PROBLEM_TYPE
 from wamc.api.spec import Route
 
@@ -54,6 +55,7 @@ def _models() -> list[type[BaseModel]]:
         V.MessageAckData,
         V.DaemonStartedData,
         V.StreamTicket,
+        *stats_models.MODELS,
     ]
 
 
@@ -264,6 +266,7 @@ TAGS = [
     {"name": "tokens", "description": "per-client API tokens (admin key only)"},
     {"name": "events", "description": "the WebSocket event stream"},
     {"name": "system", "description": "health, audit, this document"},
+    {"name": "analytics", "description": "messages, failures, restarts and uptime over time"},
 ]
 
 

@@ -9,6 +9,7 @@ builds the router from it, the security middleware reads the scope of the matche
 from __future__ import annotations
 
 from wamc import validation as V
+from wamc.api import stats_models as SM
 from wamc.api.handlers import (
     admin,
     clients,
@@ -17,6 +18,7 @@ from wamc.api.handlers import (
     ops,
     qr,
     sse,
+    stats,
     system,
     tokens,
     webhooks,
@@ -80,6 +82,17 @@ LOG_LINES = query(
 
 # The table is laid out by hand, one entry per block (the formatter would spread every
 # argument over its own line); keep the order: aiohttp matches in this order.
+STATS_DAYS = query(
+    "days",
+    {"type": "integer", "minimum": 1, "maximum": 90, "default": 30},
+    "UTC days covered, today included (default 30)",
+)
+STATS_BUCKET = query(
+    "bucket",
+    {"type": "string", "enum": ["hour", "day"], "default": "day"},
+    "sums per UTC hour or per UTC day",
+)
+
 # fmt: off
 SYSTEM = [
     Route("GET", "/health", system.health, "public", "health", "Liveness and client counts",
@@ -231,6 +244,20 @@ DASHBOARD = [  # the admin dashboard (static, public) and the API calls it needs
           content=json_body("RecentMessages"), errors=("invalid_parameter", "invalid_client_id"),
           params=(limit(50, 200), query("client", {"type": "string"}, "only this client"))),
 ]
+ANALYTICS = [  # pre-aggregated counters (wamc/storage/stats.py); the dashboard's analytics view
+    Route("GET", C + "/stats", stats.client_stats, "read", "client_stats",
+          "A client's messages in/out, send failures, restarts and uptime per hour or day",
+          "analytics", response=SM.ClientStats,
+          errors=(*CLIENT_ERRORS, "invalid_parameter"),
+          params=(CLIENT_PARAM, STATS_DAYS, STATS_BUCKET),
+          description="Days are UTC days; uptime % is the time connected over the time the "
+          "client was desired running (time the daemon did not run is not counted). A client "
+          "token reads only its own client."),
+    Route("GET", "/api/stats", stats.overall_stats, "admin", "stats",
+          "Every client's analytics summed, per hour or day, with each client's totals",
+          "analytics", response=SM.OverallStats, errors=("invalid_parameter",),
+          params=(STATS_DAYS, STATS_BUCKET)),
+]
 WEBHOOKS = [  # documented generically for now (admin key only)
     admin_only("GET", "/api/webhooks", webhooks.list_all),
     admin_only("POST", "/api/webhooks", webhooks.create_global),
@@ -254,5 +281,6 @@ ROUTES: tuple[Route, ...] = (
     *TOKENS,
     *DOCS,
     *DASHBOARD,
+    *ANALYTICS,
     *WEBHOOKS,
 )

@@ -176,6 +176,7 @@ async def _message(ing: Ingest, client: Client, m: W.MessageData) -> Published:
     }
     if not await message_rows.add(ing.store, client.id, row):
         return None  # a duplicate (replay, backfill, LID and phone forms of one message)
+    await ing.registry.analytics.message(client.id, m.from_me, m.timestamp)
     faults.crash_point("after_message_stored")
     message = {**row, "timestamp": iso_from_unix(m.timestamp), "backfill": m.backfill}
     if m.truncated:

@@ -35,6 +35,7 @@ class ClientManager:
         self.settings = registry.settings
         self.store = registry.store
         self.clients: dict[str, Client] = registry.clients
+        self.analytics = registry.analytics
 
     @classmethod
     def build(

@@ -210,6 +210,7 @@ class Supervisor:
         )
         if recycled:
             client.restarts += 1
+            await self.registry.analytics.restarted(client.id)
         if expected:
             client_log(client).info("worker exited (code {})", code)
         else:
@@ -237,6 +238,7 @@ class Supervisor:
             reason = ROOT_REFUSED
         client.last_error = reason
         client.restarts += 1
+        await self.registry.analytics.restarted(client.id)
         client.backoff.record_failure()
         client_log(client).warning("worker died: {}", reason)
         if code == EXIT_ROOT_REFUSED:

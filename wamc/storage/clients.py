@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from wamc.storage import events, messages
+from wamc.storage import events, messages, stats
 from wamc.storage.db import Database
 
 
@@ -78,4 +78,5 @@ async def delete(db: Database, client_id: str) -> None:
     async with db.transaction():
         await events.forget_client(db, client_id)
         await messages.forget_client(db, client_id)
+        await stats.forget_client(db, client_id)
         await db.conn.execute("DELETE FROM clients WHERE id=?", (client_id,))

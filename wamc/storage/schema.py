@@ -151,7 +151,29 @@ CREATE TABLE IF NOT EXISTS webhook_deliveries (
 CREATE INDEX IF NOT EXISTS webhook_deliveries_by_hook ON webhook_deliveries (webhook_id, id);
 """
 
-SCHEMA = CORE + SECURITY + WEBHOOKS
+STATS = """
+-- Analytics (wamc/storage/stats.py): counters per client and UTC hour, added to where the facts
+-- happen; GET /api/stats and /api/clients/{id}/stats read only these.
+CREATE TABLE IF NOT EXISTS stats_hourly (
+    client TEXT NOT NULL,
+    hour INTEGER NOT NULL,
+    messages_in INTEGER NOT NULL DEFAULT 0,
+    messages_out INTEGER NOT NULL DEFAULT 0,
+    send_failures INTEGER NOT NULL DEFAULT 0,
+    restarts INTEGER NOT NULL DEFAULT 0,
+    connected_seconds REAL NOT NULL DEFAULT 0,
+    desired_seconds REAL NOT NULL DEFAULT 0,
+    PRIMARY KEY (client, hour)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS stats_hourly_by_hour ON stats_hourly (hour);
+-- One-time steps already done to this database (ONCE below), by name.
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+
+SCHEMA = CORE + SECURITY + WEBHOOKS + STATS
 
 # (table, column, type) added after the first release: created on open when missing.
 ADDED_COLUMNS = (
@@ -162,4 +184,19 @@ ADDED_COLUMNS = (
     ("audit", "count", "INTEGER NOT NULL DEFAULT 1"),
     # When the stored state began: a daemon adopting the worker keeps the client's `since`.
     ("clients", "state_since", "TEXT"),
+)
+
+# (name, SQL) run once per database, when opened by the first version that has them; the name
+# is recorded in ``meta`` in the same transaction.
+ONCE = (
+    # The stored message history becomes the analytics of the hours it happened in (UTC).
+    (
+        "stats_backfill_messages",
+        "INSERT INTO stats_hourly (client, hour, messages_in, messages_out)"
+        " SELECT client, timestamp - timestamp % 3600 AS h, SUM(from_me = 0), SUM(from_me = 1)"
+        " FROM messages WHERE timestamp > 0 GROUP BY client, h"
+        " ON CONFLICT (client, hour) DO UPDATE SET"
+        " messages_in = messages_in + excluded.messages_in,"
+        " messages_out = messages_out + excluded.messages_out",
+    ),
 )
