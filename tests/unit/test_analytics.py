@@ -45,11 +45,27 @@ CREATE TABLE messages (client TEXT NOT NULL, id TEXT NOT NULL, chat_id TEXT NOT 
 """
 
 
-async def hourly(db: Database) -> dict[tuple[str, int], tuple[Any, ...]]:
-    rows = await db.fetchall(
-        f"SELECT client, hour, {', '.join(stats_rows.FIELDS)} FROM stats_hourly"
-    )
+async def table(db: Database, name: str = "stats_hourly") -> dict[tuple[str, int], tuple[Any, ...]]:
+    """(client, hour or day) → counters; client '' is every client's sum."""
+    rows = await db.fetchall(f"SELECT * FROM {name}")
     return {(r[0], r[1]): tuple(r)[2:] for r in rows}
+
+
+async def hourly(db: Database) -> dict[tuple[str, int], tuple[Any, ...]]:
+    """The hourly rows of clients, after checking the daily and all-clients rows agree."""
+    rows = await table(db)
+    days: dict[tuple[str, int], Counts] = {}
+    for (client, hour), values in rows.items():
+        days.setdefault((client, hour - hour % DAY), Counts()).add(Counts.of(values))
+    assert {k: tuple(vars(c).values()) for k, c in days.items()} == await table(db, "stats_daily")
+    everyone: dict[int, Counts] = {}
+    for (client, hour), values in rows.items():
+        if client:
+            everyone.setdefault(hour, Counts()).add(Counts.of(values))
+    summed = {h: Counts.of(v) for (c, h), v in rows.items() if c == ""}
+    for hour in set(everyone) | set(summed):  # a deleted client leaves rows of zeros
+        assert everyone.get(hour, Counts()) == summed.get(hour, Counts()), hour
+    return {k: v for k, v in rows.items() if k[0]}
 
 
 def old_database(path: Path, messages: list[tuple[str, int, int]]) -> None:
@@ -209,7 +225,7 @@ async def test_windows_cut_utc_days_and_hours_and_sum_them(registry: Registry) -
     SM.ClientStats.model_validate({"client": "acme", **report})
 
     hours = Window({"days": "1", "bucket": "hour"}, now)
-    found = await stats_rows.buckets(db, None, hours.since, hours.until, hours.size)
+    found = await stats_rows.buckets(db, stats_rows.ALL, hours.since, hours.until, hours.size)
     report = hours.report(found)
     assert len(report["buckets"]) == 6  # 00:00 … 05:00, the current hour included
     assert [b["messages_in"] for b in report["buckets"]] == [0, 0, 0, 0, 0, 3]

@@ -67,15 +67,17 @@ class Database:
 
     async def _run_once(self) -> None:
         """The one-time steps this database has not had yet (e.g. the analytics backfill)."""
-        for name, sql in ONCE:
+        for name, statements in ONCE:
             async with self.conn.execute("SELECT 1 FROM meta WHERE key=?", (name,)) as cur:
                 if await cur.fetchone() is not None:
                     continue
-            cur = await self.conn.execute(sql)
+            rows = 0
+            for sql in statements:
+                rows += (await self.conn.execute(sql)).rowcount
             await self.conn.execute(
                 "INSERT INTO meta (key, value) VALUES (?, ?)", (name, utc_now_iso())
             )
-            logger.info("database upgrade step {} done ({} rows)", name, cur.rowcount)
+            logger.info("database upgrade step {} done ({} rows written)", name, rows)
 
     async def close(self) -> None:
         if self.reader is not None:

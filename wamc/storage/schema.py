@@ -151,21 +151,27 @@ CREATE TABLE IF NOT EXISTS webhook_deliveries (
 CREATE INDEX IF NOT EXISTS webhook_deliveries_by_hook ON webhook_deliveries (webhook_id, id);
 """
 
-STATS = """
--- Analytics (wamc/storage/stats.py): counters per client and UTC hour, added to where the facts
--- happen; GET /api/stats and /api/clients/{id}/stats read only these.
-CREATE TABLE IF NOT EXISTS stats_hourly (
-    client TEXT NOT NULL,
-    hour INTEGER NOT NULL,
+_STATS_COLUMNS = """
     messages_in INTEGER NOT NULL DEFAULT 0,
     messages_out INTEGER NOT NULL DEFAULT 0,
     send_failures INTEGER NOT NULL DEFAULT 0,
     restarts INTEGER NOT NULL DEFAULT 0,
     connected_seconds REAL NOT NULL DEFAULT 0,
-    desired_seconds REAL NOT NULL DEFAULT 0,
+    desired_seconds REAL NOT NULL DEFAULT 0,"""
+STATS = f"""
+-- Analytics (wamc/storage/stats.py): counters per client and UTC hour, and per client and UTC
+-- day, added to where the facts happen; client '' (never a client id) holds every client's sum.
+-- GET /api/stats and /api/clients/{{id}}/stats read only these.
+CREATE TABLE IF NOT EXISTS stats_hourly (
+    client TEXT NOT NULL,
+    hour INTEGER NOT NULL,{_STATS_COLUMNS}
     PRIMARY KEY (client, hour)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS stats_hourly_by_hour ON stats_hourly (hour);
+CREATE TABLE IF NOT EXISTS stats_daily (
+    client TEXT NOT NULL,
+    day INTEGER NOT NULL,{_STATS_COLUMNS}
+    PRIMARY KEY (client, day)
+) WITHOUT ROWID;
 -- One-time steps already done to this database (ONCE below), by name.
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
@@ -186,17 +192,22 @@ ADDED_COLUMNS = (
     ("clients", "state_since", "TEXT"),
 )
 
-# (name, SQL) run once per database, when opened by the first version that has them; the name
-# is recorded in ``meta`` in the same transaction.
-ONCE = (
-    # The stored message history becomes the analytics of the hours it happened in (UTC).
+# (name, statements) run once per database, when opened by the first version that has them; the
+# name is recorded in ``meta`` in the same transaction.
+ONCE: tuple[tuple[str, tuple[str, ...]], ...] = (
+    # The stored message history becomes the analytics of the hours (and days) it happened in.
     (
         "stats_backfill_messages",
-        "INSERT INTO stats_hourly (client, hour, messages_in, messages_out)"
-        " SELECT client, timestamp - timestamp % 3600 AS h, SUM(from_me = 0), SUM(from_me = 1)"
-        " FROM messages WHERE timestamp > 0 GROUP BY client, h"
-        " ON CONFLICT (client, hour) DO UPDATE SET"
-        " messages_in = messages_in + excluded.messages_in,"
-        " messages_out = messages_out + excluded.messages_out",
+        (
+            "INSERT INTO stats_hourly (client, hour, messages_in, messages_out)"
+            " SELECT client, timestamp - timestamp % 3600 AS h, SUM(from_me = 0), SUM(from_me = 1)"
+            " FROM messages WHERE timestamp > 0 AND client != '' GROUP BY client, h",
+            "INSERT INTO stats_hourly (client, hour, messages_in, messages_out)"
+            " SELECT '', hour, SUM(messages_in), SUM(messages_out) FROM stats_hourly"
+            " WHERE client != '' GROUP BY hour",
+            "INSERT INTO stats_daily (client, day, messages_in, messages_out)"
+            " SELECT client, hour - hour % 86400 AS d, SUM(messages_in), SUM(messages_out)"
+            " FROM stats_hourly GROUP BY client, d",
+        ),
     ),
 )

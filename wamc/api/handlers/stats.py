@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import asdict
 from typing import Any
 
 from aiohttp import web
 
 from wamc.api.keys import MANAGER, STORE
+from wamc.api.replies import json_reply
 from wamc.errors import Refused
 from wamc.storage import stats as stats_rows
 from wamc.storage.stats import DAY, HOUR, Counts
@@ -39,10 +39,13 @@ class Window:
         """Totals and every bucket of the period, oldest first."""
         totals = Counts()
         buckets = []
+        empty = counts_json(Counts())
         for start in range(self.since, self.until, self.size):
-            counts = found.get(start) or Counts()
-            totals.add(counts)
-            buckets.append({"start": iso_from_unix(start), **counts_json(counts)})
+            counts = found.get(start)
+            if counts is not None:
+                totals.add(counts)
+            shown = empty if counts is None else counts_json(counts)
+            buckets.append({"start": iso_from_unix(start), **shown})
         return {
             "days": self.days,
             "bucket": self.bucket,
@@ -53,12 +56,16 @@ class Window:
         }
 
 
-def counts_json(counts: Counts) -> dict[str, Any]:
-    out: dict[str, Any] = asdict(counts)
-    out["connected_seconds"] = round(counts.connected_seconds, 1)
-    out["desired_seconds"] = round(counts.desired_seconds, 1)
-    out["uptime_percent"] = counts.uptime_percent
-    return out
+def counts_json(c: Counts) -> dict[str, Any]:
+    return {
+        "messages_in": c.messages_in,
+        "messages_out": c.messages_out,
+        "send_failures": c.send_failures,
+        "restarts": c.restarts,
+        "connected_seconds": round(c.connected_seconds, 1),
+        "desired_seconds": round(c.desired_seconds, 1),
+        "uptime_percent": c.uptime_percent,
+    }
 
 
 async def client_stats(request: web.Request) -> web.Response:
@@ -66,14 +73,14 @@ async def client_stats(request: web.Request) -> web.Response:
     window = Window(request.query, time.time())
     store = request.app[STORE]
     found = await stats_rows.buckets(store, client.id, window.since, window.until, window.size)
-    return web.json_response({"client": client.id, **window.report(found)})
+    return json_reply({"client": client.id, **window.report(found)})
 
 
 async def overall_stats(request: web.Request) -> web.Response:
     window = Window(request.query, time.time())
     store = request.app[STORE]
-    found = await stats_rows.buckets(store, None, window.since, window.until, window.size)
+    found = await stats_rows.buckets(store, stats_rows.ALL, window.since, window.until, window.size)
     each = await stats_rows.per_client(store, window.since, window.until)
     ids = sorted(set(request.app[MANAGER].clients) | set(each))
     clients = [{"client": i, **counts_json(each.get(i) or Counts())} for i in ids]
-    return web.json_response({**window.report(found), "clients": clients})
+    return json_reply({**window.report(found), "clients": clients})
