@@ -42,16 +42,21 @@ def _rows(clients: list[str], days: int, now: float) -> list[tuple[object, ...]]
 
 
 async def seed(
-    home: Path, clients: int = 100, days: int = 30, now: float | None = None
+    home: Path,
+    clients: int = 100,
+    days: int = 30,
+    now: float | None = None,
+    ids: list[str] | None = None,
 ) -> list[str]:
-    """A wamc home whose database holds ``clients`` stopped clients with ``days`` of analytics."""
+    """A wamc home whose database holds ``clients`` stopped clients (or those ``ids``) with
+    ``days`` of analytics."""
     now = time.time() if now is None else now
     db_path = home / "sessions" / ".wamc" / "wamc.db"
 
     db = Database(db_path)
     await db.open()  # the current schema, the upgrade step done (no history yet)
     await db.close()
-    ids = [f"client{n:03d}" for n in range(clients)]
+    ids = ids or [f"client{n:03d}" for n in range(clients)]
     with sqlite3.connect(db_path) as con:
         con.executemany(
             "INSERT INTO clients (id, desired, created_at) VALUES (?, 'stopped', ?)",
