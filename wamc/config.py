@@ -117,6 +117,8 @@ class Settings:
     page_event_rate: float = 100.0
     # GET /metrics (Prometheus) also accepts this bearer token (the admin key always works).
     metrics_token: str = ""
+    # Analytics (wamc/daemon/analytics.py): seconds between two accountings of connected time.
+    stats_interval: float = 60.0
     # Test-only fault injection (wamc/daemon/faults.py): a named point where the daemon crashes.
     fault_crash: str = ""
 
@@ -301,6 +303,7 @@ _ENV = {
     "export_keep_days": "WAMC_EXPORT_KEEP_DAYS",
     "page_event_rate": "WAMC_PAGE_EVENT_RATE",
     "metrics_token": "WAMC_METRICS_TOKEN",
+    "stats_interval": "WAMC_STATS_INTERVAL",
 }
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")

@@ -167,6 +167,7 @@ async def start(svc: Services) -> None:
     svc.tasks.append(asyncio.create_task(manager.supervisor.watchdog(), name="watchdog"))
     svc.tasks.append(asyncio.create_task(manager.supervisor.recycler(), name="recycler"))
     svc.tasks.append(asyncio.create_task(manager.exports.run(), name="exports"))
+    svc.tasks.append(asyncio.create_task(manager.analytics.loop(manager.clients), name="analytics"))
 
 
 async def shutdown(svc: Services) -> None:
@@ -186,6 +187,10 @@ async def shutdown(svc: Services) -> None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+    try:  # the uptime of the last minutes
+        await svc.manager.analytics.account_all(svc.manager.clients.values())
+    except Exception:
+        logger.exception("analytics: last accounting failed")
     await svc.store.close()
 
 

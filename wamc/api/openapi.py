@@ -22,6 +22,7 @@ from wamc.api import group_models as GM
 from wamc.api import message_models as MM
 from wamc.api import portal_models as P
 from wamc.api import settings_models as SM
+from wamc.api import stats_models
 from wamc.api.media_models import MODELS as MEDIA_MODELS
 from wamc.api.media_models import SendMedia
 from wamc.api.problems import HTTP, PROBLEM_JSON, PROBLEM_TYPE
@@ -69,6 +70,7 @@ def _models() -> list[type[BaseModel]]:
         P.PortalInviteCreate,
         P.PortalInvite,
         P.WhoAmI,
+        *stats_models.MODELS,
     ]
 
 
@@ -292,6 +294,7 @@ TAGS = [
     {"name": "system", "description": "health, audit, this document"},
     {"name": "contacts", "description": "contacts, blocking, numbers on WhatsApp"},
     {"name": "groups", "description": "groups, their participants and invite links"},
+    {"name": "analytics", "description": "messages, failures, restarts and uptime over time"},
 ]
 
 

@@ -186,6 +186,7 @@ async def _message(ing: Ingest, client: Client, m: W.MessageData) -> Published:
         return None  # deleted by retention: a backfill brings it again, it is not new
     if not await message_rows.add(ing.store, client.id, row):
         return None  # a duplicate (replay, backfill, LID and phone forms of one message)
+    await ing.registry.analytics.message(client.id, m.from_me, m.timestamp)
     faults.crash_point("after_message_stored")
     details: dict[str, Any] = row.pop("details")
     message = {**row, **details, "timestamp": iso_from_unix(m.timestamp), "backfill": m.backfill}

@@ -42,6 +42,7 @@ class ClientManager:
         ingest.on_media = self.media.hook()
         self.retention = RetentionService(registry)  # issue 11: retention and exports
         self.exports = ExportSchedule(registry)
+        self.analytics = registry.analytics
 
     @classmethod
     def build(

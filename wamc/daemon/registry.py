@@ -15,6 +15,7 @@ from loguru import logger
 
 from wamc import events as E
 from wamc.config import Settings
+from wamc.daemon.analytics import Analytics
 from wamc.daemon.backend import Backoff, StopOutcome, WorkerHandle
 from wamc.daemon.resources import client_usage
 from wamc.errors import Refused
@@ -67,6 +68,7 @@ class Client:
     retention: Retention | None = None  # effective retention days (wamc/daemon/retention.py)
     page_crashes: int = 0  # page (renderer) crashes its workers reported since the daemon started
     page_crashes_reported: int = 0  # the current worker's own count (in its heartbeats)
+    accounted_at: float | None = None  # analytics: wall time its uptime is accounted up to
 
     @property
     def pid(self) -> int | None:
@@ -114,6 +116,7 @@ class Registry:
         self.store = store
         self.bus = bus
         self.clients: dict[str, Client] = {}
+        self.analytics = Analytics(store, settings.stats_interval)
 
     def new_backoff(self) -> Backoff:
         s = self.settings
@@ -161,6 +164,7 @@ class Registry:
 
     async def set_desired(self, client: Client, desired: str) -> None:
         if client.desired != desired:
+            await self.analytics.account(client)  # the time so far, under the old desire
             client.desired = desired
             await client_rows.set_desired(self.store, client.id, desired)
 
@@ -179,6 +183,7 @@ class Registry:
         if not can_transition(old, new):
             client_log(client).error("bug: illegal state transition {} -> {} refused", old, new)
             return
+        await self.analytics.account(client)  # the time so far, in the old state
         client.state = new
         client.since = utc_now_iso()
         if new != ClientState.STARTING:

@@ -221,6 +221,7 @@ class Supervisor:
         )
         if recycled:
             client.restarts += 1
+            await self.registry.analytics.restarted(client.id)
         if not self.closing and client.desired == DESIRED_RUNNING:
             self._tell_exit(client, restart_cause(client.kill_reason, code))
         if expected:
@@ -257,6 +258,7 @@ class Supervisor:
             reason = ROOT_REFUSED
         client.last_error = reason
         client.restarts += 1
+        await self.registry.analytics.restarted(client.id)
         client.backoff.record_failure()
         client_log(client).warning("worker died: {}", reason)
         if code == EXIT_ROOT_REFUSED:

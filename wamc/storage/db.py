@@ -13,7 +13,8 @@ from typing import Any
 import aiosqlite
 from loguru import logger
 
-from wamc.storage.schema import ADDED_COLUMNS, SCHEMA
+from wamc.storage.schema import ADDED_COLUMNS, ONCE, SCHEMA
+from wamc.timeutil import utc_now_iso
 
 Args = Sequence[Any]
 Row = aiosqlite.Row
@@ -50,6 +51,7 @@ class Database:
         self.db.row_factory = aiosqlite.Row
         await self.db.executescript(SCHEMA)
         await self._add_missing_columns()
+        await self._run_once()
         await self.db.commit()
         self.reader = await aiosqlite.connect(self.path)
         self.reader.row_factory = aiosqlite.Row
@@ -62,6 +64,20 @@ class Database:
                 names = {row[1] for row in await cur.fetchall()}
             if column not in names:
                 await self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+
+    async def _run_once(self) -> None:
+        """The one-time steps this database has not had yet (e.g. the analytics backfill)."""
+        for name, statements in ONCE:
+            async with self.conn.execute("SELECT 1 FROM meta WHERE key=?", (name,)) as cur:
+                if await cur.fetchone() is not None:
+                    continue
+            rows = 0
+            for sql in statements:
+                rows += (await self.conn.execute(sql)).rowcount
+            await self.conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?)", (name, utc_now_iso())
+            )
+            logger.info("database upgrade step {} done ({} rows written)", name, rows)
 
     async def close(self) -> None:
         if self.reader is not None:

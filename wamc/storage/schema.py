@@ -196,7 +196,35 @@ INSERT OR IGNORE INTO chat_marks (client, chat_id, timestamp, id)
 CREATE INDEX IF NOT EXISTS messages_by_time ON messages (client, timestamp);
 """
 
-SCHEMA = CORE + SECURITY + WEBHOOKS + MEDIA + RETENTION
+_STATS_COLUMNS = """
+    messages_in INTEGER NOT NULL DEFAULT 0,
+    messages_out INTEGER NOT NULL DEFAULT 0,
+    send_failures INTEGER NOT NULL DEFAULT 0,
+    restarts INTEGER NOT NULL DEFAULT 0,
+    connected_seconds REAL NOT NULL DEFAULT 0,
+    desired_seconds REAL NOT NULL DEFAULT 0,"""
+STATS = f"""
+-- Analytics (wamc/storage/stats.py): counters per client and UTC hour, and per client and UTC
+-- day, added to where the facts happen; client '' (never a client id) holds every client's sum.
+-- GET /api/stats and /api/clients/{{id}}/stats read only these.
+CREATE TABLE IF NOT EXISTS stats_hourly (
+    client TEXT NOT NULL,
+    hour INTEGER NOT NULL,{_STATS_COLUMNS}
+    PRIMARY KEY (client, hour)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS stats_daily (
+    client TEXT NOT NULL,
+    day INTEGER NOT NULL,{_STATS_COLUMNS}
+    PRIMARY KEY (client, day)
+) WITHOUT ROWID;
+-- One-time steps already done to this database (ONCE below), by name.
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+
+SCHEMA = CORE + SECURITY + WEBHOOKS + MEDIA + RETENTION + STATS
 
 # (table, column, type) added after the first release: created on open when missing.
 ADDED_COLUMNS = (
@@ -215,4 +243,24 @@ ADDED_COLUMNS = (
     ("messages", "media", "TEXT"),  # a media message's file: JSON {mimetype, filename, …}
     # An expiring token (portal invites): refused after this ISO 8601 UTC time.
     ("api_tokens", "expires_at", "TEXT"),
+)
+
+# (name, statements) run once per database, when opened by the first version that has them; the
+# name is recorded in ``meta`` in the same transaction.
+ONCE: tuple[tuple[str, tuple[str, ...]], ...] = (
+    # The stored message history becomes the analytics of the hours (and days) it happened in.
+    (
+        "stats_backfill_messages",
+        (
+            "INSERT INTO stats_hourly (client, hour, messages_in, messages_out)"
+            " SELECT client, timestamp - timestamp % 3600 AS h, SUM(from_me = 0), SUM(from_me = 1)"
+            " FROM messages WHERE timestamp > 0 AND client != '' GROUP BY client, h",
+            "INSERT INTO stats_hourly (client, hour, messages_in, messages_out)"
+            " SELECT '', hour, SUM(messages_in), SUM(messages_out) FROM stats_hourly"
+            " WHERE client != '' GROUP BY hour",
+            "INSERT INTO stats_daily (client, day, messages_in, messages_out)"
+            " SELECT client, hour - hour % 86400 AS d, SUM(messages_in), SUM(messages_out)"
+            " FROM stats_hourly GROUP BY client, d",
+        ),
+    ),
 )

@@ -23,6 +23,12 @@ from wamc.validation import (
 )
 from wamc.wire import commands as C
 
+# A valid send that did not go out (counted in the analytics as a send failure).
+SEND_FAILED = frozenset(
+    {"not_connected", "worker_unavailable", "worker_timeout", "whatsapp_error", "no_qr"}
+    | {"send_queue_full", "shutting_down", "not_on_whatsapp"}
+)
+
 
 async def _json(request: web.Request) -> object:
     try:
@@ -41,6 +47,16 @@ def _connected(request: web.Request):
 async def send_message(request: web.Request) -> web.Response:
     manager = request.app[MANAGER]
     manager.get(client_id(request.match_info["id"]))
+    try:
+        return await _send_message(request)
+    except Refused as err:
+        if err.code in SEND_FAILED:
+            await manager.analytics.send_failed(client_id(request.match_info["id"]))
+        raise
+
+
+async def _send_message(request: web.Request) -> web.Response:
+    manager = request.app[MANAGER]
     body = await _json(request)
     if not isinstance(body, dict):
         raise Refused("invalid_json", "the body must be a JSON object")

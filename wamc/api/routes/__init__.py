@@ -11,6 +11,7 @@ order aiohttp matches in).
 from __future__ import annotations
 
 from wamc.api.routes.core import (
+    ANALYTICS,
     CLIENTS,
     DASHBOARD,
     DOCS,
@@ -37,6 +38,7 @@ ROUTES: tuple[Route, ...] = (
     *TOKENS,
     *DOCS,
     *DASHBOARD,
+    *ANALYTICS,
     *EXPORT,
     *WEBHOOKS,
     *PORTAL,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from wamc import validation as V
 from wamc.api import portal_models as P
+from wamc.api import stats_models as SM
 from wamc.api.handlers import (
     admin,
     clients,
@@ -17,6 +18,7 @@ from wamc.api.handlers import (
     qr,
     settings,
     sse,
+    stats,
     system,
     tokens,
     webhooks,
@@ -55,6 +57,17 @@ from wamc.storage.client_settings import ClientSettings
 # The table is laid out by hand, one entry per block (the formatter would spread every
 # argument over its own line); the order of ROUTES (wamc/api/routes/__init__.py) is the order
 # aiohttp matches in.
+STATS_DAYS = query(
+    "days",
+    {"type": "integer", "minimum": 1, "maximum": 90, "default": 30},
+    "UTC days covered, today included (default 30)",
+)
+STATS_BUCKET = query(
+    "bucket",
+    {"type": "string", "enum": ["hour", "day"], "default": "day"},
+    "sums per UTC hour or per UTC day",
+)
+
 # fmt: off
 SYSTEM = [
     Route("GET", "/health", system.health, "public", "health", "Liveness and client counts",
@@ -245,6 +258,20 @@ EXPORT = [  # issue 11: conversation export (backup) and per-client settings (re
           "background: messages (WAMC_MESSAGE_RETENTION_DAYS), cached media files "
           "(WAMC_MEDIA_RETENTION_DAYS) and logged events (WAMC_EVENT_RETENTION_DAYS). Deleted "
           "messages are not fetched again by the backfill after a restart."),
+]
+ANALYTICS = [  # pre-aggregated counters (wamc/storage/stats.py); the dashboard's analytics view
+    Route("GET", C + "/stats", stats.client_stats, "read", "client_stats",
+          "A client's messages in/out, send failures, restarts and uptime per hour or day",
+          "analytics", response=SM.ClientStats,
+          errors=(*CLIENT_ERRORS, "invalid_parameter"),
+          params=(CLIENT_PARAM, STATS_DAYS, STATS_BUCKET),
+          description="Days are UTC days; uptime % is the time connected over the time the "
+          "client was desired running (time the daemon did not run is not counted). A client "
+          "token reads only its own client."),
+    Route("GET", "/api/stats", stats.overall_stats, "admin", "stats",
+          "Every client's analytics summed, per hour or day, with each client's totals",
+          "analytics", response=SM.OverallStats, errors=("invalid_parameter",),
+          params=(STATS_DAYS, STATS_BUCKET)),
 ]
 WEBHOOKS = [  # documented generically for now (admin key only), but a client's own (below)
     admin_only("GET", "/api/webhooks", webhooks.list_all),
