@@ -20,7 +20,10 @@ from tests.support import API_KEY, REPO, Daemon, SimControl, wait_for
 PHONE = "5511900000031"
 CONTACTS = [f"55119888700{i:02d}" for i in range(10)]
 FAST_PAGE = {"WAMC_PAGE_EVENT_RATE": "3000"}  # the page's history sync at a busy account's pace
-HISTORY_KEYS = ["id", "chat_id", "from_me", "from", "to", "body", "type", "timestamp", "ack", "lid"]
+HISTORY_KEYS = [
+    *("id", "chat_id", "from_me", "from", "to", "body", "type", "timestamp", "ack", "lid"),
+    "quoted_id",
+]
 
 
 async def bulk(sim_http: SimControl, count: int, rate: int = 1000, **extra: Any) -> list[str]:

@@ -224,15 +224,16 @@ class Supervisor:
             await self.registry.analytics.restarted(client.id)
         if not self.closing and client.desired == DESIRED_RUNNING:
             self._tell_exit(client, restart_cause(client.kill_reason, code))
-        if expected:
-            client_log(client).info("worker exited (code {})", code)
-        else:
-            await self._worker_died(client, code)
+        # Gone before anything reports it: a status showing the new state never shows its pid.
         client.handle = None
         client.boot = None
         client.route = None
         client.browser_pid = None
         client.started_mono = None
+        if expected:
+            client_log(client).info("worker exited (code {})", code)
+        else:
+            await self._worker_died(client, code)
         client.settled.set()
         await client_rows.update(
             self.registry.store,
