@@ -21,7 +21,13 @@ from wamc.cli.simulator import simulator
 @click.group()
 @click.version_option(package_name="wamc")
 def main() -> None:
-    """wamc: a self-hosted WhatsApp multi-client gateway."""
+    """wamc: a self-hosted WhatsApp multi-client gateway.
+
+    Most commands talk to the running daemon, found through WAMC_HOST, WAMC_PORT and WAMC_HOME
+    (the key: WAMC_API_KEY or the one under WAMC_HOME). Read commands print a table on a
+    terminal and JSON when piped or with --json. Start here: bash scripts/start.sh, or
+    bash scripts/start.sh --simulator for a demo without a phone (README.md).
+    """
 
 
 @main.command()
@@ -46,8 +52,9 @@ def shutdown() -> None:
 
 @main.command("api-key")
 def api_key() -> None:
-    """Print the admin API key (generated on first use)."""
-    click.echo(settings().ensure_api_key())
+    """Print the admin API key (generated on first use; readable by root and the service's
+    user)."""
+    click.echo(Api().key)
 
 
 @main.command()

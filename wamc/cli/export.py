@@ -58,7 +58,12 @@ def _chunks(resp: IO[bytes]) -> Iterator[bytes]:
 @click.option("--after", metavar="ISO", help="only messages after this ISO 8601 time")
 @click.option("--chat", metavar="ID", help="only this chat")
 @click.option(
-    "-o", "--output", "output", required=True, type=click.Path(dir_okay=False, path_type=Path)
+    "-o",
+    "--output",
+    "output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="the file to write (renamed into place once complete)",
 )
 def export(client_id: str, media: bool, after: str | None, chat: str | None, output: Path) -> None:
     """Export CLIENT_ID's stored messages (JSON Lines, or a tar with --media) to a file."""

@@ -129,9 +129,17 @@ def _source(client_id: str | None, remote: bool) -> tuple[Path | None, Callable[
 
 @click.command()
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines (across rotation).")
-@click.option("--client", "client_id", help="A client's log instead of the daemon's.")
+@click.option("--client", "client_id", metavar="ID", help="A client's log instead of the daemon's.")
 @click.option("--level", type=click.Choice(LEVELS, case_sensitive=False), help="At least this.")
-@click.option("-n", "--lines", "count", default=50, show_default=True, type=click.IntRange(0))
+@click.option(
+    "-n",
+    "--lines",
+    "count",
+    default=50,
+    show_default=True,
+    type=click.IntRange(0),
+    help="How many.",
+)
 @click.option("--remote", is_flag=True, help="Read through the API even when the file is here.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 def logs(

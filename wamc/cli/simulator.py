@@ -21,11 +21,33 @@ MSG_KEY = re.compile(r"^(true|false)_(\d{5,20})@c\.us_[0-9A-Za-z]+$")
 
 
 @click.group(invoke_without_command=True)
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=4100, show_default=True, type=int, envvar="WAMC_SIMULATOR_PORT")
-@click.option("--qr-first-ttl", default=60.0, show_default=True, type=float)
-@click.option("--qr-ttl", default=20.0, show_default=True, type=float)
-@click.option("--max-qr-codes", default=6, show_default=True, type=int)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    default=4100,
+    show_default=True,
+    type=int,
+    envvar="WAMC_SIMULATOR_PORT",
+    show_envvar=True,
+    help="Port to listen on.",
+)
+@click.option(
+    "--qr-first-ttl",
+    default=60.0,
+    show_default=True,
+    type=float,
+    help="Seconds the first QR lives.",
+)
+@click.option(
+    "--qr-ttl", default=20.0, show_default=True, type=float, help="Seconds each next QR lives."
+)
+@click.option(
+    "--max-qr-codes",
+    default=6,
+    show_default=True,
+    type=int,
+    help="QR codes shown before the page idles (WhatsApp's 'click to reload').",
+)
 @click.option(
     "--weight",
     type=click.Choice(["light", "heavy"]),
@@ -43,8 +65,9 @@ def simulator(
     max_qr_codes: int,
     weight: str,
 ) -> None:
-    """Run the local WhatsApp Web simulator (for tests and demos without a phone); its
-    subcommands play the phone on the simulator the running daemon uses."""
+    """Run the local WhatsApp Web simulator in the foreground (for tests and demos without a
+    phone); its subcommands play the phone on the simulator the running daemon uses
+    (bash scripts/start.sh --simulator runs one under supervisord)."""
     if ctx.invoked_subcommand is not None:
         return
     from wamc.simulator import run_simulator
@@ -114,7 +137,13 @@ def _wait_qr(phone: Phone, client_id: str, timeout: float) -> str:
 @simulator.command("scan")
 @click.argument("client_id")
 @click.option("--phone", help="The phone number that scans (digits); default: one per client.")
-@click.option("--timeout", default=60.0, show_default=True, type=float)
+@click.option(
+    "--timeout",
+    default=60.0,
+    show_default=True,
+    type=float,
+    help="Seconds to wait for a QR, then for the link.",
+)
 def sim_scan(client_id: str, phone: str | None, timeout: float) -> None:
     """Scan CLIENT_ID's QR code with a simulated phone, and wait until it is connected."""
     sim = Phone()
