@@ -113,8 +113,8 @@ async def main(weights: list[str], rounds: int) -> None:
         [
             w,
             f"{r['disk']:.1f}",
-            f"{r['raw']:.1f} ({r['files']:.0f} files)",
-            f"{r['size']:.1f}",
+            f"{r['raw']:.2f} ({r['files']:.0f} files)",
+            f"{r['size']:.2f}",
             f"{r['snap_s']:.2f}",
             f"{r['stop_s']:.2f}",
             f"{r['restore_s']:.2f}",

@@ -189,6 +189,11 @@ async def test_corrupt_or_hostile_newest_falls_back_then_a_qr_with_the_reason(
     assert st["last_error"].startswith("profile restore: no good snapshot: 3 refused, newest: ")
     assert "checksum mismatch" in st["last_error"]
 
+    # A logout ends the session: no snapshot of it may come back.
+    code, body = await d.call("POST", "/api/clients/beta/logout")
+    assert code in (200, 202), body
+    assert snapshot_ids(store, "beta") == [] and not (store / "beta").exists()
+
 
 async def test_periodic_snapshot_is_a_quiet_recycle_that_keeps_the_session(
     make_daemon: Any, sim_http: Any, tmp_path: Path
@@ -213,3 +218,8 @@ async def test_periodic_snapshot_is_a_quiet_recycle_that_keeps_the_session(
     assert st["profile"]["last_snapshot"]["id"] in snapshot_ids(store, "gamma")
     log = (d.home / "logs" / "wamc.log").read_text()
     assert "recycling the browser (profile snapshot every 0.1 min)" in log
+
+    # A deleted client's snapshots go with it (a new client of that id must start fresh).
+    code, body = await d.call("DELETE", "/api/clients/gamma")
+    assert code in (200, 202), body
+    assert not (store / "gamma").exists()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
+import shutil
 import stat
 import tarfile
 import time
@@ -180,8 +182,6 @@ def test_restore_takes_the_newest_and_falls_back_past_corrupt_and_hostile(tmp_pa
     staging = tmp_path / "evil.tar.gz"
     hostile_archive(staging, evil("../x"), b"evil")
     raw = staging.read_bytes()
-    import hashlib
-
     store.put(
         CLIENT,
         staging,
@@ -273,3 +273,82 @@ def test_ids_sort_in_time_order_and_client_ids_are_checked(tmp_path: Path) -> No
     store = FolderStore(tmp_path / "store")
     with pytest.raises(Exception, match="invalid client id"):
         store.list("../etc")
+
+
+def test_an_unusable_store_folder_stops_the_daemon_with_its_name(tmp_path: Path) -> None:
+    from wamc.config import Settings, load_settings
+    from wamc.serve import DaemonError, check_settings
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(DaemonError, match="WAMC_PROFILE_STORE"):
+        check_settings(Settings(profile_store=blocker / "store"), "k" * 32)
+    check_settings(Settings(profile_store=tmp_path / "store"), "k" * 32)
+    assert stat.S_IMODE((tmp_path / "store").stat().st_mode) == 0o700
+    env = {"WAMC_HOME": str(tmp_path), "WAMC_PROFILE_STORE": str(tmp_path / "s")}
+    loaded = load_settings({**env, "WAMC_PROFILE_SNAPSHOT_MINUTES": "30", "WAMC_PROFILE_KEEP": "5"})
+    assert (loaded.profile_store, loaded.profile_snapshot_minutes, loaded.profile_keep) == (
+        tmp_path / "s",
+        30.0,
+        5,
+    )
+    assert load_settings({"WAMC_HOME": str(tmp_path)}).profile_store is None  # off by default
+
+
+async def test_backup_snapshots_only_clean_stops_of_linked_clients_and_restores(
+    tmp_path: Path,
+) -> None:
+    from wamc.config import Settings
+    from wamc.daemon.backend import Backoff
+    from wamc.daemon.profiles.backup import ProfileBackup
+    from wamc.daemon.registry import Client
+
+    settings = Settings(home=tmp_path, profile_store=tmp_path / "store")
+    backup = ProfileBackup(settings)
+    client = Client(id=CLIENT, created_at="now", desired="running", backoff=Backoff(1, 1, 5, 1))
+    make_profile(tmp_path)
+    for outcome, linked in (("term", True), ("kill", True), ("clean", False)):
+        async with backup.hold(CLIENT):
+            await backup.after_stop(client, outcome, linked)
+    assert backup.store is not None and backup.store.list(CLIENT) == []
+    async with backup.hold(CLIENT):
+        await backup.after_stop(client, "clean", True)
+    [sid] = backup.store.list(CLIENT)
+    assert client.profile is not None and client.profile["last_snapshot"]["id"] == sid
+
+    await backup.before_start(client)  # a profile on disk: left alone
+    assert client.profile["restore"] is None
+    shutil.rmtree(settings.client_dir(CLIENT) / "profile")
+    await backup.before_start(client)
+    assert client.profile["restore"] == "restored" and client.profile["restored_from"] == sid
+    assert (settings.client_dir(CLIENT) / "profile" / "Local State").read_text() == "{}"
+
+    await backup.forget(CLIENT)  # logout or delete: nothing left to come back
+    assert backup.store.list(CLIENT) == []
+    shutil.rmtree(settings.client_dir(CLIENT) / "profile")
+    await backup.before_start(client)
+    assert (client.profile["restore"], client.profile["reason"]) == ("fresh", "no snapshot")
+
+
+def test_periodic_snapshot_is_due_after_the_interval_and_never_mid_request(tmp_path: Path) -> None:
+    from wamc.config import Settings
+    from wamc.daemon.backend import Backoff
+    from wamc.daemon.profiles.backup import ProfileBackup
+    from wamc.daemon.registry import Client
+
+    client = Client(id=CLIENT, created_at="now", desired="running", backoff=Backoff(1, 1, 5, 1))
+    client.started_mono = time.monotonic() - 120
+    off = ProfileBackup(Settings(home=tmp_path, profile_store=tmp_path / "s"))
+    assert off.snapshot_due(client) is None  # minutes unset: off
+    on = ProfileBackup(
+        Settings(home=tmp_path, profile_store=tmp_path / "s", profile_snapshot_minutes=1)
+    )
+    assert on.snapshot_due(client) == "profile snapshot every 1 min"
+    client.inflight = 1
+    assert on.snapshot_due(client) is None  # a send in flight: not a quiet moment
+    client.inflight = 0
+    client.started_mono = time.monotonic() - 30
+    assert on.snapshot_due(client) is None
+    no_store = ProfileBackup(Settings(home=tmp_path, profile_snapshot_minutes=1))
+    client.started_mono = time.monotonic() - 120
+    assert no_store.snapshot_due(client) is None
