@@ -352,3 +352,27 @@ def test_periodic_snapshot_is_due_after_the_interval_and_never_mid_request(tmp_p
     no_store = ProfileBackup(Settings(home=tmp_path, profile_snapshot_minutes=1))
     client.started_mono = time.monotonic() - 120
     assert no_store.snapshot_due(client) is None
+
+
+async def test_a_cancelled_wait_lets_the_file_work_end_before_the_lock_goes() -> None:
+    import asyncio
+    import threading
+
+    from wamc.daemon.profiles.backup import finish
+
+    started, release, ended = threading.Event(), threading.Event(), threading.Event()
+
+    def work() -> None:
+        started.set()
+        release.wait(10)
+        ended.set()
+
+    task = asyncio.create_task(finish(asyncio.to_thread(work)))
+    assert await asyncio.to_thread(started.wait, 10)
+    task.cancel()
+    await asyncio.to_thread(release.wait, 0.2)  # the cancel is pending while the thread works
+    assert not task.done()
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert ended.is_set()
