@@ -119,6 +119,12 @@ class Settings:
     metrics_token: str = ""
     # Analytics (wamc/daemon/analytics.py): seconds between two accountings of connected time.
     stats_interval: float = 60.0
+    # Profile store (issue 14, wamc/daemon/profiles): a folder (a shared mount) for snapshots
+    # of each client's browser profile, taken at clean stops; unset = off. Also every this many
+    # minutes while connected (a quiet-moment recycle; 0 = off); the newest N kept per client.
+    profile_store: Path | None = None
+    profile_snapshot_minutes: float = 0.0
+    profile_keep: int = 3
     # Test-only fault injection (wamc/daemon/faults.py): a named point where the daemon crashes.
     fault_crash: str = ""
 
@@ -304,6 +310,9 @@ _ENV = {
     "page_event_rate": "WAMC_PAGE_EVENT_RATE",
     "metrics_token": "WAMC_METRICS_TOKEN",
     "stats_interval": "WAMC_STATS_INTERVAL",
+    "profile_store": "WAMC_PROFILE_STORE",
+    "profile_snapshot_minutes": "WAMC_PROFILE_SNAPSHOT_MINUTES",
+    "profile_keep": "WAMC_PROFILE_KEEP",
 }
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")

@@ -24,6 +24,7 @@ from wamc.daemon import faults, server_key
 from wamc.daemon.backend import LocalProcessBackend
 from wamc.daemon.link import Transport
 from wamc.daemon.manager import ClientManager
+from wamc.daemon.profiles import FolderStore
 from wamc.events import EventBus
 from wamc.log import setup_daemon_logging
 from wamc.privilege import private_dir, secure_tree
@@ -58,6 +59,11 @@ def check_settings(settings: Settings, key: str) -> None:
             "are required. Unset WAMC_API_KEY to use the generated key (`wamc api-key` prints "
             "it), or set a longer random one"
         )
+    if settings.profile_store is not None:  # issue 14: a store that cannot be written is an error
+        try:
+            FolderStore(settings.profile_store)
+        except OSError as exc:
+            raise DaemonError(f"WAMC_PROFILE_STORE ({settings.profile_store}): {exc}") from None
     token = settings.metrics_token
     if token and len(token) < MIN_METRICS_TOKEN_LENGTH:
         raise DaemonError(

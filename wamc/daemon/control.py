@@ -88,6 +88,7 @@ class Control:
             await self.request(client, C.LOGOUT, {}, timeout=self.settings.request_timeout)
         elif client.handle is None:
             self.wipe_profile(client)
+        await self.supervisor.profiles.forget(client.id)  # a logged-out session never returns
         client.me = None
         await client_rows.set_me(self.store, client.id, None)
         return client
@@ -102,6 +103,7 @@ class Control:
         del self.registry.clients[client_id]
         await client_rows.delete(self.store, client_id)
         shutil.rmtree(self.settings.client_dir(client_id), ignore_errors=True)
+        await self.supervisor.profiles.forget(client_id)
         client_log(client).info("client deleted with its data")
         await self.registry.bus.publish(client_id, CLIENT_DELETED, {})
 

@@ -69,6 +69,7 @@ class Client:
     page_crashes: int = 0  # page (renderer) crashes its workers reported since the daemon started
     page_crashes_reported: int = 0  # the current worker's own count (in its heartbeats)
     accounted_at: float | None = None  # analytics: wall time its uptime is accounted up to
+    profile: dict[str, Any] | None = None  # profile store: last snapshot, last restore
 
     @property
     def pid(self) -> int | None:
@@ -100,6 +101,7 @@ class Client:
             "dead_events": self.dead_events,
             "stop_outcome": self.stop_outcome,
             "retention": self.retention.model_dump() if self.retention else None,
+            "profile": self.profile,
             **client_usage(self.pid, self.browser_pid),  # memory and CPU of the whole tree
         }
 

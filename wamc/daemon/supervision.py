@@ -19,6 +19,7 @@ from wamc.config import Settings
 from wamc.daemon.backend import Backend, WorkerHandle
 from wamc.daemon.inbox import STOP_REQUEST, new_secret
 from wamc.daemon.link import Transport
+from wamc.daemon.profiles.backup import ProfileBackup
 from wamc.daemon.recycle import (
     HEARTBEAT_LOST,
     RECYCLE,
@@ -49,6 +50,7 @@ class Supervisor:
         self.start_slots = asyncio.Semaphore(self.settings.start_concurrency)
         self._tasks: set[asyncio.Task[Any]] = set()
         self.exit_listeners: list[ExitListener] = []
+        self.profiles = ProfileBackup(self.settings)  # issue 14: snapshots and restores
 
     # --- start of the daemon ---------------------------------------------------------------------
     async def load(self) -> None:
@@ -137,6 +139,11 @@ class Supervisor:
         if client.desired != DESIRED_RUNNING or self.closing:
             self.start_slots.release()
             return None
+        try:
+            await self.profiles.before_start(client)  # no profile on disk: the newest snapshot
+        except BaseException:  # cancelled (deleted): the slot is not lost
+            self.start_slots.release()
+            raise
         secret, client.secret_hash = new_secret()
         client.curve_public = worker_keys(secret)[0].decode()
         try:
@@ -278,12 +285,17 @@ class Supervisor:
         if handle is None:
             return
         client_log(client).info("stopping worker (pid {})", handle.pid)
-        asked = self.link.send_to(client, STOP_REQUEST)
-        outcome = await self.backend.stop(
-            handle, self.settings.stop_timeout, client.browser_pid, asked
-        )
-        client.stop_outcome = outcome
-        await client_rows.update(self.registry.store, client.id, stop_outcome=outcome)
+        linked = client.state == ClientState.CONNECTED
+        async with self.profiles.hold(
+            client.id
+        ):  # no new worker on the profile before its snapshot
+            asked = self.link.send_to(client, STOP_REQUEST)
+            outcome = await self.backend.stop(
+                handle, self.settings.stop_timeout, client.browser_pid, asked
+            )
+            client.stop_outcome = outcome
+            await client_rows.update(self.registry.store, client.id, stop_outcome=outcome)
+            await self.profiles.after_stop(client, outcome, linked)  # clean: a snapshot
 
     async def cancel(self, client: Client) -> None:
         """End the client's loop (its worker is left as it is)."""
@@ -335,7 +347,7 @@ class Supervisor:
                     uptime,
                     s.recycle_hours,
                     client.inflight,
-                )
+                ) or self.profiles.snapshot_due(client)
                 if reason:
                     client_log(client).warning("recycling the browser ({}), session kept", reason)
                     client.kill_reason = RECYCLE + reason

@@ -4,7 +4,7 @@ re-exported here) and the API models, which validate requests and are the schema
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -132,6 +132,13 @@ class ClientStatus(_Out):
         examples=[{"message_days": 90, "media_days": 0, "event_days": 30}],
         description="effective retention in days (0 = forever): the client's settings over the "
         "global defaults (see GET /api/clients/{id}/settings)",
+    )
+    profile: dict[str, Any] | None = Field(
+        default=None,
+        examples=[{"last_snapshot": None, "restored_from": "20261130T151948553123Z-3fa2c1"}],
+        description="profile store (WAMC_PROFILE_STORE; null when off or before this daemon "
+        "took or restored a snapshot): last_snapshot {id, at, size, bytes, files, seconds}, "
+        "restore (restored | fresh | failed), restored_from, skipped [{id, reason}], reason",
     )
 
 

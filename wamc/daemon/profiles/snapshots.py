@@ -1,0 +1,147 @@
+"""Taking and restoring one client's profile snapshot: plain blocking functions over a
+``ProfileStore``, run in a thread by the daemon (or by whatever runs the browser, on its host).
+
+A snapshot is taken only while the browser is closed. A restore tries the newest snapshot first;
+one whose checksum, manifest or members fail is skipped (with the reason) for the one before."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import stat
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from loguru import logger
+
+from wamc.daemon.profiles.archive import (
+    FILE_MODE,
+    FORMAT,
+    Hashing,
+    UnsafeArchive,
+    pack,
+    unpack,
+)
+from wamc.daemon.profiles.store import (
+    MANIFEST_VERSION,
+    BadSnapshot,
+    Manifest,
+    ProfileStore,
+    new_snapshot_id,
+)
+from wamc.timeutil import utc_now_iso
+
+RESTORING = "profile.restoring-"  # a restore in progress, next to the profile
+
+
+@dataclass
+class Restore:
+    restored_from: str | None = None
+    skipped: list[dict[str, str]] = field(default_factory=list)  # {"id", "reason"}, newest first
+    files: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+
+
+def needs_restore(profile: Path) -> bool:
+    """No profile on disk: the folder is missing or empty (a link counts as present)."""
+    try:
+        st = profile.lstat()
+    except FileNotFoundError:
+        return True
+    if not stat.S_ISDIR(st.st_mode):
+        return False
+    with os.scandir(profile) as it:
+        return next(it, None) is None
+
+
+def take_snapshot(store: ProfileStore, client_id: str, profile: Path, keep: int) -> Manifest:
+    """Pack ``profile`` (its browser closed) next to it, store it, keep the newest ``keep``."""
+    snapshot_id = new_snapshot_id()
+    staging = profile.with_name(f".snapshot-{snapshot_id}.tmp")
+    fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, FILE_MODE)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            packed = pack(profile, out)
+        manifest = Manifest(
+            version=MANIFEST_VERSION,
+            client=client_id,
+            id=snapshot_id,
+            created=utc_now_iso(),
+            format=FORMAT,
+            sha256=packed.sha256,
+            size=packed.size,
+            files=packed.files,
+            bytes=packed.bytes,
+        )
+        store.put(client_id, staging, manifest)
+    finally:
+        with contextlib.suppress(OSError):
+            staging.unlink()
+    store.prune(client_id, keep)
+    return manifest
+
+
+def restore_newest(store: ProfileStore, client_id: str, profile: Path) -> Restore:
+    """Restore the newest good snapshot into the missing ``profile``; what happened."""
+    began = time.monotonic()
+    result = Restore()
+    _sweep_restoring(profile)
+    for snapshot_id in store.list(client_id):
+        try:
+            manifest = store.manifest(client_id, snapshot_id)
+            result.files, result.bytes = _extract_verified(store, client_id, manifest, profile)
+        except (BadSnapshot, UnsafeArchive) as exc:
+            logger.bind(client=client_id).warning(
+                "profile snapshot {} refused: {}", snapshot_id, exc
+            )
+            result.skipped.append({"id": snapshot_id, "reason": str(exc)})
+            continue
+        result.restored_from = snapshot_id
+        break
+    result.seconds = round(time.monotonic() - began, 3)
+    return result
+
+
+def _extract_verified(
+    store: ProfileStore, client_id: str, manifest: Manifest, profile: Path
+) -> tuple[int, int]:
+    """Extract into a fresh folder beside ``profile``, check the checksum, rename into place."""
+    tmp = profile.with_name(f"{RESTORING}{secrets.token_hex(4)}")
+    try:
+        with store.open_archive(client_id, manifest.id) as raw:
+            reader = Hashing(raw)
+            try:
+                files, total = unpack(reader, tmp)
+            except UnsafeArchive:
+                with contextlib.suppress(OSError):
+                    reader.drain()
+                _check_sum(reader, manifest)  # a corrupt archive is named as one
+                raise
+        _check_sum(reader, manifest)
+        if profile.is_dir() and not profile.is_symlink():
+            profile.rmdir()  # empty (needs_restore): replaced whole
+        os.rename(tmp, profile)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return files, total
+
+
+def _check_sum(reader: Hashing, manifest: Manifest) -> None:
+    if reader.size != manifest.size or reader.digest.hexdigest() != manifest.sha256:
+        raise BadSnapshot(
+            f"checksum mismatch (sha256 {reader.digest.hexdigest()[:12]}…, {reader.size} bytes; "
+            f"the manifest says {manifest.sha256[:12]}…, {manifest.size} bytes)"
+        )
+
+
+def _sweep_restoring(profile: Path) -> None:
+    """Folders of restores a crash interrupted."""
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(profile.parent):
+            if entry.name.startswith(RESTORING) and entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
