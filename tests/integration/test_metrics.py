@@ -178,9 +178,12 @@ async def test_a_send_a_restart_and_a_webhook_failure_are_counted(
     assert now.value("wamc_worker_restarts_total") == 1  # no other cause
     await daemon.wait_state(CLIENT, "connected")
 
+    # Right after the restart the tree may be sampled before its browser is known: wait for the
+    # whole tree (worker, driver and Chromium are well over 50 MB together).
     async def memory_sampled() -> Scrape | None:
         now = await scrape(daemon)
-        return now if now.value("wamc_worker_memory_bytes", client=CLIENT) > 0 else None
+        tree = now.value("wamc_worker_memory_bytes", client=CLIENT)
+        return now if tree > 50 * 1024 * 1024 else None
 
-    sampled = await wait_for(memory_sampled, timeout=30, what="the worker tree's memory")
+    sampled = await wait_for(memory_sampled, timeout=60, what="the worker tree's memory")
     assert sampled.value("wamc_worker_memory_bytes", client=CLIENT) > 50 * 1024 * 1024
