@@ -46,9 +46,7 @@ import {
     me: null, // GET /api/whoami
     client: null, // the status of the token's client
     fetchedAt: 0,
-    stream: null, // LiveStream while signed in
-    pollTimer: null,
-    tickTimer: null,
+    live: null, // LiveStream while signed in
     qr: new QrImage(),
     stats: { events: 0 },
   };
@@ -126,11 +124,8 @@ import {
   }
 
   function stopLive() {
-    clearInterval(app.pollTimer);
-    clearInterval(app.tickTimer);
-    app.pollTimer = app.tickTimer = null;
-    if (app.stream) app.stream.stop();
-    app.stream = null;
+    if (app.live) app.live.stop();
+    app.live = null;
     hideQr();
   }
 
@@ -149,7 +144,7 @@ import {
     applyStatus(status);
     loadMessages();
     if (can("webhooks")) loadHooks();
-    app.stream = new LiveStream({
+    app.live = new LiveStream({
       api,
       signedIn: () => !!app.token,
       probe: "/api/whoami", // a revoked or expired token signs out here
@@ -158,10 +153,11 @@ import {
         poll();
         loadMessages();
       },
+      poll,
+      pollMs: POLL_MS,
+      tick,
     });
-    app.stream.connect();
-    app.pollTimer = setInterval(poll, POLL_MS);
-    app.tickTimer = setInterval(tick, 1000);
+    app.live.start();
     document.documentElement.dataset.ready = "1";
   }
 
@@ -403,7 +399,7 @@ import {
       signIn(token);
     });
     $("#signout").addEventListener("click", () => signOut("Signed out."));
-    $("#banner-retry").addEventListener("click", () => app.stream && app.stream.retryNow());
+    $("#banner-retry").addEventListener("click", () => app.live && app.live.retryNow());
     for (const b of $$("[data-act]")) b.addEventListener("click", () => runAction(b.dataset.act));
     $("#pair-form").addEventListener("submit", onPair);
     $("#send-form").addEventListener("submit", onSend);

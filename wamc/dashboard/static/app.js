@@ -47,9 +47,7 @@ import {
   const app = {
     key: null,
     clients: new Map(), // id -> {data, el, refs, fetchedAt, busy}
-    stream: null, // LiveStream while signed in
-    pollTimer: null,
-    tickTimer: null,
+    live: null, // LiveStream while signed in
     filter: { q: "", state: "" },
     sort: "id",
     qrFor: null,
@@ -142,11 +140,8 @@ import {
   }
 
   function stopLive() {
-    clearInterval(app.pollTimer);
-    clearInterval(app.tickTimer);
-    app.pollTimer = app.tickTimer = null;
-    if (app.stream) app.stream.stop();
-    app.stream = null;
+    if (app.live) app.live.stop();
+    app.live = null;
   }
 
   // ---------------------------------------------------------------------------------- start
@@ -159,16 +154,17 @@ import {
     app.stats.loadMs = Math.round(performance.now() - t0); // rendering the listing
     app.stats.readyAt = Math.round(performance.now()); // since navigation start
     document.documentElement.dataset.ready = "1";
-    app.stream = new LiveStream({
+    app.live = new LiveStream({
       api,
       signedIn: () => !!app.key,
       probe: "/api/clients?probe=1",
       onEvent,
       onReopen: resync,
+      poll,
+      pollMs: POLL_MS,
+      tick,
     });
-    app.stream.connect();
-    app.pollTimer = setInterval(poll, POLL_MS);
-    app.tickTimer = setInterval(tick, 1000);
+    app.live.start();
   }
 
   function applyListing(list, initial) {
@@ -672,7 +668,7 @@ import {
       const card = button.closest(".card");
       runAction(card.dataset.id, button.dataset.act);
     });
-    $("#banner-retry").addEventListener("click", () => app.stream && app.stream.retryNow());
+    $("#banner-retry").addEventListener("click", () => app.live && app.live.retryNow());
     wireConfirmDialog();
     $("#qr-dialog").addEventListener("close", onQrClosed);
     $("#detail-dialog").addEventListener("close", () => {

@@ -163,13 +163,17 @@ export function apiClient({ key, unreachable, onUnauthorized }) {
 
 // ------------------------------------------------------------------------------ the live stream
 /**
- * The /ws event stream while ``signedIn()``: #conn and #banner show its state; a lost socket is
- * reopened with backoff after ``probe`` (a GET) shows the key is still good (a 401 there signs
- * out); ``onReopen`` catches up on what a reopened socket may have missed.
+ * What keeps a page current while ``signedIn()``: the /ws event stream, a ``poll`` every
+ * ``pollMs`` (what events do not carry: memory, CPU, …) and a ``tick`` every second (clocks).
+ * #conn and #banner show the stream's state; a lost socket is reopened with backoff after
+ * ``probe`` (a GET) shows the key is still good (a 401 there signs out); ``onReopen`` catches up
+ * on what a reopened socket may have missed.
  */
 export class LiveStream {
-  constructor({ api, signedIn, probe, onEvent, onReopen }) {
-    Object.assign(this, { api, signedIn, probe, onEvent, onReopen });
+  constructor({ api, signedIn, probe, onEvent, onReopen, poll, pollMs, tick }) {
+    Object.assign(this, { api, signedIn, probe, onEvent, onReopen, poll, pollMs, tick });
+    this.pollTimer = null;
+    this.tickTimer = null;
     this.ws = null;
     this.opening = false;
     this.attempt = 0;
@@ -181,6 +185,12 @@ export class LiveStream {
   /** Signed in and not stopped: a stopped stream's late answers and timers do nothing. */
   active() {
     return !this.stopped && this.signedIn();
+  }
+
+  start() {
+    this.connect();
+    this.pollTimer = setInterval(this.poll, this.pollMs);
+    this.tickTimer = setInterval(this.tick, 1000);
   }
 
   async connect() {
@@ -265,8 +275,10 @@ export class LiveStream {
 
   stop() {
     this.stopped = true;
+    clearInterval(this.pollTimer);
+    clearInterval(this.tickTimer);
     clearTimeout(this.timer);
-    this.timer = null;
+    this.pollTimer = this.tickTimer = this.timer = null;
     if (this.ws) {
       const ws = this.ws;
       this.ws = null;
