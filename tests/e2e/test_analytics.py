@@ -8,7 +8,6 @@ per day and per hour, in light and dark, and fit a phone's width.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -17,18 +16,9 @@ from playwright.async_api import Browser, Page, expect
 
 from tests.e2e.conftest import PHONE, artifacts_dir, open_dashboard, sign_in
 from tests.support import Daemon
+from tests.support.old_database import old_database
 
 DAY = 86400
-OLD_SCHEMA = """
-CREATE TABLE clients (id TEXT PRIMARY KEY, desired TEXT NOT NULL DEFAULT 'running',
-    created_at TEXT NOT NULL, me TEXT, state TEXT NOT NULL DEFAULT 'stopped', worker_pid INTEGER,
-    worker_started REAL, browser_pid INTEGER, boot TEXT,
-    delivered_dn INTEGER NOT NULL DEFAULT 0, restarts INTEGER NOT NULL DEFAULT 0);
-CREATE TABLE messages (client TEXT NOT NULL, id TEXT NOT NULL, chat_id TEXT NOT NULL,
-    from_me INTEGER NOT NULL, sender TEXT, recipient TEXT, body TEXT NOT NULL,
-    type TEXT NOT NULL, timestamp INTEGER NOT NULL, ack INTEGER NOT NULL DEFAULT 0,
-    key_id TEXT NOT NULL, PRIMARY KEY (client, id));
-"""
 
 
 def history(home: Path, now: float) -> str:
@@ -44,19 +34,7 @@ def history(home: Path, now: float) -> str:
     ]
     path = home / "sessions" / ".wamc" / "wamc.db"
     path.parent.mkdir(parents=True)
-    with sqlite3.connect(path) as con:
-        con.executescript(OLD_SCHEMA)
-        for client in ("acme", "shop_2"):
-            con.execute(
-                "INSERT INTO clients (id, desired, created_at) VALUES (?, 'stopped', ?)",
-                (client, "2026-01-01T00:00:00.000Z"),
-            )
-        for n, (client, from_me, ts) in enumerate(messages):
-            con.execute(
-                "INSERT INTO messages VALUES (?, ?, 'x@c.us', ?, NULL, NULL, 'hi', 'chat', ?, 0, ?)",
-                (client, f"m{n}", from_me, ts, f"k{n}"),
-            )
-    con.close()
+    old_database(path, messages, stopped_clients=("acme", "shop_2"))
     return time.strftime("%Y-%m-%dT00:00:00Z", time.gmtime(today))
 
 

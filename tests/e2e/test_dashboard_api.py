@@ -86,7 +86,11 @@ async def test_dashboard_files_are_served_safely(daemon: Daemon) -> None:
             assert r.headers["X-Content-Type-Options"] == "nosniff"
             # Offline: every asset comes from the daemon itself.
             assert "http://" not in html and "https://" not in html and "//cdn" not in html
-        for name, ctype in [("app.js", "text/javascript"), ("app.css", "text/css")]:
+        for name, ctype in [
+            ("app.js", "text/javascript"),
+            ("common.js", "text/javascript"),  # shared with the portal
+            ("app.css", "text/css"),
+        ]:
             async with anon.get(f"{daemon.base}/admin/static/{name}") as r:
                 body = await r.text()
                 assert r.status == 200 and r.headers["Content-Type"].startswith(ctype)

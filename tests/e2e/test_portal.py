@@ -29,6 +29,7 @@ HOOK_URL = "https://hooks.example.com/whatsapp"
 ALLOWED = (
     "/portal",
     "/admin/static/app.css",
+    "/admin/static/common.js",
     "/admin/static/favicon.svg",
     "/api/whoami",
     "/api/stream-tickets",

@@ -9,15 +9,13 @@ import hashlib
 import json
 import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import psutil
 
-from tests.support import API_KEY, REPO, Daemon, wait_for
+from tests.support import Daemon, wait_for
 from wamc.simulator.media import pdf
 
 PHONE_A = "5511900000201"
@@ -28,21 +26,13 @@ MiB = 1024 * 1024
 class TracedDaemon(Daemon):
     """The daemon started through tests/support/traced_serve.py (tracemalloc on)."""
 
+    COMMAND = ["-m", "tests.support.traced_serve"]
+    START_TIMEOUT = 60.0
+
     async def start(self) -> None:
         self.trace_file = self.home / "trace.json"
         self.env["WAMC_TEST_TRACE_FILE"] = str(self.trace_file)
-        log = open(self.home / "daemon.out", "ab")  # noqa: SIM115 - closed with the process
-        self.proc = subprocess.Popen(  # noqa: ASYNC220 - returns at once
-            [sys.executable, "-m", "tests.support.traced_serve"],
-            env=self.env,
-            cwd=REPO,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        if self.http is None:
-            self.http = aiohttp.ClientSession(headers={"X-Api-Key": API_KEY})
-        await wait_for(self._healthy, timeout=60, what="traced daemon /health")
+        await super().start()
 
     async def traced(self) -> dict[str, int]:
         """(current, peak since the last call) of the daemon's traced memory; resets the peak."""

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
@@ -15,23 +14,13 @@ import aiohttp
 import pytest
 
 from tests.integration.test_security import as_key, new_token
-from tests.integration.test_webhooks import Receiver
 from tests.support import Daemon, wait_for
+from tests.support.webhooks import Receiver
 
 PHONE_A = "5511900000301"
 PHONE_B = "5511900000302"
 PHONE_X = "5511988880003"
 PORTAL_SCOPES = ["read", "send", "control", "webhooks"]
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    r = Receiver()
-    await r.start()
-    try:
-        yield r
-    finally:
-        await r.stop()
 
 
 async def invite(d: Daemon, client: str, **body: Any) -> tuple[dict[str, Any], str]:

@@ -17,13 +17,12 @@ from tests.integration.test_webhooks import (
     CONTACT,
     PHONE,
     SECRET,
-    Hit,
-    Receiver,
     create_hook,
     fast_retry,
     verify,
 )
 from tests.support import Daemon, wait_for
+from tests.support.webhooks import Hit, Receiver
 
 # What wamc generated before Standard Webhooks: not padded base64, so its UTF-8 bytes stay the key.
 OLDER_SECRET = "whsec_" + secrets.token_urlsafe(32)
@@ -34,16 +33,6 @@ def legacy_verify(secret: str, headers: Any, body: bytes) -> bool:
     ts = headers["X-Wamc-Timestamp"]
     expected = hmac.new(secret.encode(), f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
     return hmac.compare_digest(headers["X-Wamc-Signature"], f"sha256={expected}")
-
-
-@pytest.fixture
-async def receiver() -> Any:
-    r = Receiver()
-    await r.start()
-    try:
-        yield r
-    finally:
-        await r.stop()
 
 
 def messages(receiver: Receiver, path: str) -> list[Hit]:

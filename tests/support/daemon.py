@@ -31,6 +31,9 @@ def free_port() -> int:
 class Daemon:
     """A ``wamc serve`` subprocess plus an HTTP client for its API."""
 
+    COMMAND = ["-m", "wamc.cli", "serve"]  # after the interpreter; a subclass may serve otherwise
+    START_TIMEOUT = 30.0  # seconds until /health answers
+
     def __init__(self, home: Path, sim: Any, extra_env: dict[str, str] | None = None) -> None:
         self.home = home
         self.port = free_port()
@@ -56,7 +59,7 @@ class Daemon:
     async def start(self) -> None:
         log = open(self.home / "daemon.out", "ab")  # noqa: SIM115 - closed with the process
         self.proc = subprocess.Popen(  # noqa: ASYNC220 - returns at once
-            [sys.executable, "-m", "wamc.cli", "serve"],
+            [sys.executable, *self.COMMAND],
             env=self.env,
             cwd=REPO,
             stdout=log,
@@ -66,7 +69,7 @@ class Daemon:
         )
         if self.http is None:
             self.http = aiohttp.ClientSession(headers={"X-Api-Key": API_KEY})
-        await wait_for(self._healthy, timeout=30, what="daemon /health")
+        await wait_for(self._healthy, timeout=self.START_TIMEOUT, what="daemon /health")
 
     async def _healthy(self) -> bool:
         if self.proc is not None and self.proc.poll() is not None:

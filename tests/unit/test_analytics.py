@@ -4,23 +4,20 @@ windows cut and sum the buckets in UTC."""
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
 
+from tests.support.old_database import old_database
 from wamc.api import stats_models as SM
 from wamc.api.handlers.stats import Window, counts_json
-from wamc.config import load_settings
 from wamc.daemon.analytics import split_hours
 from wamc.daemon.inbox import Inbox
 from wamc.daemon.ingest import Ingest
 from wamc.daemon.registry import DESIRED_STOPPED, Registry
 from wamc.errors import Refused
-from wamc.events import EventBus
 from wamc.states import ClientState
 from wamc.storage import Database
 from wamc.storage import clients as client_rows
@@ -32,17 +29,6 @@ from wamc.wire import frames as F
 T0 = 1_795_998_000  # 2026-11-30T00:20:00Z (UTC)
 DAY0 = T0 - T0 % DAY
 H = T0 - T0 % HOUR  # 00:00 that day
-# The messages table of an earlier release (no ``lid``), without the analytics tables.
-OLD_SCHEMA = """
-CREATE TABLE clients (id TEXT PRIMARY KEY, desired TEXT NOT NULL DEFAULT 'running',
-    created_at TEXT NOT NULL, me TEXT, state TEXT NOT NULL DEFAULT 'stopped', worker_pid INTEGER,
-    worker_started REAL, browser_pid INTEGER, boot TEXT,
-    delivered_dn INTEGER NOT NULL DEFAULT 0, restarts INTEGER NOT NULL DEFAULT 0);
-CREATE TABLE messages (client TEXT NOT NULL, id TEXT NOT NULL, chat_id TEXT NOT NULL,
-    from_me INTEGER NOT NULL, sender TEXT, recipient TEXT, body TEXT NOT NULL,
-    type TEXT NOT NULL, timestamp INTEGER NOT NULL, ack INTEGER NOT NULL DEFAULT 0,
-    key_id TEXT NOT NULL, PRIMARY KEY (client, id));
-"""
 
 
 async def table(db: Database, name: str = "stats_hourly") -> dict[tuple[str, int], tuple[Any, ...]]:
@@ -66,18 +52,6 @@ async def hourly(db: Database) -> dict[tuple[str, int], tuple[Any, ...]]:
     for hour in set(everyone) | set(summed):  # a deleted client leaves rows of zeros
         assert everyone.get(hour, Counts()) == summed.get(hour, Counts()), hour
     return {k: v for k, v in rows.items() if k[0]}
-
-
-def old_database(path: Path, messages: list[tuple[str, int, int]]) -> None:
-    """An earlier release's database holding ``messages`` (client, from_me, timestamp)."""
-    with sqlite3.connect(path) as con:
-        con.executescript(OLD_SCHEMA)
-        for n, (client, from_me, ts) in enumerate(messages):
-            con.execute(
-                "INSERT INTO messages VALUES (?, ?, 'x@c.us', ?, NULL, NULL, 'hi', 'chat', ?, 0, ?)",
-                (client, f"m{n}", from_me, ts, f"k{n}"),
-            )
-    con.close()
 
 
 async def test_upgrade_aggregates_the_stored_history_once(tmp_path: Path) -> None:
@@ -122,18 +96,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.t
-
-
-@pytest.fixture
-async def registry(tmp_path: Path) -> AsyncIterator[Registry]:
-    db = Database(tmp_path / "t.db")
-    await db.open()
-    settings = load_settings({"WAMC_HOME": str(tmp_path)})
-    reg = Registry(settings, db, EventBus(db, settings.ws_queue_size))
-    try:
-        yield reg
-    finally:
-        await db.close()
 
 
 def message(dn: int, mid: str, from_me: bool, ts: int | None) -> F.Event:

@@ -3,8 +3,6 @@ numbers over a fake link (real SQLite, real event bus)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -12,13 +10,10 @@ import pytest
 from loguru import logger
 
 from wamc import events as E
-from wamc.config import load_settings
 from wamc.daemon.inbox import Inbox
 from wamc.daemon.ingest import HANDLERS, Ingest
 from wamc.daemon.registry import Client, Registry
-from wamc.events import EventBus
 from wamc.states import TRANSITIONS, ClientState
-from wamc.storage import Database
 from wamc.storage import clients as client_rows
 from wamc.storage import events as event_log
 from wamc.wire import events as W
@@ -39,18 +34,6 @@ class FakeLink:
 
     def send_to(self, peer: Any, frame: F.Frame) -> bool:
         return peer.route is not None and self.send(peer.route, frame)
-
-
-@pytest.fixture
-async def registry(tmp_path: Path) -> AsyncIterator[Registry]:
-    db = Database(tmp_path / "t.db")
-    await db.open()
-    settings = load_settings({"WAMC_HOME": str(tmp_path)})
-    reg = Registry(settings, db, EventBus(db, settings.ws_queue_size))
-    try:
-        yield reg
-    finally:
-        await db.close()
 
 
 async def added(reg: Registry, client_id: str = "acme") -> Client:

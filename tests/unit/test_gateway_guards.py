@@ -151,6 +151,9 @@ def test_failed_sign_ins_from_one_ipv6_64_count_together_and_the_table_is_bounde
 
 
 def test_dashboard_never_puts_the_key_in_a_url() -> None:
-    js = (Path(__file__).resolve().parents[2] / "wamc/dashboard/static/app.js").read_text()
-    assert "api_key" not in js
+    pages = Path(__file__).resolve().parents[2] / "wamc/dashboard"
+    for name in ["static/app.js", "static/common.js", "portal/portal.js"]:
+        assert "api_key" not in (pages / name).read_text(), name
+    # The stream (common.js, shared by the dashboard and the portal) opens with a ticket.
+    js = (pages / "static/common.js").read_text()
     assert "/api/stream-tickets" in js and "?ticket=" in js

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from wamc.validation import SCOPE_NAMES
+from wamc.validation import known_scopes
 
 # What the portal page uses: state, QR and messages (read), a test message (send), the pairing
 # code and start/restart/log out (control), its webhooks (webhooks).
@@ -32,9 +32,7 @@ class PortalInviteCreate(BaseModel):
     @field_validator("scopes")
     @classmethod
     def _scopes(cls, v: list[str]) -> list[str]:
-        bad = [s for s in v if s not in SCOPE_NAMES]
-        if bad:
-            raise ValueError(f"unknown scope {bad[0]!r}: use read, send, control or webhooks")
+        known_scopes(v)
         if "read" not in v:
             raise ValueError("the portal needs the 'read' scope")
         return v

@@ -4,22 +4,9 @@ notifications) for tests and demos."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
-from .control import WORLD_KEY
-from .model import SimError
-
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        data = await request.json()
-    except ValueError as exc:
-        raise SimError("body must be JSON") from exc
-    if not isinstance(data, dict):
-        raise SimError("body must be a JSON object")
-    return data
+from .control import WORLD_KEY, _body
 
 
 async def chat(request: web.Request) -> web.Response:

@@ -13,6 +13,19 @@ from wamc.storage.messages import Position, message_row
 PAGE = 1000
 
 
+def _where(client_id: str, after: int | None, chat_id: str | None) -> tuple[str, list[Any]]:
+    """The export's filters: one client's messages, of one chat and/or after a time if given."""
+    sql = " WHERE client=?"
+    args: list[Any] = [client_id]
+    if chat_id is not None:
+        sql += " AND chat_id=?"
+        args.append(chat_id)
+    if after is not None:
+        sql += " AND timestamp > ?"
+        args.append(after)
+    return sql, args
+
+
 async def pages(
     db: Database,
     client_id: str,
@@ -24,14 +37,8 @@ async def pages(
     messages with a timestamp (unix) after it; ``chat_id``: only that chat."""
     position: Position | None = None
     while True:
-        sql = "SELECT rowid, * FROM messages WHERE client=?"
-        args: list[Any] = [client_id]
-        if chat_id is not None:
-            sql += " AND chat_id=?"
-            args.append(chat_id)
-        if after is not None:
-            sql += " AND timestamp > ?"
-            args.append(after)
+        where, args = _where(client_id, after, chat_id)
+        sql = "SELECT rowid, * FROM messages" + where
         if position is not None:
             sql += " AND (timestamp > ? OR (timestamp = ? AND rowid > ?))"
             args += [position[0], position[0], position[1]]
@@ -50,15 +57,8 @@ async def count(
     db: Database, client_id: str, after: int | None = None, chat_id: str | None = None
 ) -> int:
     """How many messages an export with these filters holds (for a progress bar)."""
-    sql = "SELECT COUNT(*) FROM messages WHERE client=?"
-    args: list[Any] = [client_id]
-    if chat_id is not None:
-        sql += " AND chat_id=?"
-        args.append(chat_id)
-    if after is not None:
-        sql += " AND timestamp > ?"
-        args.append(after)
-    row = await db.fetchone(sql, args)
+    where, args = _where(client_id, after, chat_id)
+    row = await db.fetchone("SELECT COUNT(*) FROM messages" + where, args)
     return int(row[0]) if row is not None else 0
 
 

@@ -82,6 +82,14 @@ from wamc.validation.edge import (
 SCOPE_NAMES = ("read", "send", "control", "webhooks")
 
 
+def known_scopes(v: list[str]) -> list[str]:
+    """A token's scopes as given, if each is one of :data:`SCOPE_NAMES` (a pydantic validator)."""
+    bad = [s for s in v if s not in SCOPE_NAMES]
+    if bad:
+        raise ValueError(f"unknown scope {bad[0]!r}: use read, send, control or webhooks")
+    return v
+
+
 class _Out(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -234,10 +242,7 @@ class TokenCreate(BaseModel):
     @field_validator("scopes")
     @classmethod
     def _scopes(cls, v: list[str]) -> list[str]:
-        bad = [s for s in v if s not in SCOPE_NAMES]
-        if bad:
-            raise ValueError(f"unknown scope {bad[0]!r}: use read, send, control or webhooks")
-        return v
+        return known_scopes(v)
 
 
 class TokenInfo(_Out):

@@ -5,126 +5,67 @@
  * removes it from the address bar (history.replaceState) and sends it as X-Api-Key. GET
  * /api/whoami tells the token's client and scopes: the page shows only what the token may do, so
  * it makes no call the server would refuse. State is live from /ws (a single-use ticket from
- * POST /api/stream-tickets; a client token's stream carries only its own client).
+ * POST /api/stream-tickets; a client token's stream carries only its own client). What the admin
+ * dashboard needs too (the API call, the stream, the QR, the forms, the helpers) is in
+ * /admin/static/common.js.
  */
+import {
+  $,
+  $$,
+  LiveStream,
+  MessageList,
+  QrImage,
+  STATE_LABELS,
+  apiClient,
+  confirmDialog,
+  fmtDuration,
+  onReady,
+  phone,
+  renderStatus,
+  requestPairingCode,
+  sendTestMessage,
+  setText,
+  showSignInForm,
+  statePatch,
+  toast,
+  uptimeNow,
+  wireConfirmDialog,
+} from "/admin/static/common.js";
+
 (() => {
   "use strict";
 
   const TOKEN_STORAGE = "wamc.portalToken";
-  const LABELS = {
-    stopped: "Stopped",
-    starting: "Starting",
-    qr: "Waiting for the phone",
-    connected: "Connected",
-    disconnected: "Disconnected",
-    failed: "Failed",
-  };
-  const ACK = { "-1": "failed", 0: "🕓", 1: "✓", 2: "✓✓", 3: "✓✓ read", 4: "✓✓ played" };
+  const LABELS = { ...STATE_LABELS, qr: "Waiting for the phone" };
   const POLL_MS = 15000;
   const GONE =
     "This link is no longer valid (it expired or was revoked). Ask your administrator for a new one.";
-
-  const $ = (sel, root = document) => root.querySelector(sel);
-  const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
 
   const app = {
     token: null,
     me: null, // GET /api/whoami
     client: null, // the status of the token's client
     fetchedAt: 0,
-    ws: null,
-    wsAttempt: 0,
-    wsTimer: null,
-    pollTimer: null,
-    tickTimer: null,
-    qrSeq: 0,
-    qrUrl: null,
+    live: null, // LiveStream while signed in
+    qr: new QrImage(),
     stats: { events: 0 },
   };
   window.wamcPortal = app.stats;
 
   // ---------------------------------------------------------------------------------- helpers
-  function setText(el, text) {
-    const value = text == null ? "" : String(text);
-    if (el.textContent !== value) el.textContent = value;
-  }
-  function fmtDuration(s) {
-    if (s == null) return "—";
-    s = Math.max(0, Math.floor(s));
-    const d = Math.floor(s / 86400);
-    const h = Math.floor((s % 86400) / 3600);
-    const m = Math.floor((s % 3600) / 60);
-    const p2 = (x) => String(x).padStart(2, "0");
-    if (d) return `${d}d ${p2(h)}h`;
-    if (h) return `${h}h ${p2(m)}m`;
-    if (m) return `${m}m ${p2(s % 60)}s`;
-    return `${s % 60}s`;
-  }
-  function fmtAgo(iso) {
-    const t = Date.parse(iso || "");
-    if (Number.isNaN(t)) return "—";
-    const s = Math.round((Date.now() - t) / 1000);
-    if (s < 10) return "just now";
-    if (s < 60) return `${s}s ago`;
-    if (s < 3600) return `${Math.floor(s / 60)} min ago`;
-    if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
-    return new Date(t).toLocaleDateString();
-  }
-  function phone(me) {
-    if (!me) return "—";
-    const user = String(me).split("@")[0];
-    return /^\d+$/.test(user) ? `+${user}` : user;
-  }
   function can(scope) {
     return !!app.me && app.me.scopes.includes(scope);
   }
   function clientPath(suffix = "") {
     return `/api/clients/${encodeURIComponent(app.me.client)}${suffix}`;
   }
-  let toastTimer = null;
-  function toast(text) {
-    const el = $("#toast");
-    setText(el, text);
-    el.hidden = false;
-    clearTimeout(toastTimer);
-    toastTimer = setTimeout(() => (el.hidden = true), 3500);
-  }
 
-  class ApiFailure extends Error {
-    constructor(status, problem, message) {
-      super(message);
-      this.status = status;
-      this.code = (problem && problem.code) || null;
-    }
-  }
-
-  async function api(method, path, body, opts = {}) {
-    const headers = { "X-Api-Key": opts.token || app.token };
-    const init = { method, headers, cache: "no-store" };
-    if (body !== undefined) {
-      headers["Content-Type"] = "application/json";
-      init.body = JSON.stringify(body);
-    }
-    let res;
-    try {
-      res = await fetch(path, init);
-    } catch (err) {
-      throw new ApiFailure(0, null, "Cannot reach the server.");
-    }
-    if (res.ok) {
-      if (opts.raw || res.status === 204) return res;
-      return res.json();
-    }
-    let problem = null;
-    try {
-      problem = await res.json();
-    } catch (err) {
-      problem = null;
-    }
-    const detail = (problem && (problem.detail || problem.title)) || res.statusText;
-    if (res.status === 401 && !opts.token) signOut(GONE);
-    throw new ApiFailure(res.status, problem, detail);
-  }
+  const api = apiClient({
+    key: () => app.token,
+    unreachable: "Cannot reach the server.",
+    onUnauthorized: () => signOut(GONE),
+  });
+  const messages = new MessageList("#messages", "#messages-empty");
 
   // ---------------------------------------------------------------------------------- sign-in
   /** The token from an invite link's fragment, kept in this tab and wiped from the URL. */
@@ -136,16 +77,12 @@
   }
 
   function showSignIn(message) {
-    $("#app").hidden = true;
-    $("#signin").hidden = false;
-    setText($("#signin-error"), message || "");
-    $("#signin-token").setAttribute("aria-invalid", message ? "true" : "false");
-    $("#signin-token").focus();
+    showSignInForm("#signin-token", message);
   }
 
   async function trySignIn(token) {
     try {
-      const me = await api("GET", "/api/whoami", undefined, { token });
+      const me = await api("GET", "/api/whoami", undefined, { key: token });
       if (me.admin || !me.client) {
         return {
           ok: false,
@@ -156,7 +93,7 @@
         "GET",
         `/api/clients/${encodeURIComponent(me.client)}/status`,
         undefined,
-        { token },
+        { key: token },
       );
       return { ok: true, me, status };
     } catch (err) {
@@ -187,16 +124,8 @@
   }
 
   function stopLive() {
-    clearInterval(app.pollTimer);
-    clearInterval(app.tickTimer);
-    clearTimeout(app.wsTimer);
-    app.pollTimer = app.tickTimer = app.wsTimer = null;
-    if (app.ws) {
-      const ws = app.ws;
-      app.ws = null;
-      ws.onclose = null;
-      ws.close();
-    }
+    if (app.live) app.live.stop();
+    app.live = null;
     hideQr();
   }
 
@@ -215,9 +144,20 @@
     applyStatus(status);
     loadMessages();
     if (can("webhooks")) loadHooks();
-    connectWs();
-    app.pollTimer = setInterval(poll, POLL_MS);
-    app.tickTimer = setInterval(tick, 1000);
+    app.live = new LiveStream({
+      api,
+      signedIn: () => !!app.token,
+      probe: "/api/whoami", // a revoked or expired token signs out here
+      onEvent,
+      onReopen: () => {
+        poll();
+        loadMessages();
+      },
+      poll,
+      pollMs: POLL_MS,
+      tick,
+    });
+    app.live.start();
     document.documentElement.dataset.ready = "1";
   }
 
@@ -229,23 +169,14 @@
   }
 
   function uptime() {
-    const d = app.client;
-    if (!d || d.uptime_seconds == null || !d.pid) return null;
-    return d.uptime_seconds + (performance.now() - app.fetchedAt) / 1000;
+    return uptimeNow(app.client, app.fetchedAt);
   }
 
   function render() {
-    const d = app.client;
-    const state = d.state || "stopped";
-    const badge = $("#state");
-    badge.dataset.state = state;
-    setText(badge, LABELS[state] || state);
-    setText($('[data-f="me"]'), state === "connected" ? phone(d.me) : "—");
-    setText($('[data-f="uptime"]'), fmtDuration(uptime()));
-    setText($('[data-f="restarts"]'), d.restarts ?? 0);
-    setText($('[data-f="last_message"]'), fmtAgo(d.last_message_at));
-    setText($('[data-f="error"]'), d.last_error || "");
-    $('[data-row="error"]').hidden = !d.last_error;
+    const status = $("#status");
+    const f = Object.fromEntries($$("[data-f]", status).map((el) => [el.dataset.f, el]));
+    const errorRow = $('[data-row="error"]', status);
+    const state = renderStatus($("#state"), LABELS, f, errorRow, app.client, uptime());
     const down = state === "stopped" || state === "failed";
     $('[data-act="connect"]').hidden = !down;
     $('[data-act="restart"]').hidden = down;
@@ -297,122 +228,35 @@
   }
 
   // ---------------------------------------------------------------------------------- linking
-  async function loadQr() {
-    const seq = ++app.qrSeq;
-    const img = $("#qr-img");
-    try {
-      const res = await api("GET", clientPath("/qr"), undefined, { raw: true });
-      const blob = await res.blob();
-      if (seq !== app.qrSeq || $("#link").hidden) return;
-      const url = URL.createObjectURL(blob);
-      img.onload = () => {
-        if (app.qrUrl && app.qrUrl !== url) URL.revokeObjectURL(app.qrUrl);
-        app.qrUrl = url;
-        img.hidden = false;
-        img.dataset.version = String(seq);
-        setText($("#qr-status"), `Updated ${new Date().toLocaleTimeString()}`);
-      };
-      img.src = url;
-    } catch (err) {
-      if (seq !== app.qrSeq) return;
-      img.hidden = true;
-      setText($("#qr-status"), err.code === "no_qr" ? "Waiting for a code…" : err.message);
-    }
+  function loadQr() {
+    app.qr.load(api, clientPath("/qr"), {
+      wanted: () => !$("#link").hidden,
+      noQr: () => "Waiting for a code…",
+    });
   }
 
   function hideQr() {
-    app.qrSeq += 1;
+    app.qr.clear();
     $("#link").hidden = true;
-    const img = $("#qr-img");
-    img.hidden = true;
-    img.removeAttribute("src");
-    delete img.dataset.version;
-    if (app.qrUrl) URL.revokeObjectURL(app.qrUrl);
-    app.qrUrl = null;
+    $("#qr-img").hidden = true;
     setText($("#qr-status"), "Waiting for a code…");
     setText($("#pair-result"), "");
   }
 
-  async function onPair(ev) {
+  function onPair(ev) {
     ev.preventDefault();
-    const number = $("#pair-phone").value.replace(/[\s().-]/g, "");
-    const out = $("#pair-result");
-    if (!/^\+?\d{6,20}$/.test(number)) {
-      setText(out, "Enter the phone number with its country code.");
-      return;
-    }
-    setText(out, "Requesting…");
-    try {
-      const body = await api("POST", clientPath("/pairing-code"), { phone: number });
-      setText(out, body.code);
-    } catch (err) {
-      setText(out, err.message);
-    }
+    const hint = "Enter the phone number with its country code.";
+    requestPairingCode(api, clientPath("/pairing-code"), hint);
   }
 
   // ---------------------------------------------------------------------------------- messages
-  async function loadMessages() {
-    try {
-      const body = await api("GET", clientPath("/messages/recent?limit=30"));
-      $("#messages").replaceChildren(...body.messages.map(messageItem));
-      $("#messages-empty").hidden = body.messages.length > 0;
-    } catch (err) {
-      $("#messages-empty").hidden = false;
-      setText($("#messages-empty"), err.message);
-    }
+  function loadMessages() {
+    return messages.load(api, clientPath("/messages/recent?limit=30"));
   }
 
-  function messageItem(m) {
-    const li = document.createElement("li");
-    li.dataset.msg = m.id;
-    const meta = document.createElement("div");
-    meta.className = "meta";
-    const dir = document.createElement("span");
-    dir.textContent = m.from_me ? `→ ${phone(m.to || m.chat_id)}` : `← ${phone(m.from || m.chat_id)}`;
-    const time = document.createElement("time");
-    time.dateTime = m.timestamp || "";
-    const t = Date.parse(m.timestamp || "");
-    time.textContent = Number.isNaN(t) ? "" : new Date(t).toLocaleTimeString();
-    const ack = document.createElement("span");
-    ack.className = "ack";
-    ack.textContent = m.from_me ? ACK[m.ack] ?? "" : "";
-    meta.append(dir, time, ack);
-    const body = document.createElement("div");
-    body.className = "body";
-    body.textContent = m.type === "chat" || !m.type ? m.body : `[${m.type}] ${m.body || ""}`;
-    li.append(meta, body);
-    return li;
-  }
-
-  function addMessage(m) {
-    const list = $("#messages");
-    if (list.querySelector(`[data-msg="${CSS.escape(m.id)}"]`)) return;
-    list.prepend(messageItem(m));
-    while (list.children.length > 50) list.lastElementChild.remove();
-    $("#messages-empty").hidden = true;
-  }
-
-  async function onSend(ev) {
+  function onSend(ev) {
     ev.preventDefault();
-    const to = $("#send-to").value.trim();
-    const text = $("#send-text").value;
-    const out = $("#send-result");
-    if (!to || !text.trim()) {
-      setText(out, "Enter a recipient and a text.");
-      return;
-    }
-    const button = $("#send-form button[type=submit]");
-    button.disabled = true;
-    setText(out, "Sending…");
-    try {
-      const body = await api("POST", clientPath("/send-message"), { to, text });
-      setText(out, `Sent to ${phone(body.to)} (id ${body.id}).`);
-      $("#send-text").value = "";
-    } catch (err) {
-      setText(out, `Not sent: ${err.message}`);
-    } finally {
-      button.disabled = false;
-    }
+    sendTestMessage(api, clientPath("/send-message"));
   }
 
   // ---------------------------------------------------------------------------------- webhooks
@@ -496,93 +340,10 @@
     }
   }
 
-  // ---------------------------------------------------------------------------------- confirm
-  let confirmResolve = null;
-  function confirmDialog(text, okLabel) {
-    setText($("#confirm-text"), text);
-    setText($("#confirm-ok"), okLabel);
-    $("#confirm-dialog").showModal();
-    $("#confirm-cancel").focus();
-    return new Promise((resolve) => {
-      confirmResolve = resolve;
-    });
-  }
-  function finishConfirm(value) {
-    const resolve = confirmResolve;
-    confirmResolve = null;
-    if ($("#confirm-dialog").open) $("#confirm-dialog").close();
-    if (resolve) resolve(value);
-  }
-
   // ---------------------------------------------------------------------------------- events
-  async function connectWs() {
-    clearTimeout(app.wsTimer);
-    let ws;
-    try {
-      const { ticket } = await api("POST", "/api/stream-tickets"); // a 401 signs out
-      if (!app.token || app.ws) return;
-      const proto = location.protocol === "https:" ? "wss" : "ws";
-      ws = new WebSocket(`${proto}://${location.host}/ws?ticket=${encodeURIComponent(ticket)}`);
-    } catch (err) {
-      if (app.token) scheduleReconnect();
-      return;
-    }
-    app.ws = ws;
-    ws.onopen = () => {
-      const again = app.wsAttempt > 0;
-      app.wsAttempt = 0;
-      setLive(true);
-      if (again) {
-        poll();
-        loadMessages();
-      }
-    };
-    ws.onmessage = (msg) => {
-      let ev;
-      try {
-        ev = JSON.parse(msg.data);
-      } catch (err) {
-        return;
-      }
-      app.stats.events += 1;
-      applyEvent(ev);
-    };
-    ws.onclose = () => {
-      if (app.ws !== ws) return;
-      app.ws = null;
-      setLive(false);
-      scheduleReconnect();
-    };
-  }
-
-  function scheduleReconnect() {
-    if (!app.token) return;
-    const attempt = app.wsAttempt++;
-    const delay = Math.min(8000, 500 * 2 ** attempt) * (0.8 + Math.random() * 0.4);
-    setText($("#banner-text"), `Reconnecting in ${Math.ceil(delay / 1000)}s…`);
-    clearTimeout(app.wsTimer);
-    app.wsTimer = setTimeout(async () => {
-      try {
-        await api("GET", "/api/whoami"); // a revoked or expired token signs out here
-      } catch (err) {
-        if (!app.token) return;
-      }
-      if (app.token && !app.ws) connectWs();
-    }, delay);
-  }
-
-  function setLive(live) {
-    const conn = $("#conn");
-    if (live) {
-      conn.dataset.live = "1";
-      setText(conn, "Live");
-      $("#banner").hidden = true;
-    } else if (app.token) {
-      conn.dataset.live = "lost";
-      setText(conn, "Connection lost");
-      $("#banner").hidden = false;
-    }
-    document.documentElement.dataset.live = live ? "1" : "0";
+  function onEvent(ev) {
+    app.stats.events += 1;
+    applyEvent(ev);
   }
 
   function applyEvent(ev) {
@@ -590,10 +351,7 @@
     const d = ev.data || {};
     switch (ev.event) {
       case "client.state": {
-        const patch = { state: d.state, since: ev.timestamp };
-        if (d.state === "connected" && d.me) patch.me = d.me;
-        if (d.state === "failed" && d.reason) patch.last_error = d.reason;
-        app.client = { ...app.client, ...patch };
+        app.client = { ...app.client, ...statePatch(ev) };
         render();
         if (d.state === "connected") toast(`Linked as ${phone(d.me)}`);
         setTimeout(poll, 800); // pid, uptime and restarts
@@ -613,14 +371,11 @@
           app.client = { ...app.client, last_message_at: ts };
           render();
         }
-        addMessage(d);
+        messages.add(d);
         break;
       }
       case "message.ack":
-        for (const mid of d.ids || []) {
-          const el = $(`#messages [data-msg="${CSS.escape(mid)}"] .ack`);
-          if (el && el.textContent) setText(el, ACK[d.ack] ?? "");
-        }
+        messages.ack(d);
         break;
       case "client.deleted":
         signOut("This WhatsApp was removed by the administrator.");
@@ -644,17 +399,12 @@
       signIn(token);
     });
     $("#signout").addEventListener("click", () => signOut("Signed out."));
-    $("#banner-retry").addEventListener("click", () => {
-      app.wsAttempt = 0;
-      if (!app.ws) connectWs();
-    });
+    $("#banner-retry").addEventListener("click", () => app.live && app.live.retryNow());
     for (const b of $$("[data-act]")) b.addEventListener("click", () => runAction(b.dataset.act));
     $("#pair-form").addEventListener("submit", onPair);
     $("#send-form").addEventListener("submit", onSend);
     $("#hook-form").addEventListener("submit", onAddHook);
-    $("#confirm-cancel").addEventListener("click", () => finishConfirm(false));
-    $("#confirm-ok").addEventListener("click", () => finishConfirm(true));
-    $("#confirm-dialog").addEventListener("close", () => finishConfirm(false));
+    wireConfirmDialog();
     document.addEventListener("visibilitychange", () => {
       if (!document.hidden && app.token) poll();
     });
@@ -663,6 +413,5 @@
     else showSignIn("");
   }
 
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
-  else init();
+  onReady(init);
 })();

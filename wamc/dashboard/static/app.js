@@ -5,8 +5,36 @@
  * re-rendered). Memory, CPU and uptime are refreshed by a light poll of /api/clients.
  * The API key lives in sessionStorage (this tab only) and goes out as X-Api-Key. The WebSocket,
  * which cannot carry headers from a browser, opens with a single-use ticket from
- * POST /api/stream-tickets (?ticket=): the key never appears in a URL.
+ * POST /api/stream-tickets (?ticket=): the key never appears in a URL. What the client owner's
+ * portal needs too (the API call, the stream, the QR, the forms, the helpers) is in common.js.
  */
+import {
+  $,
+  $$,
+  LiveStream,
+  MessageList,
+  QrImage,
+  STATE_LABELS as LABELS,
+  apiClient,
+  closeDialog,
+  confirmDialog,
+  fmtAgo,
+  fmtDuration,
+  onReady,
+  phone,
+  renderStatus,
+  requestPairingCode,
+  sendTestMessage,
+  setAttr,
+  setHidden,
+  setText,
+  showSignInForm,
+  statePatch,
+  toast,
+  uptimeNow,
+  wireConfirmDialog,
+} from "./common.js";
+
 (() => {
   "use strict";
 
@@ -14,36 +42,16 @@
   const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
   const ID_HELP =
     "Client ids are 1–64 characters: letters, digits, '_' and '-', starting with a letter or digit.";
-  const LABELS = {
-    stopped: "Stopped",
-    starting: "Starting",
-    qr: "QR ready",
-    connected: "Connected",
-    disconnected: "Disconnected",
-    failed: "Failed",
-  };
   const STATE_ORDER = ["failed", "disconnected", "qr", "starting", "connected", "stopped"];
   const POLL_MS = 5000;
-  const ACK = { "-1": "failed", 0: "🕓", 1: "✓", 2: "✓✓", 3: "✓✓ read", 4: "✓✓ played" };
-
-  const $ = (sel, root = document) => root.querySelector(sel);
-  const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
-
   const app = {
     key: null,
     clients: new Map(), // id -> {data, el, refs, fetchedAt, busy}
-    ws: null,
-    wsOpening: false,
-    wsAttempt: 0,
-    wsTimer: null,
-    everOpen: false,
-    pollTimer: null,
-    tickTimer: null,
+    live: null, // LiveStream while signed in
     filter: { q: "", state: "" },
     sort: "id",
     qrFor: null,
-    qrUrl: null,
-    qrSeq: 0,
+    qr: new QrImage(),
     detailFor: null,
     refreshTimers: new Map(),
     // Counters read by the browser tests and bench/bench_dashboard.py.
@@ -61,114 +69,24 @@
   window.wamcDashboard = app.stats;
 
   // ---------------------------------------------------------------------------------- helpers
-  function setText(el, text) {
-    const value = text == null ? "" : String(text);
-    if (el.textContent !== value) el.textContent = value;
-  }
-  function setAttr(el, name, value) {
-    const v = String(value);
-    if (el.getAttribute(name) !== v) el.setAttribute(name, v);
-  }
-  function setHidden(el, hidden) {
-    if (el.hidden !== hidden) el.hidden = hidden;
-  }
   function fmtBytes(n) {
     if (n == null) return "—";
     if (n < 1024 * 1024) return `${Math.round(n / 1024)} KB`;
     if (n < 1024 * 1024 * 1024) return `${Math.round(n / (1024 * 1024))} MB`;
     return `${(n / (1024 * 1024 * 1024)).toFixed(2)} GB`;
   }
-  function fmtDuration(s) {
-    if (s == null) return "—";
-    s = Math.max(0, Math.floor(s));
-    const d = Math.floor(s / 86400);
-    const h = Math.floor((s % 86400) / 3600);
-    const m = Math.floor((s % 3600) / 60);
-    const sec = s % 60;
-    const p2 = (x) => String(x).padStart(2, "0");
-    if (d) return `${d}d ${p2(h)}h`;
-    if (h) return `${h}h ${p2(m)}m`;
-    if (m) return `${m}m ${p2(sec)}s`;
-    return `${sec}s`;
-  }
-  function fmtAgo(iso) {
-    if (!iso) return "—";
-    const t = Date.parse(iso);
-    if (Number.isNaN(t)) return "—";
-    const s = Math.round((Date.now() - t) / 1000);
-    if (s < 10) return "just now";
-    if (s < 60) return `${s}s ago`;
-    if (s < 3600) return `${Math.floor(s / 60)} min ago`;
-    if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
-    return new Date(t).toLocaleDateString();
-  }
-  function fmtTime(iso) {
-    const t = Date.parse(iso);
-    return Number.isNaN(t) ? "" : new Date(t).toLocaleTimeString();
-  }
-  function phone(me) {
-    if (!me) return "—";
-    const user = String(me).split("@")[0];
-    return /^\d+$/.test(user) ? `+${user}` : user;
-  }
-  let toastTimer = null;
-  function toast(text) {
-    const el = $("#toast");
-    setText(el, text);
-    el.hidden = false;
-    clearTimeout(toastTimer);
-    toastTimer = setTimeout(() => (el.hidden = true), 3500);
-  }
 
-  class ApiFailure extends Error {
-    constructor(status, problem, message) {
-      super(message);
-      this.status = status;
-      this.problem = problem || {};
-      this.code = this.problem.code || null;
-    }
-  }
-
-  async function api(method, path, body, opts = {}) {
-    const headers = { "X-Api-Key": opts.key || app.key };
-    const init = { method, headers, cache: "no-store" };
-    if (body !== undefined) {
-      headers["Content-Type"] = "application/json";
-      init.body = JSON.stringify(body);
-    }
-    let res;
-    try {
-      res = await fetch(path, init);
-    } catch (err) {
-      throw new ApiFailure(0, null, "Cannot reach the wamc server.");
-    }
-    if (res.ok) {
-      if (opts.raw) return res;
-      const type = res.headers.get("Content-Type") || "";
-      return type.includes("json") ? res.json() : res.text();
-    }
-    let problem = null;
-    try {
-      problem = await res.json();
-    } catch (err) {
-      problem = null;
-    }
-    const detail = (problem && (problem.detail || problem.title)) || res.statusText;
-    const failure = new ApiFailure(res.status, problem, detail);
-    if (res.status === 401 && !opts.key) {
-      signOut("The server no longer accepts this API key (401 Unauthorized). Sign in again.");
-    }
-    throw failure;
-  }
+  const api = apiClient({
+    key: () => app.key,
+    unreachable: "Cannot reach the wamc server.",
+    onUnauthorized: () =>
+      signOut("The server no longer accepts this API key (401 Unauthorized). Sign in again."),
+  });
+  const messages = new MessageList("#detail-messages", "#detail-messages-empty");
 
   // ---------------------------------------------------------------------------------- sign-in
   function showSignIn(message) {
-    $("#app").hidden = true;
-    $("#signin").hidden = false;
-    setText($("#signin-error"), message || "");
-    const input = $("#signin-key");
-    input.setAttribute("aria-invalid", message ? "true" : "false");
-    input.focus();
+    showSignInForm("#signin-key", message);
   }
 
   async function trySignIn(key) {
@@ -222,17 +140,8 @@
   }
 
   function stopLive() {
-    clearInterval(app.pollTimer);
-    clearInterval(app.tickTimer);
-    clearTimeout(app.wsTimer);
-    app.pollTimer = app.tickTimer = app.wsTimer = null;
-    if (app.ws) {
-      const ws = app.ws;
-      app.ws = null;
-      ws.onclose = null;
-      ws.close();
-    }
-    app.everOpen = false;
+    if (app.live) app.live.stop();
+    app.live = null;
   }
 
   // ---------------------------------------------------------------------------------- start
@@ -245,9 +154,17 @@
     app.stats.loadMs = Math.round(performance.now() - t0); // rendering the listing
     app.stats.readyAt = Math.round(performance.now()); // since navigation start
     document.documentElement.dataset.ready = "1";
-    connectWs();
-    app.pollTimer = setInterval(poll, POLL_MS);
-    app.tickTimer = setInterval(tick, 1000);
+    app.live = new LiveStream({
+      api,
+      signedIn: () => !!app.key,
+      probe: "/api/clients?probe=1",
+      onEvent,
+      onReopen: resync,
+      poll,
+      pollMs: POLL_MS,
+      tick,
+    });
+    app.live.start();
   }
 
   function applyListing(list, initial) {
@@ -325,27 +242,17 @@
   }
 
   function uptimeOf(entry) {
-    const d = entry.data;
-    if (d.uptime_seconds == null || !d.pid) return null;
-    return d.uptime_seconds + (performance.now() - entry.fetchedAt) / 1000;
+    return uptimeNow(entry.data, entry.fetchedAt);
   }
 
   function updateCard(entry) {
     const d = entry.data;
     const r = entry.refs;
-    const state = d.state || "stopped";
-    setAttr(r.badge, "data-state", state);
-    setText(r.badge, LABELS[state] || state);
+    const state = renderStatus(r.badge, LABELS, r.f, r.errorRow, d, uptimeOf(entry));
     setAttr(entry.el, "data-state", state);
-    setText(r.f.me, state === "connected" ? phone(d.me) : "—");
-    setText(r.f.uptime, fmtDuration(uptimeOf(entry)));
-    setText(r.f.restarts, d.restarts ?? 0);
     setText(r.f.memory, fmtBytes(d.memory_bytes));
     setText(r.f.cpu, d.cpu_percent == null ? "—" : `${Number(d.cpu_percent).toFixed(1)}%`);
-    setText(r.f.last_message, fmtAgo(d.last_message_at));
     setAttr(r.f.last_message, "title", d.last_message_at || "");
-    setText(r.f.error, d.last_error || "");
-    setHidden(r.errorRow, !d.last_error);
     const down = state === "stopped" || state === "failed";
     setHidden(r.act.qr, state !== "qr");
     setHidden(r.act.connect, !down);
@@ -585,28 +492,6 @@
   }
 
   // ---------------------------------------------------------------------------------- dialogs
-  function closeDialog(sel) {
-    const d = $(sel);
-    if (d.open) d.close();
-  }
-
-  let confirmResolve = null;
-  function confirmDialog(text) {
-    const d = $("#confirm-dialog");
-    setText($("#confirm-text"), text);
-    d.showModal();
-    $("#confirm-cancel").focus();
-    return new Promise((resolve) => {
-      confirmResolve = resolve;
-    });
-  }
-  function finishConfirm(value) {
-    const resolve = confirmResolve;
-    confirmResolve = null;
-    closeDialog("#confirm-dialog");
-    if (resolve) resolve(value);
-  }
-
   function openQr(id) {
     app.qrFor = id;
     setText($("#qr-title"), `Scan to link “${id}”`);
@@ -619,66 +504,28 @@
     loadQr();
   }
 
-  async function loadQr() {
+  function loadQr() {
     const id = app.qrFor;
     if (!id) return;
-    const seq = ++app.qrSeq;
-    const img = $("#qr-img");
-    try {
-      const res = await api("GET", `/api/clients/${encodeURIComponent(id)}/qr`, undefined, {
-        raw: true,
-      });
-      const blob = await res.blob();
-      if (seq !== app.qrSeq || app.qrFor !== id) return;
-      const url = URL.createObjectURL(blob);
-      img.onload = () => {
-        if (app.qrUrl && app.qrUrl !== url) URL.revokeObjectURL(app.qrUrl);
-        app.qrUrl = url;
-        img.hidden = false;
-        img.dataset.version = String(seq);
-        setText($("#qr-status"), `Updated ${new Date().toLocaleTimeString()}`);
-      };
-      img.src = url;
-    } catch (err) {
-      if (seq !== app.qrSeq) return;
-      img.hidden = true;
-      const entry = app.clients.get(id);
-      const state = entry ? LABELS[entry.data.state] : "unknown";
-      setText(
-        $("#qr-status"),
-        err.code === "no_qr" ? `No QR code right now (${state}). It appears here when ready.` : err.message,
-      );
-    }
+    app.qr.load(api, `/api/clients/${encodeURIComponent(id)}/qr`, {
+      wanted: () => app.qrFor === id,
+      noQr: () => {
+        const entry = app.clients.get(id);
+        const state = entry ? LABELS[entry.data.state] : "unknown";
+        return `No QR code right now (${state}). It appears here when ready.`;
+      },
+    });
   }
 
   function onQrClosed() {
     app.qrFor = null;
-    app.qrSeq += 1;
-    const img = $("#qr-img");
-    img.removeAttribute("src");
-    delete img.dataset.version;
-    if (app.qrUrl) URL.revokeObjectURL(app.qrUrl);
-    app.qrUrl = null;
+    app.qr.clear();
   }
 
-  async function onPair(ev) {
+  function onPair(ev) {
     ev.preventDefault();
-    const id = app.qrFor;
-    const phoneNumber = $("#pair-phone").value.replace(/[\s().-]/g, "");
-    const out = $("#pair-result");
-    if (!/^\+?\d{6,20}$/.test(phoneNumber)) {
-      setText(out, "Enter the phone number with country code.");
-      return;
-    }
-    setText(out, "Requesting…");
-    try {
-      const body = await api("POST", `/api/clients/${encodeURIComponent(id)}/pairing-code`, {
-        phone: phoneNumber,
-      });
-      setText(out, body.code || body.pairing_code || body.link_code || JSON.stringify(body));
-    } catch (err) {
-      setText(out, err.message);
-    }
+    const path = `/api/clients/${encodeURIComponent(app.qrFor)}/pairing-code`;
+    requestPairingCode(api, path, "Enter the phone number with country code.");
   }
 
   async function openDetail(id) {
@@ -693,38 +540,9 @@
     loadLogs(id);
   }
 
-  async function loadMessages(id) {
-    try {
-      const body = await api("GET", `/api/clients/${encodeURIComponent(id)}/messages/recent?limit=30`);
-      if (app.detailFor !== id) return;
-      const list = $("#detail-messages");
-      list.replaceChildren(...body.messages.map(messageItem));
-      $("#detail-messages-empty").hidden = body.messages.length > 0;
-    } catch (err) {
-      $("#detail-messages-empty").hidden = false;
-      setText($("#detail-messages-empty"), err.message);
-    }
-  }
-
-  function messageItem(m) {
-    const li = document.createElement("li");
-    li.dataset.msg = m.id;
-    const meta = document.createElement("div");
-    meta.className = "meta";
-    const dir = document.createElement("span");
-    dir.textContent = m.from_me ? `→ ${phone(m.to || m.chat_id)}` : `← ${phone(m.from || m.chat_id)}`;
-    const time = document.createElement("time");
-    time.dateTime = m.timestamp || "";
-    time.textContent = fmtTime(m.timestamp);
-    const ack = document.createElement("span");
-    ack.className = "ack";
-    ack.textContent = m.from_me ? ACK[m.ack] ?? "" : "";
-    meta.append(dir, time, ack);
-    const body = document.createElement("div");
-    body.className = "body";
-    body.textContent = m.type === "chat" || !m.type ? m.body : `[${m.type}] ${m.body || ""}`;
-    li.append(meta, body);
-    return li;
+  function loadMessages(id) {
+    const path = `/api/clients/${encodeURIComponent(id)}/messages/recent?limit=30`;
+    return messages.load(api, path, () => app.detailFor === id);
   }
 
   async function loadLogs(id) {
@@ -739,127 +557,12 @@
     }
   }
 
-  async function onSend(ev) {
+  function onSend(ev) {
     ev.preventDefault();
-    const id = app.detailFor;
-    const to = $("#send-to").value.trim();
-    const text = $("#send-text").value;
-    const out = $("#send-result");
-    if (!to || !text.trim()) {
-      setText(out, "Enter a recipient and a text.");
-      return;
-    }
-    const button = $("#send-form button[type=submit]");
-    button.disabled = true;
-    setText(out, "Sending…");
-    try {
-      const body = await api("POST", `/api/clients/${encodeURIComponent(id)}/send-message`, {
-        to,
-        text,
-      });
-      setText(out, `Sent to ${phone(body.to)} (id ${body.id}).`);
-      $("#send-text").value = "";
-    } catch (err) {
-      setText(out, `Not sent: ${err.message}`);
-    } finally {
-      button.disabled = false;
-    }
+    sendTestMessage(api, `/api/clients/${encodeURIComponent(app.detailFor)}/send-message`);
   }
 
   // ---------------------------------------------------------------------------------- events
-  async function connectWs() {
-    clearTimeout(app.wsTimer);
-    if (app.wsOpening) return;
-    app.wsOpening = true;
-    let ws;
-    try {
-      const { ticket } = await api("POST", "/api/stream-tickets"); // a 401 signs out
-      if (!app.key || app.ws) return;
-      const proto = location.protocol === "https:" ? "wss" : "ws";
-      ws = new WebSocket(`${proto}://${location.host}/ws?ticket=${encodeURIComponent(ticket)}`);
-    } catch (err) {
-      if (app.key) scheduleReconnect();
-      return;
-    } finally {
-      app.wsOpening = false;
-    }
-    app.ws = ws;
-    ws.onopen = async () => {
-      const reconnect = app.everOpen || app.wsAttempt > 0;
-      app.everOpen = true;
-      app.wsAttempt = 0;
-      setLive(true);
-      if (reconnect) {
-        try {
-          await resync(); // events may have been missed while the socket was down
-        } catch (err) {
-          /* api() handles 401 */
-        }
-      }
-    };
-    ws.onmessage = (msg) => {
-      let ev;
-      try {
-        ev = JSON.parse(msg.data);
-      } catch (err) {
-        return;
-      }
-      onEvent(ev);
-    };
-    ws.onclose = () => {
-      if (app.ws !== ws) return;
-      app.ws = null;
-      setLive(false);
-      scheduleReconnect();
-    };
-  }
-
-  function scheduleReconnect() {
-    if (!app.key) return;
-    const attempt = app.wsAttempt++;
-    const delay = Math.min(8000, 500 * 2 ** attempt) * (0.8 + Math.random() * 0.4);
-    const due = Date.now() + delay;
-    const update = () => {
-      const s = Math.max(0, Math.ceil((due - Date.now()) / 1000));
-      setText($("#banner-text"), s > 0 ? `Reconnecting in ${s}s…` : "Reconnecting…");
-    };
-    update();
-    clearTimeout(app.wsTimer);
-    app.wsTimer = setTimeout(async function retry() {
-      // A refused key would also refuse the socket: ask the API first (a 401 signs out).
-      try {
-        await api("GET", "/api/clients?probe=1");
-      } catch (err) {
-        if (!app.key) return;
-      }
-      if (app.key) connectWs();
-    }, delay);
-    const countdown = setInterval(() => {
-      if (app.ws || !app.key) clearInterval(countdown);
-      else update();
-    }, 1000);
-  }
-
-  function reconnectNow() {
-    app.wsAttempt = 0;
-    clearTimeout(app.wsTimer);
-    if (!app.ws) connectWs();
-  }
-
-  function setLive(live) {
-    const conn = $("#conn");
-    if (live) {
-      setAttr(conn, "data-live", "1");
-      setText(conn, "Live");
-      setHidden($("#banner"), true);
-    } else if (app.key) {
-      setAttr(conn, "data-live", "lost");
-      setText(conn, "Connection lost");
-      setHidden($("#banner"), false);
-    }
-    document.documentElement.dataset.live = live ? "1" : "0";
-  }
-
   function onEvent(ev) {
     try {
       applyEvent(ev);
@@ -888,10 +591,7 @@
     }
     switch (ev.event) {
       case "client.state": {
-        const patch = { state: d.state, since: ev.timestamp };
-        if (d.state === "connected" && d.me) patch.me = d.me;
-        if (d.state === "failed" && d.reason) patch.last_error = d.reason;
-        entry.data = { ...entry.data, ...patch };
+        entry.data = { ...entry.data, ...statePatch(ev) };
         updateCard(entry);
         updateTotals();
         if (app.sort === "state") reorder();
@@ -921,23 +621,11 @@
           updateCard(entry);
           if (app.sort === "last_message") reorder();
         }
-        if (app.detailFor === id) {
-          const list = $("#detail-messages");
-          if (!list.querySelector(`[data-msg="${CSS.escape(d.id)}"]`)) {
-            list.prepend(messageItem(d));
-            while (list.children.length > 50) list.lastElementChild.remove();
-            $("#detail-messages-empty").hidden = true;
-          }
-        }
+        if (app.detailFor === id) messages.add(d);
         break;
       }
       case "message.ack":
-        if (app.detailFor === id) {
-          for (const mid of d.ids || []) {
-            const li = $(`#detail-messages [data-msg="${CSS.escape(mid)}"] .ack`);
-            if (li && li.textContent) setText(li, ACK[d.ack] ?? "");
-          }
-        }
+        if (app.detailFor === id) messages.ack(d);
         break;
       default:
         break;
@@ -980,10 +668,8 @@
       const card = button.closest(".card");
       runAction(card.dataset.id, button.dataset.act);
     });
-    $("#banner-retry").addEventListener("click", reconnectNow);
-    $("#confirm-cancel").addEventListener("click", () => finishConfirm(false));
-    $("#confirm-ok").addEventListener("click", () => finishConfirm(true));
-    $("#confirm-dialog").addEventListener("close", () => finishConfirm(false));
+    $("#banner-retry").addEventListener("click", () => app.live && app.live.retryNow());
+    wireConfirmDialog();
     $("#qr-dialog").addEventListener("close", onQrClosed);
     $("#detail-dialog").addEventListener("close", () => {
       app.detailFor = null;
@@ -1009,6 +695,5 @@
     });
   }
 
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
-  else init();
+  onReady(init);
 })();
