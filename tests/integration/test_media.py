@@ -107,7 +107,7 @@ async def test_image_out_and_in_byte_identical_cached_then_gone(
     code, problem = await daemon.call("GET", f"/api/clients/shop/messages/{unknown}/media")
     assert code == 404 and problem["code"] == "message_not_found"
     code, problem = await daemon.call("GET", "/api/clients/shop/messages/nonsense/media")
-    assert code == 400 and problem["code"] == "invalid_parameter"
+    assert code == 400 and problem["code"] == "invalid_message_id"
 
 
 async def test_voice_json_and_refusals(daemon: Daemon, sim_http: Any) -> None:
