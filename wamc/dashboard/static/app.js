@@ -724,6 +724,7 @@
     body.className = "body";
     body.textContent = m.type === "chat" || !m.type ? m.body : `[${m.type}] ${m.body || ""}`;
     li.append(meta, body);
+    if (window.wamcMedia) window.wamcMedia.decorate(li, m); // media.js: thumbnail or download
     return li;
   }
 
