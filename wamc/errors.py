@@ -52,6 +52,9 @@ CODES: tuple[str, ...] = (
     "unsupported_media_type",
     "media_gone",
     "not_on_whatsapp",
+    # per-client settings (issue 11): the outbound proxy
+    "invalid_proxy",
+    "proxy_auth_unsupported",
 )
 _KNOWN = frozenset(CODES)
 

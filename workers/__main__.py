@@ -15,6 +15,7 @@ from loguru import logger
 
 from wamc.config import load_settings
 from wamc.log import setup_worker_logging
+from wamc.wire.launch import LaunchOptions, decode_launch
 from wamc.wire.process import EXIT_ROOT_REFUSED, ROOT_REFUSED, UMASK, is_root
 from workers import stdio
 
@@ -50,21 +51,26 @@ def main(argv: list[str] | None = None) -> int:
         logger.bind(client=args.client).error("another worker holds this client's profile: exiting")
         return 4
     try:
-        secret = read_secret()
-        return asyncio.run(Worker(settings, args.client, args.grace, secret).run())
+        secret, launch = read_secret()
+        return asyncio.run(Worker(settings, args.client, args.grace, secret, launch).run())
     except Exception:
         logger.bind(client=args.client).exception("worker crashed")
         return 1
 
 
-def read_secret() -> str:
-    """The secret the daemon wrote on our stdin at spawn (proven to it when connecting); stdin
+def read_secret() -> tuple[str, LaunchOptions]:
+    """The secret the daemon wrote on our stdin at spawn (proven to it when connecting), then the
+    browser's launch options (they may hold a proxy password: never on a command line); stdin
     is then closed, so nothing we start inherits the pipe."""
-    secret = "" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.readline().strip()
+    secret, launch = "", b""
+    if sys.stdin is not None and not sys.stdin.isatty():
+        stdin = sys.stdin.buffer  # bytes, one buffer for both lines
+        secret = stdin.readline(4096).decode(errors="replace").strip()
+        launch = stdin.readline(1 << 16)
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)
-    return secret
+    return secret, decode_launch(launch)
 
 
 def profile_lock(path: Path, timeout: float) -> int | None:

@@ -430,6 +430,24 @@
         participants: list(get(ev, 'participants')).map(wid).filter(Boolean),
       });
     }, 'group_id', []],
+    'chat.poll_response': ['poll_vote', (ev) => {
+      const t = texts();
+      const target = get(ev, 'msgId');
+      const id = wid(target);
+      if (!id) bad('poll vote without the poll message id');
+      const selected = [];
+      for (const option of list(get(ev, 'selectedOptions'))) { // sparse: index = localId
+        const name = option == null ? null : t.short(get(option, 'name'));
+        if (name !== null) selected.push(name);
+      }
+      return t.flag({
+        id,
+        chat_id: wid(get(ev, 'chatId')) || wid(get(target, 'remote')),
+        sender: wid(get(ev, 'sender')),
+        selected: selected.slice(0, 64),
+        timestamp: seconds(get(ev, 'timestamp')),
+      });
+    }, 'chat_id', SAME],
   };
 
   /** The login state as WPP.conn tells it; every field typed, a broken WPP reads as not ready. */
@@ -598,6 +616,30 @@
       }
       return { id };
     },
+    /** wa-js forwardMessages (forwardMessage is deprecated in 4.6): it does not answer the new
+     * message, so the copy is the own message of the target chat that was not there before. */
+    async forward(id, chatId) {
+      const msg = await findMessage(id);
+      if (get(msg, 'type') === 'revoked') refuse('message_not_found', `${id} was deleted`);
+      const to = await recipient(chatId);
+      const own = async () => {
+        if (!window.WPP.chat.get(to)) return [];
+        const recent = await window.WPP.chat.getMessages(to, { count: 20 });
+        return list(recent).filter((m) => bool(get(get(m, 'id'), 'fromMe')));
+      };
+      const before = new Set((await own()).map((m) => wid(get(m, 'id'))));
+      await window.WPP.chat.forwardMessages(to, [id], {});
+      const fresh = (await own()).filter((m) => !before.has(wid(get(m, 'id'))));
+      if (!fresh.length) throw new Error(`WhatsApp did not forward ${id}`);
+      return sent(fresh[fresh.length - 1]);
+    },
+    /** wa-js sendCreatePollMessage; selectable_count 0 lets a voter pick any number. */
+    async sendPoll(chatId, poll, replyTo) {
+      const to = await recipient(chatId);
+      const opts = await sendOptions(replyTo);
+      opts.selectableCount = poll.selectable_count;
+      return sent(await window.WPP.chat.sendCreatePollMessage(to, poll.name, poll.options, opts));
+    },
     /** mode: everyone | me | auto (everyone for our own messages, me for others'). */
     async deleteMessage(id, mode) {
       const msg = await findMessage(id);
@@ -617,9 +659,11 @@
   const api = {
     snapshot,
     ...mediaApi,
-    async sendText(chatId, text, replyTo) {
+    async sendText(chatId, text, replyTo, mentions) {
       const to = await recipient(chatId);
-      return sent(await window.WPP.chat.sendTextMessage(to, text, await sendOptions(replyTo)));
+      const opts = await sendOptions(replyTo);
+      if (Array.isArray(mentions) && mentions.length) opts.mentionedList = mentions; // group @s
+      return sent(await window.WPP.chat.sendTextMessage(to, text, opts));
     },
     ...actions,
     /** Chats by phone number: a person's LID chat and phone chat are one entry (`lid` set). */

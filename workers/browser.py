@@ -16,6 +16,7 @@ import psutil
 from loguru import logger
 from playwright.async_api import BrowserContext, Page, async_playwright
 
+from wamc.wire.launch import BrowserProxy
 from wamc.wire.process import browser_cmdline_matches, kill_tree
 from workers import stdio
 from workers.page_events import Dropped, clean
@@ -84,8 +85,10 @@ class Browser:
         wajs_path: Path,
         executable: str | None,
         on_event: EmitFn,
+        proxy: BrowserProxy | None = None,
     ) -> None:
         self.profile_dir = profile_dir
+        self.proxy = proxy  # from the daemon at spawn (wamc/wire/launch.py); may hold a password
         self.url = url
         self.wajs_path = wajs_path
         self.executable = executable
@@ -118,11 +121,14 @@ class Browser:
                 user_agent=USER_AGENT.format(major=chrome_major(self.executable)),
                 service_workers="block",
                 viewport={"width": 1280, "height": 800},
+                **({"proxy": self.proxy.playwright()} if self.proxy is not None else {}),
             )
         except Exception as exc:
             await self._pw.stop()
             raise BrowserError(f"cannot launch Chromium: {exc}") from exc
         self.pid = find_browser_pid(self.profile_dir)
+        if self.proxy is not None:  # the server only: never the credentials
+            logger.info("browser goes through the proxy {}", self.proxy.server)
         closed = self.closed
         self.context.on("close", lambda _ctx: closed.set())
         await self.context.add_init_script(

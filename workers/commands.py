@@ -49,9 +49,9 @@ async def stop(w: Worker, args: Args, timeout: float) -> Any:
 
 
 async def send_text(w: Worker, args: Args, timeout: float) -> Any:
-    reply_to = args.get("reply_to")
+    reply_to, mentions = args.get("reply_to"), args.get("mentions") or None
     return await page_call(
-        w.browser, "sendText", args["to"], args["text"], reply_to, timeout=timeout
+        w.browser, "sendText", args["to"], args["text"], reply_to, mentions, timeout=timeout
     )
 
 

@@ -1,5 +1,5 @@
 """Wire commands of the message actions (issue 11): locations, contacts, reactions, read state,
-typing, edits and deletes. Registered in workers/commands.py (``COMMANDS``); each calls its bridge
+typing, edits, deletes, forwards and polls. Registered in workers/commands.py (``COMMANDS``); each calls its bridge
 function (workers/bridge.js), which calls the wa-js API of the same purpose."""
 
 from __future__ import annotations
@@ -73,6 +73,18 @@ async def delete_message(w: Any, args: Args, timeout: float) -> Any:
     return {"id": done["id"], "deleted_for": done.get("deleted_for")}
 
 
+async def forward_message(w: Any, args: Args, timeout: float) -> Any:
+    """wa-js ``forwardMessages``: the copy's id and ack (the bridge finds the new message)."""
+    return await page_call(w.browser, "forward", args["id"], args["to"], timeout=timeout)
+
+
+async def send_poll(w: Any, args: Args, timeout: float) -> Any:
+    poll = {k: args.get(k) for k in ("name", "options", "selectable_count")}
+    return await page_call(
+        w.browser, "sendPoll", args["to"], poll, args.get("reply_to"), timeout=timeout
+    )
+
+
 COMMANDS: dict[str, Handler] = {
     C.SEND_LOCATION: send_location,
     C.SEND_CONTACT: send_contact,
@@ -81,4 +93,6 @@ COMMANDS: dict[str, Handler] = {
     C.TYPING: typing,
     C.EDIT_MESSAGE: edit_message,
     C.DELETE_MESSAGE: delete_message,
+    C.FORWARD_MESSAGE: forward_message,
+    C.SEND_POLL: send_poll,
 }

@@ -227,6 +227,18 @@ def _group_participant(d: dict[str, Any], t: _Texts) -> dict[str, Any]:
     }
 
 
+def _poll_vote(d: dict[str, Any], t: _Texts) -> dict[str, Any]:
+    chosen = [t.short(x) for x in _list(d.get("selected"))[:64]]
+    return {
+        "id": req_id(d.get("id"), "id"),
+        "chat_id": opt_id(d.get("chat_id")),
+        "sender": opt_id(d.get("sender")),
+        "selected": [x for x in chosen if x is not None],
+        "timestamp": seconds(d.get("timestamp")),
+        "lid": opt_id(d.get("lid")),
+    }
+
+
 def _snapshot(d: dict[str, Any], t: _Texts) -> dict[str, Any]:
     qr = d.get("qr")
     return {
@@ -265,6 +277,7 @@ SHAPES: dict[str, Callable[[dict[str, Any], _Texts], dict[str, Any]]] = {
     "presence": _presence,
     "call": _call,
     "group_participant": _group_participant,
+    "poll_vote": _poll_vote,
     "snapshot": _snapshot,
     "logout_reason": _logout_reason,
     "backend_event": _backend_event,

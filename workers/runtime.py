@@ -16,6 +16,7 @@ from wamc.config import Settings
 from wamc.states import ClientState
 from wamc.wire import events as W
 from wamc.wire import frames as F
+from wamc.wire.launch import LaunchOptions
 from workers import commands
 from workers.browser import Browser, BrowserError
 from workers.commands import first_line
@@ -32,7 +33,14 @@ UNUSABLE_PROFILE = frozenset(
 
 
 class Worker:
-    def __init__(self, settings: Settings, client_id: str, grace: float, secret: str) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        client_id: str,
+        grace: float,
+        secret: str,
+        launch: LaunchOptions | None = None,
+    ) -> None:
         self.settings = settings
         self.client_id = client_id
         self.grace = grace
@@ -62,6 +70,7 @@ class Worker:
             wajs_path=settings.resolved_wajs_path(),
             executable=settings.resolved_browser_path(),
             on_event=self.on_page_event,
+            proxy=launch.proxy if launch is not None else None,
         )
         self.browser.gate.rate = max(1.0, settings.page_event_rate)  # WAMC_PAGE_EVENT_RATE
 

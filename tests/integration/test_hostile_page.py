@@ -28,6 +28,7 @@ BRIDGE_EVENTS = (
     "chat.unread_count_changed",
     "chat.presence_change",
     "call.incoming_call",
+    "chat.poll_response",
     "conn.auth_code_change",
     "conn.main_loaded",
     "conn.stream_mode_changed",

@@ -49,6 +49,7 @@ async def test_retention_deletes_old_messages_and_backfill_does_not_bring_them_b
         "message_retention_days": 5.0,
         "media_retention_days": None,
         "event_retention_days": None,
+        "proxy": None,
     }
     assert answer["retention"] == {"message_days": 5.0, "media_days": 0.0, "event_days": 30.0}
     assert (await daemon.status("kept"))["retention"]["message_days"] == 5.0

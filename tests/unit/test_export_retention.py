@@ -114,7 +114,7 @@ async def test_settings_merge_and_the_effective_retention(db: Database) -> None:
     )
     await db.write(
         "UPDATE client_settings SET data=? WHERE client='c'",
-        (json.dumps({"proxy": "x", "message_retention_days": 2}),),
+        (json.dumps({"a_newer_setting": "x", "message_retention_days": 2}),),
     )
     assert await cs.get(db, "c") == cs.ClientSettings(
         message_retention_days=2

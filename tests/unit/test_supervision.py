@@ -45,7 +45,7 @@ class FakeBackend:
         self.exits: dict[int, asyncio.Future[int]] = {}
         self.next_pid = 1000
 
-    async def start(self, client_id: str, secret: str) -> WorkerHandle:
+    async def start(self, client_id: str, secret: str, launch: Any = None) -> WorkerHandle:
         assert secret  # every worker gets its own secret
         self.next_pid += 1
         self.started.append(client_id)

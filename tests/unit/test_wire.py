@@ -101,8 +101,20 @@ def test_the_vocabulary_names_each_event_once_and_the_worker_checks_what_it_forw
         "presence": W.PRESENCE,
         "call": W.CALL,
         "group_participant": W.GROUP_PARTICIPANT,
+        "poll_vote": W.POLL_VOTE,
     }
     assert set(W.FORWARDED) <= set(SHAPES)  # every forwarded page event is checked first
     assert W.public_name(W.REVOKE) == "message.revoked"
     with pytest.raises(KeyError):
         W.public_name(W.DROPPED)  # recorded as dead, never published
+
+
+def test_poll_vote_payload() -> None:
+    vote = payload(
+        W.POLL_VOTE,
+        F.raw({"id": "true_1@c.us_A", "sender": "2@c.us", "selected": ["Yes"], "timestamp": 5}),
+    )
+    assert isinstance(vote, W.PollVoteData) and vote.selected == ["Yes"]
+    assert W.public_name(W.POLL_VOTE) == "poll.vote"
+    with pytest.raises(W.PayloadError):
+        payload(W.POLL_VOTE, F.raw({"id": "x", "selected": ["o"] * 65}))

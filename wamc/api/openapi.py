@@ -18,6 +18,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from wamc import __version__
 from wamc import validation as V
+from wamc.api import extras_models as XM
 from wamc.api import group_models as GM
 from wamc.api import message_models as MM
 from wamc.api import portal_models as P
@@ -63,6 +64,8 @@ def _models() -> list[type[BaseModel]]:
         V.StreamTicket,
         *MM.REQUESTS,
         *MM.ANSWERS,
+        *XM.REQUESTS,
+        *XM.ANSWERS,
         *GM.REQUESTS,
         *GM.ANSWERS,
         *MEDIA_MODELS,
@@ -80,6 +83,7 @@ def _schemas() -> dict[str, Any]:
         V.SendMessage,
         V.TokenCreate,
         *MM.REQUESTS,
+        *XM.REQUESTS,
         *GM.REQUESTS,
         SendMedia,
         *SM.REQUESTS,

@@ -57,6 +57,9 @@ HTTP: dict[str, tuple[int, str]] = {
     "unsupported_media_type": (415, "Unsupported or mismatched media type"),
     "media_gone": (410, "WhatsApp no longer has this media"),
     "not_on_whatsapp": (422, "The recipient is not on WhatsApp"),
+    # per-client settings (issue 11): the outbound proxy
+    "invalid_proxy": (400, "Invalid proxy URL"),
+    "proxy_auth_unsupported": (422, "This kind of proxy cannot take credentials"),
 }
 
 

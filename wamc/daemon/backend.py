@@ -29,6 +29,7 @@ from wamc.daemon.proofs import (
     kill_client_browser,
     kill_client_worker,
 )
+from wamc.wire.launch import LaunchOptions, encode_launch
 from wamc.wire.process import kill_tree, worker_cmdline_matches
 
 
@@ -53,7 +54,9 @@ ORPHAN_GRACE = 5.0  # seconds a browser whose worker is gone gets to exit by its
 
 
 class Backend(Protocol):
-    async def start(self, client_id: str, secret: str) -> WorkerHandle: ...
+    async def start(
+        self, client_id: str, secret: str, launch: LaunchOptions | None = None
+    ) -> WorkerHandle: ...
     def adopt(self, client_id: str, pid: int, started: float) -> WorkerHandle | None: ...
     async def wait(self, handle: WorkerHandle) -> int: ...
     def poll(self, handle: WorkerHandle) -> bool: ...
@@ -104,9 +107,12 @@ class LocalProcessBackend:
             env["WAMC_ZMQ_SERVER_KEY"] = self.server_key.decode()  # public: not a secret
         return env
 
-    async def start(self, client_id: str, secret: str) -> WorkerHandle:
-        """Spawn a worker; ``secret`` reaches it through a pipe on its stdin: never on a command
-        line or in an environment (``/proc/<pid>/environ`` keeps what a process started with)."""
+    async def start(
+        self, client_id: str, secret: str, launch: LaunchOptions | None = None
+    ) -> WorkerHandle:
+        """Spawn a worker; ``secret`` and then ``launch`` (it may hold a proxy password) reach it
+        through a pipe on its stdin: never on a command line or in an environment
+        (``/proc/<pid>/environ`` keeps what a process started with)."""
         stderr_path = self.settings.logs_dir / "clients" / f"{client_id}.stderr"
         stderr_path.parent.mkdir(parents=True, exist_ok=True)
         with open(stderr_path, "ab") as err:
@@ -122,7 +128,10 @@ class LocalProcessBackend:
             )
         assert proc.stdin is not None
         with contextlib.suppress(OSError), proc.stdin:
-            proc.stdin.write(secret.encode() + b"\n")  # far below a pipe's buffer: never blocks
+            # Far below a pipe's buffer (64 KiB): never blocks.
+            proc.stdin.write(
+                secret.encode() + b"\n" + encode_launch(launch or LaunchOptions()) + b"\n"
+            )
         started = create_time(proc.pid) or time.time()
         return WorkerHandle(client_id=client_id, pid=proc.pid, started=started, proc=proc)
 

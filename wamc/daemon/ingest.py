@@ -311,3 +311,15 @@ async def _group_participant(ing: Ingest, client: Client, p: W.GroupParticipants
         "author_push_name": p.author_push_name,
         "participants": list(p.participants),
     }
+
+
+@handles(W.POLL_VOTE)
+async def _poll_vote(ing: Ingest, client: Client, p: W.PollVoteData) -> Published:
+    """Nothing is stored: each vote is an event (a later one from the same sender replaces it)."""
+    return {
+        "id": p.id,
+        "chat_id": p.chat_id,
+        "sender": p.sender,
+        "selected": list(p.selected),
+        "timestamp": iso_from_unix(p.timestamp),
+    }

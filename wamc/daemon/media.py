@@ -201,6 +201,15 @@ def _hash_fd(fd: int) -> tuple[str, bytes]:
     return digest.hexdigest(), head
 
 
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file, read in chunks (never whole in memory)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return _hash_fd(fd)[0]
+    finally:
+        os.close(fd)
+
+
 def write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
     """Write every byte (``os.write`` may write fewer)."""
     view = memoryview(data)

@@ -18,6 +18,7 @@ from loguru import logger
 from wamc.config import Settings
 from wamc.daemon.backend import Backend, WorkerHandle
 from wamc.daemon.inbox import STOP_REQUEST, new_secret
+from wamc.daemon.launch import launch_options
 from wamc.daemon.link import Transport
 from wamc.daemon.profiles.backup import ProfileBackup
 from wamc.daemon.recycle import (
@@ -29,6 +30,7 @@ from wamc.daemon.recycle import (
 )
 from wamc.daemon.registry import DESIRED_RUNNING, Client, Registry, client_log
 from wamc.daemon.resources import client_usage
+from wamc.errors import Refused
 from wamc.states import ClientState
 from wamc.storage import clients as client_rows
 from wamc.storage.clients import ClientRow
@@ -147,8 +149,9 @@ class Supervisor:
         secret, client.secret_hash = new_secret()
         client.curve_public = worker_keys(secret)[0].decode()
         try:
-            handle = await self.backend.start(client.id, secret)
-        except OSError as exc:
+            launch = await launch_options(self.registry.store, client.id)
+            handle = await self.backend.start(client.id, secret, launch)
+        except (OSError, Refused) as exc:
             self.start_slots.release()
             client.last_error = f"cannot start worker: {exc}"
             client_log(client).error(client.last_error)

@@ -184,6 +184,11 @@ class Groups:
         codes = [{user_wid(p): {"code": "200" if p in group.members else "404"}} for p in people]
         return {"gid": group.id, "participants": codes, "group": group.record()}
 
+    def group_member(self, gid: str, phone: str) -> bool:
+        """Is ``phone`` in group ``gid`` now (may it send there)?"""
+        group = self.groups.get(gid)
+        return group is not None and phone in group.members
+
     def _group(self, gid: Any) -> Group:
         group = self.groups.get(gid) if isinstance(gid, str) else None
         if group is None:

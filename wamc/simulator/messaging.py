@@ -42,6 +42,7 @@ class Messaging:
     accounts: dict[str, Account]
     lids: dict[str, str]  # LID -> phone, for every LID handed out
     note_read: Any  # actions.py (World has both)
+    group_member: Any  # groups.py
     media: MediaStore
 
     def stored(self, conn: Connection, ids: Any) -> None:
@@ -72,7 +73,8 @@ class Messaging:
         if device is None or device.phone is None or device.conn is not conn or not msg_id:
             return  # a page in conflict keeps it (ack CLOCK) and re-sends after its takeover
         match = USER_WID_RE.match(to) if isinstance(to, str) else None
-        if match is None or not is_on_whatsapp(match.group(1)):
+        to_group = isinstance(to, str) and self.group_member(to, device.phone)  # groups.py
+        if not to_group and (match is None or not is_on_whatsapp(match.group(1))):
             conn.push({"t": "ack", "chat": to, "ids": [msg_id], "ack": ACK_FAILED})
             return
         account = self.accounts[device.phone]
@@ -90,8 +92,8 @@ class Messaging:
                 **sent_media(self, msg),
             }
             account.sent[msg_id] = record
-            recipient = match.group(1)
-            if self._linked_devices(recipient):
+            recipient = match.group(1) if match else ""  # a group's copies are not simulated
+            if recipient and self._linked_devices(recipient):
                 extra = {**record["extra"], **media_extra(record)}
                 self._deliver(
                     recipient, device.phone, record["body"], record["type"], msg_id, extra=extra

@@ -20,6 +20,7 @@ from .control import WORLD_KEY, _body, control_routes, json_errors
 from .group_control import group_routes, page_groups
 from .media import media_routes
 from .model import Device, SimError
+from .polls import poll_routes
 from .world import World
 
 log = logging.getLogger("wamc.simulator")
@@ -157,6 +158,7 @@ def create_app(world: World, weight: str = "light") -> web.Application:
             *group_routes(),
             *media_routes(world, app, _body),
             *bulk_routes(app),
+            *poll_routes(),
         ]
     )
     return app

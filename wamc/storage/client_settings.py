@@ -41,6 +41,16 @@ class ClientSettings(BaseModel):
         description="delete logged events older than this (resume with ?since= reaches back "
         "that far); 0 = keep forever (default WAMC_EVENT_RETENTION_DAYS)",
     )
+    proxy: str | None = Field(
+        default=None,
+        max_length=2048,
+        examples=["http://user:secret@proxy.example.net:3128"],
+        description="the outbound proxy of the client's browser, `http://`, `https://` or "
+        "`socks5://` (credentials only for http/https: Chromium cannot authenticate to SOCKS5); "
+        "applies at the next browser start (restart the client); answers show it with the "
+        "password masked as `****` (sending that masked form back keeps the stored password); "
+        "null = no proxy",
+    )
 
 
 class Retention(BaseModel):

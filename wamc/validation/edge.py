@@ -8,6 +8,7 @@ import binascii
 import json
 import re
 from collections.abc import Container, Iterable
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -100,6 +101,13 @@ class SendMessage(BaseModel):
     text: str = Field(min_length=1, examples=["hello from wamc"])
     reply_to: str | None = Field(
         default=None, pattern=MESSAGE_ID.pattern, description="id of the message to quote"
+    )
+    mentions: list[Annotated[str, Field(min_length=1, max_length=128)]] | None = Field(
+        default=None,
+        max_length=256,
+        examples=[["+55 11 97777-0001"]],
+        description="group chats only: the members to @-mention (phone numbers or contact "
+        "ids; wa-js `mentionedList`); write `@<number>` in the text where each should show",
     )
 
     @field_validator("text")

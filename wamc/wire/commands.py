@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-SEND_TEXT = "send_text"  # {to, text, reply_to?}
+SEND_TEXT = "send_text"  # {to, text, reply_to?, mentions?: [user ids] (group chats)}
 CHATS = "chats"  # {count}
 LOGOUT = "logout"
 STOP = "stop"
@@ -21,6 +21,8 @@ MARK_READ = "mark_read"  # {chat}
 TYPING = "typing"  # {chat, state: typing|recording|paused}
 EDIT_MESSAGE = "edit_message"  # {id, text}
 DELETE_MESSAGE = "delete_message"  # {id, for: everyone|me|auto}
+FORWARD_MESSAGE = "forward_message"  # {id, to}: answered with ``Sent`` (the forwarded copy)
+SEND_POLL = "send_poll"  # {to, name, options: [str], selectable_count, reply_to?}: ``Sent``
 
 
 class Sent(msgspec.Struct, frozen=True):

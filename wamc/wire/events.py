@@ -28,6 +28,7 @@ PRESENCE = "presence"
 CALL = "call"
 DELETED = "deleted"  # a message deleted for this device only (the worker derives it)
 GROUP_PARTICIPANT = "group_participant"
+POLL_VOTE = "poll_vote"
 DROPPED = "dropped"  # the worker could not send an event (over the frame cap): recorded as dead
 
 BODY_MAX = 66_000  # the bridge truncates bodies at 64 KiB and flags them
@@ -146,6 +147,17 @@ class ReactionData(Payload, frozen=True):
     reaction_id: WaId | None = None
     sender: WaId | None = None
     reaction: Short | None = ""
+    timestamp: UnixTime | None = None
+
+
+class PollVoteData(Payload, frozen=True):
+    """A vote on a poll this account sent (wa-js ``chat.poll_response``); ``selected`` holds the
+    names of the options chosen now (empty: the vote was withdrawn)."""
+
+    id: WaId
+    chat_id: WaId | None = None
+    sender: WaId | None = None
+    selected: Annotated[list[Short], msgspec.Meta(max_length=64)] = []
     timestamp: UnixTime | None = None
 
 
@@ -297,6 +309,15 @@ VOCABULARY: tuple[WorkerEvent, ...] = (
         "{group_id, action (add|remove|promote|demote|join|leave), operation, author, "
         "author_push_name, participants}",
         bridge="group_participant",
+    ),
+    WorkerEvent(
+        POLL_VOTE,
+        PollVoteData,
+        "poll.vote",
+        "chat.poll_response",
+        "{id (the poll message), chat_id, sender, selected: [option names] ([] = vote "
+        "withdrawn), timestamp}",
+        bridge="poll_vote",
     ),
     WorkerEvent(DROPPED, DroppedData),
 )

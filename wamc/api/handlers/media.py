@@ -9,6 +9,7 @@ the bytes (wamc/daemon/media_kinds.py); the worker sends the file from the clien
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import contextlib
@@ -16,15 +17,17 @@ import json
 import mimetypes
 import os
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from aiohttp import BodyPartReader, web
 from pydantic import ValidationError
 
-from wamc.api.keys import MANAGER, PACER, SETTINGS, STORE
+from wamc.api.keys import IDEMPOTENCY, MANAGER, PACER, SETTINGS, STORE
 from wamc.api.media_models import SendMedia
 from wamc.config import Settings
-from wamc.daemon.media import write_all
+from wamc.daemon.media import file_sha256, write_all
 from wamc.daemon.media_fetch import fetch_to_fd
 from wamc.daemon.media_kinds import (
     KINDS,
@@ -37,6 +40,7 @@ from wamc.daemon.media_kinds import (
     too_large,
 )
 from wamc.errors import Refused
+from wamc.security import request_hash
 from wamc.states import ClientState
 from wamc.storage import media as media_rows
 from wamc.validation import client_id, message_id, recipient
@@ -68,20 +72,24 @@ async def send_media(request: web.Request) -> web.Response:
     cid = client_id(request.match_info["id"])
     manager.get(cid)
     settings = request.app[SETTINGS]
+    idem = request.headers.get("Idempotency-Key")
+    key = request.app[IDEMPOTENCY].check_key(idem) if idem is not None else None
     token, path, fd = manager.media.new_tmp(cid)
     try:
         try:
             up = await _read_request(request, settings, fd)
         finally:
             os.close(fd)
-        return await _send(request, cid, token, up)
+        args = _args(request, up, token)
+        return await _deliver(request, cid, args, path, key)
     finally:
         with contextlib.suppress(OSError):
             path.unlink()
 
 
-async def _send(request: web.Request, cid: str, token: str, up: Upload) -> web.Response:
-    settings, manager = request.app[SETTINGS], request.app[MANAGER]
+def _args(request: web.Request, up: Upload, token: str) -> dict[str, Any]:
+    """The checked upload as the worker command's arguments."""
+    settings = request.app[SETTINGS]
     to = recipient(up.to) if up.to else _missing("to")
     if up.kind is not None and up.kind not in KINDS:
         raise Refused("invalid_field", f"as: one of {', '.join(KINDS)}", field="as")
@@ -97,27 +105,51 @@ async def _send(request: web.Request, cid: str, token: str, up: Upload) -> web.R
     limit = limit_bytes(settings, kind)
     if up.size > limit:
         raise too_large(kind, limit)
-    filename = up.filename or _default_name(mimetype)
-    args = {
+    return {
         "to": to,
         "token": token,
         "size": up.size,
         "mimetype": mimetype,
-        "filename": filename,
+        "filename": up.filename or _default_name(mimetype),
         "caption": up.caption or "",
         "kind": kind,
         "reply_to": up.reply_to,
     }
+
+
+async def _deliver(
+    request: web.Request, cid: str, args: dict[str, Any], path: Path, key: str | None
+) -> web.Response:
+    """Through the client's paced queue; with an ``Idempotency-Key``, a repeat of the same
+    upload (same fields, same bytes) answers the first answer and sends nothing."""
+    settings, manager = request.app[SETTINGS], request.app[MANAGER]
     timeout = max(settings.media_timeout, settings.request_timeout)
 
-    async def send() -> dict[str, object]:
+    async def send() -> tuple[int, dict[str, Any]]:
         client = _connected(request)
         sent = await manager.request(client, C.SEND_MEDIA, args, timeout, C.SentMedia)
-        wa_type = sent.type or WA_TYPE[kind]
-        return {"id": sent.id, "ack": sent.ack, "to": to, "type": wa_type, "client": cid}
+        wa_type = sent.type or WA_TYPE[args["kind"]]
+        return 201, {
+            "id": sent.id,
+            "ack": sent.ack,
+            "to": args["to"],
+            "type": wa_type,
+            "client": cid,
+        }
 
-    _connected(request)  # fail fast rather than after the queue
-    return web.json_response(await request.app[PACER].run(cid, send), status=201)
+    async def paced() -> tuple[int, dict[str, Any]]:
+        return await request.app[PACER].run(cid, send)
+
+    if key is None:
+        _connected(request)  # fail fast rather than after the queue
+        status, answer = await paced()
+        return web.json_response(answer, status=status)
+    digest = await asyncio.to_thread(file_sha256, path)
+    what = {k: v for k, v in args.items() if k != "token"} | {"sha256": digest}
+    rhash = request_hash({"path": request.path, "method": request.method, "body": what})
+    status, answer, replayed = await request.app[IDEMPOTENCY].run(cid, key, rhash, paced)
+    headers = {"Idempotent-Replayed": "true"} if replayed else None
+    return web.json_response(answer, status=status, headers=headers)
 
 
 def _connected(request: web.Request):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from aiohttp import web
 from pydantic import ValidationError
@@ -17,6 +18,7 @@ from wamc.validation import (
     bounded_int,
     chat_id,
     client_id,
+    contact_id,
     decode_cursor,
     encode_cursor,
     recipient,
@@ -67,15 +69,18 @@ async def _send_message(request: web.Request) -> web.Response:
         field = ".".join(str(p) for p in err["loc"]) or None
         raise Refused("invalid_field", f"{field}: {err['msg']}", field=field) from None
     to = recipient(msg.to)
+    mentions = _mentions(to, msg.mentions)
     cid = client_id(request.match_info["id"])
     timeout = request.app[SETTINGS].request_timeout
 
     async def send() -> tuple[int, dict]:
         # Waits its turn in the client's paced queue (429 when full); 504 past the timeout.
         client = _connected(request)
-        args = {"to": to, "text": msg.text}
+        args: dict[str, Any] = {"to": to, "text": msg.text}
         if msg.reply_to:
             args["reply_to"] = msg.reply_to
+        if mentions:
+            args["mentions"] = mentions
         sent = await manager.request(client, C.SEND_TEXT, args, timeout, C.Sent)
         return 201, {"id": sent.id, "ack": sent.ack, "to": to, "client": cid}
 
@@ -92,6 +97,15 @@ async def _send_message(request: web.Request) -> web.Response:
     status, answer, replayed = await store.run(cid, key, request_hash(body), paced)
     headers = {"Idempotent-Replayed": "true"} if replayed else None
     return web.json_response(answer, status=status, headers=headers)
+
+
+def _mentions(to: str, given: list[str] | None) -> list[str]:
+    """The members a group message @-mentions, as contact ids (once each)."""
+    if not given:
+        return []
+    if not to.endswith("@g.us"):
+        raise Refused("invalid_field", "mentions: only in a group chat", field="mentions")
+    return list(dict.fromkeys(contact_id(m, field="mentions") for m in given))
 
 
 async def chats(request: web.Request) -> web.Response:

@@ -1,7 +1,8 @@
 """A client's own settings (issue 11): ``GET`` and ``PATCH /api/clients/{id}/settings``.
 
 PATCH is a merge: the fields it names are set (null: back to the global default), the others
-stay. The answer holds the stored settings and the effective retention."""
+stay. The answer holds the stored settings (the proxy's password masked) and the effective
+retention."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from wamc.daemon import Client
 from wamc.errors import Refused
 from wamc.storage.client_settings import ClientSettings
 from wamc.validation import client_id, validate_body
+from wamc.validation.proxy import masked_proxy, parse_proxy
 
 
 def _client(request: web.Request) -> Client:
@@ -22,10 +24,12 @@ def _client(request: web.Request) -> Client:
 
 
 def _answer(client: Client, own: ClientSettings) -> web.Response:
+    shown = own.model_dump()
+    shown["proxy"] = masked_proxy(own.proxy)  # never the password
     return web.json_response(
         {
             "id": client.id,
-            "settings": own.model_dump(),
+            "settings": shown,
             "retention": client.retention.model_dump() if client.retention else None,
         }
     )
@@ -44,5 +48,12 @@ async def patch_settings(request: web.Request) -> web.Response:
         raise Refused("invalid_json", "the body is not valid JSON") from None
     change = validate_body(ClientSettings, body)
     assert isinstance(change, ClientSettings)
-    merged = await request.app[MANAGER].retention.change(client, change)
+    service = request.app[MANAGER].retention
+    if change.proxy is not None:
+        parse_proxy(change.proxy)  # 400 invalid_proxy, 422 proxy_auth_unsupported
+        if change.proxy == masked_proxy((await service.get(client)).proxy):
+            # The masked form sent back (a form's round-trip): the stored password stays.
+            kept = {k: v for k, v in body.items() if k != "proxy"}
+            change = ClientSettings.model_validate(kept)
+    merged = await service.change(client, change)
     return _answer(client, merged)

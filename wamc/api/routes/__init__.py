@@ -24,6 +24,7 @@ from wamc.api.routes.core import (
     TOKENS,
     WEBHOOKS,
 )
+from wamc.api.routes.extras import MESSAGE_EXTRAS
 from wamc.api.routes.messaging import MEDIA, MESSAGE_ACTIONS
 from wamc.api.routes.people import CONTACT_ROUTES, GROUP_ROUTES
 from wamc.api.spec import Route
@@ -43,6 +44,7 @@ ROUTES: tuple[Route, ...] = (
     *WEBHOOKS,
     *PORTAL,
     *MESSAGE_ACTIONS,
+    *MESSAGE_EXTRAS,
     *CONTACT_ROUTES,
     *GROUP_ROUTES,
 )

@@ -250,14 +250,17 @@ EXPORT = [  # issue 11: conversation export (backup) and per-client settings (re
           "A client's own settings and its effective retention", "clients",
           response=ClientSettingsAnswer, errors=CLIENT_ERRORS, params=(CLIENT_PARAM,)),
     Route("PATCH", C + "/settings", settings.patch_settings, "control", "patch_settings",
-          "Change a client's own settings (retention)", "clients",
+          "Change a client's own settings (retention, proxy)", "clients",
           response=ClientSettingsAnswer, request=ClientSettings,
-          errors=(*CLIENT_ERRORS, "invalid_json", "invalid_field"), params=(CLIENT_PARAM,),
+          errors=(*CLIENT_ERRORS, "invalid_json", "invalid_field", "invalid_proxy",
+                  "proxy_auth_unsupported"), params=(CLIENT_PARAM,),
           description="A merge: the fields given are set, null puts one back to the global "
           "default, the others stay. Retention (days, 0 = forever) applies at once, in the "
           "background: messages (WAMC_MESSAGE_RETENTION_DAYS), cached media files "
           "(WAMC_MEDIA_RETENTION_DAYS) and logged events (WAMC_EVENT_RETENTION_DAYS). Deleted "
-          "messages are not fetched again by the backfill after a restart."),
+          "messages are not fetched again by the backfill after a restart. `proxy` applies at "
+          "the client's next browser start (`POST …/restart`); a malformed one is 400 "
+          "`invalid_proxy`, a `socks5://` one with credentials 422 `proxy_auth_unsupported`."),
 ]
 ANALYTICS = [  # pre-aggregated counters (wamc/storage/stats.py); the dashboard's analytics view
     Route("GET", C + "/stats", stats.client_stats, "read", "client_stats",

@@ -84,7 +84,7 @@ MESSAGE_ACTIONS = [
 MEDIA = [  # issue 11
     Route("POST", C + "/send-media", media.send_media, "send", "send_media",
           "Send an image, video, audio, voice note, document or sticker", "messages", ok=201,
-          response=SendMediaResult, request=SendMedia, params=(CLIENT_PARAM,),
+          response=SendMediaResult, request=SendMedia, params=(CLIENT_PARAM, IDEMPOTENCY_KEY),
           errors=(*SEND_ERRORS, "unsupported_media_type", "not_on_whatsapp", "message_not_found"),
           description="`multipart/form-data` with the fields `file`, `to` and optionally "
           "`caption`, `filename`, `reply_to`, `as` (image, video, audio, voice, document, "
@@ -96,8 +96,9 @@ MEDIA = [  # issue 11
           "payload_too_large beyond. 415 unsupported_media_type when the bytes are not an "
           "allowed type of the kind (a voice note must be OGG/Opus, a sticker WebP; documents "
           "take any type; nothing is transcoded). Paced like send-message; `type` is WhatsApp's "
-          "(`ptt` for a voice note). Idempotency-Key is not honoured here: a retried upload is "
-          "sent again."),
+          "(`ptt` for a voice note). With an Idempotency-Key, a retried upload (the same fields "
+          "and the same bytes) answers the first answer and sends nothing; the same key with "
+          "another file is 409 idempotency_conflict."),
     Route("GET", C + "/messages/{msgId}/media", media.message_media, "read", "message_media",
           "Download a message's media", "messages",
           errors=(*CLIENT_ERRORS, "invalid_message_id", "message_not_found", "media_gone",

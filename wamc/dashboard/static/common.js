@@ -404,6 +404,7 @@ export function messageItem(m) {
   body.className = "body";
   body.textContent = m.type === "chat" || !m.type ? m.body : `[${m.type}] ${m.body || ""}`;
   li.append(meta, body);
+  if (window.wamcMedia) window.wamcMedia.decorate(li, m); // media.js (dashboard): thumbnail or download
   return li;
 }
 

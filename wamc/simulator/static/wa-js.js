@@ -404,6 +404,42 @@
         : { type: 'multi_vcard', body: '', vcardList: cards };
       return sendRawMessage(chatId, fields, options);
     },
+    /** A poll: `choices` become pollOptions {name, localId}; selectableCount 0 = any number. */
+    async sendCreatePollMessage(chatId, name, choices, options = {}) {
+      const fields = {
+        type: 'poll_creation',
+        body: '',
+        pollName: name,
+        pollOptions: choices.map((choice, localId) => ({ name: choice, localId })),
+        pollSelectableOptionsCount: options.selectableCount || 0,
+      };
+      return sendRawMessage(chatId, fields, options);
+    },
+    /** Forward messages (MsgModels or ids) to a chat; each copy is marked isForwarded. */
+    async forwardMessages(chatId, messages, options = {}) {
+      requireLogin();
+      const wid = assertWid(chatId);
+      if (!M.ChatStore.get(wid) && (!wid.isUser() || !(await contact.queryExists(wid)))) {
+        throw new WPPError('chat_not_found', `Chat not found for ${chatId}`, { id: chatId });
+      }
+      const msgs = [];
+      for (const m of messages) msgs.push(m instanceof M.MsgModel ? m : await chat.getMessageById(m));
+      const results = [];
+      for (const msg of msgs) {
+        const fields = { ...M.Msgs.forwardFields(msg), isForwarded: true, forwardingScore: (msg.forwardingScore || 0) + 1 };
+        if (!options.displayCaptionText && fields.caption) delete fields.caption;
+        const [stored, result] = M.Msgs.sendMsg(wid, fields, {});
+        result.catch(() => null);
+        await stored;
+        results.push(await result);
+      }
+      return results;
+    },
+    /** Deprecated in wa-js 4.6 (use forwardMessages): true once forwarded. */
+    async forwardMessage(toChatId, msgId, options = {}) {
+      await chat.forwardMessages(toChatId, [msgId], options);
+      return true;
+    },
     async sendReactionToMessage(msgId, reaction) {
       const msg = msgId instanceof M.MsgModel ? msgId : await chat.getMessageById(String(msgId));
       return { sendMsgResult: await M.Msgs.react(msg, reaction || '') };
@@ -479,6 +515,16 @@
       if (quoted instanceof M.MsgKey) quoted = await chat.getMessageById(quoted.toString());
       if (!(quoted instanceof M.MsgModel)) throw new WPPError('invalid_quoted_msg', 'Invalid quotedMsg', { quotedMsg: options.quotedMsg });
       if (quoted.type === 'revoked') throw new WPPError('quoted_msg_can_not_reply', 'QuotedMsg can not reply', { quotedMsg: quoted });
+    }
+    if (options.mentionedList) {
+      if (!Array.isArray(options.mentionedList)) {
+        throw new WPPError('mentioned_list_is_not_array', 'The option mentionedList is not an array', { mentionedList: options.mentionedList });
+      }
+      const mentioned = options.mentionedList.map((id) => assertWid(id));
+      for (const m of mentioned) {
+        if (!m.isUser()) throw new WPPError('mentioned_is_not_user', 'Mentioned is not an user', { mentionedId: m.toString() });
+      }
+      fields = { ...fields, mentionedJidList: mentioned };
     }
     if (options.markIsRead && existing) await M.Chats.markRead(existing.id).catch(() => null);
     if (options.delay > 0) await sleep(options.delay);
@@ -804,6 +850,27 @@
       }
     });
     MsgStore.on('change:latestEditMsgKey', (msg) => later(() => ev.emit('chat.msg_edited', { chat: msg.to, id: msg.id.toString(), msg })));
+    // Votes on our polls (wa-js wraps upsertVotes): selectedOptions is indexed by localId;
+    // votes older than this page are not announced.
+    const votesSince = Date.now();
+    M.PollVoteStore.on('upsert', (votes) => {
+      for (const v of votes || []) {
+        if (v.senderTimestampMs < votesSince) continue;
+        const poll = M.MsgStore.get(v.parentMsgKey);
+        if (!poll) continue;
+        const selectedOptions = [];
+        for (const n of v.selectedOptionLocalIds || []) {
+          selectedOptions[n] = (poll.pollOptions || []).filter((o) => o.localId == n)[0];
+        }
+        ev.emitAsync('chat.poll_response', {
+          msgId: M.MsgKey.fromString(v.parentMsgKey),
+          chatId: poll.id.remote,
+          selectedOptions,
+          timestamp: v.senderTimestampMs,
+          sender: M.Wid.parse(v.sender),
+        }).catch(() => null);
+      }
+    });
     ReactionStore.on('add', (records) => {
       for (const r of records || []) {
         ev.emitAsync('chat.new_reaction', {

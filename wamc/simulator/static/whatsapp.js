@@ -137,13 +137,15 @@
   const MSG_EXTRAS = [
     'quotedStanzaID', 'quotedParticipant', 'quotedRemoteJid', 'lat', 'lng', 'loc', 'clientUrl',
     'vcardFormattedName', 'vcardList', 'pollName', 'pollOptions', 'pollSelectableOptionsCount',
-    'subtype', 'recipients', 'mimetype',
+    'subtype', 'recipients', 'mimetype', 'mentionedJidList', 'isForwarded', 'forwardingScore',
   ];
   const WID_EXTRAS = new Set(['quotedParticipant', 'quotedRemoteJid']);
   function extrasOf(rec) {
     const out = {};
     for (const k of MSG_EXTRAS) {
-      if (rec[k] !== undefined && rec[k] !== null) out[k] = WID_EXTRAS.has(k) ? String(rec[k]) : rec[k];
+      if (rec[k] === undefined || rec[k] === null) continue;
+      if (k === 'mentionedJidList') out[k] = [...rec[k]].map((w) => String((w && w._serialized) || w));
+      else out[k] = WID_EXTRAS.has(k) ? String(rec[k]) : rec[k];
     }
     return out;
   }
@@ -167,7 +169,10 @@
       this.star = false;
       this.isForwarded = false;
       this.broadcast = false;
-      for (const [k, v] of Object.entries(extrasOf(rec))) this[k] = WID_EXTRAS.has(k) ? Wid.parse(v) : v;
+      for (const [k, v] of Object.entries(extrasOf(rec))) {
+        if (k === 'mentionedJidList') this[k] = v.map((w) => Wid.parse(w)).filter(Boolean);
+        else this[k] = WID_EXTRAS.has(k) ? Wid.parse(v) : v;
+      }
       Object.assign(this, pickMedia(rec));
     }
     /** What a reply to this message carries (WhatsApp's msgContextInfo). */
@@ -318,6 +323,7 @@
   const MsgStore = new Collection();
   const PresenceStore = new Emitter(); // 'change:chatstate.type' (presence of a contact)
   const ReactionStore = new Emitter(); // 'add' (records as the server sends them)
+  const PollVoteStore = new Emitter(); // 'upsert' (votes on our polls, as the server sends them)
   const CallStore = new Emitter(); // 'incoming' (a call offer)
   const byChat = new Map(); // chat id -> MsgModel[] sorted by (t, rowId)
   MsgStore.forChat = (wid) => byChat.get(String(wid._serialized || wid)) || [];
@@ -581,6 +587,7 @@
       case 'revoke':
       case 'edit':
       case 'reaction':
+      case 'poll_vote':
       case 'presence':
       case 'call':
         return Store.login ? applyUpdate(msg) : undefined;
@@ -747,6 +754,14 @@
     return sendMsg(chatWid, { type: 'chat', body }, opts);
   }
 
+  /** What a forwarded copy of `msg` carries: its content, not its reply context or mentions. */
+  const NOT_FORWARDED = ['quotedStanzaID', 'quotedParticipant', 'quotedRemoteJid', 'mentionedJidList', 'isForwarded', 'forwardingScore'];
+  function forwardFields(msg) {
+    const extras = extrasOf(msg);
+    for (const k of NOT_FORWARDED) delete extras[k];
+    return { type: msg.type, body: msg.body, ...extras, ...pickMedia(msg) };
+  }
+
   /** Any kind: `fields` = {type, body, …MSG_EXTRAS, …media fields}; `quoted` = the replied-to
    * MsgModel. */
   function sendMsg(chatWid, fields, { messageId, quoted } = {}) {
@@ -897,6 +912,11 @@
         });
         return;
       }
+      case 'poll_vote':
+        PollVoteStore.emit('upsert', [
+          { parentMsgKey: u.key, sender: u.from, selectedOptionLocalIds: u.selected, senderTimestampMs: u.at_ms },
+        ]);
+        return;
       case 'call':
         CallStore.emit('incoming', { id: u.id, isGroup: false, isVideo: !!u.is_video, offerTime: u.at, peerJid: u.from, outgoing: false });
         return;
@@ -1192,7 +1212,7 @@
   const WPP_EVENTS = [
     'chat.new_message', 'chat.msg_ack_change', 'chat.msg_revoke', 'chat.msg_edited',
     'chat.new_reaction', 'chat.unread_count_changed', 'chat.presence_change', 'call.incoming_call',
-    'conn.auth_code_change', 'conn.main_loaded', 'conn.stream_mode_changed', 'conn.logout_reason',
+    'chat.poll_response', 'conn.auth_code_change', 'conn.main_loaded', 'conn.stream_mode_changed', 'conn.logout_reason',
     'conn.backend_event',
   ];
   const HOSTILE_PRESETS = {
@@ -1223,6 +1243,8 @@
         ['chat.msg_edited', { msg: { id: k, body: 123456, latestEditSenderTimestampMs: 'later' } }],
         ['chat.new_reaction', { msgId: k, reactionText: { a: 1 }, timestamp: 'now', sender: 9 }],
         ['chat.new_reaction', { msgId: 12345 }],
+        ['chat.poll_response', { msgId: k, selectedOptions: 'Pizza', sender: 9, timestamp: 'now' }],
+        ['chat.poll_response', { msgId: k, selectedOptions: [null, 5, { name: {} }, throwing(), { name: 'x'.repeat(5000) }] }],
         ['chat.unread_count_changed', { chat: { id: CHAT, unreadCount: 'abc' } }],
         ['chat.unread_count_changed', { chat: { id: CHAT }, unreadCount: -5 }],
         ['chat.unread_count_changed', { chat: { id: CHAT }, unreadCount: NaN }],
@@ -1258,6 +1280,7 @@
       ['chat.msg_revoke', { refId: throwing() }],
       ['chat.msg_edited', { msg: withThrowingGetter(hostileMsg(), 'latestEditSenderTimestampMs') }],
       ['chat.new_reaction', { msgId: hostileKey(), id: throwing(), sender: throwing() }],
+      ['chat.poll_response', { msgId: throwing(), selectedOptions: throwing() }],
       ['chat.unread_count_changed', { chat: throwing() }],
       ['chat.presence_change', withThrowingGetter({ id: CHAT }, 'participants')],
       ['call.incoming_call', withThrowingGetter({ id: 'CALL1' }, 'sender')],
@@ -1494,10 +1517,11 @@
     MsgStore,
     PresenceStore,
     ReactionStore,
+    PollVoteStore,
     CallStore,
     LidPnCache,
     Chats: { markRead },
-    Msgs: { sendText, sendMsg, react, editOwn, revokeOwn, deleteLocal, sendMedia, downloadMedia },
+    Msgs: { sendText, sendMsg, react, editOwn, revokeOwn, deleteLocal, sendMedia, downloadMedia, forwardFields },
     ChatPresence: {
       markComposing: (chat) => chatState(chat, 'composing'),
       markRecording: (chat) => chatState(chat, 'recording'),
