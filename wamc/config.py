@@ -105,6 +105,10 @@ class Settings:
     media_cache_mb: float = 512.0
     media_auto_download: int = 0
     media_timeout: float = 120.0
+    # Where a worker keeps a file it is sending until its page has it (a folder per client
+    # inside; default: ``sessions/<id>/media/tmp`` under the worker host's WAMC_HOME). The bytes
+    # come over the link: the worker never reads the daemon's folders.
+    worker_media_dir: Path | None = None
     # Retention (issue 11), per client overridable (PATCH /api/clients/{id}/settings); 0 = keep.
     message_retention_days: float = 0.0  # stored messages older than this are deleted
     media_retention_days: float = 0.0  # cached media files older than this are deleted
@@ -302,6 +306,7 @@ _ENV = {
     "media_cache_mb": "WAMC_MEDIA_CACHE_MB",
     "media_auto_download": "WAMC_MEDIA_AUTO_DOWNLOAD",
     "media_timeout": "WAMC_MEDIA_TIMEOUT",
+    "worker_media_dir": "WAMC_WORKER_MEDIA_DIR",
     "message_retention_days": "WAMC_MESSAGE_RETENTION_DAYS",
     "media_retention_days": "WAMC_MEDIA_RETENTION_DAYS",
     "retention_interval": "WAMC_RETENTION_INTERVAL",

@@ -21,6 +21,7 @@ from wamc.config import Settings
 from wamc.wire import events as W
 from wamc.wire import frames as F
 from wamc.wire.curve import worker_keys
+from workers.transfers import Transfers
 
 # What the worker tells the daemon about itself in hellos and heartbeats: (state, browser pid).
 StatusFn = Callable[[], tuple[str, int | None]]
@@ -76,6 +77,7 @@ class DaemonLink:
         self.daemon_newest: dict[str, str] = {}
         self.last_daemon_contact = time.monotonic()
         self.page_crashes = 0  # renderer crashes since this worker started (in each heartbeat)
+        self.transfers = Transfers(self.send_waiting, log)  # media bytes (workers/transfers.py)
 
     def connect(self) -> None:
         self.sock.connect(self.settings.endpoint())
@@ -93,6 +95,11 @@ class DaemonLink:
     def send(self, frame: bytes) -> None:
         with contextlib.suppress(zmq.Again):
             self.sock.send(frame, zmq.NOBLOCK)
+
+    async def send_waiting(self, frame: bytes) -> None:
+        """A frame that waits for room in the socket rather than being dropped (media chunks
+        and their acks: the transfer's window bounds how many wait)."""
+        await self.sock.send(frame)
 
     def send_hello(self) -> None:
         state, browser_pid = self.status()
@@ -151,6 +158,8 @@ class DaemonLink:
                 self.send_hello()
             elif isinstance(msg, F.Request):
                 self.on_request(msg)
+            elif isinstance(msg, (F.Chunk, F.ChunkAck)):
+                await self.transfers.on_frame(msg)
 
     def drop_acked(self, acked: int) -> None:
         for dn in [d for d in self.outbox if d <= acked]:

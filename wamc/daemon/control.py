@@ -118,9 +118,12 @@ class Control:
         args: dict[str, Any],
         timeout: float,
         result_type: Any = Any,
+        route: str | None = None,
     ) -> Any:
-        """A command to the client's worker; its result decoded as ``result_type``."""
-        if client.handle is None or client.route is None:
+        """A command to the client's worker; its result decoded as ``result_type``. ``route``:
+        the worker connection it must go to (a media transfer is bound to it), if not the
+        client's current one."""
+        if client.handle is None or client.route is None or route not in (None, client.route):
             raise Refused("worker_unavailable", f"client {client.id} has no running worker")
         client.inflight += 1
         try:

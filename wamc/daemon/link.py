@@ -20,6 +20,7 @@ import zmq
 import zmq.asyncio
 from loguru import logger
 
+from wamc.daemon.transfers import Transfers
 from wamc.log import escape
 from wamc.wire import frames as F
 from wamc.wire.commands import RemoteError
@@ -96,6 +97,7 @@ class Transport:
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.MAXMSGSIZE, HARD_CAP)
         self.pending: dict[str, tuple[str, asyncio.Future[Any]]] = {}
+        self.transfers = Transfers(self.send_encoded)  # media bytes (wamc/daemon/transfers.py)
         self.bad_frames = 0
         self.refused = 0  # connections refused at the handshake
         self._zap_task: asyncio.Task[None] | None = None
@@ -194,10 +196,15 @@ class Transport:
         return peer.route is not None and self.send(peer.route, frame)
 
     def send(self, route: str, frame: F.Frame) -> bool:
+        return self.send_encoded(route, F.encode(frame))
+
+    def send_encoded(self, route: str, frame: bytes | bytearray) -> bool:
+        """An encoded frame, never waiting: False when the socket cannot take it now. (ZeroMQ
+        copies it: the caller may reuse the buffer.)"""
         try:
             sent = cast(
                 "asyncio.Future[Any]",
-                self.sock.send_multipart([route.encode(), F.encode(frame)], zmq.NOBLOCK),
+                self.sock.send_multipart([route.encode(), frame], zmq.NOBLOCK),
             )
         except zmq.ZMQError:  # EHOSTUNREACH (not connected) or EAGAIN (queue full)
             return False
@@ -259,6 +266,10 @@ class Transport:
         elif isinstance(frame, F.Event):
             if self.events is not None:
                 await self.events.on_event(route, frame)
+        elif isinstance(frame, (F.Chunk, F.ChunkAck)):
+            reason = self.transfers.on_frame(route, frame)
+            if reason is not None:
+                self._bad(route, reason, oversize=False)
         elif self.sink is not None:
             await self.sink.on_frame(route, frame)
 

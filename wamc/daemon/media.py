@@ -2,16 +2,15 @@
 cache (fetched through the worker on first request, kept under the client's folder, least
 recently used out beyond ``WAMC_MEDIA_CACHE_MB``).
 
-How bytes cross between the daemon and a worker: not on the ZeroMQ socket at all. The daemon and
-its workers run as one user and a client's folder (``sessions/<id>``, 0700) is shared by the
-daemon and that client's worker only, so a file there, named by a random token
-(``wamc.wire.commands.MEDIA_TMP``), is the handoff: the daemon streams an upload into one and
-asks the worker to send it; the worker writes a download into one and the daemon moves it into
-the cache. Nothing is held whole in memory or chopped into frames, a lost worker leaves at most a
-file that the next use of the folder sweeps, and the worker never receives a path, only a token
-it checks. The worker is not trusted: a file it wrote is opened without following links, must
-be a regular file of the size it announced and no larger than the limit, and is moved only if
-the path still names the file that was checked.
+The bytes cross between the daemon and a worker on the ZeroMQ link, in chunk frames (the rules
+in wamc/wire/transfer.py, the daemon's end in wamc/daemon/transfers.py): the daemon and the
+worker share no folder (with the Ray backend the worker runs on another host). An upload is
+streamed to a private file of the daemon (the request body, as it arrives), then from there to
+the worker, which keeps its own copy while the page fetches it; a download is streamed by the
+worker, straight from the page, into a private file of the daemon, then moved into the cache.
+Nothing is ever held whole in memory: one chunk at a time per transfer. The worker is not
+trusted: it only ever learns a transfer id, chunks it sends are checked (order, size) before
+they are written, and a download is kept only when it is the size the worker announced.
 """
 
 from __future__ import annotations
@@ -32,11 +31,13 @@ from wamc.config import Settings
 from wamc.daemon.control import Control
 from wamc.daemon.media_kinds import MB, SNIFF_BYTES, largest_limit, sniff
 from wamc.daemon.registry import Client, client_log
+from wamc.daemon.transfers import Transfers, alongside
 from wamc.errors import Refused
 from wamc.privilege import private_dir
 from wamc.storage import Database
 from wamc.storage import media as rows
 from wamc.wire import commands as C
+from wamc.wire.transfer import TransferError
 
 STALE_SECONDS = 3600.0  # a temporary file older than this was left by a crash: swept
 
@@ -67,13 +68,13 @@ class MediaFiles:
         return self.settings.client_dir(client_id) / "media" / "cache"
 
     def new_tmp(self, client_id: str) -> tuple[str, Path, int]:
-        """A new private temporary file: (token, path, open fd for writing)."""
+        """A new private temporary file: (token, path, open fd for reading and writing)."""
         folder = self.tmp_dir(client_id)
         private_dir(folder)
         self._sweep(folder)
         token = secrets.token_hex(16)
         path = folder / token
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+        flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
         return token, path, os.open(path, flags, 0o600)
 
     @staticmethod
@@ -114,16 +115,58 @@ class MediaFiles:
         await rows.touch(self.store, client_id, msg_id, time.time())
         return CachedMedia(path, int(row["size"]), row["mimetype"], row["sha256"])
 
+    @property
+    def transfers(self) -> Transfers:
+        return self.control.link.transfers
+
+    def _route(self, client: Client) -> str:
+        if client.handle is None or client.route is None:
+            raise Refused("worker_unavailable", f"client {client.id} has no running worker")
+        return client.route
+
+    # --- uploads -----------------------------------------------------------------------------
+    async def send(
+        self, client: Client, args: dict[str, Any], path: Path, timeout: float
+    ) -> C.SentMedia:
+        """``send_media`` with the file at ``path`` (``args["size"]`` bytes) streamed to the
+        worker beside the command."""
+        route = self._route(client)
+        upload = self.transfers.outgoing(route, path, int(args["size"]))
+        args = {**args, "transfer": upload.id}
+        try:
+            request = self.control.request(
+                client, C.SEND_MEDIA, args, timeout, C.SentMedia, route=route
+            )
+            sent: C.SentMedia = await alongside(request, upload.stream())
+            return sent
+        except TransferError as exc:
+            client_log(client).warning("media upload to the worker failed: {}", exc.message)
+            raise _refusal(exc) from None
+        finally:
+            self.transfers.close(upload)
+
+    # --- downloads (continued) ---------------------------------------------------------------
     async def _download(self, client: Client, msg_id: str, media: dict[str, Any]) -> CachedMedia:
         limit = largest_limit(self.settings)
+        route = self._route(client)
         token, tmp, fd = self.new_tmp(client.id)
-        os.close(fd)  # the worker fills it
+        incoming = self.transfers.incoming(route, fd, limit)
         try:
-            args = {"id": msg_id, "token": token, "max_bytes": limit}
+            args = {"id": msg_id, "transfer": incoming.id, "max_bytes": limit}
             timeout = max(self.settings.media_timeout, self.settings.request_timeout)
-            got = await self.control.request(client, C.DOWNLOAD_MEDIA, args, timeout, C.Downloaded)
-            return await self._keep(client, msg_id, media, tmp, token, got, limit)
+            request = self.control.request(
+                client, C.DOWNLOAD_MEDIA, args, timeout, C.Downloaded, route=route
+            )
+            got: C.Downloaded = await alongside(request, incoming.wait())
+            if not incoming.state.ended.done() or incoming.state.size != got.size:
+                raise Refused("whatsapp_error", "the worker's download is not the file announced")
+            return await self._keep(client, msg_id, media, (tmp, token, fd), got)
+        except TransferError as exc:
+            client_log(client).warning("media download from the worker failed: {}", exc.message)
+            raise _refusal(exc) from None
         finally:
+            self.transfers.close(incoming)
+            os.close(fd)
             with contextlib.suppress(OSError):
                 tmp.unlink()
 
@@ -132,41 +175,28 @@ class MediaFiles:
         client: Client,
         msg_id: str,
         media: dict[str, Any],
-        tmp: Path,
-        token: str,
+        file: tuple[Path, str, int],
         got: C.Downloaded,
-        limit: int,
     ) -> CachedMedia:
-        """Check the worker's file and move it into the cache."""
+        """Hash the downloaded file (``(path, token, fd)``, written by us) and move it into the
+        cache."""
+        tmp, token, fd = file
         folder = self.cache_dir(client.id)
         private_dir(folder)
         target = folder / token
-        fd = os.open(tmp, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
-        try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode) or st.st_size != got.size or st.st_size > limit:
-                raise Refused("whatsapp_error", "the worker's download is not the file announced")
-            digest, head = await asyncio.to_thread(_hash_fd, fd)
-            os.rename(tmp, target)
-            moved = target.lstat()
-            if (moved.st_ino, moved.st_dev) != (st.st_ino, st.st_dev):
-                target.unlink()
-                raise Refused("whatsapp_error", "the worker's download changed while checked")
-        finally:
-            os.close(fd)
+        digest, head = await asyncio.to_thread(_hash_fd, fd)
+        os.rename(tmp, target)
         mimetype = (
             media.get("mimetype") or got.mimetype or sniff(head) or "application/octet-stream"
         )
         now = time.time()
-        await rows.add_cached(
-            self.store, client.id, msg_id, token, st.st_size, mimetype, digest, now
-        )
+        await rows.add_cached(self.store, client.id, msg_id, token, got.size, mimetype, digest, now)
         cap = int(self.settings.media_cache_mb * MB)
         for name in await rows.evict(self.store, client.id, cap, keep=msg_id):
             with contextlib.suppress(OSError):
                 (folder / name).unlink()
-        client_log(client).info("media of {} cached ({} bytes)", msg_id, st.st_size)
-        return CachedMedia(target, st.st_size, mimetype, digest)
+        client_log(client).info("media of {} cached ({} bytes)", msg_id, got.size)
+        return CachedMedia(target, got.size, mimetype, digest)
 
     def auto_download(self, client: Client, msg_id: str) -> None:
         """WAMC_MEDIA_AUTO_DOWNLOAD: fetch a media message's file as it arrives."""
@@ -186,6 +216,11 @@ class MediaFiles:
     def hook(self) -> Callable[[Client, str], None] | None:
         """The ingest hook for WAMC_MEDIA_AUTO_DOWNLOAD (None when it is off)."""
         return self.auto_download if self.settings.media_auto_download else None
+
+
+def _refusal(exc: TransferError) -> Refused:
+    code = exc.code if exc.code in C.PASSTHROUGH_ERRORS else "whatsapp_error"
+    return Refused(code, exc.message)
 
 
 def _hash_fd(fd: int) -> tuple[str, bytes]:

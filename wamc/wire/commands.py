@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -180,14 +179,13 @@ class GroupInvite(msgspec.Struct, frozen=True):
 
 
 # --- media (issue 11) -------------------------------------------------------------------------
-# The bytes never cross the socket: the daemon and the worker of a client share its folder
-# (one user, 0700). A file is named by a random token, never by a path, in MEDIA_TMP under the
-# client's folder: the daemon writes an upload there for ``send_media`` and the worker writes a
-# download there for ``download_media``; each side checks what it reads (regular file, no link).
-SEND_MEDIA = "send_media"  # {to, token, mimetype, filename, caption, kind, reply_to}
-DOWNLOAD_MEDIA = "download_media"  # {id, token, max_bytes}
+# The bytes travel beside the command in chunk frames (wamc/wire/transfer.py): ``transfer`` is
+# the id the daemon drew for them; an upload is exactly ``size`` bytes, a download at most
+# ``max_bytes``. The worker keeps an upload in its own folder (MEDIA_TMP under the client's
+# folder of its host, unless WAMC_WORKER_MEDIA_DIR), never in one it shares with the daemon.
+SEND_MEDIA = "send_media"  # {to, transfer, size, mimetype, filename, caption, kind, reply_to}
+DOWNLOAD_MEDIA = "download_media"  # {id, transfer, max_bytes}
 MEDIA_TMP = ("media", "tmp")  # the folder of the files, under the client's folder
-MEDIA_TOKEN = re.compile(r"^[0-9a-f]{32}$")
 MEDIA_ERRORS = frozenset({"media_gone", "message_not_found", "not_on_whatsapp"})
 PASSTHROUGH_ERRORS = PASSTHROUGH_ERRORS | MEDIA_ERRORS
 

@@ -16,6 +16,9 @@ Each frame is one msgpack map with ``v`` (protocol version) and ``t`` (kind)::
     hb      {}
     ack     {dn}               every event up to dn is stored
     req     {id, cmd, args, timeout}
+  both ways (media bytes, issue 11; wamc/wire/transfer.py has the rules)
+    chunk     {transfer, seq, data, last}  the seq-th piece (≤ CHUNK_MAX bytes) of a file
+    chunk_ack {transfer, next, error}      the receiver stored every chunk before ``next``
 
 Decoding validates types and bounds; anything else raises :class:`WireError`, never another
 exception. Frames are capped at :data:`FRAME_CAP` bytes.
@@ -30,8 +33,9 @@ import msgspec
 from wamc.wire import events as W
 
 VERSION = 1
-# Media will cross the wire in chunk frames: no frame may be larger than this.
+# No frame may be larger than this (a media chunk of CHUNK_MAX bytes fits with room to spare).
 FRAME_CAP = 2 * 1024 * 1024
+CHUNK_MAX = 1024 * 1024
 
 ClientId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Token = Annotated[str, msgspec.Meta(max_length=128)]
@@ -107,8 +111,34 @@ class Request(Frame, tag="req", frozen=True):
     timeout: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 30.0
 
 
-WorkerFrame = Hello | Heartbeat | Event | Reply
-DaemonFrame = Welcome | Who | Heartbeat | Ack | Request
+# --- both ways: media bytes (issue 11) --------------------------------------------------------
+# A transfer is named by a random id the daemon draws for one media command (32 hex digits).
+TRANSFER_PATTERN = "^[0-9a-f]{32}$"
+TransferId = Annotated[str, msgspec.Meta(pattern=TRANSFER_PATTERN)]
+Seq = Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)]
+
+
+class Chunk(Frame, tag="chunk", frozen=True):
+    """The ``seq``-th piece of the transfer's file (from 0, each in turn); ``last`` ends it."""
+
+    transfer: TransferId
+    seq: Seq
+    data: Annotated[bytes, msgspec.Meta(max_length=CHUNK_MAX)]
+    last: bool = False
+
+
+class ChunkAck(Frame, tag="chunk_ack", frozen=True):
+    """From the receiver: every chunk before ``next`` is stored, so the sender may run up to
+    ``wamc.wire.transfer.WINDOW`` chunks ahead of it; with ``error``, the receiver gave the
+    transfer up (the reason, safe to log) and the sender stops."""
+
+    transfer: TransferId
+    next: Seq
+    error: Annotated[str, msgspec.Meta(max_length=256)] | None = None
+
+
+WorkerFrame = Hello | Heartbeat | Event | Reply | Chunk | ChunkAck
+DaemonFrame = Welcome | Who | Heartbeat | Ack | Request | Chunk | ChunkAck
 
 AnyFrame = TypeVar("AnyFrame", WorkerFrame, DaemonFrame)
 
@@ -119,6 +149,11 @@ _from_daemon: msgspec.msgpack.Decoder[DaemonFrame] = msgspec.msgpack.Decoder(Dae
 
 def encode(frame: Frame) -> bytes:
     return _encoder.encode(frame)
+
+
+def encode_into(frame: Frame, buffer: bytearray) -> None:
+    """``frame`` encoded into ``buffer`` (resized to fit): a sender of many chunks reuses one."""
+    _encoder.encode_into(frame, buffer)
 
 
 def raw(value: Any) -> msgspec.Raw:

@@ -3,8 +3,8 @@
 ``send-media`` takes ``multipart/form-data`` (streamed to a private file in the client's folder as
 it arrives: the daemon never holds the file, whatever its size) or JSON with the file in base64
 (at most 16 MB, held once) or by URL (fetched through the SSRF guard). The type is sniffed from
-the bytes (wamc/daemon/media_kinds.py); the worker sends the file from the client's folder
-(wamc/daemon/media.py says why the bytes never cross the socket).
+the bytes (wamc/daemon/media_kinds.py); the file then crosses to the worker in chunk frames
+on the ZeroMQ link (wamc/daemon/media.py), one chunk at a time.
 """
 
 from __future__ import annotations
@@ -44,7 +44,6 @@ from wamc.security import request_hash
 from wamc.states import ClientState
 from wamc.storage import media as media_rows
 from wamc.validation import client_id, message_id, recipient
-from wamc.wire import commands as C
 
 JSON_MEDIA_MAX = 16 * MB  # the base64 form's limit (decoded); bigger files use multipart
 CHUNK = 256 * 1024
@@ -74,20 +73,20 @@ async def send_media(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     idem = request.headers.get("Idempotency-Key")
     key = request.app[IDEMPOTENCY].check_key(idem) if idem is not None else None
-    token, path, fd = manager.media.new_tmp(cid)
+    _token, path, fd = manager.media.new_tmp(cid)
     try:
         try:
             up = await _read_request(request, settings, fd)
         finally:
             os.close(fd)
-        args = _args(request, up, token)
+        args = _args(request, up)
         return await _deliver(request, cid, args, path, key)
     finally:
         with contextlib.suppress(OSError):
             path.unlink()
 
 
-def _args(request: web.Request, up: Upload, token: str) -> dict[str, Any]:
+def _args(request: web.Request, up: Upload) -> dict[str, Any]:
     """The checked upload as the worker command's arguments."""
     settings = request.app[SETTINGS]
     to = recipient(up.to) if up.to else _missing("to")
@@ -107,7 +106,6 @@ def _args(request: web.Request, up: Upload, token: str) -> dict[str, Any]:
         raise too_large(kind, limit)
     return {
         "to": to,
-        "token": token,
         "size": up.size,
         "mimetype": mimetype,
         "filename": up.filename or _default_name(mimetype),
@@ -127,7 +125,7 @@ async def _deliver(
 
     async def send() -> tuple[int, dict[str, Any]]:
         client = _connected(request)
-        sent = await manager.request(client, C.SEND_MEDIA, args, timeout, C.SentMedia)
+        sent = await manager.media.send(client, args, path, timeout)
         wa_type = sent.type or WA_TYPE[args["kind"]]
         return 201, {
             "id": sent.id,
@@ -145,7 +143,7 @@ async def _deliver(
         status, answer = await paced()
         return web.json_response(answer, status=status)
     digest = await asyncio.to_thread(file_sha256, path)
-    what = {k: v for k, v in args.items() if k != "token"} | {"sha256": digest}
+    what = args | {"sha256": digest}
     rhash = request_hash({"path": request.path, "method": request.method, "body": what})
     status, answer, replayed = await request.app[IDEMPOTENCY].run(cid, key, rhash, paced)
     headers = {"Idempotent-Replayed": "true"} if replayed else None
