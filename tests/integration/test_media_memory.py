@@ -1,6 +1,7 @@
 """A 50 MB document goes out without the daemon holding it (issue 11): multipart is streamed to
-the client's folder, the worker sends it from there. Measured in the daemon itself (tracemalloc,
-through tests/support/traced_serve.py) and from outside (its RSS)."""
+a private file of the daemon, then over ZeroMQ to the worker in 1 MiB chunk frames, a window of
+them at a time. Measured in the daemon itself (tracemalloc, through
+tests/support/traced_serve.py) and from outside (its RSS)."""
 
 from __future__ import annotations
 

@@ -93,6 +93,26 @@ envelope = st.one_of(
             "result": hostile,
         }
     ),
+    # Media chunks and acks (issue 11): well-formed ones name transfers nobody opened.
+    st.fixed_dictionaries(
+        {
+            "v": st.just(1),
+            "t": st.just("chunk"),
+            "transfer": st.text("0123456789abcdef", min_size=32, max_size=32) | hostile,
+            "seq": st.integers(-1, 2**32) | hostile,
+            "data": st.binary(max_size=64) | hostile,
+            "last": st.booleans() | hostile,
+        }
+    ),
+    st.fixed_dictionaries(
+        {
+            "v": st.just(1),
+            "t": st.just("chunk_ack"),
+            "transfer": st.text("0123456789abcdef", min_size=32, max_size=32) | hostile,
+            "next": st.integers(-1, 2**32) | hostile,
+            "error": st.none() | hostile,
+        }
+    ),
     st.fixed_dictionaries({"v": hostile, "t": hostile}),
 )
 packed = envelope.map(lambda m: msgpack.packb(m, use_bin_type=True))
@@ -316,6 +336,17 @@ async def test_rogue_worker_fuzz_hurts_nobody(make_daemon: Any, sim_http: Any) -
             assert windows[-1] < 10.0, f"daemon CPU % over 2 s windows: {windows}"
             await good_delivers("after the flood")
             idle_after = time.monotonic() - flood_done
+            # A well-formed chunk and ack for a transfer nobody opened: dropped, each counted.
+            before = (await daemon.status("victim"))["bad_frames"]
+            stray = "ab" * 16
+            await rogue.sock.send(F.encode(F.Chunk(transfer=stray, seq=0, data=b"x" * 1000)))
+            await rogue.sock.send(F.encode(F.ChunkAck(transfer=stray, next=0)))
+            await wait_for(
+                lambda: _status_when(daemon, "victim", lambda s: s["bad_frames"] >= before + 2),
+                15,
+                what="the stray media frames counted",
+            )
+            assert (await daemon.status("victim"))["bad_frames"] == before + 2
 
             # 3. A frame over the cap: that worker is restarted.
             await rogue.sock.send(b"\x00" * (F.FRAME_CAP + 1024))
