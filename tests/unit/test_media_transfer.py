@@ -336,3 +336,28 @@ async def test_worker_receives_an_upload_of_exactly_the_declared_size(tmp_path: 
         assert sent[-1].error and "over its 2 bytes" in sent[-1].error
     finally:
         os.close(fd)
+
+
+async def test_a_download_stall_clock_starts_with_its_first_chunk(tmp_path: Path) -> None:
+    """The page may take long to fetch the file from WhatsApp: only silence after the first
+    chunk is a stall (before it, the command's own timeout bounds the wait)."""
+    router = FakeRouter()
+    transfers = Transfers(router, stall=0.2)
+    fd = os.open(tmp_path / "dl", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        dl = transfers.incoming("acme.b", fd, limit=8)
+        waiting = asyncio.ensure_future(dl.wait())
+        await asyncio.sleep(0.5)
+        assert not waiting.done()  # no chunk yet: not a stall
+        transfers.on_frame("acme.b", F.Chunk(transfer=dl.id, seq=0, data=b"ab"))
+        with pytest.raises(TransferError, match="stalled: no chunk"):
+            await asyncio.wait_for(waiting, 5)
+        # Closed before its end: the worker is told to stop sending.
+        other = transfers.incoming("acme.b", fd, limit=8)
+        transfers.close(other)
+        assert router.sent[-1] == (
+            "acme.b",
+            F.ChunkAck(transfer=other.id, next=0, error="cancelled"),
+        )
+    finally:
+        os.close(fd)

@@ -40,7 +40,7 @@ class Incoming:
         self.id = secrets.token_hex(16)
         self.route = route
         self.fd = fd
-        self.state = Receiving(self.id, limit, stall=owner.stall)
+        self.state = Receiving(self.id, limit, stall=owner.stall, clock=False)
 
     def on_chunk(self, chunk: F.Chunk) -> str | None:
         """Store the chunk and acknowledge it; the reason it is a bad frame, or None."""
@@ -127,7 +127,13 @@ class Transfers:
         return transfer
 
     def close(self, transfer: Incoming | Outgoing) -> None:
-        """Forget an ended transfer (its late frames are still recognised for a while)."""
+        """Forget an ended transfer (its late frames are still recognised for a while). A
+        download closed before its end tells the worker to stop sending; an upload's worker
+        stops waiting for chunks after the stall time."""
+        if isinstance(transfer, Incoming) and not transfer.state.ended.done():
+            transfer.state.fail(TransferError("whatsapp_error", "closed"))
+            refusal = F.ChunkAck(transfer=transfer.id, next=transfer.state.next, error="cancelled")
+            self.send(transfer.route, F.encode(refusal))
         if self._open.pop(transfer.id, None) is not None:
             self._ended[transfer.id] = transfer.route
             while len(self._ended) > RECENT:

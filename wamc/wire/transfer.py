@@ -56,8 +56,18 @@ def stalled(stall: float, what: str) -> TransferError:
 class Receiving:
     """The receiver's bookkeeping of one transfer: order, the size cap, the stall clock."""
 
-    def __init__(self, transfer: str, cap: int, exact: bool = False, stall: float = STALL):
-        """``cap``: the most bytes it may carry; ``exact``: it must carry exactly that many."""
+    def __init__(
+        self,
+        transfer: str,
+        cap: int,
+        exact: bool = False,
+        stall: float = STALL,
+        clock: bool = True,
+    ) -> None:
+        """``cap``: the most bytes it may carry; ``exact``: it must carry exactly that many.
+        ``clock``: the stall clock runs from now (an upload: the sender has its file at hand);
+        else from the first chunk (a download: the page may take its time to fetch the file
+        from WhatsApp first, bounded by the command's own timeout)."""
         self.transfer = transfer
         self.cap = cap
         self.exact = exact
@@ -65,7 +75,7 @@ class Receiving:
         self.next = 0  # the seq of the chunk expected next = how many are stored
         self.size = 0  # bytes stored
         self.ended: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self.last_progress = time.monotonic()
+        self.last_progress: float | None = time.monotonic() if clock else None
 
     def accept(self, chunk: F.Chunk, write: Callable[[bytes, int], None]) -> F.ChunkAck:
         """Check ``chunk``, have ``write(data, offset)`` store it, and answer the ack to send.
@@ -113,7 +123,7 @@ class Receiving:
         """The bytes stored once the last chunk is; TransferError when it is given up (also
         for a stall: nothing came for ``stall`` seconds)."""
         while True:
-            idle = time.monotonic() - self.last_progress
+            idle = 0.0 if self.last_progress is None else time.monotonic() - self.last_progress
             if idle >= self.stall:
                 self.fail(stalled(self.stall, "no chunk"))
             try:
