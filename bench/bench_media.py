@@ -2,10 +2,11 @@
 
 Two clients on one daemon, linked to two simulated phones. Client ``acme`` sends documents of
 1 MB and 10 MB (multipart) to ``shop``: we time POST send-media → 201 (the file streamed to the
-client's folder, served to the page by a Playwright route, uploaded to the simulator's media
-server, acknowledged). ``shop`` then downloads each through the API: the first request goes
-through its worker and the page (``downloadMedia``, handed out in 1 MiB slices), the second is a
-cache hit. The worker tree's peak PSS (worker + driver + Chromium, from status) is sampled
+daemon's disk, then over ZeroMQ to the worker in 1 MiB chunk frames, served to the page by a
+Playwright route, uploaded to the simulator's media server, acknowledged). ``shop`` then
+downloads each through the API: the first request goes through its worker and the page
+(``downloadMedia``, handed out in 1 MiB slices, each sent on to the daemon as a chunk frame), the
+second is a cache hit. The worker tree's peak PSS (worker + driver + Chromium, from status) is sampled
 during the sends, with one 50 MB document at the end. Send pacing is off (WAMC_SEND_INTERVAL=0).
 
     .venv/bin/python -m bench.bench_media --runs 10
@@ -142,10 +143,11 @@ async def measure(d: Daemon, sim: SimControl, tmp: Path, runs: int) -> str:
         "download, cached (ms)",
     )
     return (
-        "Send: POST send-media (multipart) → 201, the file streamed to the client's folder, "
-        "fetched by the page through a Playwright route, uploaded to the simulator's media "
-        "server and acknowledged. Download: GET …/messages/{id}/media on the receiving client "
-        "(first: through its worker and page in 1 MiB slices; then from the cache).\n\n"
+        "Send: POST send-media (multipart) → 201, the file streamed to the daemon's disk, then "
+        "over ZeroMQ to the worker in 1 MiB chunk frames (a window of 4), fetched by the page "
+        "through a Playwright route, uploaded to the simulator's media server and acknowledged. "
+        "Download: GET …/messages/{id}/media on the receiving client (first: through its worker "
+        "and page in 1 MiB slices, each a chunk frame to the daemon; then from the cache).\n\n"
         + table(headers, rows)
         + f"\n\nOne 50 MB document: sent in {big_ms / 1000:.1f} s; the sending worker tree "
         f"(worker + driver + Chromium) peaked at {peak / MB:.0f} MiB PSS over the whole run "
