@@ -158,7 +158,8 @@ class MediaFiles:
                 client, C.DOWNLOAD_MEDIA, args, timeout, C.Downloaded, route=route
             )
             got: C.Downloaded = await alongside(request, incoming.wait())
-            if not incoming.state.ended.done() or incoming.state.size != got.size:
+            ended = incoming.state.ended
+            if not ended.done() or ended.exception() is not None or ended.result() != got.size:
                 raise Refused("whatsapp_error", "the worker's download is not the file announced")
             return await self._keep(client, msg_id, media, (tmp, token, fd), got)
         except TransferError as exc:
