@@ -52,6 +52,11 @@ CODES: tuple[str, ...] = (
     "unsupported_media_type",
     "media_gone",
     "not_on_whatsapp",
+    # scale-out (issue 14): nodes of the Ray backend
+    "node_not_found",
+    "node_unavailable",
+    "no_capacity",
+    "not_clustered",
 )
 _KNOWN = frozenset(CODES)
 

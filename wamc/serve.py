@@ -21,7 +21,7 @@ from wamc.api.addresses import parse_networks
 from wamc.api.handlers import system
 from wamc.config import Settings
 from wamc.daemon import faults, server_key
-from wamc.daemon.backend import LocalProcessBackend
+from wamc.daemon.backend import Backend, LocalProcessBackend
 from wamc.daemon.link import Transport
 from wamc.daemon.manager import ClientManager
 from wamc.events import EventBus
@@ -108,6 +108,30 @@ class Services:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
+async def make_backend(settings: Settings, store: Database, server_key: bytes | None) -> Backend:
+    """Local processes, or (WAMC_BACKEND=ray) host agents on a Ray cluster; Ray is imported
+    only then."""
+    if settings.backend != "ray":
+        return LocalProcessBackend(settings, server_key)
+    if server_key is None:
+        raise DaemonError(
+            "WAMC_BACKEND=ray needs a TCP worker link: set WAMC_ZMQ_ENDPOINT=tcp://0.0.0.0:PORT "
+            "(and WAMC_ZMQ_ADVERTISE to what the nodes dial)"
+        )
+    from wamc.daemon.ray_backend import RayBackend
+    from wamc.daemon.ray_cluster import RayCluster, RayUnavailable
+
+    cluster = RayCluster(settings, server_key)
+    try:
+        await cluster.connect()
+    except RayUnavailable as exc:
+        raise DaemonError(str(exc)) from None
+    backend = RayBackend(settings, cluster, store)
+    await backend.load()
+    await cluster.refresh()
+    return backend
+
+
 async def build(settings: Settings, api_key: str) -> Services:
     store = Database(settings.db_path)
     await store.open()
@@ -116,7 +140,7 @@ async def build(settings: Settings, api_key: str) -> Services:
     webhooks = WebhookService(store, bus, settings.webhook_allow_private == 1)
     keys = server_key.load_or_create(settings.state_dir) if is_remote(settings.endpoint()) else None
     link = Transport(settings.endpoint(), keys)
-    backend = LocalProcessBackend(settings, keys[0] if keys else None)
+    backend = await make_backend(settings, store, keys[0] if keys else None)
     manager = ClientManager.build(settings, store, bus, backend, link)
     app = create_app(settings, manager, bus, store, api_key, utc_now_iso())
     stop = asyncio.Event()
@@ -168,6 +192,9 @@ async def start(svc: Services) -> None:
     svc.tasks.append(asyncio.create_task(manager.supervisor.recycler(), name="recycler"))
     svc.tasks.append(asyncio.create_task(manager.exports.run(), name="exports"))
     svc.tasks.append(asyncio.create_task(manager.analytics.loop(manager.clients), name="analytics"))
+    monitor = getattr(getattr(manager.supervisor.backend, "cluster", None), "monitor", None)
+    if monitor is not None:  # Ray backend: nodes found, lost and reported
+        svc.tasks.append(asyncio.create_task(monitor(), name="ray-nodes"))
 
 
 async def shutdown(svc: Services) -> None:

@@ -16,7 +16,7 @@ from loguru import logger
 from wamc.config import load_settings
 from wamc.log import setup_worker_logging
 from wamc.wire.process import EXIT_ROOT_REFUSED, ROOT_REFUSED, UMASK, is_root
-from workers import stdio
+from workers import fence, stdio
 
 # The first character a letter or digit: an id is never mistaken for an option.
 CLIENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
@@ -61,6 +61,7 @@ def read_secret() -> str:
     """The secret the daemon wrote on our stdin at spawn (proven to it when connecting); stdin
     is then closed, so nothing we start inherits the pipe."""
     secret = "" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.readline().strip()
+    fence.keep_stdin()  # a host agent's pipe (Ray backend): its close stops this worker
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)

@@ -57,6 +57,10 @@ HTTP: dict[str, tuple[int, str]] = {
     "unsupported_media_type": (415, "Unsupported or mismatched media type"),
     "media_gone": (410, "WhatsApp no longer has this media"),
     "not_on_whatsapp": (422, "The recipient is not on WhatsApp"),
+    "node_not_found": (404, "Unknown node"),
+    "node_unavailable": (409, "Node lost or draining"),
+    "no_capacity": (409, "No free slot on that node"),
+    "not_clustered": (409, "Not a cluster (WAMC_BACKEND is not ray)"),
 }
 
 

@@ -99,6 +99,7 @@ class Client:
             "bad_frames": self.bad_frames,
             "dead_events": self.dead_events,
             "stop_outcome": self.stop_outcome,
+            "node": self.handle.node if self.handle else None,
             "retention": self.retention.model_dump() if self.retention else None,
             **client_usage(self.pid, self.browser_pid),  # memory and CPU of the whole tree
         }

@@ -16,7 +16,7 @@ from typing import Any
 from loguru import logger
 
 from wamc.config import Settings
-from wamc.daemon.backend import Backend, WorkerHandle
+from wamc.daemon.backend import Backend, NoCapacity, WorkerHandle
 from wamc.daemon.inbox import STOP_REQUEST, new_secret
 from wamc.daemon.link import Transport
 from wamc.daemon.recycle import (
@@ -35,6 +35,8 @@ from wamc.wire import frames as F
 from wamc.wire.curve import worker_keys
 from wamc.wire.process import EXIT_ROOT_REFUSED, ROOT_REFUSED
 
+NO_CAPACITY = "no_capacity"  # last_error of a client no node has a slot for
+
 # Told of every exit of a worker meant to keep running: (client, cause of recycle.RESTART_CAUSES).
 ExitListener = Callable[[Client, str], None]
 
@@ -49,6 +51,10 @@ class Supervisor:
         self.start_slots = asyncio.Semaphore(self.settings.start_concurrency)
         self._tasks: set[asyncio.Task[Any]] = set()
         self.exit_listeners: list[ExitListener] = []
+        self.waiting: set[Client] = set()  # stopped with no_capacity until a slot frees
+        # A placing backend says when a slot may have freed (a backend without the list, e.g.
+        # a test's, places nothing).
+        getattr(backend, "capacity_listeners", []).append(self._capacity_freed)
 
     # --- start of the daemon ---------------------------------------------------------------------
     async def load(self) -> None:
@@ -141,12 +147,20 @@ class Supervisor:
         client.curve_public = worker_keys(secret)[0].decode()
         try:
             handle = await self.backend.start(client.id, secret)
+        except NoCapacity:
+            self.start_slots.release()
+            await self._wait_for_capacity(client)
+            return None
         except OSError as exc:
             self.start_slots.release()
             client.last_error = f"cannot start worker: {exc}"
             client_log(client).error(client.last_error)
             client.backoff.record_failure()
             return None
+        if handle.secret_hash and handle.curve_public:  # made on the worker's own node
+            client.secret_hash, client.curve_public = handle.secret_hash, handle.curve_public
+        if client.last_error == NO_CAPACITY:
+            client.last_error = None
         self._background(self._release_slot_when_settled(client))
         client.handle = handle
         client.boot = None
@@ -167,6 +181,22 @@ class Supervisor:
         )
         client_log(client).info("worker started (pid {})", handle.pid)
         return handle
+
+    async def _wait_for_capacity(self, client: Client) -> None:
+        """No node has a free slot: stopped, desired state kept, placed when one frees."""
+        if client.last_error != NO_CAPACITY:
+            client_log(client).warning("no free slot on any node: waiting for one")
+        client.last_error = NO_CAPACITY
+        await self.registry.set_state(client, ClientState.STOPPED, NO_CAPACITY)
+        self.waiting.add(client)
+        try:
+            await client.wake.wait()
+        finally:
+            self.waiting.discard(client)
+
+    def _capacity_freed(self) -> None:
+        for client in list(self.waiting):
+            client.wake.set()
 
     def _background(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """A task kept referenced until done (the loop holds only weak references)."""

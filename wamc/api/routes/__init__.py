@@ -25,6 +25,7 @@ from wamc.api.routes.core import (
     WEBHOOKS,
 )
 from wamc.api.routes.messaging import MEDIA, MESSAGE_ACTIONS
+from wamc.api.routes.nodes import NODES
 from wamc.api.routes.people import CONTACT_ROUTES, GROUP_ROUTES
 from wamc.api.spec import Route
 
@@ -45,4 +46,5 @@ ROUTES: tuple[Route, ...] = (
     *MESSAGE_ACTIONS,
     *CONTACT_ROUTES,
     *GROUP_ROUTES,
+    *NODES,
 )
