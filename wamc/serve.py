@@ -140,7 +140,11 @@ async def build(settings: Settings, api_key: str) -> Services:
     webhooks = WebhookService(store, bus, settings.webhook_allow_private == 1)
     keys = server_key.load_or_create(settings.state_dir) if is_remote(settings.endpoint()) else None
     link = Transport(settings.endpoint(), keys)
-    backend = await make_backend(settings, store, keys[0] if keys else None)
+    try:
+        backend = await make_backend(settings, store, keys[0] if keys else None)
+    except BaseException:
+        await store.close()  # its thread would keep the process from exiting
+        raise
     manager = ClientManager.build(settings, store, bus, backend, link)
     app = create_app(settings, manager, bus, store, api_key, utc_now_iso())
     stop = asyncio.Event()

@@ -104,10 +104,10 @@ async def test_nine_clients_spread_3_3_3_and_a_new_node_takes_the_next(
 
 
 async def test_no_free_slot_keeps_the_client_stopped_until_a_drain_is_undone(
-    ray_daemon: Daemon,
+    ray_daemon: Daemon, cluster: LocalCluster
 ) -> None:
     daemon = ray_daemon
-    nodes = await ready_nodes(daemon, len(await nodes_of(daemon)) or 3)
+    nodes = await ready_nodes(daemon, len(cluster.nodes))
     for node_id in nodes:
         code, body = await daemon.call("POST", f"/api/nodes/{node_id}/drain")
         assert code == 202 and body["draining"] is True, body
@@ -140,9 +140,11 @@ async def test_no_free_slot_keeps_the_client_stopped_until_a_drain_is_undone(
     assert code == 404 and body["code"] == "node_not_found", body
 
 
-async def test_move_then_drain_lose_no_message(ray_daemon: Daemon, sim_http: Any) -> None:
+async def test_move_then_drain_lose_no_message(
+    ray_daemon: Daemon, cluster: LocalCluster, sim_http: Any
+) -> None:
     daemon = ray_daemon
-    nodes = await ready_nodes(daemon, len(await nodes_of(daemon)) or 3)
+    nodes = await ready_nodes(daemon, len(cluster.nodes))
     a = await daemon.connect_scanned(sim_http, "ma", "5511900001401")
     b = await daemon.connect_scanned(sim_http, "mb", "5511900001402")
     assert a["node"] != b["node"]
@@ -180,3 +182,21 @@ async def test_move_then_drain_lose_no_message(ray_daemon: Daemon, sim_http: Any
     after = await nodes_of(daemon)
     assert after[drained]["clients"] == [] and after[drained]["draining"] is True
     assert sum(len(n["clients"]) for n in after.values()) == 2 and set(after) == set(nodes)
+
+
+async def test_a_restarted_daemon_adopts_the_workers_on_the_nodes(
+    make_daemon: Any, cluster: LocalCluster, sim_http: Any
+) -> None:
+    daemon = await make_daemon({**ray_env(cluster), "WAMC_STOP_WORKERS_ON_EXIT": "0"})
+    try:
+        await ready_nodes(daemon, len(cluster.nodes))
+        before = await daemon.connect_scanned(sim_http, "ad", "5511900001403")
+        await daemon.stop()  # SIGTERM: workers stay with their agents for the next daemon
+        await daemon.start()
+        after = await daemon.wait_state("ad", "connected")
+        assert (after["pid"], after["node"]) == (before["pid"], before["node"])
+        text = f"adopted-{secrets.token_hex(6)}"
+        await sim_http.deliver("5511900001403", "5511955551403", text)
+        await exactly_once(daemon, "ad", text)
+    finally:
+        end_agents(daemon)

@@ -18,6 +18,9 @@ from tests.support.daemon import Daemon, free_port
 
 OBJECT_STORE = 80 * 1024 * 1024  # the smallest Ray accepts comfortably
 SLOTS = 4
+# One token per test process: Ray caches the first one it reads, so every cluster this process
+# starts must use the same.
+TOKEN = secrets.token_hex(32)
 
 
 class LocalCluster:
@@ -66,7 +69,7 @@ def local_cluster(nodes: int = 3) -> Iterator[LocalCluster]:
     env = {
         "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
         "RAY_AUTH_MODE": "token",
-        "RAY_AUTH_TOKEN": secrets.token_hex(32),
+        "RAY_AUTH_TOKEN": TOKEN,
         "RAY_USAGE_STATS_ENABLED": "0",
     }
     saved = {k: os.environ.get(k) for k in env}

@@ -96,9 +96,7 @@ class RayBackend:
                 )
             except Exception as exc:
                 node.clients.discard(client_id)
-                logger.bind(client=client_id).warning(
-                    "node {}: spawn failed ({}): trying another", node.id[:12], str(exc)[:200]
-                )
+                self.cluster.suspect(node.id, f"spawn failed ({str(exc)[:200]})")
                 continue
             handle = WorkerHandle(
                 client_id=client_id,

@@ -159,7 +159,7 @@ class RayCluster:
                 info.address = str(node.get("NodeManagerAddress", ""))
                 if not node.get("Alive"):
                     self._lost(view, "Ray reports it dead")
-                elif node_id not in self.agents or not view.alive:
+                elif not view.alive or node_id not in self.agents:
                     pending.append(self._open(view, info))
                 else:
                     pending.append(self._report(view, info))
@@ -173,8 +173,9 @@ class RayCluster:
         """The node's agent (created if missing) and the protocol handshake."""
         try:
             agent = await in_thread(lambda: self._create(view.id), CALL_TIMEOUT)
-            # The first call waits for the actor's process to start: a longer bound.
-            hello = await call(agent.hello.remote(AGENT_PROTOCOL, self.env), AGENT_START_TIMEOUT)
+            # A new agent's first call waits for its process to start: a longer bound.
+            bound = CALL_TIMEOUT if view.id in self.agents else AGENT_START_TIMEOUT
+            hello = await call(agent.hello.remote(AGENT_PROTOCOL, self.env), bound)
             if hello.get("protocol") != AGENT_PROTOCOL:
                 raise RuntimeError(f"agent speaks protocol {hello.get('protocol')}")
         except Exception as exc:
@@ -182,7 +183,8 @@ class RayCluster:
             return
         self.agents[view.id] = agent
         info.host, info.agent_pid = str(hello.get("host", "")), hello.get("pid")
-        info.lost = asyncio.Event()
+        if info.lost.is_set():
+            info.lost = asyncio.Event()
         view.alive = True
         logger.info(
             "node {} ready ({} slots, agent pid {})", view.id[:12], view.slots, info.agent_pid
@@ -207,7 +209,15 @@ class RayCluster:
             info.report = await call(self.agents[view.id].report.remote(), 5.0)
             view.memory_available = int(info.report.get("memory_available_bytes", 0))
         except Exception as exc:
-            logger.warning("node {}: no report from its agent: {}", view.id[:12], str(exc)[:200])
+            self.suspect(view.id, f"no report from its agent: {str(exc)[:200]}")
+
+    def suspect(self, node_id: str, why: str) -> None:
+        """Its agent did not answer: no new clients go there until a handshake succeeds again
+        (its clients stay: only Ray's word that the node is dead ends their waits)."""
+        view = self.views.get(node_id)
+        if view is not None and view.alive:
+            logger.warning("node {}: {}: no new clients until its agent answers", node_id[:12], why)
+            view.alive = False
 
     def _lost(self, view: NodeView, why: str) -> None:
         if view.alive or not self.info[view.id].lost.is_set():
