@@ -95,3 +95,31 @@ async def test_a_lost_node_s_clients_come_back_on_the_others(
     code, body = await daemon.call("GET", "/api/nodes")
     lost_row = next(n for n in body["nodes"] if n["id"] == lost)
     assert lost_row["alive"] is False and lost_row["clients"] == [] and lost_row["free"] == 0
+
+
+async def test_an_agent_crash_fences_its_workers_and_ray_brings_it_back(
+    ray_daemon: Daemon, cluster: LocalCluster, sim_http: Any
+) -> None:
+    """The agent's process dies while its node lives: its worker stops on its own (the pipe
+    closed), Ray restarts the agent (max_restarts=-1), the client starts again there."""
+    import ray
+
+    daemon = ray_daemon
+    await ready_nodes(daemon, len(cluster.nodes))
+    before = await daemon.connect_scanned(sim_http, "fc", "5511900001503")
+    node = str(before["node"])
+    worker = (before["pid"], psutil.Process(before["pid"]).create_time())
+    agent = ray.get_actor(f"wamc-agent-{node}", namespace=daemon.env["WAMC_RAY_NAMESPACE"])
+    agent_pid = (await daemon.call("GET", "/api/nodes"))[1]
+    ray.kill(agent, no_restart=False)  # the actor's process is killed; Ray restarts it
+    await wait_for(lambda: gone(*worker), 60, 0.2, what="the fenced worker gone")
+
+    async def again() -> dict[str, Any] | None:
+        st = await daemon.status("fc")
+        return st if st["state"] == "connected" and st["pid"] != before["pid"] else None
+
+    status = await wait_for(again, 120, 0.3, what="fc connected again")
+    assert status["node"] == node  # sticky: the node lives
+    rows = {n["id"]: n for n in (await daemon.call("GET", "/api/nodes"))[1]["nodes"]}
+    old_pid = {n["id"]: n["agent_pid"] for n in agent_pid["nodes"]}[node]
+    assert rows[node]["alive"] and rows[node]["agent_pid"] != old_pid

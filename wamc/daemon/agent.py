@@ -131,6 +131,7 @@ class HostAgent:
         mem = psutil.virtual_memory()
         return {
             "node": self.node_id,
+            "pid": os.getpid(),  # a new one: Ray restarted this agent (its workers were fenced)
             "memory_available_bytes": mem.available,
             "memory_total_bytes": mem.total,
             "cpu_percent": psutil.cpu_percent(interval=None),

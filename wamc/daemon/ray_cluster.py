@@ -208,6 +208,9 @@ class RayCluster:
         try:
             info.report = await call(self.agents[view.id].report.remote(), 5.0)
             view.memory_available = int(info.report.get("memory_available_bytes", 0))
+            if info.report.get("pid") != info.agent_pid:
+                logger.warning("node {}: its agent was restarted by Ray", view.id[:12])
+                info.agent_pid = info.report.get("pid")
         except Exception as exc:
             self.suspect(view.id, f"no report from its agent: {str(exc)[:200]}")
 
