@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import collections
 import secrets
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import psutil
 import pytest
 
 from tests.support import Daemon, wait_for
@@ -56,6 +58,10 @@ async def placed(daemon: Daemon, client: str, state: str = "qr") -> str:
     return str(status["node"])
 
 
+async def all_placed(daemon: Daemon, clients: list[str]) -> bool:
+    return all([(await daemon.status(c))["node"] for c in clients])
+
+
 async def history(daemon: Daemon, client: str) -> list[str]:
     code, body = await daemon.call("GET", f"/api/clients/{client}/messages/recent?limit=100")
     assert code == 200, body
@@ -76,18 +82,31 @@ async def test_nine_clients_spread_3_3_3_and_a_new_node_takes_the_next(
     daemon = ray_daemon
     first = await ready_nodes(daemon, 3)
     clients = [f"c{i}" for i in range(1, 10)]
+    began = time.monotonic()
     for client in clients:
         await connect(daemon, client)
+    await wait_for(lambda: all_placed(daemon, clients), 60, 0.05, what="9 clients placed")
+    print(
+        f"placement: 9 clients placed (worker spawned) {time.monotonic() - began:.2f}s after the first connect"
+    )
     where = {client: await placed(daemon, client) for client in clients}
     assert sorted(collections.Counter(where.values()).values()) == [3, 3, 3]
     assert set(where.values()) == set(first)
     nodes = await nodes_of(daemon)
+    agents = [psutil.Process(n["agent_pid"]).memory_full_info() for n in nodes.values()]
+    rss, pss = (sum(getattr(m, k) for m in agents) / len(agents) / 2**20 for k in ("rss", "pss"))
+    print(f"agent memory per node: RSS {rss:.0f} MB, PSS {pss:.0f} MB (mean of {len(agents)})")
     for node_id in first:
         assert sorted(nodes[node_id]["clients"]) == sorted(
             c for c in clients if where[c] == node_id
         )
         assert nodes[node_id]["free"] == 1 and nodes[node_id]["slots"] == 4
         assert nodes[node_id]["memory_total_bytes"] > 0
+
+    async def reported() -> bool:  # a remote client's memory comes from its agent
+        return ((await daemon.status("c1"))["memory_bytes"] or 0) > 10 * 2**20
+
+    await wait_for(reported, 30, 0.3, what="c1's memory as its agent reports it")
 
     # One client off each node (slots free: 2 each), then a fourth node: it has the most.
     for node_id in first:

@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import psutil
 from loguru import logger
@@ -46,6 +46,7 @@ class WorkerHandle:
     epoch: int | None = None
     secret_hash: str | None = None
     curve_public: str | None = None
+    usage: dict[str, Any] | None = None  # memory and CPU as its node's agent last reported
 
     def state(self) -> dict[str, float | int]:
         """What to persist so a later daemon can adopt this worker."""

@@ -128,7 +128,10 @@ class Inbox:
         return True
 
     def _is_browser(self, client: Client, pid: int) -> bool:
-        """A browser pid a worker reports is believed only once proven (profile, parentage)."""
+        """A browser pid a worker reports is believed only once proven (profile, parentage).
+        A worker on a Ray node: proven there, by its agent, before any signal reaches it."""
+        if client.handle is not None and client.handle.node is not None:
+            return True
         return is_client_browser(pid, self.settings.client_dir(client.id) / "profile", client.pid)
 
     def limited(self, key: tuple[str, str], interval: float = 1.0) -> bool:

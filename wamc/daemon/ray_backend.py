@@ -50,6 +50,7 @@ class RayBackend:
         self.pinned: dict[str, str] = {}  # a move's target, taken by the client's next start
         self.drained: set[str] = set()
         cluster.on_capacity.append(self._tell_capacity)
+        cluster.on_report.append(self._reported)
 
     async def load(self) -> None:
         self.placed = await rows.all_placements(self.store)
@@ -118,6 +119,14 @@ class RayBackend:
         if view is not None and handle.client_id not in self.running:
             view.clients.discard(handle.client_id)
         self._tell_capacity()
+
+    def _reported(self, node_id: str, report: dict[str, Any]) -> None:
+        """Each client's memory and CPU, as its agent measured them on its node."""
+        figures = report.get("clients", {})
+        for client_id, handle in self.running.items():
+            got = figures.get(client_id)
+            if handle.node == node_id and got is not None and got.get("pid") == handle.pid:
+                handle.usage = got
 
     def _tell_capacity(self) -> None:
         for listener in self.capacity_listeners:

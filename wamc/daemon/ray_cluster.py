@@ -106,6 +106,7 @@ class RayCluster:
         self.info: dict[str, NodeInfo] = {}
         self.agents: dict[str, Any] = {}
         self.on_capacity: list[Any] = []  # called when a node becomes usable
+        self.on_report: list[Any] = []  # called with (node id, its agent's report)
         self._actor: Any = None
         self._lock = asyncio.Lock()
         self.refreshed = 0.0
@@ -208,6 +209,8 @@ class RayCluster:
         try:
             info.report = await call(self.agents[view.id].report.remote(), 5.0)
             view.memory_available = int(info.report.get("memory_available_bytes", 0))
+            for listener in self.on_report:
+                listener(view.id, info.report)
             if info.report.get("pid") != info.agent_pid:
                 logger.warning("node {}: its agent was restarted by Ray", view.id[:12])
                 info.agent_pid = info.report.get("pid")

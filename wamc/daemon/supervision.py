@@ -27,7 +27,6 @@ from wamc.daemon.recycle import (
     restart_cause,
 )
 from wamc.daemon.registry import DESIRED_RUNNING, Client, Registry, client_log
-from wamc.daemon.resources import client_usage
 from wamc.states import ClientState
 from wamc.storage import clients as client_rows
 from wamc.storage.clients import ClientRow
@@ -356,7 +355,7 @@ class Supervisor:
                     or client.state != ClientState.CONNECTED
                 ):
                     continue
-                usage = client_usage(client.pid, client.browser_pid)
+                usage = client.usage()
                 uptime = time.monotonic() - client.started_mono if client.started_mono else None
                 reason = recycle_reason(
                     usage.get("memory_bytes"),
