@@ -217,5 +217,7 @@ async def test_a_restarted_daemon_adopts_the_workers_on_the_nodes(
         text = f"adopted-{secrets.token_hex(6)}"
         await sim_http.deliver("5511900001403", "5511955551403", text)
         await exactly_once(daemon, "ad", text)
+        code, body = await daemon.call("GET", "/api/clients/ad/logs?lines=200")  # via its agent
+        assert code == 200 and any("browser started" in line for line in body["lines"]), body
     finally:
         end_agents(daemon)

@@ -17,6 +17,7 @@ Everything given to the agent (node id, worker settings, protocol version) is pu
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 from typing import Any
@@ -27,6 +28,7 @@ from wamc.config import load_settings
 from wamc.daemon.backend import LocalProcessBackend, StopOutcome, WorkerHandle
 from wamc.daemon.inbox import new_secret
 from wamc.daemon.resources import client_usage
+from wamc.log import tail_lines
 from wamc.wire.curve import worker_keys
 
 AGENT_PROTOCOL = 1  # daemon ⇄ agent; both sides check it in the handshake
@@ -125,6 +127,11 @@ class HostAgent:
 
     async def end_browser(self, client_id: str, browser_pid: int | None) -> bool:
         return await self.local.end_browser(client_id, browser_pid)
+
+    async def logs(self, client_id: str, count: int) -> list[str]:
+        """The last lines of the client's log on this node (the API's logs endpoint)."""
+        path = self.local.settings.logs_dir / "clients" / f"{client_id}.log"
+        return await asyncio.to_thread(tail_lines, path, max(1, min(count, 10_000)))
 
     async def report(self) -> dict[str, Any]:
         """This node's memory and CPU, and each of its clients' (the dashboard, placement)."""

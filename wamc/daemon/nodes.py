@@ -29,6 +29,7 @@ class Clustered(Protocol):
     def pin(self, client_id: str, node_id: str) -> None: ...
     def node_of(self, client_id: str) -> str | None: ...
     async def set_drain(self, node_id: str, on: bool) -> None: ...
+    async def logs(self, client_id: str, count: int) -> list[str] | None: ...
 
 
 class Nodes:
@@ -47,6 +48,10 @@ class Nodes:
         if self.cluster is None:
             return {"backend": "local", "nodes": []}
         return {"backend": "ray", "nodes": self.cluster.describe()}
+
+    async def logs(self, client_id: str, count: int) -> list[str] | None:
+        """A remote client's log lines through its agent; None: read them here."""
+        return None if self.cluster is None else await self.cluster.logs(client_id, count)
 
     def node(self, node_id: str) -> dict[str, Any]:
         for row in self._need().describe():

@@ -230,6 +230,16 @@ class RayBackend:
         if not on:
             self._tell_capacity()
 
+    async def logs(self, client_id: str, count: int) -> list[str] | None:
+        """The client's log lines as its node's agent reads them; None: not on a live node."""
+        agent = self.cluster.agent(self.node_of(client_id) or "")
+        if agent is None:
+            return None
+        try:
+            return list(await call(agent.logs.remote(client_id, count)))
+        except Exception:
+            return None
+
     def describe(self) -> list[dict[str, Any]]:
         out = []
         for view in sorted(self.views.values(), key=lambda v: v.id):
