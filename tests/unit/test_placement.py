@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -88,3 +89,19 @@ def test_the_daemon_never_imports_ray_with_the_local_backend() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+async def test_the_agent_handshake_checks_the_protocol_both_ways(tmp_path: Path) -> None:
+    from wamc.daemon.agent import AGENT_PROTOCOL, HostAgent, ProtocolMismatch
+
+    env = {"WAMC_HOME": str(tmp_path), "WAMC_ZMQ_SERVER_KEY": "k" * 40}
+    agent = HostAgent("abc123", env, AGENT_PROTOCOL)
+    hello = await agent.hello(AGENT_PROTOCOL, env)
+    assert hello["protocol"] == AGENT_PROTOCOL and hello["node"] == "abc123"
+    assert hello["workers"] == {}
+    with pytest.raises(ProtocolMismatch):
+        await agent.hello(AGENT_PROTOCOL + 1, env)
+    assert await agent.wait("nobody", 12345) == -1  # not a worker of this agent
+    assert await agent.stop("nobody", 12345, 1.0, None, False) == "clean"
+    report = await agent.report()
+    assert report["memory_total_bytes"] > 0 and report["clients"] == {}
