@@ -23,7 +23,8 @@ from tests.support import Daemon, wait_for
 from tests.support.ray_cluster import LocalCluster, end_agents, local_cluster, ray_env
 
 pytestmark = pytest.mark.timeout(300)
-PHONES = {"fa": "5511900001501", "fb": "5511900001502"}
+PHONES = {"fa": "5511900001501", "fb": "5511900001502", "fz": "5511900001504"}
+CONTACT = "5511955551501"
 
 
 @pytest.fixture(scope="module")
@@ -56,42 +57,57 @@ async def test_a_lost_node_s_clients_come_back_on_the_others(
     await ready_nodes(daemon, 3)
     before = {c: await daemon.connect_scanned(sim_http, c, p) for c, p in PHONES.items()}
     lost = str(before["fa"]["node"])
-    assert before["fb"]["node"] != lost
-    old = [(before["fa"]["pid"], psutil.Process(before["fa"]["pid"]).create_time())]
-    if before["fa"]["browser_pid"]:
-        bpid = before["fa"]["browser_pid"]
-        old.append((bpid, psutil.Process(bpid).create_time()))
+    # fb joins fa on the node about to be lost; fz stays elsewhere.
+    code, body = await daemon.call("POST", "/api/clients/fb/move", json={"node": lost})
+    assert code == 202, body
+
+    async def joined() -> dict[str, Any] | None:
+        st = await daemon.status("fb")
+        return st if st["state"] == "connected" and st["node"] == lost else None
+
+    before["fb"] = await wait_for(joined, 120, 0.3, what="fb moved onto fa's node")
+    assert before["fz"]["node"] != lost
+    old = []
+    for client in ("fa", "fb"):
+        for pid in (before[client]["pid"], before[client]["browser_pid"]):
+            if pid:
+                old.append((pid, psutil.Process(pid).create_time()))
 
     began = time.monotonic()
     cluster.remove(lost)
-    during = f"outage-{secrets.token_hex(6)}"
-    await sim_http.deliver(PHONES["fa"], "5511955551501", during)
+    during = {c: f"outage-{c}-{secrets.token_hex(6)}" for c in ("fa", "fb")}
+    for client, text in during.items():
+        await sim_http.deliver(PHONES[client], CONTACT, text)
 
-    scanned = False
+    scanned: set[str] = set()
 
-    async def back() -> dict[str, Any] | None:
-        nonlocal scanned
-        st = await daemon.status("fa")
-        if st["node"] in (None, lost):
-            return None
-        if st["state"] == "qr" and not scanned:  # needs the profile store across hosts
-            code, body = await daemon.call("GET", "/api/clients/fa/qr?format=json")
-            if code == 200:
-                await sim_http.scan(body["qr"], PHONES["fa"])
-                scanned = True
-        return st if st["state"] == "connected" else None
+    async def back() -> bool:
+        for client in ("fa", "fb"):
+            st = await daemon.status(client)
+            if st["node"] in (None, lost):
+                return False
+            if st["state"] == "qr" and client not in scanned:  # needs the profile store
+                code, body = await daemon.call("GET", f"/api/clients/{client}/qr?format=json")
+                if code == 200:
+                    await sim_http.scan(body["qr"], PHONES[client])
+                    scanned.add(client)
+            if st["state"] != "connected":
+                return False
+        return True
 
-    status = await wait_for(back, 120, 0.3, what="fa connected on another node")
+    await wait_for(back, 120, 0.3, what="fa and fb connected on other nodes")
     took = time.monotonic() - began
     print(
-        f"failover: fa connected on another node {took:.1f}s after its node was lost "
-        f"(QR needed: {scanned})"
+        f"failover: 2 clients connected on other nodes {took:.1f}s after their node was lost "
+        f"(QR needed: {sorted(scanned) or 'none'})"
     )
-    assert status["node"] != lost and status["pid"] != before["fa"]["pid"]
-    await exactly_once(daemon, "fa", during)
+    for client, text in during.items():
+        st = await daemon.status(client)
+        assert st["node"] != lost and st["pid"] != before[client]["pid"]
+        await exactly_once(daemon, client, text)
     await wait_for(lambda: all(gone(p, t) for p, t in old), 60, 0.3, what="lost workers gone")
-    st_b = await daemon.status("fb")
-    assert st_b["state"] == "connected" and st_b["pid"] == before["fb"]["pid"]  # untouched
+    st_z = await daemon.status("fz")
+    assert st_z["state"] == "connected" and st_z["pid"] == before["fz"]["pid"]  # untouched
     code, body = await daemon.call("GET", "/api/nodes")
     lost_row = next(n for n in body["nodes"] if n["id"] == lost)
     assert lost_row["alive"] is False and lost_row["clients"] == [] and lost_row["free"] == 0
