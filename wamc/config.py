@@ -129,6 +129,11 @@ class Settings:
     profile_store: Path | None = None
     profile_snapshot_minutes: float = 0.0
     profile_keep: int = 3
+    # Where workers run (issue 14, docs/scale-out.md): "local" processes, or "ray": on the host
+    # agents of a Ray cluster (``ray_address`` is what ``ray.init(address=…)`` takes).
+    backend: str = "local"
+    ray_address: str = ""
+    ray_namespace: str = "wamc"
     # Test-only fault injection (wamc/daemon/faults.py): a named point where the daemon crashes.
     fault_crash: str = ""
 
@@ -318,8 +323,12 @@ _ENV = {
     "profile_store": "WAMC_PROFILE_STORE",
     "profile_snapshot_minutes": "WAMC_PROFILE_SNAPSHOT_MINUTES",
     "profile_keep": "WAMC_PROFILE_KEEP",
+    "backend": "WAMC_BACKEND",
+    "ray_address": "WAMC_RAY_ADDRESS",
+    "ray_namespace": "WAMC_RAY_NAMESPACE",
 }
 LOG_FORMATS = ("text", "json")
+BACKENDS = ("local", "ray")
 LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -359,6 +368,8 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
             values[key] = _convert(key, env[var])
     values["home"] = home
     _check_logs(values)
+    if str(values.get("backend", "local")) not in BACKENDS:
+        raise SettingsError(f"WAMC_BACKEND must be one of {', '.join(BACKENDS)}")
     if not (1 <= int(values.get("port", 4000)) <= 65535):  # type: ignore[call-overload]  # _convert made it an int
         raise SettingsError("WAMC_PORT must be between 1 and 65535")
     return Settings(**values)  # type: ignore[arg-type]  # each value converted to its field type

@@ -55,6 +55,11 @@ CODES: tuple[str, ...] = (
     # per-client settings (issue 11): the outbound proxy
     "invalid_proxy",
     "proxy_auth_unsupported",
+    # scale-out (issue 14): nodes of the Ray backend
+    "node_not_found",
+    "node_unavailable",
+    "no_capacity",
+    "not_clustered",
 )
 _KNOWN = frozenset(CODES)
 

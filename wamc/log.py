@@ -12,6 +12,7 @@ import sys
 import traceback
 from collections.abc import Callable
 from datetime import UTC
+from pathlib import Path
 from typing import Any
 
 from loguru import logger
@@ -115,3 +116,29 @@ def setup_worker_logging(settings: Settings, client_id: str, level: str | None =
         backtrace=False,
         diagnose=False,
     )
+
+
+LOG_READ_MAX_BYTES = 4 * 1024 * 1024
+
+
+def tail_lines(path: Path, count: int, max_bytes: int = LOG_READ_MAX_BYTES) -> list[str]:
+    """The last ``count`` lines of a text file, reading backwards in blocks (bounded)."""
+    try:
+        fh = path.open("rb")
+    except FileNotFoundError:
+        return []
+    with fh:
+        fh.seek(0, 2)
+        end = fh.tell()
+        pos = end
+        data = b""
+        block = 64 * 1024
+        while pos > 0 and data.count(b"\n") <= count and end - pos < max_bytes:
+            step = min(block, pos)
+            pos -= step
+            fh.seek(pos)
+            data = fh.read(step) + data
+    lines = data.decode("utf-8", errors="replace").splitlines()
+    if pos > 0 and lines:
+        lines = lines[1:]  # the first one is probably cut
+    return lines[-count:]

@@ -20,8 +20,8 @@ from wamc.api import WEBHOOKS, begin_shutdown, create_app
 from wamc.api.addresses import parse_networks
 from wamc.api.handlers import system
 from wamc.config import Settings
-from wamc.daemon import faults, server_key
-from wamc.daemon.backend import LocalProcessBackend
+from wamc.daemon import checks, faults, server_key
+from wamc.daemon.backend import Backend, LocalProcessBackend
 from wamc.daemon.link import Transport
 from wamc.daemon.manager import ClientManager
 from wamc.daemon.profiles import FolderStore
@@ -114,6 +114,30 @@ class Services:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
+async def make_backend(settings: Settings, store: Database, server_key: bytes | None) -> Backend:
+    """Local processes, or (WAMC_BACKEND=ray) host agents on a Ray cluster; Ray is imported
+    only then."""
+    if settings.backend != "ray":
+        return LocalProcessBackend(settings, server_key)
+    if server_key is None:
+        raise DaemonError(
+            "WAMC_BACKEND=ray needs a TCP worker link: set WAMC_ZMQ_ENDPOINT=tcp://0.0.0.0:PORT "
+            "(and WAMC_ZMQ_ADVERTISE to what the nodes dial)"
+        )
+    from wamc.daemon.ray_backend import RayBackend
+    from wamc.daemon.ray_cluster import RayCluster, RayUnavailable
+
+    cluster = RayCluster(settings, server_key)
+    try:
+        await cluster.connect()
+    except RayUnavailable as exc:
+        raise DaemonError(str(exc)) from None
+    backend = RayBackend(settings, cluster, store)
+    await backend.load()
+    await cluster.refresh()
+    return backend
+
+
 async def build(settings: Settings, api_key: str) -> Services:
     store = Database(settings.db_path)
     await store.open()
@@ -122,7 +146,11 @@ async def build(settings: Settings, api_key: str) -> Services:
     webhooks = WebhookService(store, bus, settings.webhook_allow_private == 1)
     keys = server_key.load_or_create(settings.state_dir) if is_remote(settings.endpoint()) else None
     link = Transport(settings.endpoint(), keys)
-    backend = LocalProcessBackend(settings, keys[0] if keys else None)
+    try:
+        backend = await make_backend(settings, store, keys[0] if keys else None)
+    except BaseException:
+        await store.close()  # its thread would keep the process from exiting
+        raise
     manager = ClientManager.build(settings, store, bus, backend, link)
     app = create_app(settings, manager, bus, store, api_key, utc_now_iso())
     stop = asyncio.Event()
@@ -170,10 +198,13 @@ async def start(svc: Services) -> None:
     )
     await svc.bus.publish(None, E.DAEMON_STARTED, {"version": __version__, "pid": os.getpid()})
     await manager.supervisor.restore()
-    svc.tasks.append(asyncio.create_task(manager.supervisor.watchdog(), name="watchdog"))
-    svc.tasks.append(asyncio.create_task(manager.supervisor.recycler(), name="recycler"))
+    svc.tasks.append(asyncio.create_task(checks.watchdog(manager.supervisor), name="watchdog"))
+    svc.tasks.append(asyncio.create_task(checks.recycler(manager.supervisor), name="recycler"))
     svc.tasks.append(asyncio.create_task(manager.exports.run(), name="exports"))
     svc.tasks.append(asyncio.create_task(manager.analytics.loop(manager.clients), name="analytics"))
+    monitor = getattr(getattr(manager.supervisor.backend, "cluster", None), "monitor", None)
+    if monitor is not None:  # Ray backend: nodes found, lost and reported
+        svc.tasks.append(asyncio.create_task(monitor(), name="ray-nodes"))
 
 
 async def shutdown(svc: Services) -> None:

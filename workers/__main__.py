@@ -17,7 +17,7 @@ from wamc.config import load_settings
 from wamc.log import setup_worker_logging
 from wamc.wire.launch import LaunchOptions, decode_launch
 from wamc.wire.process import EXIT_ROOT_REFUSED, ROOT_REFUSED, UMASK, is_root
-from workers import stdio
+from workers import fence, stdio
 
 # The first character a letter or digit: an id is never mistaken for an option.
 CLIENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
@@ -67,6 +67,7 @@ def read_secret() -> tuple[str, LaunchOptions]:
         stdin = sys.stdin.buffer  # bytes, one buffer for both lines
         secret = stdin.readline(4096).decode(errors="replace").strip()
         launch = stdin.readline(1 << 16)
+    fence.keep_stdin()  # a host agent's pipe (Ray backend): its close stops this worker
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)

@@ -110,6 +110,7 @@ class DaemonLink:
             browser_pid=browser_pid,
             state=state,
             secret=self.secret,
+            epoch=spawn_epoch(),
         )
         self.send(F.encode(hello))
 
@@ -216,3 +217,9 @@ def dropped(dn: int, name: str, reason: str, size: int) -> bytes:
 
 def error_reply(req_id: str, code: str, message: str) -> F.Reply:
     return F.Reply(id=req_id, ok=False, error=F.RemoteErrorInfo(code=code, message=message[:4096]))
+
+
+def spawn_epoch() -> int | None:
+    """The placement epoch a host agent started this worker for (``WAMC_EPOCH``), else None."""
+    raw = os.environ.get("WAMC_EPOCH", "")
+    return int(raw) if raw.isdigit() else None

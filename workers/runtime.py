@@ -17,7 +17,7 @@ from wamc.states import ClientState
 from wamc.wire import events as W
 from wamc.wire import frames as F
 from wamc.wire.launch import LaunchOptions
-from workers import commands
+from workers import commands, fence
 from workers.browser import Browser, BrowserError
 from workers.commands import first_line
 from workers.link import DaemonLink
@@ -79,6 +79,7 @@ class Worker:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
+        fence.watch(self.fenced)
         self.link.connect()
         receiver = self.spawn(self.link.receive_loop())
         beat = self.spawn(self.link.heartbeat_loop())
@@ -121,6 +122,11 @@ class Worker:
             sender.cancel()
             self.link.close()
         return code
+
+    def fenced(self) -> None:
+        """The host agent that started this worker is gone: stop (its client runs elsewhere)."""
+        self.log.warning("host agent gone (its pipe closed): stopping the worker")
+        self.stopping.set()
 
     async def start_browser(self) -> None:
         """Launch; if Chromium cannot open an existing profile, move it aside and retry once."""

@@ -21,9 +21,9 @@ from wamc import validation as V
 from wamc.api import extras_models as XM
 from wamc.api import group_models as GM
 from wamc.api import message_models as MM
+from wamc.api import node_models, stats_models
 from wamc.api import portal_models as P
 from wamc.api import settings_models as SM
-from wamc.api import stats_models
 from wamc.api.media_models import MODELS as MEDIA_MODELS
 from wamc.api.media_models import SendMedia
 from wamc.api.problems import HTTP, PROBLEM_JSON, PROBLEM_TYPE
@@ -74,6 +74,7 @@ def _models() -> list[type[BaseModel]]:
         P.PortalInvite,
         P.WhoAmI,
         *stats_models.MODELS,
+        *node_models.MODELS,
     ]
 
 
@@ -88,6 +89,7 @@ def _schemas() -> dict[str, Any]:
         SendMedia,
         *SM.REQUESTS,
         P.PortalInviteCreate,
+        *node_models.REQUESTS,
     )
     modes: list[tuple[type[BaseModel], JsonSchemaMode]] = [
         (m, "validation" if m in requests else "serialization") for m in models

@@ -60,6 +60,10 @@ HTTP: dict[str, tuple[int, str]] = {
     # per-client settings (issue 11): the outbound proxy
     "invalid_proxy": (400, "Invalid proxy URL"),
     "proxy_auth_unsupported": (422, "This kind of proxy cannot take credentials"),
+    "node_not_found": (404, "Unknown node"),
+    "node_unavailable": (409, "Node lost or draining"),
+    "no_capacity": (409, "No free slot on that node"),
+    "not_clustered": (409, "Not a cluster (WAMC_BACKEND is not ray)"),
 }
 
 

@@ -16,7 +16,6 @@ from prometheus_client.registry import Collector
 from wamc import __version__
 from wamc.api.metrics import Metrics
 from wamc.daemon import ClientManager
-from wamc.daemon.resources import client_usage
 from wamc.events import EventBus
 from wamc.security import SendPacer
 from wamc.states import ClientState
@@ -94,7 +93,7 @@ class DaemonCollector(Collector):
             sends.add_metric([c.id], self.pacer.depth(c.id))
             if c.handle is None:
                 continue
-            usage = client_usage(c.pid, c.browser_pid)  # cached: never blocks on /proc
+            usage = c.usage()  # cached (or an agent's report): never blocks on /proc
             if usage["memory_bytes"] is not None:
                 memory.add_metric([c.id], usage["memory_bytes"])
             if usage["cpu_percent"] is not None:

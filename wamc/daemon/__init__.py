@@ -4,6 +4,8 @@ registry (records, the state table) · supervision (loop, start slots, watchdog,
 backend (local processes; proofs in proofs.py) · link (ZeroMQ ROUTER) · inbox (hello, delivery
 numbers, acks, dead events) · ingest (event → store + bus in one transaction) · control (what the
 API calls) · manager (the parts wired together, the API's face). Composed by wamc/serve.py.
+Scale-out (WAMC_BACKEND=ray, docs/scale-out.md): placement (pure) · nodes (move, drain) ·
+agent (a node's host agent) · ray_cluster and ray_backend (the only modules importing Ray).
 
 Names are re-exported lazily, so importing one part does not load the rest.
 """

@@ -15,9 +15,10 @@ import subprocess
 import sys
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import psutil
 from loguru import logger
@@ -40,6 +41,13 @@ class WorkerHandle:
     started: float  # the process's create time: a pid alone can be reused
     proc: subprocess.Popen[bytes] | None = None  # None when adopted from a previous daemon
     spawned: float = field(default_factory=time.monotonic)
+    # Ray backend: the node it runs on and its placement's epoch (checked in its hello); and,
+    # as its secret was made on that node (never sent over Ray), what the daemon keeps of it.
+    node: str | None = None
+    epoch: int | None = None
+    secret_hash: str | None = None
+    curve_public: str | None = None
+    usage: dict[str, Any] | None = None  # memory and CPU as its node's agent last reported
 
     def state(self) -> dict[str, float | int]:
         """What to persist so a later daemon can adopt this worker."""
@@ -53,7 +61,31 @@ TERM_GRACE = 3.0  # seconds a worker gets after the escalating SIGTERM before th
 ORPHAN_GRACE = 5.0  # seconds a browser whose worker is gone gets to exit by itself
 
 
+class NoCapacity(Exception):
+    """No node has a free slot: the client waits, stopped with ``last_error: no_capacity``."""
+
+
+class ProfileHooks(Protocol):
+    """The profile store's seam (issue 14, item 4), called on the host the worker runs on:
+    before a worker starts (restore a missing profile) and after a clean stop (snapshot)."""
+
+    async def before_start(self, client_id: str) -> None: ...
+    async def after_clean_stop(self, client_id: str) -> None: ...
+
+
+class NoProfiles:
+    """No profile store: profiles stay where they are."""
+
+    async def before_start(self, client_id: str) -> None:
+        return None
+
+    async def after_clean_stop(self, client_id: str) -> None:
+        return None
+
+
 class Backend(Protocol):
+    capacity_listeners: list[Callable[[], None]]  # told when a slot may have freed
+
     async def start(
         self, client_id: str, secret: str, launch: LaunchOptions | None = None
     ) -> WorkerHandle: ...
@@ -80,6 +112,9 @@ class LocalProcessBackend:
         """``server_key``: the daemon's public Curve key, given to workers of a TCP link."""
         self.settings = settings
         self.server_key = server_key
+        self.profiles: ProfileHooks = NoProfiles()
+        # Called when a slot may have freed (placement backends): waiting clients retry.
+        self.capacity_listeners: list[Callable[[], None]] = []
 
     def env(self) -> dict[str, str]:
         s = self.settings
@@ -102,6 +137,8 @@ class LocalProcessBackend:
         if browser:
             env["WAMC_BROWSER_PATH"] = browser
         env.pop("WAMC_API_KEY", None)  # a worker never needs the admin key
+        for name in [n for n in env if n.startswith("RAY_")]:  # e.g. a host agent's Ray token
+            env.pop(name)
         env.pop("WAMC_ZMQ_SERVER_KEY", None)
         if self.server_key is not None:
             env["WAMC_ZMQ_SERVER_KEY"] = self.server_key.decode()  # public: not a secret
@@ -113,6 +150,23 @@ class LocalProcessBackend:
         """Spawn a worker; ``secret`` and then ``launch`` (it may hold a proxy password) reach it
         through a pipe on its stdin: never on a command line or in an environment
         (``/proc/<pid>/environ`` keeps what a process started with)."""
+        await self.profiles.before_start(client_id)
+        return self.spawn(client_id, secret, launch)
+
+    def spawn(
+        self,
+        client_id: str,
+        secret: str,
+        launch: LaunchOptions | None = None,
+        extra_env: dict[str, str] | None = None,
+        fence: bool = False,
+    ) -> WorkerHandle:
+        """The process itself. ``fence``: stdin stays open (a host agent holds it) and the worker
+        stops when it closes (workers/fence.py); otherwise it is closed after the secret."""
+        env = self.env()
+        env.update(extra_env or {})
+        if fence:
+            env["WAMC_FENCE"] = "1"
         stderr_path = self.settings.logs_dir / "clients" / f"{client_id}.stderr"
         stderr_path.parent.mkdir(parents=True, exist_ok=True)
         with open(stderr_path, "ab") as err:
@@ -123,15 +177,22 @@ class LocalProcessBackend:
                 stdout=err,
                 stderr=err,
                 start_new_session=True,
-                env=self.env(),
+                env=env,
                 cwd=str(project_root()),
             )
         assert proc.stdin is not None
-        with contextlib.suppress(OSError), proc.stdin:
+        try:
             # Far below a pipe's buffer (64 KiB): never blocks.
             proc.stdin.write(
                 secret.encode() + b"\n" + encode_launch(launch or LaunchOptions()) + b"\n"
             )
+            proc.stdin.flush()
+        except OSError:
+            pass
+        finally:
+            if not fence:
+                with contextlib.suppress(OSError):
+                    proc.stdin.close()
         started = create_time(proc.pid) or time.time()
         return WorkerHandle(client_id=client_id, pid=proc.pid, started=started, proc=proc)
 
@@ -195,6 +256,8 @@ class LocalProcessBackend:
                     await self._exited(handle, 5)
         if await self.end_browser(handle.client_id, browser_pid) and outcome != "kill":
             outcome = "kill"
+        if outcome == "clean":
+            await self.profiles.after_clean_stop(handle.client_id)
         return outcome
 
     async def _exited(self, handle: WorkerHandle, timeout: float) -> bool:

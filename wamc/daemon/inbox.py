@@ -111,8 +111,27 @@ class Inbox:
                 return client.id
         return None
 
+    def _stale(self, client: Client, route: str, hello: F.Hello) -> bool:
+        """A hello of an older placement's worker: refused and told to stop (two browsers must
+        never run one session)."""
+        expected = client.handle.epoch if client.handle is not None else None
+        if not stale_epoch(expected, hello.epoch):
+            return False
+        client.bad_frames += 1
+        if self.limited(("epoch", route)):
+            client_log(client).warning(
+                "hello of a stale placement (epoch {}, current {}): refused, told to stop",
+                hello.epoch,
+                expected,
+            )
+            self.link.send(route, STOP_REQUEST)
+        return True
+
     def _is_browser(self, client: Client, pid: int) -> bool:
-        """A browser pid a worker reports is believed only once proven (profile, parentage)."""
+        """A browser pid a worker reports is believed only once proven (profile, parentage).
+        A worker on a Ray node: proven there, by its agent, before any signal reaches it."""
+        if client.handle is not None and client.handle.node is not None:
+            return True
         return is_client_browser(pid, self.settings.client_dir(client.id) / "profile", client.pid)
 
     def limited(self, key: tuple[str, str], interval: float = 1.0) -> bool:
@@ -126,6 +145,8 @@ class Inbox:
         return True
 
     async def _on_hello(self, client: Client, route: str, hello: F.Hello) -> None:
+        if self._stale(client, route, hello):
+            return
         if (
             client.handle is None
             or hello.pid != client.handle.pid
@@ -157,6 +178,11 @@ class Inbox:
         )
         newest = await message_rows.newest_per_chat(self.store, client.id)
         self.link.send_to(client, F.Welcome(acked=client.delivered, newest=newest))
+
+
+def stale_epoch(expected: int | None, said: int | None) -> bool:
+    """A worker of an older placement (Ray backend): its epoch is not the current one."""
+    return expected is not None and said != expected
 
 
 def new_secret() -> tuple[str, str]:

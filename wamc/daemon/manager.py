@@ -12,6 +12,7 @@ from wamc.daemon.inbox import Inbox
 from wamc.daemon.ingest import Ingest
 from wamc.daemon.link import Transport
 from wamc.daemon.media import MediaFiles
+from wamc.daemon.nodes import Nodes
 from wamc.daemon.registry import Client, Registry
 from wamc.daemon.retention import RetentionService
 from wamc.daemon.supervision import Supervisor
@@ -43,6 +44,7 @@ class ClientManager:
         self.retention = RetentionService(registry)  # issue 11: retention and exports
         self.exports = ExportSchedule(registry)
         self.analytics = registry.analytics
+        self.nodes = Nodes(registry, control, supervisor.backend)  # issue 14: Ray nodes
 
     @classmethod
     def build(

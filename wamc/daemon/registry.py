@@ -75,6 +75,14 @@ class Client:
     def pid(self) -> int | None:
         return self.handle.pid if self.handle else None
 
+    def usage(self) -> dict[str, Any]:
+        """Memory and CPU of its tree: read here, or (a worker on another node) as its agent
+        last reported them; never a local pid's figures for a remote process."""
+        if self.handle is not None and self.handle.node is not None:
+            got = self.handle.usage or {}
+            return {"memory_bytes": got.get("memory_bytes"), "cpu_percent": got.get("cpu_percent")}
+        return client_usage(self.pid, self.browser_pid)
+
     def note_page_crashes(self, reported: int) -> None:
         """A heartbeat's count (since that worker started): add what is new."""
         if reported > self.page_crashes_reported:
@@ -100,9 +108,10 @@ class Client:
             "bad_frames": self.bad_frames,
             "dead_events": self.dead_events,
             "stop_outcome": self.stop_outcome,
+            "node": self.handle.node if self.handle else None,
             "retention": self.retention.model_dump() if self.retention else None,
             "profile": self.profile,
-            **client_usage(self.pid, self.browser_pid),  # memory and CPU of the whole tree
+            **self.usage(),  # memory and CPU of the whole tree
         }
 
 

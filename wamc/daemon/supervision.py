@@ -16,27 +16,25 @@ from typing import Any
 from loguru import logger
 
 from wamc.config import Settings
-from wamc.daemon.backend import Backend, WorkerHandle
+from wamc.daemon.backend import Backend, NoCapacity, WorkerHandle
 from wamc.daemon.inbox import STOP_REQUEST, new_secret
 from wamc.daemon.launch import launch_options
 from wamc.daemon.link import Transport
 from wamc.daemon.profiles.backup import ProfileBackup
 from wamc.daemon.recycle import (
-    HEARTBEAT_LOST,
     RECYCLE,
     RESTART_REQUESTED,
-    recycle_reason,
     restart_cause,
 )
 from wamc.daemon.registry import DESIRED_RUNNING, Client, Registry, client_log
-from wamc.daemon.resources import client_usage
 from wamc.errors import Refused
 from wamc.states import ClientState
 from wamc.storage import clients as client_rows
 from wamc.storage.clients import ClientRow
-from wamc.wire import frames as F
 from wamc.wire.curve import worker_keys
 from wamc.wire.process import EXIT_ROOT_REFUSED, ROOT_REFUSED
+
+NO_CAPACITY = "no_capacity"  # last_error of a client no node has a slot for
 
 # Told of every exit of a worker meant to keep running: (client, cause of recycle.RESTART_CAUSES).
 ExitListener = Callable[[Client, str], None]
@@ -53,6 +51,10 @@ class Supervisor:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.exit_listeners: list[ExitListener] = []
         self.profiles = ProfileBackup(self.settings)  # issue 14: snapshots and restores
+        self.waiting: set[Client] = set()  # stopped with no_capacity until a slot frees
+        # A placing backend says when a slot may have freed (a backend without the list, e.g.
+        # a test's, places nothing).
+        getattr(backend, "capacity_listeners", []).append(self._capacity_freed)
 
     # --- start of the daemon ---------------------------------------------------------------------
     async def load(self) -> None:
@@ -151,12 +153,20 @@ class Supervisor:
         try:
             launch = await launch_options(self.registry.store, client.id)
             handle = await self.backend.start(client.id, secret, launch)
+        except NoCapacity:
+            self.start_slots.release()
+            await self._wait_for_capacity(client)
+            return None
         except (OSError, Refused) as exc:
             self.start_slots.release()
             client.last_error = f"cannot start worker: {exc}"
             client_log(client).error(client.last_error)
             client.backoff.record_failure()
             return None
+        if handle.secret_hash and handle.curve_public:  # made on the worker's own node
+            client.secret_hash, client.curve_public = handle.secret_hash, handle.curve_public
+        if client.last_error == NO_CAPACITY:
+            client.last_error = None
         self._background(self._release_slot_when_settled(client))
         client.handle = handle
         client.boot = None
@@ -177,6 +187,22 @@ class Supervisor:
         )
         client_log(client).info("worker started (pid {})", handle.pid)
         return handle
+
+    async def _wait_for_capacity(self, client: Client) -> None:
+        """No node has a free slot: stopped, desired state kept, placed when one frees."""
+        if client.last_error != NO_CAPACITY:
+            client_log(client).warning("no free slot on any node: waiting for one")
+        client.last_error = NO_CAPACITY
+        await self.registry.set_state(client, ClientState.STOPPED, NO_CAPACITY)
+        self.waiting.add(client)
+        try:
+            await client.wake.wait()
+        finally:
+            self.waiting.discard(client)
+
+    def _capacity_freed(self) -> None:
+        for client in list(self.waiting):
+            client.wake.set()
 
     def _background(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """A task kept referenced until done (the loop holds only weak references)."""
@@ -328,49 +354,3 @@ class Supervisor:
             if client.task is not None:
                 client.task.cancel()
         await asyncio.gather(*(c.task for c in clients if c.task), return_exceptions=True)
-
-    # --- background checks -----------------------------------------------------------------------
-    async def recycler(self) -> None:
-        """Restart browsers past the memory ceiling or the recycle age, at a quiet moment."""
-        s = self.settings
-        while True:
-            await asyncio.sleep(s.recycle_check_interval)
-            for client in list(self.registry.clients.values()):
-                if (
-                    client.handle is None
-                    or client.kill_reason
-                    or client.state != ClientState.CONNECTED
-                ):
-                    continue
-                usage = client_usage(client.pid, client.browser_pid)
-                uptime = time.monotonic() - client.started_mono if client.started_mono else None
-                reason = recycle_reason(
-                    usage.get("memory_bytes"),
-                    s.memory_limit_mb,
-                    uptime,
-                    s.recycle_hours,
-                    client.inflight,
-                ) or self.profiles.snapshot_due(client)
-                if reason:
-                    client_log(client).warning("recycling the browser ({}), session kept", reason)
-                    client.kill_reason = RECYCLE + reason
-                    client.wake.set()
-
-    async def watchdog(self) -> None:
-        """Heartbeats to every worker; a worker silent past the timeout is killed and restarted."""
-        interval = self.settings.heartbeat_interval
-        frame = F.Heartbeat()
-        while True:
-            await asyncio.sleep(interval)
-            now = time.monotonic()
-            for client in list(self.registry.clients.values()):
-                if client.handle is None:
-                    continue
-                self.link.send_to(client, frame)
-                if (
-                    now - client.last_seen > self.settings.heartbeat_timeout
-                    and client.kill_reason is None
-                ):
-                    client.kill_reason = f"{HEARTBEAT_LOST}{now - client.last_seen:.0f}s"
-                    client_log(client).warning("worker unresponsive: killing it")
-                    self.backend.kill(client.handle, client.browser_pid)

@@ -224,7 +224,21 @@ CREATE TABLE IF NOT EXISTS meta (
 );
 """
 
-SCHEMA = CORE + SECURITY + WEBHOOKS + MEDIA + RETENTION + STATS
+# Ray backend (issue 14): where each client was last placed with its epoch (sticky placement,
+# stale workers fenced), and the nodes an operator drained (kept across restarts).
+PLACEMENT = """
+CREATE TABLE IF NOT EXISTS placements (
+    client TEXT PRIMARY KEY,
+    node TEXT NOT NULL,
+    epoch INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS node_drains (
+    node TEXT PRIMARY KEY,
+    since TEXT NOT NULL
+);
+"""
+
+SCHEMA = CORE + SECURITY + WEBHOOKS + MEDIA + RETENTION + STATS + PLACEMENT
 
 # (table, column, type) added after the first release: created on open when missing.
 ADDED_COLUMNS = (

@@ -120,6 +120,9 @@ class ClientStatus(_Out):
     restarts: int = 0
     uptime_seconds: float | None = None
     created_at: str = Field(examples=["2026-01-01T12:00:00.000Z"])
+    node: str | None = Field(
+        default=None, description="the Ray node its worker runs on (WAMC_BACKEND=ray); else null"
+    )
     stop_outcome: Literal["clean", "term", "kill"] | None = Field(
         default=None,
         description="how the last stop ended: clean (the worker closed its browser itself), "

@@ -3,9 +3,11 @@
 Each frame is one msgpack map with ``v`` (protocol version) and ``t`` (kind)::
 
   worker -> daemon
-    hello   {client, boot, pid, browser_pid, state, secret}  first frame after (re)connect;
-            ``boot`` is unique per worker process (delivery numbers restart with it); ``secret``
-            is the one the daemon gave this worker at spawn (never on a command line)
+    hello   {client, boot, pid, browser_pid, state, secret, epoch}  first frame after
+            (re)connect; ``boot`` is unique per worker process (delivery numbers restart with
+            it); ``secret`` is the one the daemon gave this worker at spawn (never on a command
+            line); ``epoch`` the placement it was started for (Ray backend; a stale one is
+            refused and stopped)
     hb      {state, browser_pid}                                heartbeat
     event   {dn, name, data}   delivery-numbered; kept by the worker until acknowledged
     reply   {id, ok, result | error{code, message}}
@@ -42,6 +44,7 @@ Token = Annotated[str, msgspec.Meta(max_length=128)]
 Pid = Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]
 DeliveryNumber = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+Epoch = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
 
 
 class WireError(ValueError):
@@ -60,6 +63,7 @@ class Hello(Frame, tag="hello", frozen=True):
     state: Name
     browser_pid: Pid | None = None
     secret: Token = ""
+    epoch: Epoch | None = None  # the placement's epoch (Ray backend); None: the local backend
 
 
 class Heartbeat(Frame, tag="hb", frozen=True):

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from wamc.api.keys import API_KEY, MANAGER, SETTINGS, STORE
 from wamc.errors import Refused
+from wamc.log import tail_lines  # also read by a Ray node's agent (wamc/daemon/agent.py)
 from wamc.storage import messages as message_rows
 from wamc.validation import bounded_int, client_id
 
@@ -44,7 +45,6 @@ SECURITY_HEADERS = {
 LOG_LINES_DEFAULT = 100
 LOG_LINES_MAX = 1000
 LOG_LINE_MAX_CHARS = 2000
-LOG_READ_MAX_BYTES = 4 * 1024 * 1024
 RECENT_DEFAULT = 50
 RECENT_MAX = 200
 
@@ -91,35 +91,14 @@ def redact(line: str, secrets: list[str]) -> str:
     return line
 
 
-def tail_lines(path: Path, count: int, max_bytes: int = LOG_READ_MAX_BYTES) -> list[str]:
-    """The last ``count`` lines of a text file, reading backwards in blocks (bounded)."""
-    try:
-        fh = path.open("rb")
-    except FileNotFoundError:
-        return []
-    with fh:
-        fh.seek(0, 2)
-        end = fh.tell()
-        pos = end
-        data = b""
-        block = 64 * 1024
-        while pos > 0 and data.count(b"\n") <= count and end - pos < max_bytes:
-            step = min(block, pos)
-            pos -= step
-            fh.seek(pos)
-            data = fh.read(step) + data
-    lines = data.decode("utf-8", errors="replace").splitlines()
-    if pos > 0 and lines:
-        lines = lines[1:]  # the first one is probably cut
-    return lines[-count:]
-
-
 async def client_logs(request: web.Request) -> web.Response:
     manager = request.app[MANAGER]
     client = manager.get(client_id(request.match_info["id"]))
     count = bounded_int(request.query.get("lines"), "lines", LOG_LINES_DEFAULT, 1, LOG_LINES_MAX)
-    path = request.app[SETTINGS].logs_dir / "clients" / f"{client.id}.log"
-    raw = await asyncio.to_thread(tail_lines, path, count)
+    raw = await manager.nodes.logs(client.id, count)  # a worker on a Ray node: from its agent
+    if raw is None:
+        path = request.app[SETTINGS].logs_dir / "clients" / f"{client.id}.log"
+        raw = await asyncio.to_thread(tail_lines, path, count)
     secrets = [request.app[API_KEY]]
     lines = [redact(line[:LOG_LINE_MAX_CHARS], secrets) for line in raw]
     return web.json_response({"client": client.id, "lines": lines})

@@ -26,6 +26,7 @@ from wamc.api.routes.core import (
 )
 from wamc.api.routes.extras import MESSAGE_EXTRAS
 from wamc.api.routes.messaging import MEDIA, MESSAGE_ACTIONS
+from wamc.api.routes.nodes import NODES
 from wamc.api.routes.people import CONTACT_ROUTES, GROUP_ROUTES
 from wamc.api.spec import Route
 
@@ -47,4 +48,5 @@ ROUTES: tuple[Route, ...] = (
     *MESSAGE_EXTRAS,
     *CONTACT_ROUTES,
     *GROUP_ROUTES,
+    *NODES,
 )
