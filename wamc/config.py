@@ -39,6 +39,9 @@ class Settings:
     # ZeroMQ endpoint the daemon binds and workers connect to; derived from home when empty.
     # A tcp:// endpoint is encrypted (CurveZMQ); workers dial ``zmq_advertise`` when set.
     zmq_endpoint: str = ""
+    # The gateway's address as its users reach it (links it hands out: portal invites); empty:
+    # http://<host>:<port> of this daemon (a wildcard host read as 127.0.0.1).
+    public_url: str = ""
     zmq_advertise: str = ""
     # Given to workers by the daemon on a TCP link: the public half of its Curve key (Z85).
     zmq_server_key: str = ""
@@ -169,6 +172,13 @@ class Settings:
             path = str(private_runtime_dir(self.state_dir) / "workers.sock")
         return f"ipc://{path}"
 
+    def base_url(self) -> str:
+        """Where users reach the gateway (``public_url``, else this daemon's host and port)."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
+
     def advertised_endpoint(self) -> str:
         """What workers dial: ``zmq_advertise``, else the bound endpoint (a wildcard host read as
         this host)."""
@@ -262,6 +272,7 @@ _ENV = {
     "wajs_path": "WAMC_WAJS_PATH",
     "browser_path": "WAMC_BROWSER_PATH",
     "zmq_endpoint": "WAMC_ZMQ_ENDPOINT",
+    "public_url": "WAMC_PUBLIC_URL",
     "zmq_advertise": "WAMC_ZMQ_ADVERTISE",
     "zmq_server_key": "WAMC_ZMQ_SERVER_KEY",
     "heartbeat_interval": "WAMC_HEARTBEAT_INTERVAL",

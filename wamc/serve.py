@@ -8,6 +8,7 @@ import contextlib
 import fcntl
 import io
 import os
+import re
 import signal
 from dataclasses import dataclass, field
 
@@ -64,6 +65,13 @@ def check_settings(settings: Settings, key: str) -> None:
             FolderStore(settings.profile_store)
         except OSError as exc:
             raise DaemonError(f"WAMC_PROFILE_STORE ({settings.profile_store}): {exc}") from None
+    if settings.public_url and not re.fullmatch(
+        r"https?://[^\s/?#]+(/[^\s?#]*)?", settings.public_url
+    ):
+        raise DaemonError(
+            f"WAMC_PUBLIC_URL must be an http(s) base URL like https://wa.example.com, not "
+            f"{settings.public_url[:80]!r}"
+        )
     token = settings.metrics_token
     if token and len(token) < MIN_METRICS_TOKEN_LENGTH:
         raise DaemonError(

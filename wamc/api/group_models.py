@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from wamc.errors import Refused
-from wamc.validation import contact_id
+from wamc.validation import contact_id, one_line
 
 MAX_PARTICIPANTS = 256  # per list of one request; WhatsApp groups hold about 1024
 SUBJECT_MAX = 100  # WhatsApp's limit on a group's name
@@ -54,7 +54,7 @@ class GroupCreate(BaseModel):
     def _name(cls, v: str) -> str:
         if not v.strip():
             raise ValueError("name is empty")
-        return v.strip()
+        return one_line(v.strip())
 
     @field_validator("participants")
     @classmethod

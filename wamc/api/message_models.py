@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from wamc.validation import MAX_TEXT_BYTES, MESSAGE_ID, SendResult
+from wamc.validation import MAX_TEXT_BYTES, MESSAGE_ID, SendResult, one_line
 
 REPLY_TO = Field(default=None, pattern=MESSAGE_ID.pattern, description="id of the message to quote")
 
@@ -59,6 +59,11 @@ class ContactRef(_In):
         min_length=1, max_length=128, examples=["+55 11 97777-0001"], description="phone or id"
     )
     name: str | None = Field(default=None, max_length=256, examples=["Ana"])
+
+    @field_validator("name")
+    @classmethod
+    def _one_line(cls, v: str | None) -> str | None:
+        return one_line(v) if v is not None else None
 
 
 class SendContact(_In):

@@ -87,7 +87,7 @@ async def _answer(request: web.Request, handler: Any) -> web.StreamResponse:
         return problem(
             Refused("method_not_allowed", f"{request.method} is not allowed on {request.path}")
         )
-    except web.HTTPException:
+    except (web.HTTPException, ConnectionResetError):  # the latter: the caller is gone
         raise
     except Exception:
         logger.exception("unhandled error on {} {}", request.method, request.path)
@@ -180,6 +180,10 @@ async def _guarded(request: web.Request, handler: Any, entry: Route | None) -> w
         raise
     except web.HTTPException as exc:
         status, result = exc.status, exc.reason.lower().replace(" ", "_")
+        raise
+    except ConnectionResetError:  # the caller went away (e.g. an upload aborted): not ours
+        status, result = 499, "caller_gone"
+        logger.info("{} {}: the caller went away", request.method, request.path)
         raise
     finally:
         await _audit(request, action, client, address, status, result)

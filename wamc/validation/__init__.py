@@ -73,6 +73,9 @@ from wamc.validation.edge import (
     message_id as message_id,
 )
 from wamc.validation.edge import (
+    one_line as one_line,
+)
+from wamc.validation.edge import (
     recipient as recipient,
 )
 

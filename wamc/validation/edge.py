@@ -159,6 +159,14 @@ def decode_cursor(cursor: str) -> tuple[int, int]:
         ) from None
 
 
+def one_line(value: str, what: str = "name") -> str:
+    """A name that ends up inside a vCard or a subject: no control characters (a CR/LF would
+    start a new vCard line, e.g. an injected END:VCARD / TEL)."""
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in value):
+        raise ValueError(f"{what}: control characters are not allowed")
+    return value
+
+
 def bounded_int(raw: str | None, name: str, default: int, low: int, high: int) -> int:
     if raw is None or raw == "":
         return default

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import quote
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import BadHttpMessage
 from pydantic import ValidationError
 
 from wamc.api.keys import IDEMPOTENCY, MANAGER, PACER, SETTINGS, STORE
@@ -175,7 +176,7 @@ async def _read_request(request: web.Request, settings: Settings, fd: int) -> Up
             raise Refused("payload_too_large", f"media is limited to {largest} bytes")
         try:
             return await _read_multipart(request, settings, fd)
-        except ValueError as exc:  # aiohttp's word for a malformed multipart body
+        except (ValueError, BadHttpMessage) as exc:  # aiohttp's words for a malformed body
             raise Refused("invalid_field", f"malformed multipart body: {str(exc)[:120]}") from None
     if ctype == "application/json":
         return await _read_json(request, settings, fd)
@@ -185,16 +186,19 @@ async def _read_request(request: web.Request, settings: Settings, fd: int) -> Up
 
 
 async def _read_multipart(request: web.Request, settings: Settings, fd: int) -> Upload:
-    up, seen_file = Upload(), False
+    up, seen = Upload(), set[str]()
+    cap = largest_limit(settings) + MB  # the whole body, also when it comes without a length
     reader = await request.multipart()
     while (part := await reader.next()) is not None:
+        if request.content.total_bytes > cap:
+            raise Refused("payload_too_large", f"media is limited to {cap - MB} bytes")
         if not isinstance(part, BodyPartReader):
             raise Refused("invalid_field", "nested multipart is not accepted")
         name = part.name or ""
+        if name in seen:
+            raise Refused("invalid_field", f"{name[:40]}: sent twice", field=name[:40])
+        seen.add(name)
         if name == "file":
-            if seen_file:
-                raise Refused("invalid_field", "file: send one file", field="file")
-            seen_file = True
             up.declared = part.headers.get("Content-Type")
             up.filename = up.filename or _safe_name(part.filename)
             limit = limit_bytes(settings, up.kind) if up.kind in KINDS else None
@@ -203,7 +207,7 @@ async def _read_multipart(request: web.Request, settings: Settings, fd: int) -> 
             _set_field(up, name, await _read_field(part, name))
         else:
             raise Refused("invalid_field", f"{name[:40]!r}: unknown form field", field=name[:40])
-    if not seen_file:
+    if "file" not in seen:
         raise Refused("invalid_field", "file: field required", field="file")
     return up
 

@@ -26,7 +26,7 @@ from aiohttp import web
 from loguru import logger
 
 from wamc.api.handlers.admin import CONTENT_TYPES, SECURITY_HEADERS
-from wamc.api.keys import MANAGER, STREAMS, TOKENS
+from wamc.api.keys import MANAGER, SETTINGS, STREAMS, TOKENS
 from wamc.api.middleware import principal_of
 from wamc.api.portal_models import PortalInviteCreate
 from wamc.api.streams import POLICY_VIOLATION
@@ -83,7 +83,9 @@ async def create_invite(request: web.Request) -> web.Response:
     logger.info("portal invite {} for client {} (expires {})", rec.id, cid, expires_at)
     return web.json_response(
         {
-            "url": f"{request.url.origin()}/portal#token={secret}",
+            # The configured address, never the request's Host header (a forged or proxied
+            # Host would hand the live token out on a link to another host).
+            "url": f"{request.app[SETTINGS].base_url()}/portal#token={secret}",
             "token_id": rec.id,
             "client": cid,
             "scopes": rec.scopes,
