@@ -200,6 +200,8 @@ async def test_an_invite_expires_and_the_page_is_served_like_the_dashboard(
     assert code == 202
     for body, field in [
         ({"expires_in": 0}, "expires_in"),
+        ({"expires_in": "3600"}, "expires_in"),
+        ({"expires_in": True}, "expires_in"),
         ({"scopes": ["send"]}, "scopes"),
         ({"scopes": ["read", "admin"]}, "scopes"),
         ({"name": "x" * 101}, "name"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from wamc.validation import known_scopes
 
@@ -18,7 +18,7 @@ class PortalInviteCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    expires_in: int = Field(
+    expires_in: StrictInt = Field(  # a JSON number: "3600" or true are refused, not coerced
         default=WEEK, ge=1, le=MAX_TTL, description="seconds the link stays valid (max 90 days)"
     )
     scopes: list[str] = Field(
