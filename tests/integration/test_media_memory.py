@@ -67,7 +67,7 @@ async def test_50mb_document_streams_through_a_flat_daemon(
             nonlocal rss_max
             while not stop.is_set():
                 rss_max = max(rss_max, proc.memory_info().rss)
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(0.05)  # the sampling pace, not synchronisation
 
         sampler = asyncio.create_task(sample_rss())
         with big.open("rb") as fh:
