@@ -7,6 +7,7 @@
  * which cannot carry headers from a browser, opens with a single-use ticket from
  * POST /api/stream-tickets (?ticket=): the key never appears in a URL. What the client owner's
  * portal needs too (the API call, the stream, the QR, the forms, the helpers) is in common.js.
+ * The cluster's nodes and each client's node (WAMC_BACKEND=ray) are in nodes.js.
  */
 import {
   $,
@@ -34,6 +35,7 @@ import {
   uptimeNow,
   wireConfirmDialog,
 } from "./common.js";
+import { NodesPanel } from "./nodes.js";
 
 (() => {
   "use strict";
@@ -83,6 +85,15 @@ import {
       signOut("The server no longer accepts this API key (401 Unauthorized). Sign in again."),
   });
   const messages = new MessageList("#detail-messages", "#detail-messages-empty");
+  const nodes = new NodesPanel({
+    api,
+    onMoved: (status) => {
+      if (!status || !app.clients.has(status.id)) return;
+      upsert(status);
+      updateTotals();
+      scheduleRefresh(status.id, 800);
+    },
+  });
 
   // ---------------------------------------------------------------------------------- sign-in
   function showSignIn(message) {
@@ -136,6 +147,8 @@ import {
     closeDialog("#qr-dialog");
     closeDialog("#detail-dialog");
     closeDialog("#confirm-dialog");
+    closeDialog("#move-dialog");
+    nodes.reset();
     showSignIn(message || "");
   }
 
@@ -154,6 +167,7 @@ import {
     app.stats.loadMs = Math.round(performance.now() - t0); // rendering the listing
     app.stats.readyAt = Math.round(performance.now()); // since navigation start
     document.documentElement.dataset.ready = "1";
+    nodes.refresh();
     app.live = new LiveStream({
       api,
       signedIn: () => !!app.key,
@@ -189,10 +203,12 @@ import {
     } catch (err) {
       /* the WebSocket state shows connectivity; a 401 signs out in api() */
     }
+    nodes.poll();
   }
 
   async function resync() {
     app.stats.resyncs += 1;
+    nodes.refresh();
     const body = await api("GET", "/api/clients");
     applyListing(body.clients || [], false);
     if (app.qrFor) loadQr();
@@ -253,6 +269,7 @@ import {
     setText(r.f.memory, fmtBytes(d.memory_bytes));
     setText(r.f.cpu, d.cpu_percent == null ? "—" : `${Number(d.cpu_percent).toFixed(1)}%`);
     setAttr(r.f.last_message, "title", d.last_message_at || "");
+    nodes.decorate(entry);
     const down = state === "stopped" || state === "failed";
     setHidden(r.act.qr, state !== "qr");
     setHidden(r.act.connect, !down);
@@ -265,6 +282,7 @@ import {
       r.act.delete.disabled = false;
       r.act.details.disabled = false;
       r.act.qr.disabled = false;
+      r.act.move.disabled = false;
     }
     setHidden(entry.el, !matches(entry));
   }
@@ -425,6 +443,7 @@ import {
     if (!entry) return;
     if (act === "qr") return openQr(id);
     if (act === "details") return openDetail(id);
+    if (act === "move") return nodes.openMove(id, entry.data.node);
     if (act === "delete") {
       const ok = await confirmDialog(
         `Delete client “${id}”? Its worker stops and its WhatsApp session, messages and events ` +
@@ -582,6 +601,7 @@ import {
     if (!id) return;
     if (ev.event === "client.deleted") {
       removeCard(id);
+      nodes.soon();
       return;
     }
     let entry = app.clients.get(id);
@@ -591,6 +611,7 @@ import {
     }
     switch (ev.event) {
       case "client.state": {
+        nodes.soon(); // it may have taken or left a node's slot
         entry.data = { ...entry.data, ...statePatch(ev) };
         updateCard(entry);
         updateTotals();
@@ -670,6 +691,7 @@ import {
     });
     $("#banner-retry").addEventListener("click", () => app.live && app.live.retryNow());
     wireConfirmDialog();
+    nodes.wire();
     $("#qr-dialog").addEventListener("close", onQrClosed);
     $("#detail-dialog").addEventListener("close", () => {
       app.detailFor = null;

@@ -458,10 +458,22 @@ export function closeDialog(sel) {
 }
 
 let confirmResolve = null;
-/** Asks in #confirm-dialog; resolves true for its OK button (labelled ``okLabel`` if given). */
-export function confirmDialog(text, okLabel) {
+/**
+ * Asks in #confirm-dialog; resolves true for its OK button. ``okLabel`` and ``title`` (optional)
+ * word the button and the heading; left out, the page's own wording comes back (a "Drain"
+ * asked before never lingers on a later "Delete").
+ */
+export function confirmDialog(text, okLabel, title) {
+  const dialog = $("#confirm-dialog");
+  const ok = $("#confirm-ok");
+  const head = $("#confirm-title");
+  if (dialog.dataset.okLabel === undefined) {
+    dialog.dataset.okLabel = ok.textContent;
+    dialog.dataset.title = head.textContent;
+  }
   setText($("#confirm-text"), text);
-  if (okLabel !== undefined) setText($("#confirm-ok"), okLabel);
+  setText(ok, okLabel ?? dialog.dataset.okLabel);
+  setText(head, title ?? dialog.dataset.title);
   $("#confirm-dialog").showModal();
   $("#confirm-cancel").focus();
   return new Promise((resolve) => {
