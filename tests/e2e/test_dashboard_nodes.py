@@ -1,11 +1,11 @@
 """The dashboard's Nodes panel and where each client runs (issue 14 item 3), in a real browser.
 
 Against a real daemon on a real Ray cluster on this machine (loopback only, token auth; one
-module-scoped cluster: a node with 2 wamc slots and one with 1), real workers and the simulator;
-two browsers for workers at most. Placement is deterministic (most free slots, then memory, then
-node id), so every step knows where each client must land. And with the local backend: no nodes
-panel, no node row, no Move button, no failing request. Screenshots (desktop, phone, dark) go to
-$WAMC_TEST_ARTIFACTS.
+module-scoped cluster: a node with 2 wamc slots and one with 1; the Ray test ends by killing
+the small one), real workers and the simulator; two browsers for workers at most. Placement is
+deterministic (most free slots, then memory, then node id), so every step knows where each
+client must land. And with the local backend: no nodes panel, no node row, no Move button, no
+failing request. Screenshots (desktop, phone, dark) go to $WAMC_TEST_ARTIFACTS.
 """
 
 from __future__ import annotations
@@ -159,9 +159,20 @@ async def test_nodes_panel_shows_slots_and_clients_moves_and_drains(
         refused = [e for e in errors if "status of 409" in e]
         assert len(refused) == 2 and len(errors) == 2, errors
 
+        # The small node dies (its raylet killed; the last use of this module's cluster): no
+        # event says so, the panel's bounded refresh shows it lost.
+        cluster.remove(small)
+        await expect(s.locator(".badge")).to_have_text("Lost", timeout=60_000)
+        await expect(s).to_have_attribute("data-state", "lost")
+        await expect(s.locator('[data-n="memory"]')).to_have_text("—")  # no stale figures
+        await expect(s.locator('[data-n="cpu"]')).to_have_text("—")
+        await expect(page.locator("#nodes-summary")).to_have_text("2 nodes · 2 of 2 slots used")
+        assert (await nodes_of(daemon))[small]["alive"] is False
+
         phone = await open_dashboard(browser, daemon, PHONE, color_scheme="dark")
         await sign_in(phone)
-        await expect(node_card(phone, small).locator(".badge")).to_have_text("Alive")
+        await expect(node_card(phone, small).locator(".badge")).to_have_text("Lost")
+        await expect(card(phone, "x").locator('[data-f="node"]')).to_have_text(big[:12])
         width = await phone.evaluate("document.documentElement.scrollWidth")
         assert width <= PHONE["width"], width  # nothing wider than the phone
         await shot(phone, "phone-dark")

@@ -157,10 +157,11 @@ export class NodesPanel {
     setText(r.f.slots, `${used} used · ${n.free} free of ${n.slots}`);
     setAttr(r.f.slots, "data-used", used);
     setAttr(r.f.slots, "data-free", n.free);
-    const mem = n.memory_total_bytes == null ? "—" : `${fmtBytes(n.memory_available_bytes)} free of ${fmtBytes(n.memory_total_bytes)}`;
+    // A lost node's last report is stale: no figures rather than old ones.
+    const mem = !n.alive || n.memory_total_bytes == null ? "—" : `${fmtBytes(n.memory_available_bytes)} free of ${fmtBytes(n.memory_total_bytes)}`;
     setText(r.f.memory, mem);
     const cpus = n.cpus ? ` of ${n.cpus} CPU${n.cpus === 1 ? "" : "s"}` : "";
-    setText(r.f.cpu, n.cpu_percent == null ? "—" : `${Number(n.cpu_percent).toFixed(0)}%${cpus}`);
+    setText(r.f.cpu, !n.alive || n.cpu_percent == null ? "—" : `${Number(n.cpu_percent).toFixed(0)}%${cpus}`);
     setText(r.f.clients, used ? n.clients.join(", ") : "none");
     setHidden(r.act.drain, n.draining);
     setHidden(r.act.undrain, !n.draining);
