@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import shutil
 import statistics
 import sys
@@ -395,7 +396,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     root = Path(tempfile.mkdtemp(prefix="wamc-bench-ray-"))
     sim = Simulator(host="127.0.0.1", port=0)
     await sim.start()
-    out: dict[str, Any] = {"args": vars(args)}
+    out: dict[str, Any] = {
+        "args": vars(args),
+        "load": [os.getloadavg()[0]],
+        "began": time.monotonic(),
+    }
     common = {
         "WAMC_START_CONCURRENCY": str(args.start_concurrency),
         "WAMC_STOP_WORKERS_ON_EXIT": "1",
@@ -424,6 +429,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             finally:
                 await local.close()
             await ray_side(args, root, sim, ctl, common, pclients, out)
+            out["load"].append(os.getloadavg()[0])
+            out["took"] = time.monotonic() - out["began"]
     finally:
         await sim.stop()
         shutil.rmtree(root, ignore_errors=True)
@@ -582,6 +589,11 @@ def report(r: dict[str, Any]) -> str:
     fo = r.get("failover")
     if fo:
         md += "\n\n" + failover_report(fo)
+    md += (
+        f"\n\nThe whole run took {r['took']:.0f} s; load average (1 min) {r['load'][0]:.1f} at "
+        f"its start, {r['load'][1]:.1f} at its end, on {os.cpu_count()} cores shared with other "
+        "runs."
+    )
     return md
 
 
@@ -646,11 +658,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.nodes < 2 or args.placement < 1:
         parser.error("--nodes must be ≥ 2 (one is lost) and --placement ≥ 1")
-    began = time.monotonic()
     result = asyncio.run(asyncio.wait_for(run(args), args.timeout))
     md = report(result)
     print(md)
-    print(f"\n(run time {time.monotonic() - began:.0f} s)")
     if not args.no_write:
         write_section(TITLE, md)
 
