@@ -640,8 +640,9 @@ def failover_report(fo: dict[str, Any]) -> str:
             "only the profile store avoids the QR)"
         )
     body += (
-        f". A QR shown was scanned through the simulator, so the time includes it. Processes of "
-        f"the lost node's clients left 60 s later: {fo['left']}/{fo['old_processes']}."
+        f". A QR shown was scanned through the simulator, so the time includes it. The lost "
+        f"node's client processes (workers and browsers) still running after a wait of up to "
+        f"60 s: {fo['left']}/{fo['old_processes']}."
     )
     return body
 
