@@ -21,11 +21,16 @@ A real Ray cluster on this machine, loopback only (tests/support/ray_cluster.py:
    the drains undone; then that node's raylet is killed (``remove_node``, not graceful) → time
    until Ray's loss is seen by the daemon, until every client is placed elsewhere and until
    every client is ``connected`` there. A client that shows a QR is scanned through the
-   simulator (so the time is still measured) and counted as "QR needed".
+   simulator (so the time is still measured) and counted as "QR needed". Every node of this
+   loopback cluster shares the daemon's WAMC_HOME, so a client finds its profile on disk
+   wherever it lands; ``--lose profiles`` deletes the lost clients' profile folders once the
+   node's processes are gone (what another host would miss: the store must restore them), and
+   ``--lose profiles+store`` their snapshots too (the control: it must end at a QR).
 
 Loopback only; every wait has a deadline; ``--timeout`` bounds the whole run.
 
-    .venv/bin/python -m bench.bench_ray --clients 10 --placement 5 --nodes 3 [--no-write]
+    .venv/bin/python -m bench.bench_ray --clients 10 --placement 5 --nodes 3 \
+        [--lose nothing|profiles|profiles+store] [--no-write]
 """
 
 from __future__ import annotations
@@ -96,10 +101,11 @@ async def in_state(d: Daemon, client: str, state: str) -> bool:
 
 async def placement(
     d: Daemon, ctl: SimControl, clients: list[str], group: int, ray: bool
-) -> dict[str, list[float]]:
+) -> dict[str, Any]:
     """Per client, one at a time: connect → spawned → QR (fresh); connect → spawned → connected
-    (linked, profile kept)."""
-    out: dict[str, list[float]] = {k: [] for k in ("fresh_spawn", "fresh_qr", "spawn", "connected")}
+    (linked, profile kept). A linked client that shows a QR instead (its session lost, e.g. a
+    stop that was not clean) is scanned and counted."""
+    out: dict[str, Any] = {k: [] for k in ("fresh_spawn", "fresh_qr", "spawn", "connected")}
     for i, c in enumerate(clients):
         t0 = time.monotonic()
         code, body = await d.call("POST", f"/api/clients/{c}/connect")
@@ -110,24 +116,39 @@ async def placement(
         out["fresh_qr"].append(await until(partial(has_qr, d, c), 120, f"{c}'s QR") - t0)
         await ctl.scan(await d.qr(c), phone(group, i))
         await d.wait_state(c, "connected", timeout=120)
-    await stop_all(d, clients)
-    for c in clients:
+    out["stops"] = await stop_all(d, clients)
+    out["relink_qr"] = []
+    for i, c in enumerate(clients):
         t0 = time.monotonic()
         code, body = await d.call("POST", f"/api/clients/{c}/connect")
         assert code == 202, body
         out["spawn"].append(await until(partial(spawned, d, c, ray), 120, f"{c} spawned") - t0)
-        out["connected"].append(
-            await until(partial(in_state, d, c, "connected"), 120, f"{c} connected") - t0
-        )
+        probe = partial(connected_or_scan, d, ctl, c, phone(group, i), out["relink_qr"])
+        out["connected"].append(await until(probe, 120, f"{c} connected") - t0)
     return out
 
 
-async def stop_all(d: Daemon, clients: list[str]) -> None:
+async def connected_or_scan(
+    d: Daemon, ctl: SimControl, client: str, phone_no: str, scanned: list[str]
+) -> bool:
+    LAST[client] = st = await d.status(client)
+    if st["state"] == "qr" and client not in scanned:
+        code, body = await d.call("GET", f"/api/clients/{client}/qr?format=json")
+        if code == 200:
+            await ctl.scan(body["qr"], phone_no)
+            scanned.append(client)
+    return bool(st["state"] == "connected")
+
+
+async def stop_all(d: Daemon, clients: list[str]) -> Counter[str]:
+    """Every client stopped; how their stops ended (clean | term | kill)."""
     for c in clients:
         code, body = await d.call("POST", f"/api/clients/{c}/disconnect")
         assert code in (200, 202), body
+    ends: Counter[str] = Counter()
     for c in clients:
-        await d.wait_state(c, "stopped", timeout=120)
+        ends[str((await d.wait_state(c, "stopped", timeout=120))["stop_outcome"])] += 1
+    return ends
 
 
 async def connect_all(d: Daemon, clients: list[str], timeout: float = 300) -> None:
@@ -284,7 +305,7 @@ def gone(pid: int, started: float) -> bool:
 
 async def link_on_one_node(
     d: Daemon, ctl: SimControl, made: Any, clients: list[str], group: int
-) -> tuple[str, int]:
+) -> tuple[str, int, Counter[str]]:
     """The other nodes drained, every client linked on the first node, each stopped cleanly (a
     snapshot) and started again there; the drains undone. (target node, snapshots taken)."""
     nodes = await ready_nodes(d, len(made.nodes))
@@ -299,7 +320,7 @@ async def link_on_one_node(
         await ctl.scan(await d.qr(c, timeout=300), phone(group, i))
     for c in clients:
         await d.wait_state(c, "connected", timeout=300)
-    await stop_all(d, clients)
+    stops = await stop_all(d, clients)
     snapshots = 0
     for c in clients:
         snapshots += bool(((await d.status(c))["profile"] or {}).get("last_snapshot"))
@@ -309,7 +330,7 @@ async def link_on_one_node(
         assert code == 202, body
     where = Counter([(await d.status(c))["node"] for c in clients])
     assert where == {target: len(clients)}, where
-    return target, snapshots
+    return target, snapshots, stops
 
 
 async def watch(
@@ -354,9 +375,30 @@ async def watch(
     }
 
 
-async def failover(d: Daemon, ctl: SimControl, made: Any, n: int, timeout: float) -> dict[str, Any]:
+async def lose_profiles(
+    d: Daemon, clients: list[str], lost: str, old: list[tuple[int, float]], store: Path | None
+) -> int:
+    """``--lose``: what a host without this machine's shared WAMC_HOME would miss. Once the lost
+    node's processes are gone, each client's profile folder is deleted (and, with ``store``,
+    its snapshots). The number of clients already started elsewhere before that (a race that
+    makes the deletion moot for them)."""
+    deadline = time.monotonic() + 10
+    while not all(gone(*p) for p in old) and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    raced = 0
+    for c in clients:
+        raced += (await d.status(c))["node"] not in (None, lost)
+        shutil.rmtree(d.home / "sessions" / c / "profile", ignore_errors=True)
+        if store is not None:
+            shutil.rmtree(store / c, ignore_errors=True)
+    return raced
+
+
+async def failover(
+    d: Daemon, ctl: SimControl, made: Any, n: int, timeout: float, lose: str
+) -> dict[str, Any]:
     clients = {f"fo{i}": phone(3, i) for i in range(n)}
-    target, snapshots = await link_on_one_node(d, ctl, made, list(clients), 3)
+    target, snapshots, stops = await link_on_one_node(d, ctl, made, list(clients), 3)
     memory = await memory_of_nodes(d, made, f"{n} clients on one node")
     before = {c: await d.status(c) for c in clients}
     old: list[tuple[int, float]] = []
@@ -368,6 +410,10 @@ async def failover(d: Daemon, ctl: SimControl, made: Any, n: int, timeout: float
     t0 = time.monotonic()
     await asyncio.to_thread(made.remove, target)  # its raylet killed, not graceful
     removed = time.monotonic() - t0
+    raced = None
+    if lose != "nothing":
+        store = Path(d.env["WAMC_PROFILE_STORE"]) if lose == "profiles+store" else None
+        raced = await lose_profiles(d, list(clients), target, old, store)
     got = await watch(d, ctl, clients, target, t0, timeout)
     after = {c: await d.status(c) for c in clients}
     deadline = time.monotonic() + 60
@@ -377,9 +423,19 @@ async def failover(d: Daemon, ctl: SimControl, made: Any, n: int, timeout: float
         **got,
         "clients": n,
         "snapshots": snapshots,
+        "stops": stops,
         "remove_call": removed,
+        "lose": lose,
+        "raced": raced,
         "landed": Counter(str(st["node"]) for st in after.values()),
-        "restore": Counter(restore_at_failover(before[c], st) for c, st in after.items()),
+        # A deleted profile folder means a restore attempt ran (its outcome may equal an
+        # earlier one's); otherwise only a changed status says one ran.
+        "restore": Counter(
+            str((st["profile"] or {}).get("restore"))
+            if lose != "nothing"
+            else restore_at_failover(before[c], st)
+            for c, st in after.items()
+        ),
         "same_dir": sum(
             dirs[c] is not None and dirs[c] == user_data_dir(st["browser_pid"])
             for c, st in after.items()
@@ -466,7 +522,9 @@ async def ray_side(
             out["head"] = head_memory(made.cluster.head_node)
             await stop_all(d, pclients)
             if args.clients:
-                out["failover"] = await failover(d, ctl, made, args.clients, args.failover_timeout)
+                out["failover"] = await failover(
+                    d, ctl, made, args.clients, args.failover_timeout, args.lose
+                )
                 memory += out["failover"].pop("memory")
             out["memory"] = memory
         except BaseException:
@@ -571,6 +629,7 @@ def report(r: dict[str, Any]) -> str:
                 for name, t in (("local", local), ("Ray", ray))
             ],
         )
+        + relink_note(local, ray)
         + f"\n\nThe daemon's own PSS: {r['local_daemon']:.0f} MB (local), "
         f"{r['ray_daemon']:.0f} MB (Ray: the daemon is also a Ray driver).\n\n"
         "**Memory per node**, means over the nodes of each row; PSS (shared pages split between "
@@ -597,15 +656,55 @@ def report(r: dict[str, Any]) -> str:
     return md
 
 
+def relink_note(local: dict[str, Any], ray: dict[str, Any]) -> str:
+    """How the stops before the linked restarts ended, and any restart that needed a QR."""
+    parts = []
+    for name, t in (("local", local), ("Ray", ray)):
+        stops = ", ".join(f"{k} {v}" for k, v in sorted(t["stops"].items()))
+        qr = f"; linked restarts that showed a QR (scanned): {len(t['relink_qr'])}"
+        parts.append(f"{name}: stops {stops}{qr if t['relink_qr'] else ''}")
+    return "\n\nBefore the linked restarts, " + "; ".join(parts) + "."
+
+
+LOSE = {
+    "profiles": "their profile folders",
+    "profiles+store": "their profile folders and their snapshots in the store (the control)",
+}
+
+
+def profile_note(fo: dict[str, Any]) -> str:
+    """Where the clients' sessions came from after the loss: the shared disk, the store, a QR."""
+    n = fo["clients"]
+    restore = ", ".join(f"{k}: {v}" for k, v in sorted(fo["restore"].items()))
+    note = f"The profile store's restore as the status reports it after the loss: {restore}"
+    if fo["lose"] != "nothing":
+        return note + (
+            " (fresh: no snapshot, a QR)"
+            f". `--lose {fo['lose']}`: once the lost node's processes were gone, "
+            f"{LOSE[fo['lose']]} were deleted, as a host without this machine's shared "
+            f"`WAMC_HOME` would miss them; {fo['raced']}/{n} had already started elsewhere before "
+            "the deletion"
+        )
+    note += " (none: no restore ran, a profile was on disk)"
+    note += f". {fo['same_dir']}/{n} browsers came back on the same profile folder as before"
+    if fo["same_dir"]:
+        note += (
+            " (every node of this loopback cluster shares the daemon's `WAMC_HOME`: those "
+            "clients found their profile on disk, not through the store; across real hosts "
+            "only the profile store avoids the QR, see `--lose`)"
+        )
+    return note
+
+
 def failover_report(fo: dict[str, Any]) -> str:
     n = fo["clients"]
     qr = len(fo["qr"])
-    restore = ", ".join(f"{k}: {v}" for k, v in sorted(fo["restore"].items()))
     landed = "/".join(str(v) for v in sorted(fo["landed"].values(), reverse=True))
     body = (
         f"**Failover**, {n} clients linked on one node (the others drained while they linked, "
         "then undrained); each stopped cleanly and started again first "
-        f"(snapshots in `WAMC_PROFILE_STORE`: {fo['snapshots']}/{n} clients had one). Then that "
+        f"(stops: {', '.join(f'{k} {v}' for k, v in sorted(fo['stops'].items()))}; snapshots in "
+        f"`WAMC_PROFILE_STORE`: {fo['snapshots']}/{n} clients had one). Then that "
         f"node's raylet was killed (`remove_node(allow_graceful=False)`, {fo['remove_call']:.1f} s "
         "for the call); times from the kill (s):\n\n"
         + table(
@@ -628,17 +727,9 @@ def failover_report(fo: dict[str, Any]) -> str:
                 ]
             ],
         )
-        + f"\n\nLanded {landed} on the remaining nodes. The profile store's restore as the "
-        f"status reports it after the loss: {restore} (none: no restore ran: a profile was on disk). "
-        f"{fo['same_dir']}/{n} "
-        "browsers came back on the same profile folder as before the loss"
+        + f"\n\nLanded {landed} on the remaining nodes. "
+        + profile_note(fo)
     )
-    if fo["same_dir"]:
-        body += (
-            " (every node of this loopback cluster shares the daemon's `WAMC_HOME`: those "
-            "clients found their profile on disk, not through the store; across real hosts "
-            "only the profile store avoids the QR)"
-        )
     body += (
         f". A QR shown was scanned through the simulator, so the time includes it. The lost "
         f"node's client processes (workers and browsers) still running after a wait of up to "
@@ -655,6 +746,14 @@ def main() -> None:
     parser.add_argument("--start-concurrency", type=int, default=3)
     parser.add_argument("--failover-timeout", type=float, default=240.0)
     parser.add_argument("--timeout", type=float, default=1200.0, help="bound on the whole run (s)")
+    parser.add_argument(
+        "--lose",
+        choices=["nothing", "profiles", "profiles+store"],
+        default="nothing",
+        help="after the node's loss, delete the lost clients' profile folders (a host without "
+        "this machine's shared WAMC_HOME), and with +store their snapshots too (the control: "
+        "must end at a QR)",
+    )
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
     if args.nodes < 2 or args.placement < 1:
