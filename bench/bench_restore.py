@@ -33,12 +33,15 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.fleet import (  # noqa: E402
+    START_MARKS,
     EventTap,
     SimProcess,
     all_gone,
     fleet,
     link,
     load_average,
+    log_marks,
+    phases,
     power_loss,
     product_env,
     statuses,
@@ -56,8 +59,8 @@ async def reboot_and_time(d: Daemon, clients: list[str], timeout: float) -> dict
     for c in clients:  # a login killed before Chromium flushed it would be lost (as for real)
         await wait_for(partial(session_on_disk, d.home / "sessions" / c / "profile"), 60)
     killed = power_loss(d)
-    await wait_for(lambda: all_gone(d.home), 30, 0.1, what="every process of the run gone")
-    t0 = time.monotonic()
+    await wait_for(lambda: all_gone(d.home, killed), 30, 0.1, what="every process gone")
+    wall0, t0 = time.time(), time.monotonic()
     await d.start()  # spawn → /health
     health = time.monotonic() - t0
     back: dict[str, float] = {}
@@ -69,7 +72,17 @@ async def reboot_and_time(d: Daemon, clients: list[str], timeout: float) -> dict
             if c not in back and st.get(c, {}).get("state") == "connected":
                 back[c] = now
         await asyncio.sleep(0.2)
-    return {"killed": killed, "health": health, "back": back, "n": len(clients)}
+    marks = {**START_MARKS, "connected": ("daemon", "state starting -> connected")}
+    found = log_marks(d.home, wall0, marks)
+    spawned = [f["worker spawned"] - wall0 for f in found.values() if "worker spawned" in f]
+    return {
+        "killed": len(killed),
+        "health": health,
+        "back": back,
+        "n": len(clients),
+        "phases": phases(found, list(marks)),
+        "spawned": sorted(spawned),
+    }
 
 
 async def measure(n: int, batch: int, timeout: float) -> str:
@@ -138,7 +151,14 @@ def report(
             "**met**" if done and last <= TARGET_S else "**missed**",
         ],
         [
-            "clients started per second (all / the last connected)",
+            "start → last worker spawned (waiting for a start slot)",
+            f"{every['spawned'][-1]:.1f} s" if every["spawned"] else "—",
+            f"{one['spawned'][-1]:.1f} s" if one["spawned"] else "—",
+            "",
+            "",
+        ],
+        [
+            "clients back per second",
             f"{n / last:.2f}" if done else "—",
             "",
             "",
@@ -159,6 +179,8 @@ def report(
         "start slot is held from the worker's spawn until the client leaves `starting`); other "
         f"settings at the product's defaults. Clients linked {batch} at a time before the power "
         f"loss. Run as root (`WAMC_ALLOW_ROOT=1`). Load average (1/5/15 min) before it: {load}."
+        "\n\nWhere a client's restore goes, from the product's own log lines (all "
+        f"{n}): {every['phases']}; one client alone: {one['phases']}."
     )
     return md
 

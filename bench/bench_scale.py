@@ -39,12 +39,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.fleet import (  # noqa: E402
     CONTACT,
+    START_MARKS,
     EventTap,
     SimProcess,
     fleet,
     link,
     load_average,
+    log_marks,
     per_client_total,
+    phases,
     product_env,
     pss_per_client,
 )
@@ -156,6 +159,9 @@ async def wamc_side(sim: SimProcess, ctl: SimControl, a: argparse.Namespace) -> 
         out["traffic"] = await traffic(ctl, tap, list(phones.values()), a.rate, a.seconds)
         out["daemon_mb"] = pss(psutil.Process(d.proc.pid)) / 2**20  # type: ignore[union-attr]
         out["load_end"] = load_average()
+        marks = {"connect": ("daemon", "state stopped -> starting"), **START_MARKS}
+        marks["QR"] = ("daemon", "state starting -> qr")
+        out["phases"] = phases(log_marks(home, 0, marks), list(marks))
         return out
     finally:
         await tap.stop()
@@ -246,7 +252,8 @@ def report(
         f"`connected`; `WAMC_START_CONCURRENCY` {os.environ.get('WAMC_START_CONCURRENCY', start_c)}"
         f"), all {a.clients} in {ours['linked_s']:.0f} s. Connect → QR: the API call sent → the "
         "`client.qr` event at the WebSocket consumer (worker spawn, driver, Chromium, page load, "
-        "wa-js injected, QR read). Memory: PSS (shared pages split between sharers), means over "
+        "wa-js injected, QR read); where it goes, from the product's own log lines: "
+        f"{ours['phases']}. Memory: PSS (shared pages split between sharers), means over "
         f"the clients after {a.settle:g} s idle; the baseline is bench/memory.py's (plain "
         "Playwright, one driver per client, Debian's full `chromium`, default flags, persistent "
         f"profile, same page), run after wamc shut down, with {a.baseline} clients because a "

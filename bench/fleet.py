@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import os
+import re
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -169,34 +173,91 @@ def per_client_total(parts: list[dict[str, float]]) -> float:
     return sum(p["worker"] + p["driver"] + p["chromium"] for p in parts) / len(parts)
 
 
-def run_tree(home: Path) -> dict[int, psutil.Process]:
+def run_tree(home: Path) -> set[int]:
     """The run's processes (tests/support's processes_under) and all their descendants
-    (Chromium's renderers and helpers), zombies left out; by pid."""
-    found: dict[int, psutil.Process] = {}
+    (Chromium's renderers and helpers), zombies and this process left out."""
+    found: set[int] = set()
     for p in processes_under(home):
-        with contextlib.suppress(psutil.Error):
-            for q in [p, *p.children(recursive=True)]:
+        try:
+            kids = p.children(recursive=True)
+        except psutil.Error:  # gone meanwhile
+            kids = []
+        for q in [p, *kids]:
+            with contextlib.suppress(psutil.Error):
                 if q.pid != os.getpid() and q.status() != psutil.STATUS_ZOMBIE:
-                    found[q.pid] = q
+                    found.add(q.pid)
     return found
 
 
-def power_loss(d: Daemon) -> int:
-    """Every process of the run (daemon, workers, drivers, Chromium) frozen, then SIGKILLed:
-    none sees another die and reacts, as when the power goes. How many there were."""
+def power_loss(d: Daemon) -> set[int]:
+    """Every process of the run (daemon, workers, drivers, Chromium) frozen — again until no
+    new one shows up — then all SIGKILLed: none sees another die and reacts, as when the
+    power goes. Their pids."""
     assert d.proc is not None
-    pids = set(run_tree(d.home)) | {d.proc.pid}
-    for sig in (signal.SIGSTOP, signal.SIGKILL):
-        for pid in pids:
+    frozen: set[int] = set()
+    while new := (run_tree(d.home) | {d.proc.pid}) - frozen:
+        for pid in new:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
+                os.kill(pid, signal.SIGSTOP)
+        frozen |= new
+    for pid in frozen:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
     d.proc.wait()
-    return len(pids)
+    return frozen
 
 
-def all_gone(home: Path) -> bool:
+def all_gone(home: Path, pids: set[int]) -> bool:
+    """None of ``pids`` alive (zombies awaiting their reaper count as gone), none of the run."""
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                return False
     return not run_tree(home)
 
 
 def load_average() -> str:
     return "/".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+)Z \w+\s+\[([^\]]+)\] (.*)$")
+Mark = tuple[str, str]  # ("daemon" | "worker", text the line contains; "" = any line)
+START_MARKS: dict[str, Mark] = {  # a worker's start, in the order they happen
+    "worker spawned": ("daemon", "worker started (pid"),
+    "worker's first log line": ("worker", ""),
+    "browser launch": ("worker", "starting browser"),
+    "browser up": ("worker", "browser started (pid"),
+}
+
+
+def log_marks(home: Path, since: float, marks: dict[str, Mark]) -> dict[str, dict[str, float]]:
+    """client → mark → wall time of its first log line at or after ``since`` that has the
+    mark's text: logs/wamc.log (the daemon's lines about a client) and logs/clients/<id>.log
+    (the worker's own). The product's own timestamps: where the time goes, without a guess."""
+    found: dict[str, dict[str, float]] = {}
+    files = [("daemon", home / "logs" / "wamc.log")]
+    files += [("worker", f) for f in sorted((home / "logs" / "clients").glob("*.log"))]
+    for where, path in files:
+        with contextlib.suppress(OSError):
+            for line in path.read_text(errors="replace").splitlines():
+                m = LOG_LINE.match(line)
+                if m is None:
+                    continue
+                ts = datetime.strptime(m[1], "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=UTC)
+                if ts.timestamp() < since:
+                    continue
+                for name, (side, text) in marks.items():
+                    if side == where and text in m[3]:
+                        found.setdefault(m[2], {}).setdefault(name, ts.timestamp())
+    return found
+
+
+def phases(found: dict[str, dict[str, float]], order: list[str]) -> str:
+    """Median time between consecutive marks over the clients that logged them all."""
+    full = [f for f in found.values() if all(k in f for k in order)]
+    if not full:
+        return "(not in the logs)"
+    steps = []
+    for a, b in itertools.pairwise(order):
+        steps.append(f"{a} → {b} {statistics.median(f[b] - f[a] for f in full):.2f} s")
+    return "; ".join(steps) + f" (medians over {len(full)} clients)"
