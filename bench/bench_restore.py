@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -45,6 +46,7 @@ from bench.fleet import (  # noqa: E402
     power_loss,
     product_env,
     statuses,
+    tree_cpu,
 )
 from bench.report import percentile, table, write_section  # noqa: E402
 from tests.support import Daemon, SimControl, session_on_disk, wait_for  # noqa: E402
@@ -72,6 +74,9 @@ async def reboot_and_time(d: Daemon, clients: list[str], timeout: float) -> dict
             if c not in back and st.get(c, {}).get("state") == "connected":
                 back[c] = now
         await asyncio.sleep(0.2)
+    st = await statuses(d)  # the CPU the starts cost (a client idles at ~0 once connected)
+    cpu = [tree_cpu(st[c]["pid"], st[c]["browser_pid"]) for c in clients if st[c]["pid"]]
+    daemon_cpu = tree_cpu(d.proc.pid) - sum(cpu)  # type: ignore[union-attr]  # started
     marks = {**START_MARKS, "connected": ("daemon", "state starting -> connected")}
     found = log_marks(d.home, wall0, marks)
     spawned = [f["worker spawned"] - wall0 for f in found.values() if "worker spawned" in f]
@@ -82,6 +87,9 @@ async def reboot_and_time(d: Daemon, clients: list[str], timeout: float) -> dict
         "n": len(clients),
         "phases": phases(found, list(marks)),
         "spawned": sorted(spawned),
+        "cpu": statistics.mean(cpu) if cpu else float("nan"),
+        "daemon_cpu": daemon_cpu,
+        "elapsed": time.monotonic() - t0,
     }
 
 
@@ -126,6 +134,7 @@ def report(
     done = len(times) == n
     last = times[-1] if done else float("nan")
     base = one["back"].get("c000", float("nan"))
+    cores = os.cpu_count() or 1
     concurrency = os.environ.get("WAMC_START_CONCURRENCY", str(Settings().start_concurrency))
     rows = [
         ["start → /health", f"{every['health']:.1f} s", f"{one['health']:.1f} s", "", ""],
@@ -160,6 +169,20 @@ def report(
         [
             "clients back per second",
             f"{n / last:.2f}" if done else "—",
+            "",
+            "",
+            "",
+        ],
+        [
+            "CPU per client start (worker + driver + Chromium, user + system)",
+            f"{every['cpu']:.2f} s",
+            f"{one['cpu']:.2f} s",
+            "",
+            "",
+        ],
+        [
+            f"CPU bound: {n} starts × CPU each / {cores} cores",
+            f"{n * every['cpu'] / cores:.1f} s (+ the daemon's {every['daemon_cpu']:.1f} s)",
             "",
             "",
             "",

@@ -169,6 +169,21 @@ async def pss_per_client(d: Daemon, clients: list[str]) -> list[dict[str, float]
     return [await asyncio.to_thread(breakdown, st[c]["pid"], st[c]["browser_pid"]) for c in clients]
 
 
+def tree_cpu(*roots: int) -> float:
+    """CPU seconds (user + system) the processes under ``roots`` have used so far."""
+    procs: dict[int, psutil.Process] = {}
+    for pid in roots:
+        with contextlib.suppress(psutil.Error):
+            root = psutil.Process(pid)
+            procs |= {p.pid: p for p in [root, *root.children(recursive=True)]}
+    total = 0.0
+    for p in procs.values():
+        with contextlib.suppress(psutil.Error):
+            t = p.cpu_times()
+            total += t.user + t.system
+    return total
+
+
 def per_client_total(parts: list[dict[str, float]]) -> float:
     return sum(p["worker"] + p["driver"] + p["chromium"] for p in parts) / len(parts)
 
