@@ -34,6 +34,7 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.fleet import (  # noqa: E402
+    MEMORY_FLOOR,
     START_MARKS,
     EventTap,
     SimProcess,
@@ -113,10 +114,10 @@ async def measure(n: int, batch: int, timeout: float) -> str:
             print(f"1 client back in {one['back']}", flush=True)
             tap = EventTap()
             await tap.start(d)
-            await link(d, ctl, tap, dict(list(phones.items())[1:]), batch)
+            linked = 1 + len(await link(d, ctl, tap, dict(list(phones.items())[1:]), batch))
             await tap.stop()
             load = load_average()
-            every = await reboot_and_time(d, clients, timeout)
+            every = await reboot_and_time(d, clients[:linked], timeout)
             print(f"{len(every['back'])}/{n} back", flush=True)
     finally:
         await tap.stop()
@@ -130,6 +131,7 @@ async def measure(n: int, batch: int, timeout: float) -> str:
 def report(
     n: int, batch: int, one: dict[str, Any], every: dict[str, Any], load: str, timeout: float
 ) -> str:
+    requested, n = n, every["n"]  # fewer linked when memory ran short (fleet.MEMORY_FLOOR)
     times = sorted(every["back"].values())
     done = len(times) == n
     last = times[-1] if done else float("nan")
@@ -202,9 +204,15 @@ def report(
         "start slot is held from the worker's spawn until the client leaves `starting`); other "
         f"settings at the product's defaults. Clients linked {batch} at a time before the power "
         f"loss. Run as root (`WAMC_ALLOW_ROOT=1`). Load average (1/5/15 min) before it: {load}."
-        "\n\nWhere a client's restore goes, from the product's own log lines (all "
+        " CPU per client start: its processes' user + system time when the last client was "
+        "connected (a connected client idles at nearly none).\n\nWhere a client's restore goes, from the product's own log lines (all "
         f"{n}): {every['phases']}; one client alone: {one['phases']}."
     )
+    if n < requested:
+        md += (
+            f"\n\n**{requested} clients did not fit:** linking stopped at {n}, when the "
+            f"machine's available memory fell below {MEMORY_FLOOR / 2**30:.0f} GiB."
+        )
     return md
 
 

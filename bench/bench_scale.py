@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.fleet import (  # noqa: E402
     CONTACT,
+    MEMORY_FLOOR,
     START_MARKS,
     EventTap,
     SimProcess,
@@ -146,17 +147,20 @@ async def wamc_side(sim: SimProcess, ctl: SimControl, a: argparse.Namespace) -> 
         out["rest"] = await at_rest(ctl, tap, phones[clients[0]], a.reference)
         t0 = time.monotonic()
         qr += await link(d, ctl, tap, dict(list(phones.items())[1 : a.idle_at]), a.batch)
+        out["n_idle"] = len(qr)  # fewer than asked when memory ran short (fleet.MEMORY_FLOOR)
         await asyncio.sleep(a.settle)
-        out["pss_idle"] = await pss_per_client(d, clients[: a.idle_at])
-        print(f"{a.idle_at} linked, PSS {per_client_total(out['pss_idle']):.0f} MB", flush=True)
-        if a.clients > a.idle_at:
+        out["pss_idle"] = await pss_per_client(d, clients[: len(qr)])
+        print(f"{len(qr)} linked, PSS {per_client_total(out['pss_idle']):.0f} MB", flush=True)
+        if a.clients > a.idle_at and len(qr) == a.idle_at:
             qr += await link(d, ctl, tap, dict(list(phones.items())[a.idle_at :]), a.batch)
+        out["n_full"] = len(qr)
         out["linked_s"] = time.monotonic() - t0
         await asyncio.sleep(a.settle)
-        out["pss_full"] = await pss_per_client(d, clients)
+        out["pss_full"] = await pss_per_client(d, clients[: len(qr)])
         out["qr"] = qr
-        print(f"{a.clients} linked, PSS {per_client_total(out['pss_full']):.0f} MB", flush=True)
-        out["traffic"] = await traffic(ctl, tap, list(phones.values()), a.rate, a.seconds)
+        print(f"{len(qr)} linked, PSS {per_client_total(out['pss_full']):.0f} MB", flush=True)
+        phones_linked = [phones[c] for c in clients[: len(qr)]]
+        out["traffic"] = await traffic(ctl, tap, phones_linked, a.rate, a.seconds)
         out["daemon_mb"] = pss(psutil.Process(d.proc.pid)) / 2**20  # type: ignore[union-attr]
         out["load_end"] = load_average()
         marks = {"connect": ("daemon", "state stopped -> starting"), **START_MARKS}
@@ -195,6 +199,7 @@ def report(
     base_mb = per_client_total(base["clients"])
     idle, full = per_client_total(ours["pss_idle"]), per_client_total(ours["pss_full"])
     private = sum(c["private"] for c in ours["pss_full"]) / len(ours["pss_full"])
+    base_private = sum(c["private"] for c in base["clients"]) / len(base["clients"])
     t = ours["traffic"]
     lat, rest = [x * 1000 for x in t["lat"]], [x * 1000 for x in ours["rest"]]
     p99 = percentile(lat, 99)
@@ -206,28 +211,29 @@ def report(
 
     rows = [
         [
-            f"PSS per connected idle client, {a.idle_at} clients",
+            f"PSS per connected idle client, {ours['n_idle']} clients",
             f"**{idle:.0f} MB** ({parts(ours['pss_idle'])}); {idle / base_mb:.2f}× the baseline",
             f"{base_mb:.0f} MB ({a.baseline} clients: {parts(base['clients'])})",
             f"≤ {PSS_TARGET_MB:.0f} MB and ≤ {PSS_TARGET_RATIO}×",
             verdict(idle <= PSS_TARGET_MB and idle / base_mb <= PSS_TARGET_RATIO),
         ],
         [
-            f"PSS per connected idle client, {a.clients} clients",
+            f"PSS per connected idle client, {ours['n_full']} clients",
             f"**{full:.0f} MB** ({parts(ours['pss_full'])}); {full / base_mb:.2f}× the baseline",
             f"{base_mb:.0f} MB (as above)",
             "—",
             "",
         ],
         [
-            f"memory only each client holds (USS, mean), {a.clients} clients",
-            f"{private:.0f} MB; all clients' PSS together {full * a.clients / 1024:.1f} GiB",
-            "",
-            "",
+            f"memory only each client holds (USS, mean), {ours['n_full']} clients",
+            f"{private:.0f} MB; {private / base_private:.2f}× the baseline; all clients' PSS "
+            f"together {full * ours['n_full'] / 1024:.1f} GiB",
+            f"{base_private:.0f} MB",
+            "—",
             "",
         ],
         [
-            f"event latency, {a.rate:g} msg/s over {a.clients} clients for {a.seconds:g} s: "
+            f"event latency, {a.rate:g} msg/s over {ours['n_full']} clients for {a.seconds:g} s: "
             "p50 / p99 / max",
             f"{percentile(lat, 50):.1f} / **{p99:.1f}** / {max(lat, default=float('nan')):.1f} ms "
             f"({len(lat)} events, {t['missing']} missing)",
@@ -237,7 +243,7 @@ def report(
             verdict(p99 <= P99_TARGET_MS and t["missing"] == 0),
         ],
         [
-            f"connect → QR, all {a.clients} clients: p50 / p95 / max",
+            f"connect → QR, all {ours['n_full']} clients: p50 / p95 / max",
             f"**{qr50:.2f}** / {percentile(ours['qr'], 95):.2f} / {max(ours['qr']):.2f} s",
             f"{percentile(bqr, 50):.2f} / {max(bqr):.2f} s p50 / max (plain Playwright: driver "
             f"start → launch → QR shown, {len(bqr)} runs)",
@@ -246,18 +252,27 @@ def report(
         ],
     ]
     md = table(["measure", "wamc", "baseline (same run)", "target", "result"], rows)
+    if ours["n_full"] < a.clients:
+        md += (
+            f"\n\n**{a.clients} clients did not fit:** linking stopped at {ours['n_full']}, "
+            f"when the machine's available memory fell below {MEMORY_FLOOR / 2**30:.0f} GiB "
+            f"({psutil.virtual_memory().total / 2**30:.0f} GiB in all); at the USS measured, "
+            f"{a.clients} clients need at least {private * a.clients / 1024:.1f} GiB."
+        )
     start_c = Settings().start_concurrency
     md += (
         f"\n\nClients linked {a.batch} at a time after client 0 (connect → QR event → scan → "
         f"`connected`; `WAMC_START_CONCURRENCY` {os.environ.get('WAMC_START_CONCURRENCY', start_c)}"
-        f"), all {a.clients} in {ours['linked_s']:.0f} s. Connect → QR: the API call sent → the "
+        f"), all {ours['n_full']} in {ours['linked_s']:.0f} s. Connect → QR: the API call sent → the "
         "`client.qr` event at the WebSocket consumer (worker spawn, driver, Chromium, page load, "
         "wa-js injected, QR read); where it goes, from the product's own log lines: "
         f"{ours['phases']}. Memory: PSS (shared pages split between sharers), means over "
         f"the clients after {a.settle:g} s idle; the baseline is bench/memory.py's (plain "
         "Playwright, one driver per client, Debian's full `chromium`, default flags, persistent "
         f"profile, same page), run after wamc shut down, with {a.baseline} clients because a "
-        "hundred would not fit in RAM. wamc's daemon: "
+        "hundred would not fit in RAM; with fewer sharers its PSS carries a larger share of what "
+        "its clients share, so the USS row (what each client holds alone, whatever the count) "
+        "is the like-for-like comparison. wamc's daemon: "
         f"{ours['daemon_mb']:.0f} MB PSS, not in the per-client figure. Traffic: {t['sent']} "
         f"messages offered on a fixed schedule in {t['span']:.1f} s (open loop), latency from the "
         "simulator's control call sent to the `message` event at one WebSocket consumer (the "

@@ -28,12 +28,13 @@ from typing import Any
 import aiohttp
 import psutil
 
-from bench.memory import breakdown
+from bench.memory import breakdown, tree_uss
 from tests.support import API_KEY, REPO, Daemon, SimControl, free_port, processes_under, wait_for
 from wamc.config import Settings
 from wamc.simulator.server import WAJS_PATH
 
 CONTACT = "5511900008999"  # who writes to every client
+MEMORY_FLOOR = 3 * 2**30  # bytes left available: daemon, simulator, this script, spikes
 
 
 class SimProcess:
@@ -134,7 +135,9 @@ async def link(
     d: Daemon, ctl: SimControl, tap: EventTap, phones: dict[str, str], batch: int
 ) -> list[float]:
     """Connect and link the clients of ``phones``, ``batch`` at a time; each one's connect → QR
-    (seconds: the API call sent → its ``client.qr`` event at the consumer)."""
+    (seconds: the API call sent → its ``client.qr`` event at the consumer), in order. Stops
+    early (fewer samples: the first ones linked) when the machine's available memory falls
+    below ``MEMORY_FLOOR``: a shared machine is never pushed into the OOM killer."""
     clients = list(phones)
 
     async def one(c: str) -> float:
@@ -148,6 +151,9 @@ async def link(
 
     took: list[float] = []
     for k in range(0, len(clients), batch):
+        if (free := psutil.virtual_memory().available) < MEMORY_FLOOR:
+            print(f"stopped linking at {clients[k]}: {free / 2**30:.1f} GiB available", flush=True)
+            break
         took += await asyncio.gather(*(one(c) for c in clients[k : k + batch]))
     return took
 
@@ -166,18 +172,27 @@ async def pss_per_client(d: Daemon, clients: list[str]) -> list[dict[str, float]
         return st if all(st[c]["memory_bytes"] is not None for c in clients) else None
 
     st = await wait_for(sampled, 120, 0.5, what="memory figures of every client")
-    return [await asyncio.to_thread(breakdown, st[c]["pid"], st[c]["browser_pid"]) for c in clients]
+    out = []
+    for c in clients:
+        parts = await asyncio.to_thread(breakdown, st[c]["pid"], st[c]["browser_pid"])
+        parts["private"] = await asyncio.to_thread(tree_uss, st[c]["pid"], st[c]["browser_pid"])
+        out.append(parts)
+    return out
 
 
-def tree_cpu(*roots: int) -> float:
-    """CPU seconds (user + system) the processes under ``roots`` have used so far."""
+def _tree(*roots: int) -> list[psutil.Process]:
     procs: dict[int, psutil.Process] = {}
     for pid in roots:
         with contextlib.suppress(psutil.Error):
             root = psutil.Process(pid)
             procs |= {p.pid: p for p in [root, *root.children(recursive=True)]}
+    return list(procs.values())
+
+
+def tree_cpu(*roots: int) -> float:
+    """CPU seconds (user + system) the processes under ``roots`` have used so far."""
     total = 0.0
-    for p in procs.values():
+    for p in _tree(*roots):
         with contextlib.suppress(psutil.Error):
             t = p.cpu_times()
             total += t.user + t.system
