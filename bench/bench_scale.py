@@ -43,6 +43,7 @@ from bench.fleet import (  # noqa: E402
     START_MARKS,
     EventTap,
     SimProcess,
+    client_cpu,
     fleet,
     link,
     load_average,
@@ -51,6 +52,8 @@ from bench.fleet import (  # noqa: E402
     phases,
     product_env,
     pss_per_client,
+    statuses,
+    tree_cpu,
 )
 from bench.memory import BASELINE_CHROMIUM, baseline_side, pss  # noqa: E402
 from bench.report import percentile, table, write_section  # noqa: E402
@@ -106,6 +109,26 @@ async def traffic(
     }
 
 
+async def cpu_split(d: Daemon, sim: SimProcess, clients: list[str]) -> dict[str, float]:
+    """CPU seconds used so far by the daemon alone, the clients' trees, the simulator and this
+    harness: over the traffic, where each message's CPU goes (a profile by process)."""
+    st = await statuses(d)
+    parts = {"workers": 0.0, "drivers": 0.0, "Chromium": 0.0}
+    for c in clients:
+        if st[c]["pid"] and st[c]["browser_pid"]:
+            cpu = client_cpu(st[c]["pid"], st[c]["browser_pid"])
+            parts["workers"] += cpu["worker"]
+            parts["drivers"] += cpu["driver"]
+            parts["Chromium"] += cpu["Chromium"]
+    assert d.proc is not None and sim.proc is not None
+    return {
+        "daemon": tree_cpu(d.proc.pid) - sum(parts.values()),
+        **parts,
+        "simulator": tree_cpu(sim.proc.pid),
+        "this harness": time.process_time(),
+    }
+
+
 async def baseline_qr(sim: SimProcess, n: int) -> list[float]:
     """Plain Playwright (a driver per client, as bench/memory.py's baseline) + full chromium,
     persistent profile: driver start → launch → the page's QR shown."""
@@ -155,12 +178,22 @@ async def wamc_side(sim: SimProcess, ctl: SimControl, a: argparse.Namespace) -> 
             qr += await link(d, ctl, tap, dict(list(phones.items())[a.idle_at :]), a.batch)
         out["n_full"] = len(qr)
         out["linked_s"] = time.monotonic() - t0
+        idle0, w0 = await cpu_split(d, sim, clients[: len(qr)]), time.monotonic()
         await asyncio.sleep(a.settle)
+        idle1, w1 = await cpu_split(d, sim, clients[: len(qr)]), time.monotonic()
+        idle = {k: (idle1[k] - idle0[k]) / (w1 - w0) for k in idle1}  # cores used while idle
+        out["idle_cpu"] = idle
         out["pss_full"] = await pss_per_client(d, clients[: len(qr)])
         out["qr"] = qr
         print(f"{len(qr)} linked, PSS {per_client_total(out['pss_full']):.0f} MB", flush=True)
         phones_linked = [phones[c] for c in clients[: len(qr)]]
+        before, w0 = await cpu_split(d, sim, clients[: len(qr)]), time.monotonic()
         out["traffic"] = await traffic(ctl, tap, phones_linked, a.rate, a.seconds)
+        after, w1 = await cpu_split(d, sim, clients[: len(qr)]), time.monotonic()
+        sent = out["traffic"]["sent"]  # the idle share taken out: CPU each message adds
+        out["cpu_ms"] = {
+            k: (after[k] - before[k] - idle[k] * (w1 - w0)) * 1000 / sent for k in after
+        }
         out["daemon_mb"] = pss(psutil.Process(d.proc.pid)) / 2**20  # type: ignore[union-attr]
         out["load_end"] = load_average()
         marks = {"connect": ("daemon", "state stopped -> starting"), **START_MARKS}
@@ -204,6 +237,8 @@ def report(
     lat, rest = [x * 1000 for x in t["lat"]], [x * 1000 for x in ours["rest"]]
     p99 = percentile(lat, 99)
     qr50 = percentile(ours["qr"], 50)
+    idle_c = sum(ours["idle_cpu"][k] for k in ("workers", "drivers", "Chromium"))
+    cpu_ms = ", ".join(f"{k} {v:.1f} ms" for k, v in ours["cpu_ms"].items())
 
     def parts(side: list[dict[str, float]]) -> str:
         m = {k: sum(c[k] for c in side) / len(side) for k in ("worker", "driver", "chromium")}
@@ -277,7 +312,13 @@ def report(
         f"messages offered on a fixed schedule in {t['span']:.1f} s (open loop), latency from the "
         "simulator's control call sent to the `message` event at one WebSocket consumer (the "
         "simulator runs in its own process); machine CPU during it "
-        f"{t['cpu']:.0f} %. Daemon at the product's default timings; only the admin API rate "
+        f"{t['cpu']:.0f} % of {os.cpu_count()} cores; CPU per message by process: {cpu_ms} "
+        f"(together {sum(ours['cpu_ms'].values()):.1f} ms: a ceiling near "
+        f"{(os.cpu_count() or 1) * 1000 / max(0.001, sum(ours['cpu_ms'].values())):.0f} "
+        "messages/s on this machine if nothing else ran; the idle share taken out). Idle, "
+        f"before the traffic: the {ours['n_full']} clients used {idle_c:.2f} cores "
+        f"({idle_c / ours['n_full'] * 100:.2f} % of a core each), the daemon "
+        f"{ours['idle_cpu']['daemon']:.2f}. Daemon at the product's default timings; only the admin API rate "
         "limit is raised, for the harness's own polling. Run as root (`WAMC_ALLOW_ROOT=1`, "
         f"Chromium without its sandbox). Load average (1/5/15 min): {ours['load_start']} at the "
         f"start, {ours['load_end']} after the traffic."
