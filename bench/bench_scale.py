@@ -5,13 +5,18 @@ incoming traffic, connect → QR; beside plain Playwright on the same page, in t
    at rest, the reference for the loaded figure).
 2. Clients linked ``--batch`` at a time (connect → QR event → scan → ``connected``) up to
    ``--idle-at``; ``--settle`` s idle; PSS per client (bench/memory.py's breakdown).
-3. The rest linked up to ``--clients``; idle again; PSS per client at that size.
+3. The rest linked up to ``--clients`` (linking stops, and the report says so, when the
+   machine's available memory falls below 3 GiB); idle again (the CPU idle clients use is
+   measured); PSS and USS per client at that size.
 4. ``--rate`` incoming messages/s for ``--seconds`` s from the simulator, round-robin over every
    client, sent on a fixed schedule (open loop: a slow answer never slows the offered rate);
    each message's latency is simulator delivery (the control call sent) → its ``message``
-   event at one WebSocket consumer.
+   event at one WebSocket consumer. The CPU each message costs, by process (daemon, workers,
+   drivers, Chromium, simulator, harness), says what bounds the rate.
 5. wamc shut down; the baseline: plain Playwright + Debian's full ``chromium`` (bench/memory.py's
    baseline, ``--baseline`` clients: a hundred would not fit in RAM) and its launch → QR shown.
+
+Where connect → QR goes comes from the product's own log lines (bench/fleet.py log_marks).
 
 The daemon runs with the product's timings (tests/support's faster heartbeats undone); the
 admin API rate limit is raised only for the harness's own polling. Loopback only, bounded.
