@@ -222,7 +222,15 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=2, help="clients linked at once (set-up)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for all")
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument(
+        "--start-concurrency",
+        type=int,
+        default=None,
+        help="WAMC_START_CONCURRENCY for the daemon (default: the product's, or the environment's)",
+    )
     a = parser.parse_args()
+    if a.start_concurrency is not None:  # on the command line, so the stamp reproduces it
+        os.environ["WAMC_START_CONCURRENCY"] = str(a.start_concurrency)
     if a.clients < 2:
         parser.error("--clients must be at least 2")
     md = asyncio.run(measure(a.clients, a.batch, a.timeout))

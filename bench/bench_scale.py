@@ -343,7 +343,15 @@ def main() -> None:
     parser.add_argument("--baseline", type=int, default=5, help="baseline clients (PSS)")
     parser.add_argument("--baseline-qr", type=int, default=3, help="baseline launch → QR runs")
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument(
+        "--start-concurrency",
+        type=int,
+        default=None,
+        help="WAMC_START_CONCURRENCY for the daemon (default: the product's, or the environment's)",
+    )
     a = parser.parse_args()
+    if a.start_concurrency is not None:  # on the command line, so the stamp reproduces it
+        os.environ["WAMC_START_CONCURRENCY"] = str(a.start_concurrency)
     a.idle_at = min(a.idle_at or a.clients, a.clients)
     if not os.access(BASELINE_CHROMIUM, os.X_OK):
         parser.error(
