@@ -53,6 +53,21 @@ def tree_pss(pid: int) -> int:
     return 0
 
 
+def tree_uss(*roots: int) -> float:
+    """Memory only these processes and their descendants hold (USS, MB): unlike PSS, it does
+    not depend on how many clients share the rest, so sides of different sizes compare."""
+    procs: dict[int, psutil.Process] = {}
+    for pid in roots:
+        with contextlib.suppress(psutil.Error):
+            root = psutil.Process(pid)
+            procs |= {p.pid: p for p in [root, *root.children(recursive=True)]}
+    total = 0
+    for p in procs.values():
+        with contextlib.suppress(psutil.Error):
+            total += p.memory_full_info().uss
+    return total / MB
+
+
 def breakdown(worker_pid: int, browser_pid: int) -> dict[str, float]:
     worker = psutil.Process(worker_pid)
     driver = sum(pss(p) for p in worker.children(recursive=True) if "node" in p.name())
@@ -152,7 +167,12 @@ async def baseline_side(sim: Simulator, ctl: SimControl, n: int, settle: float) 
         ready = time.monotonic() - t0
         await asyncio.sleep(settle)
         clients = [
-            {"worker": 0.0, "driver": pss(psutil.Process(drv)) / MB, "chromium": tree_pss(b) / MB}
+            {
+                "worker": 0.0,
+                "driver": pss(psutil.Process(drv)) / MB,
+                "chromium": tree_pss(b) / MB,
+                "private": tree_uss(drv, b),
+            }
             for _pw, _ctx, drv, b in sessions
         ]
         return {"clients": clients, "ready_s": ready}
