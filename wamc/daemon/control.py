@@ -101,7 +101,10 @@ class Control:
         await self.supervisor.stop_worker(client)
         client.settled.set()  # a start slot it held is free at once
         del self.registry.clients[client_id]
-        await client_rows.delete(self.store, client_id)
+        await client_rows.delete(self.store, client_id)  # with its placement (Ray)
+        forget = getattr(self.supervisor.backend, "forget", None)  # a placing backend's memory
+        if forget is not None:
+            forget(client_id)
         shutil.rmtree(self.settings.client_dir(client_id), ignore_errors=True)
         await self.supervisor.profiles.forget(client_id)
         client_log(client).info("client deleted with its data")

@@ -1,0 +1,84 @@
+"""Where the profile store's file work runs (wamc/daemon/profiles/site.py): a host agent works in
+its node's own WAMC_HOME, restores a missing profile in its spawn's preparation and snapshots on
+request; the daemon shows the outcome it returns exactly as a restore on its own host."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.unit.test_profile_store import CLIENT, make_profile
+from wamc.config import Settings
+from wamc.daemon.agent import AGENT_PROTOCOL, HostAgent
+from wamc.daemon.backend import Backoff
+from wamc.daemon.profiles.backup import ProfileBackup
+from wamc.daemon.registry import Client
+
+
+def new_client() -> Client:
+    return Client(id=CLIENT, created_at="now", desired="running", backoff=Backoff(1, 1, 5, 1))
+
+
+def test_the_node_s_own_home_wins_over_the_daemon_s(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = {"WAMC_HOME": str(tmp_path / "daemon")}
+    monkeypatch.delenv("WAMC_HOME", raising=False)
+    assert HostAgent("n1", env, AGENT_PROTOCOL).local.settings.home == tmp_path / "daemon"
+    monkeypatch.setenv("WAMC_HOME", str(tmp_path / "node"))
+    agent = HostAgent("n1", env, AGENT_PROTOCOL)
+    assert agent.local.settings.home == tmp_path / "node"
+    assert agent.worker_env["WAMC_HOME"] == str(tmp_path / "node")  # what its workers get
+
+
+async def test_an_agent_snapshots_and_restores_on_its_node_and_the_daemon_shows_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    node, store = tmp_path / "node", tmp_path / "store"
+    store.mkdir()
+    monkeypatch.setenv("WAMC_HOME", str(node))
+    env = {"WAMC_HOME": str(tmp_path / "daemon"), "WAMC_PROFILE_STORE": str(store)}
+    agent = HostAgent("n1", env, AGENT_PROTOCOL)
+    make_profile(node)
+    assert await agent._restore(CLIENT) is None  # a profile on this node: left alone
+    manifest = await agent.snapshot(CLIENT, 2)
+    assert (store / CLIENT / f"{manifest['id']}.json").is_file() and manifest["files"] > 0
+    with pytest.raises(ValueError):
+        await agent.snapshot("../x", 2)
+
+    shutil.rmtree(node / "sessions" / CLIENT / "profile")
+    outcome = await agent._restore(CLIENT)
+    assert outcome is not None and outcome["restored_from"] == manifest["id"]
+    assert (node / "sessions" / CLIENT / "profile" / "Local State").read_text() == "{}"
+    assert not (tmp_path / "daemon").exists()  # nothing on the daemon's home
+
+    daemon = ProfileBackup(Settings(home=tmp_path / "daemon", profile_store=store))
+    client = new_client()
+    daemon.spawned(client, outcome)
+    assert client.profile is not None
+    assert (client.profile["restore"], client.profile["restored_from"]) == (
+        "restored",
+        manifest["id"],
+    )
+    daemon.spawned(client, None)  # a profile was on disk there: the last restore stays shown
+    assert client.profile["restore"] == "restored"
+
+
+async def test_a_store_missing_on_the_node_is_a_failed_restore_not_an_empty_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WAMC_HOME", str(tmp_path / "node"))
+    missing = tmp_path / "not-mounted"
+    agent = HostAgent("n1", {"WAMC_PROFILE_STORE": str(missing)}, AGENT_PROTOCOL)
+    outcome = await agent._restore(CLIENT)
+    assert outcome is not None and "is not a folder on this node" in outcome["failed"]
+    assert not missing.exists()
+    daemon = ProfileBackup(Settings(home=tmp_path, profile_store=tmp_path / "store"))
+    client = new_client()
+    daemon.spawned(client, outcome)
+    assert client.profile is not None and client.profile["restore"] == "failed"
+    assert (client.last_error or "").startswith("profile restore failed: WAMC_PROFILE_STORE")
+    no_store = HostAgent("n1", {}, AGENT_PROTOCOL)
+    assert await no_store._restore(CLIENT) is None
