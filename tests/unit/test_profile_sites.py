@@ -48,10 +48,11 @@ async def test_an_agent_snapshots_and_restores_on_its_node_and_the_daemon_shows_
     with pytest.raises(ValueError):
         await agent.snapshot("../x", 2)
 
-    shutil.rmtree(node / "sessions" / CLIENT / "profile")
+    shutil.rmtree(node / "sessions")  # a node the client never ran on
     outcome = await agent._restore(CLIENT)
     assert outcome is not None and outcome["restored_from"] == manifest["id"]
     assert (node / "sessions" / CLIENT / "profile" / "Local State").read_text() == "{}"
+    assert (node / "sessions").stat().st_mode & 0o777 == 0o700
     assert not (tmp_path / "daemon").exists()  # nothing on the daemon's home
 
     daemon = ProfileBackup(Settings(home=tmp_path / "daemon", profile_store=store))

@@ -43,6 +43,10 @@ from wamc.wire.launch import LaunchOptions, encode_launch
 SPAWN_TIMEOUT = 30.0  # a restore of a large profile is part of the spawn: see RESTORE_TIMEOUT
 RESTORE_TIMEOUT = 300.0
 SNAPSHOT_TIMEOUT = 300.0
+# A client's node that Ray still lists alive but whose agent does not answer (Ray restarting it)
+# is waited for this long before the client goes elsewhere: its profile is there (the newest
+# snapshot may be older, or missing after a crash), and its old worker may still be stopping.
+STICKY_WAIT = 20.0
 
 
 class AgentSite:
@@ -119,6 +123,7 @@ class RayBackend:
                 "not encrypted): use a proxy without credentials, allowed by address",
             )
         launch_line = encode_launch(launch or LaunchOptions()).decode()
+        await self._await_sticky(client_id)
         tried: set[str] = set()
         while True:
             node = self._choose(client_id, tried)
@@ -151,6 +156,23 @@ class RayBackend:
             self.running[client_id] = handle
             logger.bind(client=client_id).info("placed on node {} (epoch {})", node.id[:12], epoch)
             return handle
+
+    async def _await_sticky(self, client_id: str) -> None:
+        """Up to STICKY_WAIT for the client's node when it is only suspect (its agent did not
+        answer, Ray did not declare it dead): an agent crash brings its clients back there."""
+        node_id = self.placed.get(client_id, ("", 0))[0]
+        view, info = self.views.get(node_id), self.cluster.info.get(node_id)
+        if client_id in self.pinned or view is None or info is None:
+            return
+        deadline = asyncio.get_running_loop().time() + STICKY_WAIT
+        if not (view.alive or view.draining or info.lost.is_set()):
+            logger.bind(client=client_id).info(
+                "node {} does not answer: waiting up to {:.0f}s for it", node_id[:12], STICKY_WAIT
+            )
+        while not (view.alive or view.draining or info.lost.is_set()):
+            if asyncio.get_running_loop().time() > deadline:
+                return
+            await asyncio.sleep(0.2)
 
     def forget(self, client_id: str) -> None:
         """A deleted client (its row went with its client row, wamc/storage/clients.py)."""

@@ -18,6 +18,7 @@ from typing import Any, Protocol, TypeVar
 from wamc.config import Settings
 from wamc.daemon.profiles.snapshots import Restore, needs_restore, restore_newest, take_snapshot
 from wamc.daemon.profiles.store import Manifest, ProfileStore
+from wamc.privilege import private_dir
 
 T = TypeVar("T")
 
@@ -48,10 +49,13 @@ async def finish(work: Coroutine[Any, Any, T]) -> T:
 
 
 def restore_missing(store: ProfileStore, settings: Settings, client_id: str) -> Restore | None:
-    """Blocking: the newest good snapshot into this host's missing profile, or None."""
+    """Blocking: the newest good snapshot into this host's missing profile, or None. On a node
+    the client never ran on, its folder (and ``sessions/``) are made first, private."""
     profile = settings.client_dir(client_id) / "profile"
     if not needs_restore(profile):
         return None
+    private_dir(settings.sessions_dir)
+    private_dir(profile.parent)
     return restore_newest(store, client_id, profile)
 
 
