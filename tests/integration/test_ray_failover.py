@@ -22,7 +22,7 @@ import pytest
 from tests.integration.test_profile_store import snapshot_ids, state_log, stop
 from tests.integration.test_ray_placement import exactly_once, ready_nodes
 from tests.support import Daemon, session_on_disk, wait_for
-from tests.support.ray_cluster import LocalCluster, end_agents, local_cluster, ray_env
+from tests.support.ray_cluster import LocalCluster, end_agents, local_cluster, nodes_of, ray_env
 
 pytestmark = pytest.mark.timeout(300)
 PHONES = {"fa": "5511900001501", "fb": "5511900001502", "fz": "5511900001504"}
@@ -157,6 +157,43 @@ async def test_the_control_a_lost_node_s_client_without_snapshots_ends_at_a_qr(
     after = await wait_for(settled, 60, 0.3, what="fq placed elsewhere at a QR")
     assert after["state"] == "qr", after
     assert (after["profile"]["restore"], after["profile"]["reason"]) == ("fresh", "no snapshot")
+
+
+async def test_a_client_moved_back_takes_the_newest_snapshot_not_the_profile_left_there(
+    ray_daemon: Daemon, cluster: LocalCluster, sim_http: Any
+) -> None:
+    """A→B→A: the profile left on A is older than the snapshot B's clean stop took; A replaces
+    it with that snapshot before the worker starts."""
+    daemon = ray_daemon
+    await ready_nodes(daemon, len(cluster.nodes))
+    first = await daemon.connect_scanned(sim_http, "fr", "5511900001506")
+    home = str(first["node"])
+
+    async def move(node: str | None, after: dict[str, Any]) -> dict[str, Any]:
+        nodes = [
+            k for k, v in (await nodes_of(daemon)).items() if v["alive"] and k != after["node"]
+        ]
+        code, body = await daemon.call(
+            "POST", "/api/clients/fr/move", json={"node": node or nodes[0]}
+        )
+        assert code == 202, body
+
+        async def moved() -> dict[str, Any] | None:
+            st = await daemon.status("fr")
+            assert st["state"] != "qr", st
+            return st if st["state"] == "connected" and st["pid"] != after["pid"] else None
+
+        return await wait_for(moved, 120, 0.3, what="fr moved")
+
+    away = await move(None, first)
+    assert away["node"] != home and away["profile"]["restore"] == "restored"
+    await sim_http.deliver("5511900001506", CONTACT, f"while-away-{secrets.token_hex(4)}")
+    back = await move(home, away)
+    newest = snapshot_ids(cluster.store, "fr")[0]
+    assert back["node"] == home and newest != away["profile"]["restored_from"]
+    assert back["profile"]["restored_from"] == newest  # not the profile left on its first node
+    lineage = cluster.homes[home] / "sessions" / "fr" / "profile.snapshot"
+    assert lineage.read_text() == newest
 
 
 async def test_an_agent_crash_fences_its_workers_and_ray_brings_it_back(

@@ -83,3 +83,52 @@ async def test_a_store_missing_on_the_node_is_a_failed_restore_not_an_empty_fold
     assert (client.last_error or "").startswith("profile restore failed: WAMC_PROFILE_STORE")
     no_store = HostAgent("n1", {}, AGENT_PROTOCOL)
     assert await no_store._restore(CLIENT) is None
+
+
+def test_a_profile_left_on_a_host_is_replaced_by_a_newer_snapshot_taken_elsewhere(
+    tmp_path: Path,
+) -> None:
+    """A client runs on one host at a time: a snapshot newer than the one a host's profile came
+    from was taken elsewhere after the client left, so the profile here is stale."""
+    from wamc.daemon.profiles import FolderStore
+    from wamc.daemon.profiles.site import restore_missing, snapshot_profile
+    from wamc.daemon.profiles.snapshots import LINEAGE
+
+    store = FolderStore(tmp_path / "store")
+    a, b = Settings(home=tmp_path / "a"), Settings(home=tmp_path / "b")
+    make_profile(tmp_path / "a")
+    first = snapshot_profile(store, a, CLIENT, 3)  # the client leaves host a
+    assert (a.client_dir(CLIENT) / LINEAGE).read_text() == first.id
+    assert restore_missing(store, a, CLIENT) is None  # current here: kept
+    moved = restore_missing(store, b, CLIENT)  # host b never had it
+    assert moved is not None and moved.restored_from == first.id
+    b_profile = b.client_dir(CLIENT) / "profile"
+    (b_profile / "Default" / "newer").write_text("linked on b")
+    second = snapshot_profile(store, b, CLIENT, 3)  # it leaves host b
+
+    back = restore_missing(store, a, CLIENT)  # back on host a: its profile is stale
+    assert back is not None and back.restored_from == second.id
+    a_profile = a.client_dir(CLIENT) / "profile"
+    assert (a_profile / "Default" / "newer").read_text() == "linked on b"
+    assert (a.client_dir(CLIENT) / LINEAGE).read_text() == second.id
+    assert [p.name for p in a.client_dir(CLIENT).iterdir() if "stale" in p.name] == []
+
+    # A crash on b (no snapshot): b's profile is newer than any snapshot and is kept.
+    (b_profile / "Default" / "after-crash").write_text("x")
+    assert restore_missing(store, b, CLIENT) is None
+    assert (b_profile / "Default" / "after-crash").exists()
+
+    # Newer snapshots that are all bad: the stale profile stays rather than nothing.
+    third = snapshot_profile(store, b, CLIENT, 3)
+    archive = store.root / CLIENT / f"{third.id}.tar.gz"
+    archive.write_bytes(archive.read_bytes()[:-20])
+    (a.client_dir(CLIENT) / LINEAGE).write_text(first.id)  # older than both
+    (store.root / CLIENT / f"{second.id}.json").unlink(missing_ok=True)
+    (store.root / CLIENT / f"{first.id}.json").unlink(missing_ok=True)
+    kept = restore_missing(store, a, CLIENT)
+    assert kept is not None and kept.restored_from is None and len(kept.skipped) == 1
+    assert (a_profile / "Default" / "newer").read_text() == "linked on b"
+
+    # No lineage (a profile older than the store): kept.
+    (a.client_dir(CLIENT) / LINEAGE).unlink()
+    assert restore_missing(store, a, CLIENT) is None

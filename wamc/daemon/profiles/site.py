@@ -16,7 +16,14 @@ from dataclasses import asdict
 from typing import Any, Protocol, TypeVar
 
 from wamc.config import Settings
-from wamc.daemon.profiles.snapshots import Restore, needs_restore, restore_newest, take_snapshot
+from wamc.daemon.profiles.snapshots import (
+    Restore,
+    needs_restore,
+    replace_stale,
+    restore_newest,
+    stale_profile,
+    take_snapshot,
+)
 from wamc.daemon.profiles.store import Manifest, ProfileStore
 from wamc.privilege import private_dir
 
@@ -49,10 +56,13 @@ async def finish(work: Coroutine[Any, Any, T]) -> T:
 
 
 def restore_missing(store: ProfileStore, settings: Settings, client_id: str) -> Restore | None:
-    """Blocking: the newest good snapshot into this host's missing profile, or None. On a node
-    the client never ran on, its folder (and ``sessions/``) are made first, private."""
+    """Blocking: the newest good snapshot into this host's missing or stale profile (one a
+    newer snapshot taken elsewhere supersedes), or None when the profile here is current. On a
+    node the client never ran on, its folder (and ``sessions/``) are made first, private."""
     profile = settings.client_dir(client_id) / "profile"
     if not needs_restore(profile):
+        if stale_profile(store, client_id, profile):
+            return replace_stale(store, client_id, profile)
         return None
     private_dir(settings.sessions_dir)
     private_dir(profile.parent)
