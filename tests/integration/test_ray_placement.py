@@ -290,9 +290,12 @@ async def test_a_deleted_client_s_placement_goes_with_it(
     await connect(daemon, "dl")
     node = await placed(daemon, "dl")
     assert placement_row(daemon, "dl") == (node, 1)
+    folder = cluster.homes[node] / "sessions" / "dl"
+    assert (folder / "profile").is_dir()  # on its node, in the node's own home
     code, body = await daemon.call("DELETE", "/api/clients/dl")
     assert code == 202, body
     await wait_for(lambda: placement_row(daemon, "dl") is None, 30, 0.2, what="the row deleted")
+    await wait_for(lambda: not folder.exists(), 30, 0.2, what="its files on its node deleted")
     await connect(daemon, "dl")  # the same id again: a new client, a first placement
     again = await placed(daemon, "dl")
     assert placement_row(daemon, "dl") == (again, 1)

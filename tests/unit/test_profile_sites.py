@@ -132,3 +132,23 @@ def test_a_profile_left_on_a_host_is_replaced_by_a_newer_snapshot_taken_elsewher
     # No lineage (a profile older than the store): kept.
     (a.client_dir(CLIENT) / LINEAGE).unlink()
     assert restore_missing(store, a, CLIENT) is None
+
+
+async def test_an_agent_wipes_a_logged_out_profile_or_a_deleted_client_s_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from wamc.daemon.profiles.snapshots import LINEAGE
+
+    monkeypatch.setenv("WAMC_HOME", str(tmp_path / "node"))
+    agent = HostAgent("n1", {}, AGENT_PROTOCOL)
+    make_profile(tmp_path / "node")
+    folder = tmp_path / "node" / "sessions" / CLIENT
+    (folder / LINEAGE).write_text("x")
+    (folder / "worker.lock").write_text("")
+    assert await agent.wipe(CLIENT, everything=False)  # a logout: the session only
+    assert sorted(p.name for p in folder.iterdir()) == ["worker.lock"]
+    assert (tmp_path / "node" / "outside-secret").read_text() == "not yours"  # links: not followed
+    assert await agent.wipe(CLIENT, everything=True)  # a delete: everything of it
+    assert not folder.exists() and (tmp_path / "node" / "sessions").is_dir()
+    with pytest.raises(ValueError):
+        await agent.wipe("../node", everything=True)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
 from typing import Any
 
@@ -35,6 +36,7 @@ from wamc.config import load_settings
 from wamc.daemon.backend import LocalProcessBackend, StopOutcome, WorkerHandle
 from wamc.daemon.inbox import new_secret
 from wamc.daemon.profiles.site import finish, restore_missing, restore_outcome, snapshot_profile
+from wamc.daemon.profiles.snapshots import LINEAGE
 from wamc.daemon.profiles.store import FolderStore
 from wamc.daemon.resources import client_usage
 from wamc.log import tail_lines
@@ -182,6 +184,27 @@ class HostAgent:
         if handle is None or not self.local.poll(handle):
             return False
         self.local.kill(handle, None)
+        return True
+
+    async def wipe(self, client_id: str, everything: bool) -> bool:
+        """A deleted client's folder on this node (``everything``), or a logged-out one's
+        profile: never to come back here. Not while a worker of it runs here."""
+        if not is_client_id(client_id):
+            raise ValueError("invalid client id")
+        handle = self.workers.get(client_id)
+        if handle is not None and self.local.poll(handle):
+            return False
+        folder = self.local.settings.client_dir(client_id)
+        targets = [folder] if everything else [folder / "profile", folder / LINEAGE]
+
+        def remove() -> None:
+            for target in targets:
+                if target.is_dir() and not target.is_symlink():
+                    shutil.rmtree(target, ignore_errors=True)
+                else:
+                    target.unlink(missing_ok=True)
+
+        await asyncio.to_thread(remove)
         return True
 
     async def end_browser(self, client_id: str, browser_pid: int | None) -> bool:

@@ -88,6 +88,7 @@ class Control:
             await self.request(client, C.LOGOUT, {}, timeout=self.settings.request_timeout)
         elif client.handle is None:
             self.wipe_profile(client)
+            await self._wipe_nodes(client.id, everything=False)
         await self.supervisor.profiles.forget(client.id)  # a logged-out session never returns
         client.me = None
         await client_rows.set_me(self.store, client.id, None)
@@ -105,10 +106,17 @@ class Control:
         forget = getattr(self.supervisor.backend, "forget", None)  # a placing backend's memory
         if forget is not None:
             forget(client_id)
+        await self._wipe_nodes(client_id, everything=True)
         shutil.rmtree(self.settings.client_dir(client_id), ignore_errors=True)
         await self.supervisor.profiles.forget(client_id)
         client_log(client).info("client deleted with its data")
         await self.registry.bus.publish(client_id, CLIENT_DELETED, {})
+
+    async def _wipe_nodes(self, client_id: str, everything: bool) -> None:
+        """A backend running clients on other hosts removes their files there too."""
+        wipe = getattr(self.supervisor.backend, "wipe", None)
+        if wipe is not None:
+            await wipe(client_id, everything)
 
     def wipe_profile(self, client: Client) -> None:
         shutil.rmtree(self.settings.client_dir(client.id) / "profile", ignore_errors=True)

@@ -33,7 +33,7 @@ from wamc.daemon.backend import (
 )
 from wamc.daemon.placement import NodeView, choose
 from wamc.daemon.profiles import Manifest, ProfileStore, Restore
-from wamc.daemon.ray_cluster import RayCluster, call
+from wamc.daemon.ray_cluster import CALL_TIMEOUT, RayCluster, call
 from wamc.errors import Refused
 from wamc.storage import Database
 from wamc.storage import placements as rows
@@ -178,6 +178,17 @@ class RayBackend:
         """A deleted client (its row went with its client row, wamc/storage/clients.py)."""
         self.placed.pop(client_id, None)
         self.pinned.pop(client_id, None)
+
+    async def wipe(self, client_id: str, everything: bool) -> None:
+        """A deleted client's files (``everything``) or a logged-out one's profile, on every
+        node that answers: a node down now keeps its copy (see docs/scale-out.md)."""
+        agents = list(self.cluster.agents.values())
+        calls = [call(a.wipe.remote(client_id, everything), CALL_TIMEOUT) for a in agents]
+        done = await asyncio.gather(*calls, return_exceptions=True)
+        wiped = sum(1 for d in done if d is True)
+        logger.bind(client=client_id).info(
+            "{} wiped on {} of {} nodes", "files" if everything else "profile", wiped, len(agents)
+        )
 
     def _release(self, handle: WorkerHandle) -> None:
         if self.running.get(handle.client_id) is handle:
