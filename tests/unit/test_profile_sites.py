@@ -91,7 +91,7 @@ def test_a_profile_left_on_a_host_is_replaced_by_a_newer_snapshot_taken_elsewher
     """A client runs on one host at a time: a snapshot newer than the one a host's profile came
     from was taken elsewhere after the client left, so the profile here is stale."""
     from wamc.daemon.profiles import FolderStore
-    from wamc.daemon.profiles.site import restore_missing, snapshot_profile
+    from wamc.daemon.profiles.site import restore_missing, restore_outcome, snapshot_profile
     from wamc.daemon.profiles.snapshots import LINEAGE
 
     store = FolderStore(tmp_path / "store")
@@ -118,16 +118,21 @@ def test_a_profile_left_on_a_host_is_replaced_by_a_newer_snapshot_taken_elsewher
     assert restore_missing(store, b, CLIENT) is None
     assert (b_profile / "Default" / "after-crash").exists()
 
-    # Newer snapshots that are all bad: the stale profile stays rather than nothing.
+    # Newer snapshots that are all bad: the profile here stays, not an older snapshot.
+    (a_profile / "Default" / "after-second").write_text("y")
     third = snapshot_profile(store, b, CLIENT, 3)
     archive = store.root / CLIENT / f"{third.id}.tar.gz"
     archive.write_bytes(archive.read_bytes()[:-20])
-    (a.client_dir(CLIENT) / LINEAGE).write_text(first.id)  # older than both
-    (store.root / CLIENT / f"{second.id}.json").unlink(missing_ok=True)
-    (store.root / CLIENT / f"{first.id}.json").unlink(missing_ok=True)
-    kept = restore_missing(store, a, CLIENT)
-    assert kept is not None and kept.restored_from is None and len(kept.skipped) == 1
-    assert (a_profile / "Default" / "newer").read_text() == "linked on b"
+    kept = restore_missing(store, a, CLIENT)  # second (good) is a's own lineage: no better
+    assert kept is not None and kept.restored_from is None and kept.kept
+    assert [s["id"] for s in kept.skipped] == [third.id]
+    assert (a_profile / "Default" / "after-second").read_text() == "y"
+    client = new_client()
+    ProfileBackup(Settings(home=tmp_path, profile_store=store.root)).spawned(
+        client, restore_outcome(kept)
+    )
+    assert client.profile is not None and client.profile["restore"] == "kept"
+    assert "the older profile on this host kept" in (client.last_error or "")
 
     # No lineage (a profile older than the store): kept.
     (a.client_dir(CLIENT) / LINEAGE).unlink()

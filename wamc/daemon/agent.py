@@ -86,7 +86,6 @@ class HostAgent:
             "node": self.node_id,
             "host": socket.gethostname(),
             "pid": os.getpid(),
-            "home": str(self.local.settings.home),
             "workers": {c: h.pid for c, h in self.workers.items() if self.local.poll(h)},
         }
 

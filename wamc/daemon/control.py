@@ -9,6 +9,7 @@ import shutil
 from typing import Any
 
 from wamc.daemon.link import Transport
+from wamc.daemon.profiles.snapshots import LINEAGE
 from wamc.daemon.recycle import RESTART_REQUESTED
 from wamc.daemon.registry import DESIRED_RUNNING, DESIRED_STOPPED, Client, Registry, client_log
 from wamc.daemon.supervision import Supervisor
@@ -120,6 +121,7 @@ class Control:
 
     def wipe_profile(self, client: Client) -> None:
         shutil.rmtree(self.settings.client_dir(client.id) / "profile", ignore_errors=True)
+        (self.settings.client_dir(client.id) / LINEAGE).unlink(missing_ok=True)
         client_log(client).info("session wiped: the next connect shows a QR")
 
     async def request(

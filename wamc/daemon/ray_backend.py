@@ -41,7 +41,7 @@ from wamc.timeutil import utc_now_iso
 from wamc.wire.launch import LaunchOptions, encode_launch
 
 SPAWN_TIMEOUT = 30.0  # a restore of a large profile is part of the spawn: see RESTORE_TIMEOUT
-RESTORE_TIMEOUT = 300.0
+RESTORE_TIMEOUT = 120.0
 SNAPSHOT_TIMEOUT = 300.0
 # A client's node that Ray still lists alive but whose agent does not answer (Ray restarting it)
 # is waited for this long before the client goes elsewhere: its profile is there (the newest

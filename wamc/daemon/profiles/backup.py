@@ -99,6 +99,15 @@ class ProfileBackup:
                 result.bytes / MB,
                 result.seconds,
             )
+        elif result.kept:
+            why = result.skipped[0]["reason"] if result.skipped else "none"
+            reason = (
+                f"{len(result.skipped)} newer snapshot(s) refused (newest: {why}); "
+                "the older profile on this host kept"
+            )
+            status.update(restore="kept", reason=reason)
+            client.last_error = f"profile restore: {reason}"
+            log.warning("profile restore: {}", reason)
         elif result.skipped:
             newest = result.skipped[0]
             reason = f"no good snapshot: {len(result.skipped)} refused, newest: {newest['reason']}"

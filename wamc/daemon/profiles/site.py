@@ -2,7 +2,7 @@
 
 ``ProfileBackup`` (wamc/daemon/profiles/backup.py) keeps the status, the locks and the timing;
 a site does the file work. The local backend's site is this host (:class:`HostSite`: threads
-here). The Ray backend's site is the agent of the client's node (wamc/daemon/ray_profiles.py):
+here). The Ray backend's site is the agent of the client's node (``AgentSite``, wamc/daemon/ray_backend.py):
 it restores inside the agent's spawn, on the placed node, and says what happened in the spawn's
 result; it snapshots through the agent after a clean stop. Both run the same functions
 (:func:`restore_missing`, :func:`snapshot_profile`) on the host that has the profile."""
@@ -61,9 +61,8 @@ def restore_missing(store: ProfileStore, settings: Settings, client_id: str) -> 
     node the client never ran on, its folder (and ``sessions/``) are made first, private."""
     profile = settings.client_dir(client_id) / "profile"
     if not needs_restore(profile):
-        if stale_profile(store, client_id, profile):
-            return replace_stale(store, client_id, profile)
-        return None
+        lineage = stale_profile(store, client_id, profile)
+        return None if lineage is None else replace_stale(store, client_id, profile, lineage)
     private_dir(settings.sessions_dir)
     private_dir(profile.parent)
     return restore_newest(store, client_id, profile)
@@ -92,6 +91,7 @@ def outcome_restore(outcome: dict[str, Any]) -> Restore:
         files=int(outcome.get("files") or 0),
         bytes=int(outcome.get("bytes") or 0),
         seconds=float(outcome.get("seconds") or 0.0),
+        kept=bool(outcome.get("kept")),
     )
 
 

@@ -52,6 +52,7 @@ class Restore:
     files: int = 0
     bytes: int = 0
     seconds: float = 0.0
+    kept: bool = False  # a stale profile kept: no good snapshot newer than it (replace_stale)
 
 
 def needs_restore(profile: Path) -> bool:
@@ -94,12 +95,17 @@ def take_snapshot(store: ProfileStore, client_id: str, profile: Path, keep: int)
     return manifest
 
 
-def restore_newest(store: ProfileStore, client_id: str, profile: Path) -> Restore:
-    """Restore the newest good snapshot into the missing ``profile``; what happened."""
+def restore_newest(
+    store: ProfileStore, client_id: str, profile: Path, newer_than: str = ""
+) -> Restore:
+    """Restore the newest good snapshot (newer than ``newer_than``, if given) into the missing
+    ``profile``; what happened."""
     began = time.monotonic()
     result = Restore()
     _sweep_restoring(profile)
     for snapshot_id in store.list(client_id):
+        if snapshot_id <= newer_than:
+            break  # ids sort in time order
         try:
             manifest = store.manifest(client_id, snapshot_id)
             result.files, result.bytes = _extract_verified(store, client_id, manifest, profile)
@@ -158,11 +164,17 @@ def _sweep_restoring(profile: Path, prefix: str = RESTORING) -> None:
 
 
 def write_lineage(profile: Path, snapshot_id: str) -> None:
+    """Best effort: without it, a profile may later be replaced by its own snapshot (harmless)."""
     tmp = profile.with_name(f".{LINEAGE}-{secrets.token_hex(4)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, FILE_MODE)
-    with os.fdopen(fd, "w") as out:
-        out.write(snapshot_id)
-    os.replace(tmp, profile.with_name(LINEAGE))
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, FILE_MODE)
+        with os.fdopen(fd, "w") as out:
+            out.write(snapshot_id)
+        os.replace(tmp, profile.with_name(LINEAGE))
+    except OSError as exc:
+        logger.warning("profile lineage not written ({}): {}", profile.parent.name, exc)
+        with contextlib.suppress(OSError):
+            tmp.unlink()
 
 
 def read_lineage(profile: Path) -> str | None:
@@ -174,30 +186,32 @@ def read_lineage(profile: Path) -> str | None:
     return found if SNAPSHOT_ID.fullmatch(found) else None
 
 
-def stale_profile(store: ProfileStore, client_id: str, profile: Path) -> bool:
-    """The profile on disk is older than the store's newest snapshot (taken on another host
-    after the client left this one). Without a lineage (a profile older than the store) it is
-    kept: the store may hold nothing newer."""
+def stale_profile(store: ProfileStore, client_id: str, profile: Path) -> str | None:
+    """The profile's lineage when it is older than the store's newest snapshot (taken on another
+    host after the client left this one), else None. Without a lineage (a profile older than the
+    store) it is kept: the store may hold nothing newer."""
     lineage = read_lineage(profile)
     if lineage is None:
-        return False
+        return None
     newest = next(iter(store.list(client_id)), None)
-    return newest is not None and newest > lineage
+    return lineage if newest is not None and newest > lineage else None
 
 
-def replace_stale(store: ProfileStore, client_id: str, profile: Path) -> Restore:
-    """The newest good snapshot in place of a stale profile, which is kept when none is good."""
+def replace_stale(store: ProfileStore, client_id: str, profile: Path, lineage: str) -> Restore:
+    """The newest good snapshot newer than ``lineage`` in place of the stale profile, which is
+    kept when none is good (an older snapshot is no better than the profile here)."""
     _sweep_restoring(profile, STALE)
     aside = profile.with_name(f"{STALE}{secrets.token_hex(4)}")
     os.rename(profile, aside)
     try:
-        result = restore_newest(store, client_id, profile)
+        result = restore_newest(store, client_id, profile, newer_than=lineage)
     except BaseException:
         if not profile.exists():
             os.rename(aside, profile)
         raise
     if result.restored_from is None:
         os.rename(aside, profile)  # nothing better: the old one stays
+        result.kept = True
     else:
         shutil.rmtree(aside, ignore_errors=True)
     return result
