@@ -8,7 +8,9 @@ test has its own daemon and Ray namespace (its own agents). At most 8 browsers a
 from __future__ import annotations
 
 import collections
+import contextlib
 import secrets
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -23,8 +25,8 @@ pytestmark = pytest.mark.timeout(300)
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[LocalCluster]:
-    with local_cluster(3) as made:
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    with local_cluster(tmp_path_factory.mktemp("ray"), 3) as made:
         yield made
 
 
@@ -221,3 +223,79 @@ async def test_a_restarted_daemon_adopts_the_workers_on_the_nodes(
         assert code == 200 and any("browser started" in line for line in body["lines"]), body
     finally:
         end_agents(daemon)
+
+
+def placement_row(daemon: Daemon, client: str) -> tuple[str, int] | None:
+    """The client's stored placement (node, epoch), read from the daemon's database."""
+    with contextlib.closing(sqlite3.connect(daemon.home / "sessions" / ".wamc" / "wamc.db")) as db:
+        row = db.execute(
+            "SELECT node, epoch FROM placements WHERE client = ?", (client,)
+        ).fetchone()
+    return (str(row[0]), int(row[1])) if row else None
+
+
+def daemon_log(daemon: Daemon) -> str:
+    files = [daemon.home / "daemon.out", *(daemon.home / "logs").rglob("*.log")]
+    return "\n".join(p.read_text(errors="replace") for p in files if p.is_file())
+
+
+async def test_a_worker_saying_a_stale_epoch_is_refused_and_stopped(
+    make_daemon: Any, cluster: LocalCluster, sim_http: Any
+) -> None:
+    """The daemon stored a new placement (its epoch is stored before the spawn) and died before
+    spawning; the worker of the older placement still runs there and says its epoch in its hello
+    to the next daemon: refused and told to stop, then the client starts anew (a newer epoch)."""
+    daemon = await make_daemon({**ray_env(cluster), "WAMC_STOP_WORKERS_ON_EXIT": "0"})
+    try:
+        await ready_nodes(daemon, len(cluster.nodes))
+        before = await daemon.connect_scanned(sim_http, "se", "5511900001404")
+        worker = (before["pid"], psutil.Process(before["pid"]).create_time())
+        await daemon.stop()  # SIGTERM: the worker stays with its agent
+        stored = placement_row(daemon, "se")
+        assert stored is not None and stored[0] == before["node"]
+        node, epoch = stored
+        with contextlib.closing(
+            sqlite3.connect(daemon.home / "sessions" / ".wamc" / "wamc.db")
+        ) as db:
+            db.execute("UPDATE placements SET epoch = ? WHERE client = 'se'", (epoch + 1,))
+            db.commit()
+        await daemon.start()
+
+        def stopped() -> bool:
+            try:
+                return psutil.Process(worker[0]).create_time() != worker[1]
+            except psutil.Error:
+                return True
+
+        await wait_for(stopped, 60, 0.2, what="the stale worker stopped")
+        said = f"hello of a stale placement (epoch {epoch}, current {epoch + 1}): refused"
+        assert said in daemon_log(daemon)
+
+        async def anew() -> dict[str, Any] | None:
+            st = await daemon.status("se")
+            return st if st["state"] == "connected" and st["pid"] != before["pid"] else None
+
+        after = await wait_for(anew, 120, 0.3, what="se connected again by a new worker")
+        assert after["node"] == node  # sticky: its node lives, its profile is there
+        assert placement_row(daemon, "se") == (node, epoch + 2)
+    finally:
+        end_agents(daemon)
+
+
+async def test_a_deleted_client_s_placement_goes_with_it(
+    ray_daemon: Daemon, cluster: LocalCluster
+) -> None:
+    daemon = ray_daemon
+    await ready_nodes(daemon, len(cluster.nodes))
+    await connect(daemon, "dl")
+    node = await placed(daemon, "dl")
+    assert placement_row(daemon, "dl") == (node, 1)
+    folder = cluster.homes[node] / "sessions" / "dl"
+    assert (folder / "profile").is_dir()  # on its node, in the node's own home
+    code, body = await daemon.call("DELETE", "/api/clients/dl")
+    assert code == 202, body
+    await wait_for(lambda: placement_row(daemon, "dl") is None, 30, 0.2, what="the row deleted")
+    await wait_for(lambda: not folder.exists(), 30, 0.2, what="its files on its node deleted")
+    await connect(daemon, "dl")  # the same id again: a new client, a first placement
+    again = await placed(daemon, "dl")
+    assert placement_row(daemon, "dl") == (again, 1)

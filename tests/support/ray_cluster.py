@@ -3,6 +3,9 @@
 ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` with ``node_ip_address="127.0.0.1"`` for the head and
 every node keeps every Ray process on 127.0.0.1; token authentication is on, as docs/scale-out.md
 asks of a real cluster. The head carries no ``wamc_slots`` (it is ignored); nodes do.
+
+Each node keeps its own files, as hosts would: its raylet (so its agent and workers) has its own
+``WAMC_HOME`` (``homes``); the profile store is one shared folder (``store``), as a shared mount.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import os
 import secrets
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from tests.support.daemon import Daemon, free_port
@@ -24,9 +28,13 @@ TOKEN = secrets.token_hex(32)
 
 
 class LocalCluster:
-    def __init__(self) -> None:
+    def __init__(self, root: Path) -> None:
         from ray.cluster_utils import Cluster
 
+        self.root = root
+        self.store = root / "store"
+        self.store.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.homes: dict[str, Path] = {}  # node id → its own WAMC_HOME
         self.cluster = Cluster(
             initialize_head=True,
             head_node_args={
@@ -43,15 +51,19 @@ class LocalCluster:
         return str(self.cluster.address)
 
     def add(self, slots: int = SLOTS) -> str:
-        """One more node offering ``slots`` clients; its Ray node id."""
+        """One more node offering ``slots`` clients, with its own WAMC_HOME; its Ray node id."""
+        home = self.root / f"node-{len(self.homes) + 1}"
+        home.mkdir(mode=0o700)
         node = self.cluster.add_node(
             node_ip_address="127.0.0.1",
             resources={"wamc_slots": slots},
             object_store_memory=OBJECT_STORE,
             num_cpus=1,
+            env_vars={"WAMC_HOME": str(home)},  # the raylet's, so its workers' (the agent's)
         )
         self.cluster.wait_for_nodes()
         self.nodes.append(node)
+        self.homes[str(node.node_id)] = home
         return str(node.node_id)
 
     def remove(self, node_id: str) -> None:
@@ -65,7 +77,8 @@ class LocalCluster:
 
 
 @contextlib.contextmanager
-def local_cluster(nodes: int = 3) -> Iterator[LocalCluster]:
+def local_cluster(root: Path, nodes: int = 3) -> Iterator[LocalCluster]:
+    """``root``: the nodes' homes and the shared profile store."""
     env = {
         "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
         "RAY_AUTH_MODE": "token",
@@ -76,7 +89,7 @@ def local_cluster(nodes: int = 3) -> Iterator[LocalCluster]:
     os.environ.update(env)
     import ray
 
-    made = LocalCluster()
+    made = LocalCluster(root)
     try:
         for _ in range(nodes):
             made.add()
@@ -94,8 +107,10 @@ def local_cluster(nodes: int = 3) -> Iterator[LocalCluster]:
 
 
 def ray_env(cluster: LocalCluster) -> dict[str, str]:
-    """A daemon's settings for the Ray backend on ``cluster`` (a namespace of its own)."""
+    """A daemon's settings for the Ray backend on ``cluster`` (a namespace of its own), with
+    the cluster's shared profile store."""
     return {
+        "WAMC_PROFILE_STORE": str(cluster.store),
         "WAMC_BACKEND": "ray",
         "WAMC_RAY_ADDRESS": cluster.address,
         "WAMC_RAY_NAMESPACE": f"wamc-test-{uuid.uuid4().hex[:8]}",

@@ -48,6 +48,8 @@ class WorkerHandle:
     secret_hash: str | None = None
     curve_public: str | None = None
     usage: dict[str, Any] | None = None  # memory and CPU as its node's agent last reported
+    # What its spawn restored from the profile store on its node (Ray; see ProfileBackup.spawned).
+    restore: dict[str, Any] | None = None
 
     def state(self) -> dict[str, float | int]:
         """What to persist so a later daemon can adopt this worker."""
@@ -63,24 +65,6 @@ ORPHAN_GRACE = 5.0  # seconds a browser whose worker is gone gets to exit by its
 
 class NoCapacity(Exception):
     """No node has a free slot: the client waits, stopped with ``last_error: no_capacity``."""
-
-
-class ProfileHooks(Protocol):
-    """The profile store's seam (issue 14, item 4), called on the host the worker runs on:
-    before a worker starts (restore a missing profile) and after a clean stop (snapshot)."""
-
-    async def before_start(self, client_id: str) -> None: ...
-    async def after_clean_stop(self, client_id: str) -> None: ...
-
-
-class NoProfiles:
-    """No profile store: profiles stay where they are."""
-
-    async def before_start(self, client_id: str) -> None:
-        return None
-
-    async def after_clean_stop(self, client_id: str) -> None:
-        return None
 
 
 class Backend(Protocol):
@@ -112,7 +96,6 @@ class LocalProcessBackend:
         """``server_key``: the daemon's public Curve key, given to workers of a TCP link."""
         self.settings = settings
         self.server_key = server_key
-        self.profiles: ProfileHooks = NoProfiles()
         # Called when a slot may have freed (placement backends): waiting clients retry.
         self.capacity_listeners: list[Callable[[], None]] = []
 
@@ -149,8 +132,8 @@ class LocalProcessBackend:
     ) -> WorkerHandle:
         """Spawn a worker; ``secret`` and then ``launch`` (it may hold a proxy password) reach it
         through a pipe on its stdin: never on a command line or in an environment
-        (``/proc/<pid>/environ`` keeps what a process started with)."""
-        await self.profiles.before_start(client_id)
+        (``/proc/<pid>/environ`` keeps what a process started with). The profile store works
+        on this host (the supervisor's ``ProfileBackup``, default site)."""
         return self.spawn(client_id, secret, launch)
 
     def spawn(
@@ -256,8 +239,6 @@ class LocalProcessBackend:
                     await self._exited(handle, 5)
         if await self.end_browser(handle.client_id, browser_pid) and outcome != "kill":
             outcome = "kill"
-        if outcome == "clean":
-            await self.profiles.after_clean_stop(handle.client_id)
         return outcome
 
     async def _exited(self, handle: WorkerHandle, timeout: float) -> bool:

@@ -9,6 +9,7 @@ import shutil
 from typing import Any
 
 from wamc.daemon.link import Transport
+from wamc.daemon.profiles.snapshots import LINEAGE
 from wamc.daemon.recycle import RESTART_REQUESTED
 from wamc.daemon.registry import DESIRED_RUNNING, DESIRED_STOPPED, Client, Registry, client_log
 from wamc.daemon.supervision import Supervisor
@@ -88,6 +89,7 @@ class Control:
             await self.request(client, C.LOGOUT, {}, timeout=self.settings.request_timeout)
         elif client.handle is None:
             self.wipe_profile(client)
+            await self._wipe_nodes(client.id, everything=False)
         await self.supervisor.profiles.forget(client.id)  # a logged-out session never returns
         client.me = None
         await client_rows.set_me(self.store, client.id, None)
@@ -101,14 +103,25 @@ class Control:
         await self.supervisor.stop_worker(client)
         client.settled.set()  # a start slot it held is free at once
         del self.registry.clients[client_id]
-        await client_rows.delete(self.store, client_id)
+        await client_rows.delete(self.store, client_id)  # with its placement (Ray)
+        forget = getattr(self.supervisor.backend, "forget", None)  # a placing backend's memory
+        if forget is not None:
+            forget(client_id)
+        await self._wipe_nodes(client_id, everything=True)
         shutil.rmtree(self.settings.client_dir(client_id), ignore_errors=True)
         await self.supervisor.profiles.forget(client_id)
         client_log(client).info("client deleted with its data")
         await self.registry.bus.publish(client_id, CLIENT_DELETED, {})
 
+    async def _wipe_nodes(self, client_id: str, everything: bool) -> None:
+        """A backend running clients on other hosts removes their files there too."""
+        wipe = getattr(self.supervisor.backend, "wipe", None)
+        if wipe is not None:
+            await wipe(client_id, everything)
+
     def wipe_profile(self, client: Client) -> None:
         shutil.rmtree(self.settings.client_dir(client.id) / "profile", ignore_errors=True)
+        (self.settings.client_dir(client.id) / LINEAGE).unlink(missing_ok=True)
         client_log(client).info("session wiped: the next connect shows a QR")
 
     async def request(

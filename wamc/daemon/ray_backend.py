@@ -6,6 +6,10 @@ the link and the API do not know where a worker runs. A start goes to the placed
 which makes the worker's secret there (see wamc/daemon/agent.py: it never crosses Ray) and
 returns what the daemon keeps of it. Every placement has a new epoch, stored before the spawn;
 the worker says it in its hello and a stale one is refused (wamc/daemon/inbox.py).
+
+Profiles live on the nodes: the profile store's site here is the agent of the client's node
+(:class:`AgentSite`): a spawn restores a missing profile there and returns what happened; a
+snapshot after a clean stop runs there too. Only the client id and the keep count cross Ray.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
 import ray
 from loguru import logger
 
@@ -23,20 +28,44 @@ from wamc.daemon.backend import (
     ORPHAN_GRACE,
     TERM_GRACE,
     NoCapacity,
-    NoProfiles,
-    ProfileHooks,
     StopOutcome,
     WorkerHandle,
 )
 from wamc.daemon.placement import NodeView, choose
-from wamc.daemon.ray_cluster import RayCluster, call
+from wamc.daemon.profiles import Manifest, ProfileStore, Restore
+from wamc.daemon.ray_cluster import CALL_TIMEOUT, RayCluster, call
 from wamc.errors import Refused
 from wamc.storage import Database
 from wamc.storage import placements as rows
 from wamc.timeutil import utc_now_iso
 from wamc.wire.launch import LaunchOptions, encode_launch
 
-SPAWN_TIMEOUT = 30.0
+SPAWN_TIMEOUT = 30.0  # a restore of a large profile is part of the spawn: see RESTORE_TIMEOUT
+RESTORE_TIMEOUT = 120.0
+SNAPSHOT_TIMEOUT = 300.0
+# A client's node that Ray still lists alive but whose agent does not answer (Ray restarting it)
+# is waited for this long before the client goes elsewhere: its profile is there (the newest
+# snapshot may be older, or missing after a crash), and its old worker may still be stopping.
+STICKY_WAIT = 20.0
+
+
+class AgentSite:
+    """The profile store's site for the Ray backend: the agent of the client's node."""
+
+    def __init__(self, cluster: RayCluster) -> None:
+        self.cluster = cluster
+
+    async def restore(self, store: ProfileStore, client_id: str) -> Restore | None:
+        return None  # done by the spawn, on the placed node (HostAgent.spawn)
+
+    async def snapshot(
+        self, store: ProfileStore, client_id: str, node: str | None, keep: int
+    ) -> Manifest:
+        agent = self.cluster.agent(node or "")
+        if agent is None:
+            raise RuntimeError(f"node {(node or '?')[:12]} is gone: its profile cannot be read")
+        got = await call(agent.snapshot.remote(client_id, keep), SNAPSHOT_TIMEOUT)
+        return msgspec.convert(got, Manifest)
 
 
 class RayBackend:
@@ -44,7 +73,7 @@ class RayBackend:
         self.settings = settings
         self.cluster = cluster
         self.store = store
-        self.profiles: ProfileHooks = NoProfiles()  # run by each agent on its node
+        self.profile_site = AgentSite(cluster)  # the profile store works on the client's node
         self.capacity_listeners: list[Callable[[], None]] = []
         self.placed: dict[str, tuple[str, int]] = {}  # client → (node, epoch), stored
         self.running: dict[str, WorkerHandle] = {}
@@ -94,6 +123,7 @@ class RayBackend:
                 "not encrypted): use a proxy without credentials, allowed by address",
             )
         launch_line = encode_launch(launch or LaunchOptions()).decode()
+        await self._await_sticky(client_id)
         tried: set[str] = set()
         while True:
             node = self._choose(client_id, tried)
@@ -107,7 +137,7 @@ class RayBackend:
             try:
                 got = await call(
                     self.cluster.agent(node.id).spawn.remote(client_id, epoch, launch_line),
-                    SPAWN_TIMEOUT,
+                    SPAWN_TIMEOUT + (RESTORE_TIMEOUT if self.settings.profile_store else 0),
                 )
             except Exception as exc:
                 node.clients.discard(client_id)
@@ -121,10 +151,44 @@ class RayBackend:
                 epoch=epoch,
                 secret_hash=str(got["secret_hash"]),
                 curve_public=str(got["curve_public"]),
+                restore=got.get("profile"),
             )
             self.running[client_id] = handle
             logger.bind(client=client_id).info("placed on node {} (epoch {})", node.id[:12], epoch)
             return handle
+
+    async def _await_sticky(self, client_id: str) -> None:
+        """Up to STICKY_WAIT for the client's node when it is only suspect (its agent did not
+        answer, Ray did not declare it dead): an agent crash brings its clients back there."""
+        node_id = self.placed.get(client_id, ("", 0))[0]
+        view, info = self.views.get(node_id), self.cluster.info.get(node_id)
+        if client_id in self.pinned or view is None or info is None:
+            return
+        deadline = asyncio.get_running_loop().time() + STICKY_WAIT
+        if not (view.alive or view.draining or info.lost.is_set()):
+            logger.bind(client=client_id).info(
+                "node {} does not answer: waiting up to {:.0f}s for it", node_id[:12], STICKY_WAIT
+            )
+        while not (view.alive or view.draining or info.lost.is_set()):
+            if asyncio.get_running_loop().time() > deadline:
+                return
+            await asyncio.sleep(0.2)
+
+    def forget(self, client_id: str) -> None:
+        """A deleted client (its row went with its client row, wamc/storage/clients.py)."""
+        self.placed.pop(client_id, None)
+        self.pinned.pop(client_id, None)
+
+    async def wipe(self, client_id: str, everything: bool) -> None:
+        """A deleted client's files (``everything``) or a logged-out one's profile, on every
+        node that answers: a node down now keeps its copy (see docs/scale-out.md)."""
+        agents = list(self.cluster.agents.values())
+        calls = [call(a.wipe.remote(client_id, everything), CALL_TIMEOUT) for a in agents]
+        done = await asyncio.gather(*calls, return_exceptions=True)
+        wiped = sum(1 for d in done if d is True)
+        logger.bind(client=client_id).info(
+            "{} wiped on {} of {} nodes", "files" if everything else "profile", wiped, len(agents)
+        )
 
     def _release(self, handle: WorkerHandle) -> None:
         if self.running.get(handle.client_id) is handle:

@@ -57,7 +57,7 @@ def worker_env(settings: Settings, server_key: bytes | None) -> dict[str, str]:
     """The settings a node's workers need (all public): given to its agent."""
     s = settings
     env = {
-        "WAMC_HOME": str(s.home),
+        "WAMC_HOME": str(s.home),  # a node's own WAMC_HOME wins (wamc/daemon/agent.py)
         "WAMC_ZMQ_ENDPOINT": s.advertised_endpoint(),
         "WAMC_WHATSAPP_URL": s.whatsapp_url,
         "WAMC_WAJS_PATH": str(s.resolved_wajs_path()),
@@ -73,6 +73,8 @@ def worker_env(settings: Settings, server_key: bytes | None) -> dict[str, str]:
     }
     if s.browser_path:
         env["WAMC_BROWSER_PATH"] = s.browser_path
+    if s.profile_store is not None:  # a shared mount, the same path on every node
+        env["WAMC_PROFILE_STORE"] = str(s.profile_store)
     if server_key is not None:
         env["WAMC_ZMQ_SERVER_KEY"] = server_key.decode()
     return env

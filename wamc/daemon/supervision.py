@@ -50,7 +50,8 @@ class Supervisor:
         self.start_slots = asyncio.Semaphore(self.settings.start_concurrency)
         self._tasks: set[asyncio.Task[Any]] = set()
         self.exit_listeners: list[ExitListener] = []
-        self.profiles = ProfileBackup(self.settings)  # issue 14: snapshots and restores
+        # Issue 14: snapshots and restores, on the host the profile lives on (the backend's site).
+        self.profiles = ProfileBackup(self.settings, site=getattr(backend, "profile_site", None))
         self.waiting: set[Client] = set()  # stopped with no_capacity until a slot frees
         # A placing backend says when a slot may have freed (a backend without the list, e.g.
         # a test's, places nothing).
@@ -152,7 +153,8 @@ class Supervisor:
         client.curve_public = worker_keys(secret)[0].decode()
         try:
             launch = await launch_options(self.registry.store, client.id)
-            handle = await self.backend.start(client.id, secret, launch)
+            async with self.profiles.hold(client.id):  # a spawn may restore on its node (Ray)
+                handle = await self.backend.start(client.id, secret, launch)
         except NoCapacity:
             self.start_slots.release()
             await self._wait_for_capacity(client)
@@ -163,6 +165,7 @@ class Supervisor:
             client_log(client).error(client.last_error)
             client.backoff.record_failure()
             return None
+        self.profiles.spawned(client, handle.restore)  # what its node restored (Ray)
         if handle.secret_hash and handle.curve_public:  # made on the worker's own node
             client.secret_hash, client.curve_public = handle.secret_hash, handle.curve_public
         if client.last_error == NO_CAPACITY:
@@ -324,7 +327,8 @@ class Supervisor:
             )
             client.stop_outcome = outcome
             await client_rows.update(self.registry.store, client.id, stop_outcome=outcome)
-            await self.profiles.after_stop(client, outcome, linked)  # clean: a snapshot
+            # Clean: a snapshot, on the node the profile lives on.
+            await self.profiles.after_stop(client, outcome, linked, handle.node)
 
     async def cancel(self, client: Client) -> None:
         """End the client's loop (its worker is left as it is)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from wamc.storage import client_settings, events, media, messages, retention, stats
+from wamc.storage import client_settings, events, media, messages, placements, retention, stats
 from wamc.storage.db import Database
 
 
@@ -84,4 +84,5 @@ async def delete(db: Database, client_id: str) -> None:
         await messages.forget_client(db, client_id)
         await media.forget_client(db, client_id)
         await stats.forget_client(db, client_id)
+        await placements.forget(db, client_id)
         await db.conn.execute("DELETE FROM clients WHERE id=?", (client_id,))

@@ -19,6 +19,10 @@ async def save(db: Database, client: str, node: str, epoch: int) -> None:
     )
 
 
+async def forget(db: Database, client: str) -> None:
+    await db.write("DELETE FROM placements WHERE client = ?", (client,))
+
+
 async def drained(db: Database) -> set[str]:
     return {r[0] for r in await db.fetchall("SELECT node FROM node_drains")}
 

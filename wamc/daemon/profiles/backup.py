@@ -6,44 +6,39 @@ snapshot). One lock per client orders them: a worker never starts while its prof
 read, so a snapshot is never a copy of a database being written. ``snapshot_due`` tells the
 recycler when a periodic snapshot (a short stop, snapshot, start) is due.
 
-The file work runs where the profile lives: ``snapshot_here`` / ``restore_here`` do it on this
-host (the local backend); a backend running browsers on other hosts overrides them to run the
-same functions (wamc/daemon/profiles/snapshots.py) there."""
+The file work runs where the profile lives, through the backend's ``ProfileSite``
+(wamc/daemon/profiles/site.py): this host for the local backend; the agent of the client's node
+for the Ray backend, whose spawn restores on the placed node and returns what happened
+(``spawned`` shows it in the status exactly as a restore here)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import Any
 
 from loguru import logger
 
 from wamc.config import Settings
-from wamc.daemon.profiles.snapshots import Restore, needs_restore, restore_newest, take_snapshot
-from wamc.daemon.profiles.store import FolderStore, Manifest, ProfileStore
+from wamc.daemon.profiles.site import HostSite, ProfileSite, finish, outcome_restore
+from wamc.daemon.profiles.snapshots import Restore
+from wamc.daemon.profiles.store import FolderStore, ProfileStore
 from wamc.daemon.registry import Client, client_log
 
 MB = 1024 * 1024
-T = TypeVar("T")
-
-
-async def finish(work: Coroutine[Any, Any, T]) -> T:
-    """Await ``work`` (a thread's file work); if cancelled, let it end before going on: a lock
-    released while a thread still reads or writes a profile would let a browser start on it."""
-    task = asyncio.ensure_future(work)
-    try:
-        return await asyncio.shield(task)
-    except asyncio.CancelledError:
-        with contextlib.suppress(Exception):
-            await task
-        raise
+__all__ = ["ProfileBackup", "finish"]
 
 
 class ProfileBackup:
-    def __init__(self, settings: Settings, store: ProfileStore | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: ProfileStore | None = None,
+        site: ProfileSite | None = None,
+    ) -> None:
+        """``site``: where the backend's profiles live (default: this host)."""
         self.settings = settings
+        self.site: ProfileSite = site if site is not None else HostSite(settings)
         self.store = store
         if store is None and settings.profile_store is not None:
             self.store = FolderStore(settings.profile_store)
@@ -62,18 +57,6 @@ class ProfileBackup:
             client.profile = {"last_snapshot": None, "restored_from": None, "restore": None}
         return client.profile
 
-    # --- the file work, where the profile lives ----------------------------------------------
-    async def snapshot_here(self, store: ProfileStore, client_id: str) -> Manifest:
-        profile = self.settings.client_dir(client_id) / "profile"
-        return await finish(asyncio.to_thread(take_snapshot, store, client_id, profile, self.keep))
-
-    async def restore_here(self, store: ProfileStore, client_id: str) -> Restore | None:
-        """The newest good snapshot restored, or None when a profile is on disk."""
-        profile = self.settings.client_dir(client_id) / "profile"
-        if not await asyncio.to_thread(needs_restore, profile):
-            return None
-        return await finish(asyncio.to_thread(restore_newest, store, client_id, profile))
-
     # --- what supervision calls --------------------------------------------------------------
     async def before_start(self, client: Client) -> None:
         """A client about to start without a profile on disk gets its newest good snapshot."""
@@ -81,16 +64,27 @@ class ProfileBackup:
             return
         async with self.hold(client.id):
             try:
-                result = await self.restore_here(self.store, client.id)
+                result = await self.site.restore(self.store, client.id)
             except Exception as exc:  # the store unreachable: start fresh, say why
-                client_log(client).error("profile restore failed: {}", exc)
-                self._status(client).update(
-                    restored_from=None, restore="failed", skipped=[], reason=str(exc)
-                )
-                client.last_error = f"profile restore failed: {exc}"
+                self._failed(client, str(exc))
                 return
             if result is not None:
                 self._restored(client, result)
+
+    def spawned(self, client: Client, outcome: dict[str, Any] | None) -> None:
+        """What the backend's spawn restored on the worker's node (Ray), shown as above:
+        ``{"failed": reason}``, a restore's fields, or None (a profile was on disk there)."""
+        if self.store is None or outcome is None:
+            return
+        if "failed" in outcome:
+            self._failed(client, str(outcome["failed"]))
+        else:
+            self._restored(client, outcome_restore(outcome))
+
+    def _failed(self, client: Client, reason: str) -> None:
+        client_log(client).error("profile restore failed: {}", reason)
+        self._status(client).update(restored_from=None, restore="failed", skipped=[], reason=reason)
+        client.last_error = f"profile restore failed: {reason}"
 
     def _restored(self, client: Client, result: Restore) -> None:
         log = client_log(client)
@@ -105,6 +99,15 @@ class ProfileBackup:
                 result.bytes / MB,
                 result.seconds,
             )
+        elif result.kept:
+            why = result.skipped[0]["reason"] if result.skipped else "none"
+            reason = (
+                f"{len(result.skipped)} newer snapshot(s) refused (newest: {why}); "
+                "the older profile on this host kept"
+            )
+            status.update(restore="kept", reason=reason)
+            client.last_error = f"profile restore: {reason}"
+            log.warning("profile restore: {}", reason)
         elif result.skipped:
             newest = result.skipped[0]
             reason = f"no good snapshot: {len(result.skipped)} refused, newest: {newest['reason']}"
@@ -114,14 +117,16 @@ class ProfileBackup:
         else:
             status.update(restore="fresh", reason="no snapshot")
 
-    async def after_stop(self, client: Client, outcome: str, was_connected: bool) -> None:
+    async def after_stop(
+        self, client: Client, outcome: str, was_connected: bool, node: str | None = None
+    ) -> None:
         """After a stop, ``hold`` held: a snapshot if the stop was clean (the browser closed
-        itself) and the client was linked."""
+        itself) and the client was linked; taken on ``node``, where the profile lives."""
         if self.store is None or outcome != "clean" or not was_connected:
             return
         began = time.monotonic()
         try:
-            manifest = await self.snapshot_here(self.store, client.id)
+            manifest = await self.site.snapshot(self.store, client.id, node, self.keep)
         except Exception as exc:
             client_log(client).error("profile snapshot failed: {}", exc)
             self._status(client)["snapshot_error"] = str(exc)

@@ -2,7 +2,12 @@
 ``ProfileStore``, run in a thread by the daemon (or by whatever runs the browser, on its host).
 
 A snapshot is taken only while the browser is closed. A restore tries the newest snapshot first;
-one whose checksum, manifest or members fail is skipped (with the reason) for the one before."""
+one whose checksum, manifest or members fail is skipped (with the reason) for the one before.
+
+Profiles on several hosts: next to each profile, ``profile.snapshot`` names the snapshot it was
+last saved as or restored from (its lineage). A client runs on one host at a time, so a newer
+snapshot than that was taken elsewhere after it left: the profile here is stale and is replaced
+(:func:`stale_profile`, :func:`replace_stale`)."""
 
 from __future__ import annotations
 
@@ -27,6 +32,7 @@ from wamc.daemon.profiles.archive import (
 )
 from wamc.daemon.profiles.store import (
     MANIFEST_VERSION,
+    SNAPSHOT_ID,
     BadSnapshot,
     Manifest,
     ProfileStore,
@@ -35,6 +41,8 @@ from wamc.daemon.profiles.store import (
 from wamc.timeutil import utc_now_iso
 
 RESTORING = "profile.restoring-"  # a restore in progress, next to the profile
+STALE = "profile.stale-"  # a stale profile set aside while the newest snapshot replaces it
+LINEAGE = "profile.snapshot"  # the snapshot the profile was last saved as or restored from
 
 
 @dataclass
@@ -44,6 +52,7 @@ class Restore:
     files: int = 0
     bytes: int = 0
     seconds: float = 0.0
+    kept: bool = False  # a stale profile kept: no good snapshot newer than it (replace_stale)
 
 
 def needs_restore(profile: Path) -> bool:
@@ -81,16 +90,22 @@ def take_snapshot(store: ProfileStore, client_id: str, profile: Path, keep: int)
     finally:
         with contextlib.suppress(OSError):
             staging.unlink()
+    write_lineage(profile, snapshot_id)
     store.prune(client_id, keep)
     return manifest
 
 
-def restore_newest(store: ProfileStore, client_id: str, profile: Path) -> Restore:
-    """Restore the newest good snapshot into the missing ``profile``; what happened."""
+def restore_newest(
+    store: ProfileStore, client_id: str, profile: Path, newer_than: str = ""
+) -> Restore:
+    """Restore the newest good snapshot (newer than ``newer_than``, if given) into the missing
+    ``profile``; what happened."""
     began = time.monotonic()
     result = Restore()
     _sweep_restoring(profile)
     for snapshot_id in store.list(client_id):
+        if snapshot_id <= newer_than:
+            break  # ids sort in time order
         try:
             manifest = store.manifest(client_id, snapshot_id)
             result.files, result.bytes = _extract_verified(store, client_id, manifest, profile)
@@ -101,6 +116,7 @@ def restore_newest(store: ProfileStore, client_id: str, profile: Path) -> Restor
             result.skipped.append({"id": snapshot_id, "reason": str(exc)})
             continue
         result.restored_from = snapshot_id
+        write_lineage(profile, snapshot_id)
         break
     result.seconds = round(time.monotonic() - began, 3)
     return result
@@ -139,9 +155,63 @@ def _check_sum(reader: Hashing, manifest: Manifest) -> None:
         )
 
 
-def _sweep_restoring(profile: Path) -> None:
-    """Folders of restores a crash interrupted."""
+def _sweep_restoring(profile: Path, prefix: str = RESTORING) -> None:
+    """Folders of restores (or replacements) a crash interrupted."""
     with contextlib.suppress(OSError):
         for entry in os.scandir(profile.parent):
-            if entry.name.startswith(RESTORING) and entry.is_dir(follow_symlinks=False):
+            if entry.name.startswith(prefix) and entry.is_dir(follow_symlinks=False):
                 shutil.rmtree(entry.path, ignore_errors=True)
+
+
+def write_lineage(profile: Path, snapshot_id: str) -> None:
+    """Best effort: without it, a profile may later be replaced by its own snapshot (harmless)."""
+    tmp = profile.with_name(f".{LINEAGE}-{secrets.token_hex(4)}")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, FILE_MODE)
+        with os.fdopen(fd, "w") as out:
+            out.write(snapshot_id)
+        os.replace(tmp, profile.with_name(LINEAGE))
+    except OSError as exc:
+        logger.warning("profile lineage not written ({}): {}", profile.parent.name, exc)
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
+def read_lineage(profile: Path) -> str | None:
+    try:
+        with open(profile.with_name(LINEAGE), encoding="ascii", errors="replace") as fh:
+            found = fh.read(100).strip()
+    except OSError:
+        return None
+    return found if SNAPSHOT_ID.fullmatch(found) else None
+
+
+def stale_profile(store: ProfileStore, client_id: str, profile: Path) -> str | None:
+    """The profile's lineage when it is older than the store's newest snapshot (taken on another
+    host after the client left this one), else None. Without a lineage (a profile older than the
+    store) it is kept: the store may hold nothing newer."""
+    lineage = read_lineage(profile)
+    if lineage is None:
+        return None
+    newest = next(iter(store.list(client_id)), None)
+    return lineage if newest is not None and newest > lineage else None
+
+
+def replace_stale(store: ProfileStore, client_id: str, profile: Path, lineage: str) -> Restore:
+    """The newest good snapshot newer than ``lineage`` in place of the stale profile, which is
+    kept when none is good (an older snapshot is no better than the profile here)."""
+    _sweep_restoring(profile, STALE)
+    aside = profile.with_name(f"{STALE}{secrets.token_hex(4)}")
+    os.rename(profile, aside)
+    try:
+        result = restore_newest(store, client_id, profile, newer_than=lineage)
+    except BaseException:
+        if not profile.exists():
+            os.rename(aside, profile)
+        raise
+    if result.restored_from is None:
+        os.rename(aside, profile)  # nothing better: the old one stays
+        result.kept = True
+    else:
+        shutil.rmtree(aside, ignore_errors=True)
+    return result
