@@ -25,9 +25,11 @@ SLOW = 90_000  # ms: a worker with its Chromium starting (or moving) on a loaded
 
 
 @pytest.fixture(scope="module")
-def two_nodes() -> Iterator[tuple[LocalCluster, str, str]]:
+def two_nodes(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[LocalCluster, str, str]]:
     """The cluster, its node with 2 slots ("big") and its node with 1 ("small")."""
-    with local_cluster(0) as made:
+    with local_cluster(tmp_path_factory.mktemp("ray"), 0) as made:
         big = made.add(slots=2)
         small = made.add(slots=1)
         yield made, big, small
