@@ -9,6 +9,11 @@ default flags and a persistent profile, the page linked the same way (install it
 other (never side by side), so they do not squeeze each other.
 
 .venv/bin/python -m bench.memory --clients 5 [--weight heavy] [--baseline 5] [--settle 20]
+    [--profile]
+
+``--profile`` adds where the memory sits, per process kind (bench/memprofile.py). Bench-only,
+hidden: ``--ab '{"args_remove": [...], "env": {...}, "label": "..."}'`` also runs wamc's side with that change
+(bench/ab/sitecustomize.py) and ``--rounds N`` alternates the two N times, in one invocation.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -30,6 +36,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.memprofile import client_profile, mean_profile, profile_table  # noqa: E402
 from bench.report import table, write_section  # noqa: E402
 from tests.support import Daemon, SimControl, wait_for  # noqa: E402
 from wamc.config import load_settings  # noqa: E402
@@ -38,6 +45,7 @@ from wamc.simulator import Simulator  # noqa: E402
 MB = 1024 * 1024
 BASELINE_CHROMIUM = "/usr/lib/chromium/chromium"  # Debian's `chromium`, without its wrapper
 TITLE = "Memory per client (bench/memory.py)"
+AB_PATH = Path(__file__).resolve().parent / "ab"  # the bench-only sitecustomize
 
 
 def pss(proc: psutil.Process) -> int:
@@ -96,20 +104,36 @@ def version(executable: str) -> str:
     return "?"
 
 
-async def heavy_report(ctl: SimControl, phone: str) -> dict[str, Any]:
-    """Wait until the heavy page linked as ``phone`` has loaded its account and reported."""
+async def heavy_report(ctl: SimControl, phone: str, since: float = 0.0) -> dict[str, Any]:
+    """Wait until the heavy page linked as ``phone`` has loaded its account and reported (a
+    report received after ``since``, wall clock: an earlier round's page had the same phone)."""
 
     async def probe() -> dict[str, Any] | None:
         _, body = await ctl.call("GET", "/control/heavy")
-        pages = [p for p in body["pages"] if p["phone"] == phone and p["model_messages"]]
+        pages = [
+            p
+            for p in body["pages"]
+            if p["phone"] == phone and p["model_messages"] and p["received_at"] >= since
+        ]
         return pages[0] if pages else None
 
     return await wait_for(probe, 300, 0.5, what=f"the heavy page of {phone}")
 
 
-async def wamc_side(sim: Simulator, ctl: SimControl, n: int, settle: float) -> dict[str, Any]:
+async def heavy_load(sim: Simulator, ctl: SimControl, phone: str, since: float) -> float | None:
+    """On the heavy page: wait for its account, and say how long its load took (ms)."""
+    if sim.weight != "heavy":
+        return None
+    return float((await heavy_report(ctl, phone, since))["load_ms"])
+
+
+async def wamc_side(
+    sim: Simulator, ctl: SimControl, n: int, settle: float, tweak: str | None = None
+) -> dict[str, Any]:
     home = Path(tempfile.mkdtemp(prefix="wamc-mem-"))
-    d = Daemon(home, sim)
+    env = {"PYTHONPATH": str(AB_PATH), "WAMC_BENCH_TWEAK": tweak} if tweak else None
+    d = Daemon(home, sim, extra_env=env)
+    since = time.time()
     try:
         t0 = time.monotonic()
         await d.start()
@@ -119,18 +143,23 @@ async def wamc_side(sim: Simulator, ctl: SimControl, n: int, settle: float) -> d
             await ctl.scan(await d.qr(f"m{i}", timeout=300), f"55119200{i:05d}")
         for i in range(n):
             await d.wait_state(f"m{i}", "connected", timeout=300)
-        if sim.weight == "heavy":
-            for i in range(n):
-                await heavy_report(ctl, f"55119200{i:05d}")
+        loads = [await heavy_load(sim, ctl, f"55119200{i:05d}", since) for i in range(n)]
         ready = time.monotonic() - t0
         await asyncio.sleep(settle)  # the same idle time as the baseline's, before measuring
-        clients = []
+        clients, profiles = [], []
         for i in range(n):
             # The API samples the trees in the background: wait for its first figure.
             st = await wait_for(lambda c=f"m{i}": sampled(d, c), 30)
             clients.append(breakdown(st["pid"], st["browser_pid"]))
+            profiles.append(client_profile(st["pid"]))
         daemon_pss = pss(psutil.Process(d.proc.pid)) / MB  # type: ignore[union-attr]  # started
-        return {"clients": clients, "ready_s": ready, "daemon": daemon_pss}
+        return {
+            "clients": clients,
+            "profiles": profiles,
+            "loads": loads,
+            "ready_s": ready,
+            "daemon": daemon_pss,
+        }
     finally:
         await d.call("POST", "/api/shutdown")
         await d.close()
@@ -144,6 +173,8 @@ async def baseline_side(sim: Simulator, ctl: SimControl, n: int, settle: float) 
     root = Path(tempfile.mkdtemp(prefix="wamc-mem-baseline-"))
     me = psutil.Process()
     sessions: list[tuple[Any, Any, int, int]] = []  # playwright, context, driver pid, browser pid
+    loads: list[float | None] = []
+    since = time.time()
     try:
         t0 = time.monotonic()
         for i in range(n):
@@ -162,8 +193,7 @@ async def baseline_side(sim: Simulator, ctl: SimControl, n: int, settle: float) 
             await page.wait_for_function(
                 "window.__simWA && window.__simWA.Stream.mode === 'MAIN'", timeout=300_000
             )
-            if sim.weight == "heavy":
-                await heavy_report(ctl, f"55119400{i:05d}")
+            loads.append(await heavy_load(sim, ctl, f"55119400{i:05d}", since))
         ready = time.monotonic() - t0
         await asyncio.sleep(settle)
         clients = [
@@ -175,7 +205,8 @@ async def baseline_side(sim: Simulator, ctl: SimControl, n: int, settle: float) 
             }
             for _pw, _ctx, drv, b in sessions
         ]
-        return {"clients": clients, "ready_s": ready}
+        profiles = [client_profile(drv, b) for _pw, _ctx, drv, b in sessions]
+        return {"clients": clients, "profiles": profiles, "loads": loads, "ready_s": ready}
     finally:
         for pw, ctx, _drv, _b in sessions:
             with contextlib.suppress(Exception):
@@ -194,65 +225,84 @@ def mean(clients: list[dict[str, float]], key: str) -> float:
     return sum(c[key] for c in clients) / len(clients)
 
 
-async def measure(n: int, n_base: int, weight: str, settle: float) -> str:
+def merge(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Rounds of one side as one: their clients together, times and the daemon averaged."""
+    out: dict[str, Any] = {
+        k: [x for r in runs for x in r[k]] for k in ("clients", "profiles", "loads")
+    }
+    for k in ("ready_s", "daemon"):
+        if all(k in r for r in runs):
+            out[k] = sum(r[k] for r in runs) / len(runs)
+    return out
+
+
+async def measure(
+    n: int, n_base: int, weight: str, settle: float, ab: str | None, rounds: int
+) -> tuple[str, list[tuple[str, dict[str, Any]]]]:
     sim = Simulator(host="127.0.0.1", port=0, weight=weight)
     await sim.start()
+    mine: dict[str | None, list[dict[str, Any]]] = {None: [], ab: []}
     try:
         async with aiohttp.ClientSession() as http:
             ctl = SimControl(sim, http)
-            ours = await wamc_side(sim, ctl, n, settle)
+            for _ in range(rounds):  # alternating, so a drift of the machine hits both alike
+                for tweak in [None, ab] if ab else [None]:
+                    mine[tweak].append(await wamc_side(sim, ctl, n, settle, tweak))
             base = await baseline_side(sim, ctl, n_base, settle) if n_base else None
             _, heavy = await ctl.call("GET", "/control/heavy")
     finally:
         await sim.stop()
-    return report(ours, base, heavy, weight, settle)
+    exe = load_settings().resolved_browser_path() or "?"
+    sides = [(f"wamc ({version(exe)}, wamc's flags)", merge(mine[None]))]
+    if ab:
+        label = json.loads(ab).get("label") or ab
+        sides.append((f"wamc, changed: {label}", merge(mine[ab])))
+    if base is not None:
+        sides.append((f"baseline: plain Playwright + {version(BASELINE_CHROMIUM)}", base))
+    return report(sides, heavy, weight, settle), sides
+
+
+def total(side: dict[str, Any]) -> float:
+    return sum(mean(side["clients"], k) for k in ("worker", "driver", "chromium"))
+
+
+def private(side: dict[str, Any]) -> float:
+    """Mean private (anonymous) PSS per client: what each further client adds."""
+    return sum(v["anon"] for v in mean_profile(side["profiles"]).values())
 
 
 def report(
-    ours: dict[str, Any],
-    base: dict[str, Any] | None,
-    heavy: dict[str, Any],
-    weight: str,
-    settle: float,
+    sides: list[tuple[str, dict[str, Any]]], heavy: dict[str, Any], weight: str, settle: float
 ) -> str:
-    exe = load_settings().resolved_browser_path() or "?"
-    sides = [(f"wamc ({version(exe)}, wamc's flags)", ours)]
-    if base is not None:
-        sides.append((f"baseline: plain Playwright + {version(BASELINE_CHROMIUM)}", base))
     rows = []
     for name, side in sides:
         cl = side["clients"]
         parts = [mean(cl, k) for k in ("worker", "driver", "chromium")]
+        loads = [x for x in side["loads"] if x is not None]
         rows.append(
             [
                 name,
                 len(cl),
                 *(f"{p:.0f}" for p in parts),
                 f"{sum(parts):.0f}",
+                f"{private(side):.0f}",
                 f"{side['ready_s']:.1f}",
+                f"{sum(loads) / len(loads) / 1000:.1f}" if loads else "—",
             ]
         )
-    md = table(
-        [
-            "side",
-            "clients",
-            "worker MB",
-            "driver MB",
-            "Chromium MB",
-            "per client MB",
-            "all linked (s)",
-        ],
-        rows,
-    )
-    total = lambda side: sum(mean(side["clients"], k) for k in ("worker", "driver", "chromium"))  # noqa: E731
-    if base is not None:
-        md += f"\n\nPer-client PSS, wamc / baseline: **{total(ours) / total(base):.2f}×**."
+    headers = ["side", "clients", "worker MB", "driver MB", "Chromium MB", "per client MB"]
+    md = table([*headers, "of it private MB", "all linked (s)", "heavy page load (s)"], rows)
+    ours, *rest = sides
+    for name, side in rest:
+        md += f"\n\nPer-client PSS, wamc / {name}: **{total(ours[1]) / total(side):.2f}×**."
+    daemon = ours[1]["daemon"]
     md += (
         f"\n\nPage: simulator, weight **{weight}**. Means over the clients; memory is PSS (shared "
         "pages split between sharers), measured after every client was linked (and, on the heavy "
-        f"page, had loaded its account) and {settle:.0f} s idle. wamc's daemon: "
-        f"{ours['daemon']:.0f} MB PSS, not in the per-client figure. The baseline's Python host "
-        "process is shared by its clients and not counted (in the baseline's favour)."
+        f"page, had loaded its account) and {settle:.0f} s idle; private: its anonymous part "
+        "(smaps_rollup Pss_Anon), which does not shrink as clients share the binaries' text. "
+        f"wamc's daemon: {daemon:.0f} MB PSS, not in the per-client figure. The baseline's Python "
+        "host process is shared by its clients and not counted (in the baseline's favour)."
     )
     if weight == "heavy":
         pages = [p for p in heavy["pages"] if p["model_messages"]]
@@ -276,13 +326,22 @@ def main() -> None:
     parser.add_argument("--weight", choices=["light", "heavy"], default="light")
     parser.add_argument("--settle", type=float, default=20.0, help="idle seconds before measuring")
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument("--profile", action="store_true", help="per process kind, too")
+    parser.add_argument("--ab", default=None, help=argparse.SUPPRESS)  # bench-only A/B
+    parser.add_argument("--rounds", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args()
     n_base = args.clients if args.baseline is None else args.baseline
     if n_base and not os.access(BASELINE_CHROMIUM, os.X_OK):
         parser.error(
             f"no baseline browser at {BASELINE_CHROMIUM}: run bash bench/setup-baseline.sh (or --baseline 0)"
         )
-    md = asyncio.run(measure(args.clients, n_base, args.weight, args.settle))
+    md, sides = asyncio.run(
+        measure(args.clients, n_base, args.weight, args.settle, args.ab, args.rounds)
+    )
+    if args.profile:
+        md += "\n\nWhere it sits, per client (bench/memprofile.py, means):\n\n" + profile_table(
+            [(name, mean_profile(side["profiles"])) for name, side in sides]
+        )
     print(md)
     if not args.no_write:
         title = (

@@ -28,6 +28,27 @@ USER_AGENT = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/{major}.0.0.0 Safari/537.36"
 )
+# Memory (issue 13; measured by bench/memory.py, figures in docs/benchmarks.md). Each is a mode
+# Chromium ships and supports, and none changes what WhatsApp Web can do:
+MEMORY_ARGS = [
+    # The network service in the browser process instead of its own (≈ 9 MB private per
+    # client): Chromium's own choice on low-memory Android. WhatsApp Web sees the same network
+    # stack; a crash in it now ends the browser, which the worker restarts like any crash.
+    # Chromium honours only the LAST --enable-features: Playwright's own (chromiumSwitches'
+    # enabledFeatures, checked by tests/unit/test_memory_flags.py) are repeated here.
+    "--enable-features=CDPScreenshotNewSurface,SkipListAccountsWithoutGaiaCookies,"
+    "NetworkServiceInProcess2",
+    # With --disable-gpu the GPU process still loads SwiftShader for WebGL (Playwright passes
+    # --enable-unsafe-swiftshader); without it that process only composites (≈ 10 MB private
+    # less). The page loses WebGL, as on a machine whose GPU Chrome blocklists: WhatsApp Web
+    # draws with the DOM, 2D canvas (the QR code) and <img>/<video>, which are unchanged.
+    "--disable-software-rasterizer",
+    # The renderer's V8 in its memory-saving mode (as on low-memory devices): the heap grows
+    # less and is collected sooner. The heavy page's renderer idles at ≈ 125 MB private instead
+    # of ≈ 365 MB; the same JavaScript runs, the cost is GC time (see the load times in
+    # docs/benchmarks.md). No heap limit is set: a large account is never cut short.
+    "--js-flags=--optimize-for-size",
+]
 CHROMIUM_ARGS = [
     "--disable-gpu",
     "--disable-dev-shm-usage",
@@ -37,6 +58,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-quic",
     "--mute-audio",
+    *MEMORY_ARGS,
 ]
 
 EmitFn = Callable[[str, dict[str, Any]], Awaitable[None] | None]

@@ -116,6 +116,11 @@ class LocalProcessBackend:
                 "NODE_OPTIONS": "--max-semi-space-size=1",
             }
         )
+        # Two glibc malloc arenas instead of 8 per core: the driver's threads (V8's compiler and
+        # GC helpers, libuv) each kept an arena of freed memory, ≈ 3–4 MB private per client
+        # (bench/memory.py). Only contention between those few threads changes. Chromium's
+        # allocations go through its own allocator; the worker's Python is unaffected.
+        env.setdefault("MALLOC_ARENA_MAX", "2")
         browser = s.resolved_browser_path()
         if browser:
             env["WAMC_BROWSER_PATH"] = browser
