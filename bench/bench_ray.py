@@ -2,7 +2,9 @@
 
 A real Ray cluster on this machine, loopback only (tests/support/ray_cluster.py: token auth,
 ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``, every node on 127.0.0.1, dashboard off): a head without
-``wamc_slots`` and ``--nodes`` nodes offering slots. One invocation measures, in order:
+``wamc_slots`` and ``--nodes`` nodes offering slots, each node with its own ``WAMC_HOME`` (as
+hosts would have) and one shared ``WAMC_PROFILE_STORE`` (as a shared mount). One invocation
+measures, in order:
 
 1. **Placement latency, local backend** (the baseline): a daemon with the local backend; for
    each of ``--placement`` clients, one at a time: API ``connect`` → worker spawned (its status
@@ -17,20 +19,19 @@ A real Ray cluster on this machine, loopback only (tests/support/ray_cluster.py:
    Chromium) are children of the agent and counted apart. The head's processes (GCS, monitor,
    log monitor, its raylet…) exist once per cluster and are given apart.
 4. **Failover**: the other nodes drained, ``--clients`` clients linked on one node, each
-   stopped cleanly and started again (a snapshot in ``WAMC_PROFILE_STORE``, a temporary folder),
-   the drains undone; then that node's raylet is killed (``remove_node``, not graceful) → time
-   until Ray's loss is seen by the daemon, until every client is placed elsewhere and until
-   every client is ``connected`` there. A client that shows a QR is scanned through the
-   simulator (so the time is still measured) and counted as "QR needed". Every node of this
-   loopback cluster shares the daemon's WAMC_HOME, so a client finds its profile on disk
-   wherever it lands; ``--lose profiles`` deletes the lost clients' profile folders once the
-   node's processes are gone (what another host would miss: the store must restore them), and
-   ``--lose profiles+store`` their snapshots too (the control: it must end at a QR).
+   stopped cleanly (a snapshot, taken on that node, in the store) and started again there, the
+   drains undone; then that node's raylet is killed (``remove_node``, not graceful). Per client:
+   Ray's verdict (the daemon lists the node dead), placed elsewhere (a new worker spawned there,
+   which includes the agent's restore of the profile from the store: the other nodes never had
+   it), ``connected`` there; whether a restore ran (its status's ``profile.restore``) and
+   whether it needed a QR (expected: none). A client that shows a QR is scanned through the
+   simulator, so its time is still measured. ``--empty-store`` is the control: the clients'
+   snapshots deleted before the kill, every one must end at a QR.
 
 Loopback only; every wait has a deadline; ``--timeout`` bounds the whole run.
 
     .venv/bin/python -m bench.bench_ray --clients 10 --placement 5 --nodes 3 \
-        [--lose nothing|profiles|profiles+store] [--no-write]
+        [--empty-store] [--no-write]
 """
 
 from __future__ import annotations
@@ -225,12 +226,12 @@ def head_memory(head: Any) -> tuple[float, float, list[str]]:
 
 # --- the cluster ----------------------------------------------------------------------------------
 @contextlib.contextmanager
-def cluster(nodes: int, slots: int) -> Iterator[Any]:
-    """tests/support/ray_cluster.py's loopback cluster with ``slots`` per node (sets Ray's
-    environment before Ray is imported)."""
+def cluster(root: Path, nodes: int, slots: int) -> Iterator[Any]:
+    """tests/support/ray_cluster.py's loopback cluster with ``slots`` per node, the nodes' homes
+    and the shared store under ``root`` (sets Ray's environment before Ray is imported)."""
     from tests.support.ray_cluster import local_cluster
 
-    with local_cluster(0) as made:
+    with local_cluster(root, 0) as made:
         for _ in range(nodes):
             made.add(slots)
         yield made
@@ -274,25 +275,18 @@ def daemon_pss(d: Daemon) -> float:
 
 
 # --- failover -------------------------------------------------------------------------------------
-def user_data_dir(pid: int | None) -> str | None:
-    """The profile folder a browser runs on (its ``--user-data-dir``)."""
-    with contextlib.suppress(psutil.Error, TypeError):
-        for arg in psutil.Process(pid).cmdline():
-            if arg.startswith("--user-data-dir="):
-                return arg.split("=", 1)[1]
-    return None
-
-
-def restore_at_failover(before: dict[str, Any], after: dict[str, Any]) -> str:
-    """What the profile store did for this client's start after the loss: its status's
-    ``profile.restore`` if a restore attempt ran since ``before``, else "none"."""
+def restore_at_failover(before: dict[str, Any], after: dict[str, Any], had_profile: bool) -> str:
+    """Whether the spawn after the loss ran a restore, and its status's ``profile.restore``.
+    A spawn restores whenever its node has no profile of the client (``had_profile``: checked on
+    disk before the loss); the status also says so when it changed since ``before`` (a "fresh"
+    with no snapshot looks the same twice, hence the disk)."""
 
     def attempt(st: dict[str, Any]) -> tuple[Any, ...]:
         p = st["profile"] or {}
         return (p.get("restore"), p.get("restored_from"), p.get("seconds"), p.get("reason"))
 
     now = attempt(after)
-    return "none" if now == attempt(before) else str(now[0])
+    return "none" if had_profile and now == attempt(before) else str(now[0])
 
 
 def gone(pid: int, started: float) -> bool:
@@ -334,12 +328,22 @@ async def link_on_one_node(
 
 
 async def watch(
-    d: Daemon, ctl: SimControl, clients: dict[str, str], lost: str, t0: float, timeout: float
+    d: Daemon,
+    ctl: SimControl,
+    clients: dict[str, str],
+    lost: str,
+    old_pids: dict[str, int | None],
+    t0: float,
+    timeout: float,
 ) -> dict[str, Any]:
-    """From the node's loss until every client is connected on another node; QRs scanned."""
+    """From the node's loss until every client is connected on another node; QRs scanned.
+    Times from ``t0`` (the kill): the daemon lists the node not alive (its agent did not
+    answer: suspect, its clients still wait), Ray's verdict (``ray.nodes()`` has it dead), per
+    client placed (a new worker on another node: the spawn and its restore done), connected."""
     from tests.support.ray_cluster import nodes_of
 
     seen_lost: float | None = None
+    ray_dead: float | None = None
     placed: dict[str, float] = {}
     connected: dict[str, float] = {}
     scanned: set[str] = set()
@@ -350,96 +354,92 @@ async def watch(
             )
         if seen_lost is None and not (await nodes_of(d))[lost]["alive"]:
             seen_lost = time.monotonic()
+        if ray_dead is None and await asyncio.to_thread(dead_in_ray, lost):
+            ray_dead = time.monotonic()
         waiting = [c for c in clients if c not in connected]
         statuses = await asyncio.gather(*(d.status(c) for c in waiting))
         for c, st in zip(waiting, statuses, strict=True):
             now = time.monotonic()
-            if st["node"] in (None, lost):
+            if st["node"] in (None, lost) or st["pid"] in (None, old_pids[c]):
                 continue
-            if st["pid"] is not None:
-                placed.setdefault(c, now)
+            placed.setdefault(c, now)
             if st["state"] == "qr" and c not in scanned:
                 code, body = await d.call("GET", f"/api/clients/{c}/qr?format=json")
                 if code == 200:
                     await ctl.scan(body["qr"], clients[c])
                     scanned.add(c)
             if st["state"] == "connected":
-                placed.setdefault(c, now)
                 connected[c] = now
         await asyncio.sleep(0.1)
     return {
         "seen_lost": (seen_lost or t0) - t0,
-        "placed": sorted(t - t0 for t in placed.values()),
-        "connected": sorted(t - t0 for t in connected.values()),
+        "ray_dead": None if ray_dead is None else ray_dead - t0,
+        "placed": {c: t - t0 for c, t in placed.items()},
+        "connected": {c: t - t0 for c, t in connected.items()},
         "qr": sorted(scanned),
     }
 
 
-async def lose_profiles(
-    d: Daemon, clients: list[str], lost: str, old: list[tuple[int, float]], store: Path | None
-) -> int:
-    """``--lose``: what a host without this machine's shared WAMC_HOME would miss. Once the lost
-    node's processes are gone, each client's profile folder is deleted (and, with ``store``,
-    its snapshots). The number of clients already started elsewhere before that (a race that
-    makes the deletion moot for them)."""
-    deadline = time.monotonic() + 10
-    while not all(gone(*p) for p in old) and time.monotonic() < deadline:
-        await asyncio.sleep(0.02)
-    raced = 0
-    for c in clients:
-        raced += (await d.status(c))["node"] not in (None, lost)
-        shutil.rmtree(d.home / "sessions" / c / "profile", ignore_errors=True)
-        if store is not None:
-            shutil.rmtree(store / c, ignore_errors=True)
-    return raced
+def dead_in_ray(node_id: str) -> bool:
+    """Ray's verdict: the node listed dead, or gone from its list."""
+    import ray
+
+    alive = {str(n["NodeID"]): n.get("Alive") for n in ray.nodes()}
+    return not alive.get(node_id, False)
+
+
+def has_profile(home: Path, client: str) -> bool:
+    return (home / "sessions" / client / "profile").is_dir()
 
 
 async def failover(
-    d: Daemon, ctl: SimControl, made: Any, n: int, timeout: float, lose: str
+    d: Daemon, ctl: SimControl, made: Any, n: int, timeout: float, empty_store: bool
 ) -> dict[str, Any]:
     clients = {f"fo{i}": phone(3, i) for i in range(n)}
     target, snapshots, stops = await link_on_one_node(d, ctl, made, list(clients), 3)
     memory = await memory_of_nodes(d, made, f"{n} clients on one node")
+    if empty_store:  # the control: nothing to restore from
+        for c in clients:
+            shutil.rmtree(made.store / c, ignore_errors=True)
     before = {c: await d.status(c) for c in clients}
+    had = {(node, c): has_profile(home, c) for node, home in made.homes.items() for c in clients}
     old: list[tuple[int, float]] = []
     for st in before.values():
         for pid in (st["pid"], st["browser_pid"]):
             with contextlib.suppress(psutil.Error, TypeError):
                 old.append((pid, psutil.Process(pid).create_time()))
-    dirs = {c: user_data_dir(st["browser_pid"]) for c, st in before.items()}
     t0 = time.monotonic()
     await asyncio.to_thread(made.remove, target)  # its raylet killed, not graceful
     removed = time.monotonic() - t0
-    raced = None
-    if lose != "nothing":
-        store = Path(d.env["WAMC_PROFILE_STORE"]) if lose == "profiles+store" else None
-        raced = await lose_profiles(d, list(clients), target, old, store)
-    got = await watch(d, ctl, clients, target, t0, timeout)
+    got = await watch(
+        d, ctl, clients, target, {c: st["pid"] for c, st in before.items()}, t0, timeout
+    )
     after = {c: await d.status(c) for c in clients}
     deadline = time.monotonic() + 60
     while not all(gone(*p) for p in old) and time.monotonic() < deadline:
         await asyncio.sleep(0.3)
+    per_client = {
+        c: {
+            "node": str(st["node"]),
+            "restore": restore_at_failover(before[c], st, had[(str(st["node"]), c)]),
+            "restore_s": (st["profile"] or {}).get("seconds"),
+            "reason": (st["profile"] or {}).get("reason"),
+            "qr": c in got["qr"],
+            "placed": got["placed"][c],
+            "connected": got["connected"][c],
+        }
+        for c, st in after.items()
+    }
     return {
-        **got,
+        "seen_lost": got["seen_lost"],
+        "ray_dead": got["ray_dead"],
+        "per_client": per_client,
         "clients": n,
         "snapshots": snapshots,
         "stops": stops,
         "remove_call": removed,
-        "lose": lose,
-        "raced": raced,
+        "empty_store": empty_store,
         "landed": Counter(str(st["node"]) for st in after.values()),
-        # A deleted profile folder means a restore attempt ran (its outcome may equal an
-        # earlier one's); otherwise only a changed status says one ran.
-        "restore": Counter(
-            str((st["profile"] or {}).get("restore"))
-            if lose != "nothing"
-            else restore_at_failover(before[c], st)
-            for c, st in after.items()
-        ),
-        "same_dir": sum(
-            dirs[c] is not None and dirs[c] == user_data_dir(st["browser_pid"])
-            for c, st in after.items()
-        ),
         "left": sum(not gone(*p) for p in old),
         "old_processes": len(old),
         "memory": memory,
@@ -504,12 +504,12 @@ async def ray_side(
 ) -> None:
     slots = max(args.clients, args.placement, 1)
     t0 = time.monotonic()
-    with cluster(args.nodes, slots) as made:
+    with cluster(root / "cluster", args.nodes, slots) as made:
         from tests.support.ray_cluster import end_agents, ray_env
 
         out["cluster_up"] = time.monotonic() - t0
         (root / "ray").mkdir()
-        env = {**ray_env(made), **common, "WAMC_PROFILE_STORE": str(root / "store-ray")}
+        env = {**ray_env(made), **common}  # the cluster's shared profile store
         d = Daemon(root / "ray", sim, env)
         try:
             await d.start()
@@ -523,7 +523,7 @@ async def ray_side(
             await stop_all(d, pclients)
             if args.clients:
                 out["failover"] = await failover(
-                    d, ctl, made, args.clients, args.failover_timeout, args.lose
+                    d, ctl, made, args.clients, args.failover_timeout, args.empty_store
                 )
                 memory += out["failover"].pop("memory")
             out["memory"] = memory
@@ -666,76 +666,92 @@ def relink_note(local: dict[str, Any], ray: dict[str, Any]) -> str:
     return "\n\nBefore the linked restarts, " + "; ".join(parts) + "."
 
 
-LOSE = {
-    "profiles": "their profile folders",
-    "profiles+store": "their profile folders and their snapshots in the store (the control)",
-}
+def split(fo: dict[str, Any]) -> list[list[Any]]:
+    """The failover's summary: Ray's verdict, then placement (the daemon's choice, the agent's
+    spawn with its restore), then the browser's connect; medians and the slowest client. A
+    client placed before Ray's verdict (its STICKY_WAIT ran out first) counts placement from
+    the kill."""
+    per = fo["per_client"].values()
+    verdict = fo["ray_dead"]  # None: not yet when the last client connected
+    placing = [c["placed"] - (verdict if verdict and c["placed"] >= verdict else 0) for c in per]
+    connecting = [c["connected"] - c["placed"] for c in per]
+    restored = [c["restore_s"] for c in per if c["restore"] == "restored" and c["restore_s"]]
+    qr = sum(c["qr"] for c in per)
+    return [
+        [
+            fo["clients"],
+            f"{fo['seen_lost']:.1f}",
+            "later" if verdict is None else f"{verdict:.1f}",
+            f"{med(placing)} / {max(placing):.1f}",
+            f"{med(restored)}" if restored else "–",
+            f"{med(connecting)} / {max(connecting):.1f}",
+            f"{max(c['placed'] for c in per):.1f}",
+            f"{max(c['connected'] for c in per):.1f}",
+            f"{qr}/{fo['clients']}",
+        ]
+    ]
 
 
-def profile_note(fo: dict[str, Any]) -> str:
-    """Where the clients' sessions came from after the loss: the shared disk, the store, a QR."""
-    n = fo["clients"]
-    restore = ", ".join(f"{k}: {v}" for k, v in sorted(fo["restore"].items()))
-    note = f"The profile store's restore as the status reports it after the loss: {restore}"
-    if fo["lose"] != "nothing":
-        return note + (
-            " (fresh: no snapshot, a QR)"
-            f". `--lose {fo['lose']}`: once the lost node's processes were gone, "
-            f"{LOSE[fo['lose']]} were deleted, as a host without this machine's shared "
-            f"`WAMC_HOME` would miss them; {fo['raced']}/{n} had already started elsewhere before "
-            "the deletion"
-        )
-    note += " (none: no restore ran, a profile was on disk)"
-    note += f". {fo['same_dir']}/{n} browsers came back on the same profile folder as before"
-    if fo["same_dir"]:
-        note += (
-            " (every node of this loopback cluster shares the daemon's `WAMC_HOME`: those "
-            "clients found their profile on disk, not through the store; across real hosts "
-            "only the profile store avoids the QR, see `--lose`)"
-        )
-    return note
+def per_client_table(fo: dict[str, Any]) -> str:
+    nodes = {node: f"n{i + 1}" for i, node in enumerate(sorted(fo["landed"]))}
+    rows = []
+    for name, c in sorted(fo["per_client"].items(), key=lambda kv: kv[1]["connected"]):
+        restore = c["restore"]
+        if restore != "restored" and c["reason"]:
+            restore += f" ({c['reason']})"
+        restore_s = f"{c['restore_s']:.2f}" if restore == "restored" and c["restore_s"] else "–"
+        qr = "yes" if c["qr"] else "no"
+        times = [f"{c['placed']:.1f}", f"{c['connected']:.1f}"]
+        rows.append([name, nodes[c["node"]], restore, restore_s, qr, *times])
+    headers = ["client", "landed on", "profile.restore", "restore s", "QR", "placed", "connected"]
+    return table(headers, rows)
 
 
 def failover_report(fo: dict[str, Any]) -> str:
     n = fo["clients"]
-    qr = len(fo["qr"])
     landed = "/".join(str(v) for v in sorted(fo["landed"].values(), reverse=True))
-    body = (
+    control = (
+        " **Control run (`--empty-store`)**: the clients' snapshots were deleted before the "
+        "kill, so each must end at a QR (scanned through the simulator; the time includes it)."
+        if fo["empty_store"]
+        else ""
+    )
+    stops = ", ".join(f"{k} {v}" for k, v in sorted(fo["stops"].items()))
+    return (
         f"**Failover**, {n} clients linked on one node (the others drained while they linked, "
-        "then undrained); each stopped cleanly and started again first "
-        f"(stops: {', '.join(f'{k} {v}' for k, v in sorted(fo['stops'].items()))}; snapshots in "
-        f"`WAMC_PROFILE_STORE`: {fo['snapshots']}/{n} clients had one). Then that "
-        f"node's raylet was killed (`remove_node(allow_graceful=False)`, {fo['remove_call']:.1f} s "
-        "for the call); times from the kill (s):\n\n"
+        f"then undrained); each stopped cleanly and started again there first (stops: {stops}; "
+        f"snapshots in the shared `WAMC_PROFILE_STORE`: {fo['snapshots']}/{n} clients had one)."
+        f"{control} Then that node's raylet was killed (`remove_node(allow_graceful=False)`, "
+        f"{fo['remove_call']:.1f} s for the call). Each node has its own `WAMC_HOME`, so on the "
+        "nodes they landed on the clients' profiles came only from the store, restored by that "
+        "node's agent inside the spawn. Times from the kill (s). Node not alive: `GET "
+        "/api/nodes` shows it so (its agent did not answer: no new clients go there, its "
+        "clients still wait, up to 20 s, for Ray's verdict); Ray's verdict: `ray.nodes()` lists "
+        "it dead; placement: from Ray's verdict (or from the kill for a client that stopped "
+        "waiting first) to a new worker spawned on another node (the daemon's choice, the "
+        "agent's restore and spawn); connect: from then to `connected`; median / slowest:"
+        "\n\n"
         + table(
             [
                 "clients",
-                "daemon sees the node lost",
-                "all placed elsewhere",
-                "connected p50",
+                "daemon: node not alive",
+                "Ray's verdict",
+                "placement",
+                "restore s (p50)",
+                "connect",
+                "all placed",
                 "all connected",
                 "QR needed",
             ],
-            [
-                [
-                    n,
-                    f"{fo['seen_lost']:.1f}",
-                    f"{max(fo['placed']):.1f}",
-                    med(fo["connected"]),
-                    f"{max(fo['connected']):.1f}",
-                    f"{qr}/{n}",
-                ]
-            ],
+            split(fo),
         )
-        + f"\n\nLanded {landed} on the remaining nodes. "
-        + profile_note(fo)
+        + "\n\nPer client (`profile.restore`: the status after the loss; `none`: no restore "
+        "ran, a profile was on that node's disk):\n\n"
+        + per_client_table(fo)
+        + f"\n\nLanded {landed} on the remaining nodes. The lost node's client processes "
+        f"(workers and browsers) still running after a wait of up to 60 s: "
+        f"{fo['left']}/{fo['old_processes']}."
     )
-    body += (
-        f". A QR shown was scanned through the simulator, so the time includes it. The lost "
-        f"node's client processes (workers and browsers) still running after a wait of up to "
-        f"60 s: {fo['left']}/{fo['old_processes']}."
-    )
-    return body
 
 
 def main() -> None:
@@ -747,12 +763,10 @@ def main() -> None:
     parser.add_argument("--failover-timeout", type=float, default=240.0)
     parser.add_argument("--timeout", type=float, default=1200.0, help="bound on the whole run (s)")
     parser.add_argument(
-        "--lose",
-        choices=["nothing", "profiles", "profiles+store"],
-        default="nothing",
-        help="after the node's loss, delete the lost clients' profile folders (a host without "
-        "this machine's shared WAMC_HOME), and with +store their snapshots too (the control: "
-        "must end at a QR)",
+        "--empty-store",
+        action="store_true",
+        help="the control: the failover clients' snapshots deleted before the kill (must end "
+        "at a QR, scanned)",
     )
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()

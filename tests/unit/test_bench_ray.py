@@ -1,5 +1,6 @@
 """bench/bench_ray.py's bookkeeping: what it counts as Ray's, the agent's and the clients' memory
-on a node; whether a restore ran at failover; how the memory rows are grouped."""
+on a node; whether a restore ran at failover and how the failover splits; how the memory rows
+are grouped."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import time
 import psutil
 import pytest
 
-from bench.bench_ray import memory_table, node_memory, restore_at_failover
+from bench.bench_ray import failover_report, memory_table, node_memory, restore_at_failover, split
 
 SLEEP = "import time; time.sleep(60)"
 # A stand-in raylet: one child of Ray's own, and an "agent" with a client process of its own.
@@ -49,15 +50,86 @@ def test_node_memory_counts_the_agent_and_its_clients_apart_from_ray() -> None:
         raylet.wait()
 
 
-def status(restore: str | None, seconds: float | None = None) -> dict[str, object]:
-    return {"profile": {"restore": restore, "restored_from": "s1", "seconds": seconds}}
+def status(
+    restore: str | None, seconds: float | None = None, reason: str | None = None
+) -> dict[str, object]:
+    return {
+        "profile": {"restore": restore, "restored_from": "s1", "seconds": seconds, "reason": reason}
+    }
 
 
-def test_restore_at_failover_is_none_unless_a_restore_ran_since() -> None:
-    assert restore_at_failover(status("fresh"), status("fresh")) == "none"
-    assert restore_at_failover({"profile": None}, {"profile": None}) == "none"
-    assert restore_at_failover(status("restored", 0.1), status("restored", 0.2)) == "restored"
-    assert restore_at_failover({"profile": None}, status("fresh")) == "fresh"
+def test_restore_at_failover_ran_where_the_node_had_no_profile_or_the_status_changed() -> None:
+    # A profile on that node's disk and an unchanged status: no restore ran.
+    assert restore_at_failover(status("fresh"), status("fresh"), had_profile=True) == "none"
+    assert restore_at_failover({"profile": None}, {"profile": None}, had_profile=True) == "none"
+    # A changed status says one ran.
+    changed = restore_at_failover(status("restored", 0.1), status("restored", 0.2), True)
+    assert changed == "restored"
+    assert restore_at_failover({"profile": None}, status("fresh"), had_profile=True) == "fresh"
+    # No profile on the node: a restore ran even if its outcome looks like the last one (the
+    # control: no snapshot, fresh twice).
+    same = status("fresh", reason="no snapshot")
+    assert restore_at_failover(same, same, had_profile=False) == "fresh"
+
+
+def failover_result(qr: set[str]) -> dict[str, object]:
+    def one(node: str, placed: float, connected: float, name: str) -> dict[str, object]:
+        restore = "fresh" if name in qr else "restored"
+        return {
+            "node": node,
+            "restore": restore,
+            "restore_s": None if name in qr else 0.05,
+            "reason": "no snapshot" if name in qr else None,
+            "qr": name in qr,
+            "placed": placed,
+            "connected": connected,
+        }
+
+    per = {
+        "fo0": one("b", 10.0, 12.0, "fo0"),
+        "fo1": one("c", 11.0, 14.0, "fo1"),
+        "fo2": one("b", 12.0, 13.0, "fo2"),
+    }
+    return {
+        "clients": 3,
+        "seen_lost": 3.0,
+        "ray_dead": 9.0,
+        "per_client": per,
+        "landed": {"b": 2, "c": 1},
+        "snapshots": 3,
+        "stops": {"clean": 3},
+        "remove_call": 0.0,
+        "empty_store": bool(qr),
+        "left": 0,
+        "old_processes": 6,
+    }
+
+
+def test_the_failover_splits_into_ray_s_verdict_placement_and_connect() -> None:
+    [got] = split(failover_result(set()))
+    # clients, node not alive, Ray's verdict, placement (from the verdict: p50 / slowest),
+    # restore p50, connect, all placed, all connected, QR needed
+    assert got == [3, "3.0", "9.0", "2.00 / 3.0", "0.05", "2.00 / 3.0", "12.0", "14.0", "0/3"]
+    md = failover_report(failover_result(set()))
+    assert "| fo0 | n1 | restored | 0.05 | no | 10.0 | 12.0 |" in md
+    assert "| fo1 | n2 | restored | 0.05 | no | 11.0 | 14.0 |" in md
+    assert "Control run" not in md
+
+
+def test_a_client_placed_before_ray_s_verdict_counts_placement_from_the_kill() -> None:
+    fo = failover_result(set())
+    fo["ray_dead"] = 11.5  # fo0 and fo1 stopped waiting first (STICKY_WAIT)
+    assert split(fo)[0][2:4] == ["11.5", "10.00 / 11.0"]  # 10.0, 11.0 and 12.0 - 11.5
+    fo["ray_dead"] = None  # not yet when the last one connected
+    assert split(fo)[0][2:4] == ["later", "11.00 / 12.0"]
+
+
+def test_the_empty_store_control_reports_its_qrs() -> None:
+    fo = failover_result({"fo0", "fo1", "fo2"})
+    assert split(fo)[0][-1] == "3/3" and split(fo)[0][4] == "–"
+    md = failover_report(fo)
+    assert "Control run (`--empty-store`)" in md
+    assert "| fo2 | n1 | fresh (no snapshot) | – | yes | 12.0 | 13.0 |" in md
 
 
 def row(when: str, clients: int, agent: float, raylet: float) -> dict[str, object]:
