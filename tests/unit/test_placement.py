@@ -3,6 +3,7 @@ daemon never imports Ray unless WAMC_BACKEND=ray (issue 14)."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from pathlib import Path
@@ -105,3 +106,49 @@ async def test_the_agent_handshake_checks_the_protocol_both_ways(tmp_path: Path)
     assert await agent.stop("nobody", 12345, 1.0, None, False) == "clean"
     report = await agent.report()
     assert report["memory_total_bytes"] > 0 and report["clients"] == {}
+
+
+class _Drained:
+    """A placing backend as wamc/daemon/nodes.py sees it (its Clustered protocol)."""
+
+    def __init__(self) -> None:
+        self.views = {"n1": NodeView("n1", 4, clients={"a", "b", "c"})}
+        self.drained: set[str] = set()
+
+    def describe(self) -> list[dict[str, object]]:
+        return [{"id": v.id, "draining": v.draining} for v in self.views.values()]
+
+    def check_target(self, node_id: str) -> NodeView:
+        return self.views[node_id]
+
+    def pin(self, client_id: str, node_id: str) -> None: ...
+
+    def node_of(self, client_id: str) -> str | None:
+        return "n1"
+
+    async def set_drain(self, node_id: str, on: bool) -> None:
+        self.views[node_id].draining = on
+
+    async def logs(self, client_id: str, count: int) -> list[str] | None:
+        return None
+
+
+async def test_a_drain_moves_running_clients_and_never_starts_one_stopped_meanwhile() -> None:
+    from types import SimpleNamespace
+
+    from wamc.daemon.nodes import Nodes
+
+    clients = {c: SimpleNamespace(id=c, desired="running") for c in ("a", "b", "c")}
+    restarted: list[str] = []
+
+    class Control:
+        async def restart(self, client_id: str) -> object:
+            restarted.append(client_id)
+            clients["b"].desired = "stopped"  # its user stops b while a is being moved
+            return clients[client_id]
+
+    nodes_ = Nodes(SimpleNamespace(clients=clients), Control(), _Drained())  # type: ignore[arg-type]  # fakes of Registry, Control, Backend
+    await nodes_.drain("n1", True)
+    await asyncio.gather(*nodes_._tasks)
+    assert restarted == ["a", "c"]
+    assert clients["b"].desired == "stopped"

@@ -14,7 +14,7 @@ from loguru import logger
 from wamc.daemon.backend import Backend
 from wamc.daemon.control import Control
 from wamc.daemon.placement import NodeView
-from wamc.daemon.registry import Client, Registry
+from wamc.daemon.registry import DESIRED_RUNNING, Client, Registry
 from wamc.errors import Refused
 
 
@@ -88,8 +88,11 @@ class Nodes:
         for client_id in clients:
             if node_id not in cluster.views or not cluster.views[node_id].draining:
                 return  # the drain was undone
-            if cluster.node_of(client_id) != node_id or client_id not in self.registry.clients:
+            client = self.registry.clients.get(client_id)
+            if client is None or cluster.node_of(client_id) != node_id:
                 continue
+            if client.desired != DESIRED_RUNNING:
+                continue  # stopped meanwhile by its user: a drain never starts a client
             try:
                 await self.control.restart(client_id)
             except Exception:
