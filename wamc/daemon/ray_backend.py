@@ -68,6 +68,18 @@ class AgentSite:
         return msgspec.convert(got, Manifest)
 
 
+def abandon(agent: Any, ref: Any, client_id: str) -> None:
+    """A spawn given up on must not leave a worker behind that starts later (a slow restore):
+    the call is cancelled and whatever of the client runs on that node is ended. Its epoch is
+    stale already, but a browser running meanwhile would fight the next placement's."""
+    if ref is not None:
+        with contextlib.suppress(Exception):
+            ray.cancel(ref)
+    if agent is not None:
+        with contextlib.suppress(Exception):
+            agent.drop.remote(client_id)
+
+
 class RayBackend:
     def __init__(self, settings: Settings, cluster: RayCluster, store: Database) -> None:
         self.settings = settings
@@ -134,13 +146,17 @@ class RayBackend:
             epoch = max(self.placed.get(client_id, ("", 0))[1], 0) + 1
             self.placed[client_id] = (node.id, epoch)
             await rows.save(self.store, client_id, node.id, epoch)  # before the spawn: never reused
+            agent, ref = self.cluster.agent(node.id), None
             try:
+                ref = agent.spawn.remote(client_id, epoch, launch_line)
                 got = await call(
-                    self.cluster.agent(node.id).spawn.remote(client_id, epoch, launch_line),
-                    SPAWN_TIMEOUT + (RESTORE_TIMEOUT if self.settings.profile_store else 0),
+                    ref, SPAWN_TIMEOUT + (RESTORE_TIMEOUT if self.settings.profile_store else 0)
                 )
-            except Exception as exc:
+            except BaseException as exc:  # timed out, failed, or cancelled (a delete)
                 node.clients.discard(client_id)
+                abandon(agent, ref, client_id)
+                if not isinstance(exc, Exception):
+                    raise
                 self.cluster.suspect(node.id, f"spawn failed ({str(exc)[:200]})")
                 continue
             handle = WorkerHandle(
