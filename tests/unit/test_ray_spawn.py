@@ -100,3 +100,18 @@ async def test_a_start_cancelled_during_its_spawn_leaves_nothing_on_the_node(
     assert cancelled == cluster.agents["n1"].spawn.refs
     assert cluster.agents["n1"].drop.calls == [("acme",)]
     assert cluster.suspected == [] and cluster.views["n1"].clients == set()
+
+
+def test_a_kill_that_ray_refuses_does_not_raise_into_the_watchdog() -> None:
+    from wamc.daemon.backend import WorkerHandle
+
+    def refuse(*args: Any) -> Any:
+        raise RuntimeError("Ray: the actor's connection is gone")
+
+    cluster = Cluster()
+    cluster.agents["n1"].kill = SimpleNamespace(remote=refuse)  # type: ignore[attr-defined]  # a refusing method
+    cluster.agents["n1"].drop = SimpleNamespace(remote=refuse)  # type: ignore[assignment]  # a refusing method
+    backend = ray_backend.RayBackend(SimpleNamespace(profile_store=None), cluster, None)
+    backend.placed["acme"] = ("n1", 1)
+    backend.kill(WorkerHandle("acme", 4242, 1.0, node="n1", epoch=1), None)
+    assert backend.kill_browser("acme", None) is False

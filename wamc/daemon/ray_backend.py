@@ -283,15 +283,18 @@ class RayBackend:
         return outcome
 
     def kill(self, handle: WorkerHandle, browser_pid: int | None) -> None:
+        """Fire and forget (the watchdog's loop calls it: a Ray error must not end it)."""
         agent = self.cluster.agent(handle.node or "")
         if agent is not None:
-            agent.kill.remote(handle.client_id, handle.pid, browser_pid)
+            with contextlib.suppress(Exception):
+                agent.kill.remote(handle.client_id, handle.pid, browser_pid)
 
     def kill_browser(self, client_id: str, browser_pid: int | None) -> bool:
         """A worker that could not be adopted: whatever of it runs on its node is ended."""
         agent = self.cluster.agent(self.placed.get(client_id, ("", 0))[0])
         if agent is not None:
-            agent.drop.remote(client_id)
+            with contextlib.suppress(Exception):
+                agent.drop.remote(client_id)
         return False
 
     async def end_browser(self, client_id: str, browser_pid: int | None) -> bool:
