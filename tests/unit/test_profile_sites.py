@@ -157,3 +157,17 @@ async def test_an_agent_wipes_a_logged_out_profile_or_a_deleted_client_s_folder(
     assert not folder.exists() and (tmp_path / "node" / "sessions").is_dir()
     with pytest.raises(ValueError):
         await agent.wipe("../node", everything=True)
+
+
+async def test_an_agent_reads_a_client_s_log_and_refuses_a_path_for_an_id(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WAMC_HOME", str(tmp_path / "node"))
+    agent = HostAgent("n1", {}, AGENT_PROTOCOL)
+    logs = tmp_path / "node" / "logs"
+    (logs / "clients").mkdir(parents=True)
+    (logs / "clients" / f"{CLIENT}.log").write_text("one\ntwo\n")
+    (logs / "wamc.log").write_text("the daemon's own log\n")
+    assert await agent.logs(CLIENT, 1) == ["two"]
+    with pytest.raises(ValueError):
+        await agent.logs("../wamc", 10)

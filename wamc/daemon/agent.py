@@ -211,6 +211,8 @@ class HostAgent:
 
     async def logs(self, client_id: str, count: int) -> list[str]:
         """The last lines of the client's log on this node (the API's logs endpoint)."""
+        if not is_client_id(client_id):  # a path is made of it
+            raise ValueError("invalid client id")
         path = self.local.settings.logs_dir / "clients" / f"{client_id}.log"
         return await asyncio.to_thread(tail_lines, path, max(1, min(count, 10_000)))
 
