@@ -257,6 +257,8 @@ class RayBackend:
             await asyncio.wait({exited, lost}, return_when=asyncio.FIRST_COMPLETED)
             if exited.done() and exited.exception() is None:
                 return int(exited.result())
+            if not info.lost.is_set():  # the agent failed (Ray restarts it): a new handshake
+                self.cluster.suspect(handle.node or "", "its agent failed")
             logger.bind(client=handle.client_id).warning(
                 "node {}: its agent is gone: the worker counts as exited", (handle.node or "")[:12]
             )

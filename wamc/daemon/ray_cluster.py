@@ -214,8 +214,10 @@ class RayCluster:
             for listener in self.on_report:
                 listener(view.id, info.report)
             if info.report.get("pid") != info.agent_pid:
-                logger.warning("node {}: its agent was restarted by Ray", view.id[:12])
+                # Ray rebuilt it with the settings it was first created with: a new handshake
+                # gives it the current ones before it spawns again.
                 info.agent_pid = info.report.get("pid")
+                self.suspect(view.id, "its agent was restarted by Ray")
         except Exception as exc:
             self.suspect(view.id, f"no report from its agent: {str(exc)[:200]}")
 
