@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,9 @@ import pytest
 
 from tests.support import Daemon, SimControl
 from tests.support import running_simulator as _running_simulator
+from tests.support.ray_cluster import RAY_ENV
+
+os.environ.update(RAY_ENV)  # before collection imports Ray (see RAY_ENV)
 
 
 @pytest.fixture

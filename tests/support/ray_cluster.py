@@ -25,6 +25,14 @@ SLOTS = 4
 # One token per test process: Ray caches the first one it reads, so every cluster this process
 # starts must use the same.
 TOKEN = secrets.token_hex(32)
+# Set for the whole test session before anything imports Ray (tests/conftest.py): Ray reads its
+# auth mode once, so a module importing Ray at collection would otherwise fix it at "disabled".
+RAY_ENV = {
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+    "RAY_AUTH_MODE": "token",
+    "RAY_AUTH_TOKEN": TOKEN,
+    "RAY_USAGE_STATS_ENABLED": "0",
+}
 
 
 class LocalCluster:
@@ -79,12 +87,7 @@ class LocalCluster:
 @contextlib.contextmanager
 def local_cluster(root: Path, nodes: int = 3) -> Iterator[LocalCluster]:
     """``root``: the nodes' homes and the shared profile store."""
-    env = {
-        "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
-        "RAY_AUTH_MODE": "token",
-        "RAY_AUTH_TOKEN": TOKEN,
-        "RAY_USAGE_STATS_ENABLED": "0",
-    }
+    env = RAY_ENV
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     import ray
