@@ -23,3 +23,8 @@ def json_reply(
         content_type="application/json",
         charset="utf-8",
     )
+
+
+def json_body_reply(body: bytes) -> web.Response:
+    """JSON already encoded (a cached answer), as ``json_reply`` would send it."""
+    return web.Response(body=body, content_type="application/json", charset="utf-8")
