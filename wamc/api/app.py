@@ -39,7 +39,7 @@ from wamc.api.keys import (
     WEBHOOKS,
 )
 from wamc.api.metrics import Metrics
-from wamc.api.middleware import MAX_BODY, Gate, on_prepare
+from wamc.api.middleware import MAX_BODY, Gate
 from wamc.api.router import Router
 from wamc.api.routes import ROUTES
 from wamc.api.scrape import DaemonCollector
@@ -90,7 +90,6 @@ def create_app(
     app.on_startup.append(_load_tokens)
     app.cleanup_ctx.append(_audit_retention)
     app.cleanup_ctx.append(close_expired_streams)  # expiring tokens (portal invites)
-    app.on_response_prepare.append(on_prepare)
     app[SETTINGS] = settings
     app[MANAGER] = manager
     app[BUS] = bus

@@ -6,7 +6,7 @@ scope, its metric series), and unmatched requests (404/405) get a gate from the 
 (``wamc/api/router.py``). Any aiohttp middleware costs every request two coroutine layers (its
 own and aiohttp's ``_fix_request_current_app``); the gate is one (docs/benchmarks.md).
 
-In this order: CORS preflight → public routes pass → per-address limit on failed sign-ins → key
+Every answer gets the security headers (``secure_headers``). In this order: CORS preflight → public routes pass → per-address limit on failed sign-ins → key
 (or a stream ticket) → per-key rate limit → the scope of the route-table entry and the client
 of the path → handler → audit entry (calls without a valid key: aggregated). A route without an
 entry (an unknown ``/api`` path, a HEAD) needs the admin key. Every domain refusal
@@ -146,11 +146,16 @@ class Gate:
                 response = await self.handler(request)
                 result = "ok"
             status = response.status
+            if not response.prepared:  # a stream prepared by its handler has them already
+                secure_headers(request, response)
             return response
         except Exception as exc:  # refusals, aiohttp's HTTP errors, the caller gone, bugs
             failed, status, result, code = _failure(request, exc)
             if failed is None:
+                if isinstance(exc, web.HTTPException):  # a redirect: aiohttp answers with it
+                    secure_headers(request, exc)
                 raise
+            secure_headers(request, failed)
             return failed
         except asyncio.CancelledError:
             status, result = 499, "caller_gone"
@@ -303,7 +308,11 @@ def ws_clients(request: web.Request, wanted: frozenset[str] | None) -> frozenset
     return frozenset({own})
 
 
-async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
+def secure_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """The headers every answer carries, set before it is prepared: by the gate on what a
+    handler returns (or raises), by a handler that prepares its own stream (SSE, WebSocket,
+    export) just before ``prepare``. Not an ``on_response_prepare`` signal: that costs every
+    request an awaited signal (docs/benchmarks.md)."""
     headers = response.headers
     for name, value in BASE_HEADERS.items():
         headers.setdefault(name, value)
