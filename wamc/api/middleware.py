@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import hdrs, web
 from loguru import logger
+from multidict import CIMultiDict
 
 from wamc.api.addresses import client_address
 from wamc.api.keys import AUDIT, AUTH_FAILURES, LIMITER, METRICS, PROXIES, SETTINGS, TICKETS, TOKENS
@@ -137,25 +138,35 @@ class Gate:
         principal: Principal | None = None
         guarded = False
         status, result, code = 500, "internal_error", None  # as audited and counted
+        private = self.private
+        if private is None:
+            private = is_private(request.path)
+        request[PRIVATE] = private  # for a handler that prepares its own stream
+        origin = _allowed_origin(request) if request.headers.get(hdrs.ORIGIN) else None
         try:
-            response: web.StreamResponse | None = self._cors(request)
-            if response is None:
-                guarded = not self._public(request)
+            if origin is not None and _is_preflight(request):
+                response: web.StreamResponse = _preflight(origin)  # its own CORS headers
+                origin = None
+            else:
+                if origin is not None:
+                    request[CORS] = origin
+                public = self.public
+                guarded = needs_key(request.path) if public is None else not public
                 if guarded:
                     principal = _admit(request, self.scope, request.match_info.get("id"))
                 response = await self.handler(request)
                 result = "ok"
             status = response.status
             if not response.prepared:  # a stream prepared by its handler has them already
-                secure_headers(request, response)
+                _set_headers(response.headers, private, origin)
             return response
         except Exception as exc:  # refusals, aiohttp's HTTP errors, the caller gone, bugs
             failed, status, result, code = _failure(request, exc)
             if failed is None:
                 if isinstance(exc, web.HTTPException):  # a redirect: aiohttp answers with it
-                    secure_headers(request, exc)
+                    _set_headers(exc.headers, private, origin)
                 raise
-            secure_headers(request, failed)
+            _set_headers(failed.headers, private, origin)
             return failed
         except asyncio.CancelledError:
             status, result = 499, "caller_gone"
@@ -176,23 +187,11 @@ class Gate:
                 ):
                     await _audit(request, principal, self.action, status, result)
 
-    def _cors(self, request: web.Request) -> web.Response | None:
-        """A CORS preflight's answer; else None, the request marked (CORS, no-store)."""
-        if request.headers.get(hdrs.ORIGIN):
-            origin = _allowed_origin(request)
-            if origin:
-                if request.method == "OPTIONS" and request.headers.get(
-                    hdrs.ACCESS_CONTROL_REQUEST_METHOD
-                ):
-                    return _preflight(origin)
-                request[CORS] = origin
-        private = self.private
-        request[PRIVATE] = is_private(request.path) if private is None else private
-        return None
 
-    def _public(self, request: web.Request) -> bool:
-        public = self.public
-        return not needs_key(request.path) if public is None else public
+def _is_preflight(request: web.Request) -> bool:
+    return request.method == "OPTIONS" and bool(
+        request.headers.get(hdrs.ACCESS_CONTROL_REQUEST_METHOD)
+    )
 
 
 def _failure(
@@ -313,19 +312,18 @@ def secure_headers(request: web.Request, response: web.StreamResponse) -> None:
     handler returns (or raises), by a handler that prepares its own stream (SSE, WebSocket,
     export) just before ``prepare``. Not an ``on_response_prepare`` signal: that costs every
     request an awaited signal (docs/benchmarks.md)."""
-    headers = response.headers
+    private = request.get(PRIVATE)
+    if private is None:
+        private = is_private(request.path)
+    _set_headers(response.headers, private, request.get(CORS))
+
+
+def _set_headers(headers: CIMultiDict[str], private: bool, origin: str | None) -> None:
     for name, value in BASE_HEADERS.items():
         headers.setdefault(name, value)
-    try:
-        private = request[PRIVATE]  # set by the gate (the path is not parsed twice)
-    except KeyError:
-        private = is_private(request.path)
     if private:
         headers.setdefault("Cache-Control", "no-store")
-    try:
-        origin = request[CORS]
-    except KeyError:
-        return
-    headers[hdrs.ACCESS_CONTROL_ALLOW_ORIGIN] = origin
-    headers[hdrs.ACCESS_CONTROL_EXPOSE_HEADERS] = "Retry-After, Idempotent-Replayed"
-    headers[hdrs.VARY] = "Origin"
+    if origin:
+        headers[hdrs.ACCESS_CONTROL_ALLOW_ORIGIN] = origin
+        headers[hdrs.ACCESS_CONTROL_EXPOSE_HEADERS] = "Retry-After, Idempotent-Replayed"
+        headers[hdrs.VARY] = "Origin"
