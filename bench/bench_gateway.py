@@ -3,7 +3,8 @@
 1. ``GET /api/clients/{id}/status`` of a connected client, with the key (authentication, rate
    limit accounting and the audit it really does), against a bare aiohttp handler in its own
    process answering the same bytes. Same load generator, same concurrency, alternating rounds;
-   the ratio is of the medians.
+   the ratio is of the medians. Beside it, the server's CPU time per request (from
+   /proc/<pid>/stat): on a shared machine it moves much less than requests/s do.
 2. ``POST /api/clients/{id}/send-message`` round trip to the simulator's WhatsApp and back
    (201 with the message id), one at a time, with send pacing and rate limits switched off.
 
@@ -74,6 +75,12 @@ async def load(url: str, seconds: float, headers: dict[str, str]) -> tuple[float
     return rps, ms("50"), ms("99")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def bare_server(body: bytes, home: Path) -> tuple[subprocess.Popen[bytes], str]:
     path = home / "status.json"
     path.write_bytes(body)
@@ -110,6 +117,9 @@ async def main(seconds: float, rounds: int, sends: int) -> str:
                 body = await res.read()
             bare, bare_base = await bare_server(body, home)
             runs: dict[str, list[tuple[float, float, float]]] = {"bare": [], "wamc": []}
+            assert d.proc is not None
+            pids = {"bare": bare.pid, "wamc": d.proc.pid}
+            cpu: dict[str, list[float]] = {"bare": [], "wamc": []}
             targets = {
                 "bare": (f"{bare_base}/api/clients/bench/status", {}),
                 "wamc": (f"{d.base}/api/clients/bench/status", {"X-Api-Key": API_KEY}),
@@ -118,8 +128,11 @@ async def main(seconds: float, rounds: int, sends: int) -> str:
                 await load(url, 1.0, headers)  # warm-up
             for _ in range(rounds):
                 for name, (url, headers) in targets.items():
+                    before = cpu_seconds(pids[name])
                     runs[name].append(await load(url, seconds, headers))
-                    print(f"{name}: {runs[name][-1]}", flush=True)
+                    used = cpu_seconds(pids[name]) - before
+                    cpu[name].append(used / (runs[name][-1][0] * seconds) * 1e6)
+                    print(f"{name}: {runs[name][-1]} {cpu[name][-1]:.1f} µs CPU", flush=True)
             sent = await send_round_trips(d, sends)
     finally:
         if bare is not None:
@@ -136,16 +149,22 @@ async def main(seconds: float, rounds: int, sends: int) -> str:
             f"{median[name]:.0f}",
             f"{statistics.median(r[1] for r in runs[name]):.2f}",
             f"{statistics.median(r[2] for r in runs[name]):.2f}",
+            f"{statistics.median(cpu[name]):.1f}",
         ]
         for name in ("bare", "wamc")
     ]
+    cpu_ratio = statistics.median(cpu["bare"]) / statistics.median(cpu["wamc"])
     return (
         f"`GET /api/clients/{{id}}/status` of a connected client, wrk with one thread and "
         f"{CONCURRENCY} keep-alive connections, {rounds} alternating rounds of {seconds:.0f} s "
         "each (wrk shares the machine's cores with the server). wamc answers with the key checked, the rate limit accounted and "
         "the audit rules applied; the bare handler answers the same bytes.\n\n"
-        + table(["server", "req/s per round", "median req/s", "p50 (ms)", "p99 (ms)"], rows)
-        + f"\n\nwamc / bare aiohttp: **{ratio:.2f}×**\n\n"
+        + table(
+            ["server", "req/s per round", "median req/s", "p50 (ms)", "p99 (ms)", "CPU µs/req"],
+            rows,
+        )
+        + f"\n\nwamc / bare aiohttp: **{ratio:.2f}×** (by the server's CPU time per request: "
+        f"{cpu_ratio:.2f}×)\n\n"
         f"`send-message` round trip (HTTP → worker → simulated WhatsApp → 201), {sends} sends "
         "one at a time, pacing and rate limits off (`WAMC_SEND_INTERVAL=0`, "
         "`WAMC_SEND_JITTER=0`, rate limits raised):\n\n"

@@ -1,7 +1,7 @@
 """What the HTTP metrics cost per request: a bare aiohttp handler, the same behind an empty
-middleware, and behind wamc's problem middleware, which counts and times every answer by its
-route template (counter, histogram); over loopback HTTP in one process, and the bookkeeping alone
-(no HTTP).
+middleware, and behind wamc's gate (wamc/api/middleware.py: problems, and every answer counted
+and timed by its route template), for a public route (no key: the gate's checks without
+authentication); over loopback HTTP in one process, and the bookkeeping alone (no HTTP).
 
     .venv/bin/python -m bench.bench_metrics --requests 5000
 """
@@ -14,7 +14,6 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
@@ -27,7 +26,7 @@ from bench.report import table, write_section  # noqa: E402
 from tests.support import free_port  # noqa: E402
 from wamc.api.keys import METRICS  # noqa: E402
 from wamc.api.metrics import Metrics  # noqa: E402
-from wamc.api.middleware import errors_middleware  # noqa: E402
+from wamc.api.middleware import Gate  # noqa: E402
 from wamc.api.spec import Route  # noqa: E402
 
 PATH = "/api/clients/{id}/status"
@@ -44,16 +43,19 @@ async def noop(request: web.Request, handler: Any) -> web.StreamResponse:
 
 async def serve(kind: str) -> tuple[web.AppRunner, str, Metrics]:
     metrics = Metrics()
-    middlewares = {"bare": [], "noop": [noop], "metrics": [errors_middleware]}[kind]
-    app = web.Application(middlewares=middlewares)
+    app = web.Application(middlewares=[noop] if kind == "noop" else [])
     app[METRICS] = metrics
-    route = app.router.add_get(PATH, handler)
-    metrics.http.route_of = {route: Route("GET", PATH, handler, "read")}
+    app.router.add_get(PATH, gate(app, handler).handle if kind == "metrics" else handler)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     return runner, f"http://127.0.0.1:{port}", metrics
+
+
+def gate(app: web.Application, answer: Any) -> Gate:
+    entry = Route("GET", PATH, answer, "public", "status")
+    return Gate(app, answer, entry, app[METRICS].http.series(PATH, "GET"))
 
 
 async def rate(base: str, n: int) -> float:
@@ -67,26 +69,29 @@ async def rate(base: str, n: int) -> float:
 
 
 async def direct_us(kind: str, app: web.Application, n: int = 50_000) -> float:
-    """µs per call of the middleware around a handler that answers at once (no HTTP)."""
-    route = next(iter(app[METRICS].http.route_of))
+    """µs per call of the gate (or an empty middleware) around a handler that answers at once
+    (no HTTP)."""
     request: Any = make_mocked_request("GET", "/api/clients/a/status", app=app)
-    request._match_info = SimpleNamespace(route=route, current_app=app)  # noqa: SLF001
     answer = web.Response(status=200)
 
     async def at_once(_: web.Request) -> web.Response:
         return answer
 
-    wrap = errors_middleware if kind == "metrics" else noop
+    gated = gate(app, at_once)
     started = time.perf_counter()
     for _ in range(n):
-        await wrap(request, at_once)
+        if kind == "metrics":
+            await gated.handle(request)
+        else:
+            await noop(request, at_once)
     return (time.perf_counter() - started) / n * 1e6
 
 
-def bookkeeping_us(metrics: Metrics, request: Any, n: int = 100_000) -> float:
+def bookkeeping_us(metrics: Metrics, n: int = 100_000) -> float:
+    series = metrics.http.series(PATH, "GET")
     started = time.perf_counter()
     for _ in range(n):
-        metrics.http.observe(request, 200, 0.0004, None)
+        series.record(200, 0.0004)
     return (time.perf_counter() - started) / n * 1e6
 
 
@@ -102,9 +107,7 @@ async def main() -> None:
         for _ in range(parser.parse_args().rounds):  # interleaved: the machine's noise hits all
             for kind, (_, base, _) in apps.items():
                 results[kind].append(await rate(base, n))
-        route = next(iter(metered[2].http.route_of))
-        request = SimpleNamespace(method="GET", match_info=SimpleNamespace(route=route))
-        cost = bookkeeping_us(metered[2], request)
+        cost = bookkeeping_us(metered[2])
         direct: dict[str, list[float]] = {"noop": [], "metrics": []}
         for _ in range(parser.parse_args().rounds):
             for kind in direct:
@@ -114,7 +117,7 @@ async def main() -> None:
             await runner.cleanup()
     b = statistics.median(results["bare"])
     rows: list[list[object]] = [["bare aiohttp handler", f"{b:,.0f}", "", ""]]
-    for kind, label in (("noop", "an empty middleware"), ("metrics", "wamc errors_middleware")):
+    for kind, label in (("noop", "an empty middleware"), ("metrics", "wamc's gate")):
         r = statistics.median(results[kind])
         rows.append(
             [label, f"{r:,.0f}", f"{(r / b - 1) * 100:+.1f} %", f"{1e6 / r - 1e6 / b:+.1f}"]
@@ -126,9 +129,9 @@ async def main() -> None:
         "one process, so a shared machine's noise shows here).\n\n"
         + table(["server", "req/s", "vs bare", "µs per request"], rows)
         + "\n\nWithout HTTP (the middleware called directly around a handler that answers at "
-        f"once, median of rounds): an empty middleware {d0:.2f} µs, wamc's errors_middleware "
-        f"with the metrics {d1:.2f} µs; the metrics' bookkeeping alone (`HttpMetrics.observe`: "
-        f"one counter, one histogram, labelled children cached) {cost:.2f} µs."
+        f"once, median of rounds): an empty middleware {d0:.2f} µs, wamc's gate with the metrics "
+        f"{d1:.2f} µs; the metrics' bookkeeping alone (`HttpSeries.record`: a count by status, "
+        f"a latency bucket, plain integers read when scraped) {cost:.2f} µs."
     )
     print(body)
     write_section("HTTP metrics: cost per request (bench/bench_metrics.py)", body)

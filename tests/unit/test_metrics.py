@@ -166,8 +166,7 @@ def exposed_names() -> set[str]:
     for child in (m.restarts.labels("a", "crash"), m.messages.labels("a", "in")):
         child.inc()
     m.http.send_failures.labels("x").inc()
-    m.http.requests.labels("/r", "GET", "200").inc()
-    m.http.duration.labels("/r", "GET").observe(0.1)
+    m.http.series("/r", "GET").record(200, 0.1)
     m.webhook_failures.labels("http").inc()
     m.acks.labels("a", "read").inc()
     m.state_changes.labels("qr").inc()

@@ -3,9 +3,11 @@ its entries must agree with each other and with the rules that apply where no en
 
 from __future__ import annotations
 
-from aiohttp.web_urldispatcher import UrlDispatcher
+from aiohttp import web
 
 from wamc.api.app import add_routes
+from wamc.api.keys import METRICS
+from wamc.api.metrics import Metrics
 from wamc.api.middleware import needs_key
 from wamc.api.openapi import build_document
 from wamc.api.routes import ROUTES
@@ -43,8 +45,10 @@ def test_listed_entries_are_the_api_and_its_document() -> None:
 
 
 def test_router_index_maps_every_entry_to_its_route() -> None:
-    router = UrlDispatcher()
-    index = add_routes(router, ROUTES)
+    app = web.Application()
+    app[METRICS] = Metrics()
+    index = add_routes(app, ROUTES)
+    router = app.router
     assert list(index.values()) == list(ROUTES)
     for route, entry in index.items():
         assert route.method == entry.method

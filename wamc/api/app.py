@@ -1,15 +1,17 @@
-"""The aiohttp application factory: services under typed keys (``keys.py``), the two
-middlewares, the router built from the one route table, and the tasks the app owns."""
+"""The aiohttp application factory: services under typed keys (``keys.py``), the router built
+from the one route table with each handler behind its gate (``middleware.py``), and the tasks
+the app owns."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import time
+import warnings
 from collections.abc import AsyncIterator, Iterable
 
 from aiohttp import web
-from aiohttp.web_urldispatcher import AbstractRoute, UrlDispatcher
+from aiohttp.web_urldispatcher import AbstractRoute
 
 from wamc.api.addresses import parse_networks
 from wamc.api.handlers.portal import close_expired_streams
@@ -37,7 +39,8 @@ from wamc.api.keys import (
     WEBHOOKS,
 )
 from wamc.api.metrics import Metrics
-from wamc.api.middleware import MAX_BODY, errors_middleware, on_prepare, security_middleware
+from wamc.api.middleware import MAX_BODY, Gate
+from wamc.api.router import Router
 from wamc.api.routes import ROUTES
 from wamc.api.scrape import DaemonCollector
 from wamc.api.spec import Route
@@ -66,9 +69,10 @@ def create_app(
     started_at: str,
 ) -> web.Application:
     metrics = Metrics()
-    app = web.Application(
-        middlewares=[errors_middleware, security_middleware], client_max_size=MAX_BODY
-    )
+    with warnings.catch_warnings():  # "router argument is deprecated" (aiohttp 3): still the way
+        warnings.simplefilter("ignore", DeprecationWarning)
+        app = web.Application(router=Router(), client_max_size=MAX_BODY)
+    app[METRICS] = metrics  # before the routes: each gate holds its metric series
     app[TOKENS] = Tokens(store, api_key, settings.metrics_token)  # admin key, client tokens
     app[TICKETS] = StreamTickets(app[TOKENS])
     app[STREAMS] = Streams(settings.max_streams_per_key)
@@ -86,7 +90,6 @@ def create_app(
     app.on_startup.append(_load_tokens)
     app.cleanup_ctx.append(_audit_retention)
     app.cleanup_ctx.append(close_expired_streams)  # expiring tokens (portal invites)
-    app.on_response_prepare.append(on_prepare)
     app[SETTINGS] = settings
     app[MANAGER] = manager
     app[BUS] = bus
@@ -94,20 +97,30 @@ def create_app(
     app[API_KEY] = api_key
     app[STARTED_AT] = started_at
     app[ROUTE_TABLE] = ROUTES
-    app[ROUTE_OF] = metrics.http.route_of = add_routes(app.router, ROUTES)
-    app[METRICS] = metrics
+    app[ROUTE_OF] = add_routes(app, ROUTES)
     app[SCRAPE] = DaemonCollector(metrics, manager, bus, app[PACER], time.time())
     app.cleanup_ctx.append(_metrics)
     return app
 
 
-def add_routes(router: UrlDispatcher, routes: Iterable[Route]) -> dict[AbstractRoute, Route]:
-    """Route every entry (a GET also answers HEAD, as aiohttp's ``web.get`` does) and return
-    which entry each aiohttp route came from: the security middleware reads its scope there."""
+def add_routes(app: web.Application, routes: Iterable[Route]) -> dict[AbstractRoute, Route]:
+    """Route every entry behind its gate and return which entry each aiohttp route came from.
+    A GET also answers HEAD (as aiohttp's ``web.get`` does), gated as a route without an entry
+    (the admin key) and counted under its resource's template."""
+    router = app.router
+    http = app[METRICS].http
     index: dict[AbstractRoute, Route] = {}
     for entry in routes:
-        add = getattr(router, "add_" + entry.method.lower())
-        index[add(entry.path, entry.handler)] = entry
+        gate = Gate(app, entry.handler, entry, http.series(entry.path, entry.method))
+        if entry.method == "GET":
+            route = router.add_get(entry.path, gate.handle, allow_head=False)
+            head = http.series(route.resource.canonical if route.resource else entry.path, "HEAD")
+            router.add_head(entry.path, Gate(app, entry.handler, None, head).handle)
+        else:
+            route = router.add_route(entry.method, entry.path, gate.handle)
+        index[route] = entry
+    if isinstance(router, Router):
+        router.gate_unmatched = lambda handler: Gate(app, handler, None, None).handle  # type: ignore[arg-type]  # aiohttp's 404/405 handler
     return index
 
 

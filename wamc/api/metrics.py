@@ -2,7 +2,7 @@
 
 Observed rather than instrumented: messages, acks, state changes and event latency come from a
 subscriber of the event bus; worker restarts and webhook attempts from the listeners the
-supervisor and the webhook dispatcher call; HTTP requests from the problem middleware
+supervisor and the webhook dispatcher call; HTTP requests from each route's gate
 (wamc/api/middleware.py), labelled by the matched route-table entry's path (a template such as ``/api/clients/{id}/status``, never the raw
 path). Clients by state, memory and CPU and queue depths are read when Prometheus scrapes
 (wamc/api/scrape.py). Labels are bounded: clients, route templates, error codes, causes.
@@ -10,19 +10,19 @@ path). Clients by state, memory and CPU and queue depths are read when Prometheu
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import time
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 import prometheus_client
-from aiohttp import web
-from aiohttp.web_urldispatcher import AbstractRoute
 from loguru import logger
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, Metric
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+from prometheus_client.utils import floatToGoString
 
 from wamc import events as E
-from wamc.api.spec import Route
 from wamc.daemon.registry import Client
 from wamc.events import EventBus, Subscriber
 from wamc.storage.webhooks import DEAD, DELIVERED, AttemptResult
@@ -51,56 +51,88 @@ def _unix(iso: Any) -> float | None:
         return None
 
 
-class HttpMetrics:
-    """Requests by route template, method and status, and their latency.
+def method_label(method: str) -> str:
+    return method if method in METHODS else "OTHER"
 
-    The labelled children are cached per (route, method, status): a request costs a dict
-    lookup, one counter increment and one histogram observation."""
+
+class HttpSeries:
+    """One (route template, method): answers by status, and (streams excepted) their latency.
+
+    Plain counters, read only when Prometheus scrapes (``HttpMetrics.collect``): a request costs
+    a dict update and a list increment, no lock (only the event loop's thread writes here)."""
+
+    __slots__ = ("buckets", "by_status", "method", "route", "seconds", "timed")
+
+    def __init__(self, route: str, method: str) -> None:
+        self.route, self.method = route, method
+        self.timed = route not in STREAM_ROUTES
+        self.by_status: dict[int, int] = {}
+        self.buckets = [0] * (len(LATENCY_BUCKETS) + 1)  # the last: +Inf
+        self.seconds = 0.0
+
+    def record(self, status: int, seconds: float) -> None:
+        by_status = self.by_status
+        by_status[status] = by_status.get(status, 0) + 1
+        if self.timed:
+            self.buckets[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1  # le: inclusive
+            self.seconds += seconds
+
+
+class HttpMetrics:
+    """Requests by route template, method and status, and their latency: a collector of the
+    registry over ``HttpSeries``, one per route and method, held by each route's gate."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.requests = Counter(
-            "wamc_http_requests",
-            "HTTP requests by route template, method and status",
-            ["route", "method", "status"],
-            registry=registry,
-        )
-        self.duration = Histogram(
-            "wamc_http_request_duration_seconds",
-            "HTTP request latency by route template (event streams excluded)",
-            ["route", "method"],
-            buckets=LATENCY_BUCKETS,
-            registry=registry,
-        )
         self.send_failures = Counter(
             "wamc_send_failures",
             "Sends (POST /api/clients/{id}/send-message) that failed, by problem code",
             ["code"],
             registry=registry,
         )
-        self.route_of: Mapping[AbstractRoute, Route] = {}
-        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._series: dict[tuple[str, str], HttpSeries] = {}
+        registry.register(self)
 
-    def observe(self, request: web.Request, status: int, seconds: float, code: str | None) -> None:
-        matched = request.match_info.route
-        entry = self.route_of.get(matched)
-        if entry is not None:
-            route, method = entry.path, entry.method
-        else:  # a HEAD of a GET entry: its resource's template; a 404 or 405: no path at all
-            route = matched.resource.canonical if matched.resource is not None else UNMATCHED
-            method = request.method if request.method in METHODS else "OTHER"
-        key = (route, method, status)
-        children = self._children.get(key)
-        if children is None:
-            children = (
-                self.requests.labels(route, method, str(status)),
-                None if route in STREAM_ROUTES else self.duration.labels(route, method),
-            )
-            self._children[key] = children
-        children[0].inc()
-        if children[1] is not None:
-            children[1].observe(seconds)
-        if status >= 400 and entry is not None and entry.op_id == SEND_OPERATION:
-            self.send_failures.labels(code or f"http_{status}").inc()
+    def series(self, route: str, method: str) -> HttpSeries:
+        key = (route, method)
+        found = self._series.get(key)
+        if found is None:
+            found = self._series[key] = HttpSeries(route, method)
+        return found
+
+    def unmatched(self, method: str) -> HttpSeries:
+        """No route matched (404, 405): never the raw path."""
+        return self.series(UNMATCHED, method)
+
+    def describe(self) -> list[Metric]:
+        return list(self._families())
+
+    def _families(self) -> tuple[CounterMetricFamily, HistogramMetricFamily]:
+        return (
+            CounterMetricFamily(
+                "wamc_http_requests",
+                "HTTP requests by route template, method and status",
+                labels=["route", "method", "status"],
+            ),
+            HistogramMetricFamily(
+                "wamc_http_request_duration_seconds",
+                "HTTP request latency by route template (event streams excluded)",
+                labels=["route", "method"],
+            ),
+        )
+
+    def collect(self) -> list[Metric]:
+        requests, duration = self._families()
+        for s in list(self._series.values()):
+            for status, n in sorted(dict(s.by_status).items()):
+                requests.add_metric([s.route, s.method, str(status)], n)
+            counts = list(s.buckets)
+            if s.timed and any(counts):
+                cumulative = list(itertools.accumulate(counts))
+                bounds = [floatToGoString(b) for b in LATENCY_BUCKETS] + ["+Inf"]
+                duration.add_metric(
+                    [s.route, s.method], list(zip(bounds, cumulative, strict=True)), s.seconds
+                )
+        return [requests, duration]
 
 
 class Metrics:

@@ -1,49 +1,51 @@
-"""The two middlewares: problem+json answers, and the security check around every handler.
+"""The gate around every handler: problem+json answers, the security check, HTTP metrics.
 
-``errors_middleware`` turns every domain refusal (``wamc.errors.Refused``) and aiohttp's own
-404/405/413 into an RFC 9457 problem (wamc/api/problems.py) with a stable ``code``; nothing else
-leaks. ``security_middleware``, in this order:
-CORS preflight → public routes pass → per-address limit on failed sign-ins → key (or a stream
-ticket) → per-key rate limit → the scope of the matched route-table entry and the client of the
-path → handler → audit entry (calls without a valid key: aggregated). A path without an entry
-(an unknown ``/api`` path, a HEAD) needs the admin key.
+Not aiohttp middlewares: each route's handler is wrapped in its own ``Gate`` when the route is
+added (``wamc/api/app.py``), with what the route needs known in advance (its table entry, its
+scope, its metric series), and unmatched requests (404/405) get a gate from the router
+(``wamc/api/router.py``). Any aiohttp middleware costs every request two coroutine layers (its
+own and aiohttp's ``_fix_request_current_app``); the gate is one (docs/benchmarks.md).
+
+Every answer gets the security headers (``secure_headers``). In this order: CORS preflight → public routes pass → per-address limit on failed sign-ins → key
+(or a stream ticket) → per-key rate limit → the scope of the route-table entry and the client
+of the path → handler → audit entry (calls without a valid key: aggregated). A route without an
+entry (an unknown ``/api`` path, a HEAD) needs the admin key. Every domain refusal
+(``wamc.errors.Refused``) and aiohttp's own 404/405/413 become an RFC 9457 problem
+(wamc/api/problems.py) with a stable ``code``; nothing else leaks. Every answer is counted and
+timed by its route template.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 from aiohttp import hdrs, web
 from loguru import logger
+from multidict import CIMultiDict
 
 from wamc.api.addresses import client_address
-from wamc.api.keys import (
-    AUDIT,
-    AUTH_FAILURES,
-    LIMITER,
-    METRICS,
-    PROXIES,
-    ROUTE_OF,
-    SETTINGS,
-    TICKETS,
-    TOKENS,
-)
+from wamc.api.keys import AUDIT, AUTH_FAILURES, LIMITER, METRICS, PROXIES, SETTINGS, TICKETS, TOKENS
+from wamc.api.metrics import SEND_OPERATION, HttpSeries, method_label
 from wamc.api.problems import problem, status_of
 from wamc.api.spec import Route
 from wamc.errors import Refused
 from wamc.security import Principal
 from wamc.security.auth import METRICS_SCOPE
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
 MAX_BODY = 256 * 1024
 PRINCIPAL = "wamc.principal"
 PRIVATE = "wamc.private"  # the answer must not be cached (Cache-Control: no-store)
-PROBLEM_CODE = "wamc.problem_code"
+CORS = "wamc.cors"
 STREAM_PATHS = frozenset({"/ws", "/api/events"})
 METRICS_PATH = "/metrics"
 ANY_KEY = "any"  # an operation any valid key may call, whatever its scopes
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+AUDITED_STATUSES = frozenset({401, 403, 429})  # refusals of a read: audited too
 CORS_HEADERS = "X-Api-Key, Authorization, Content-Type, Idempotency-Key"
 CORS_METHODS = "GET, POST, DELETE, OPTIONS"
 BASE_HEADERS = {
@@ -51,47 +53,6 @@ BASE_HEADERS = {
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
 }
-
-
-@web.middleware
-async def errors_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Problem answers (``_answer``); every answer counted and timed by its route template."""
-    started = time.perf_counter()
-    status = 500
-    try:
-        response = await _answer(request, handler)
-        status = response.status
-        return response
-    except web.HTTPException as exc:
-        status = exc.status
-        raise
-    except asyncio.CancelledError:
-        status = 499  # the client went away
-        raise
-    finally:
-        elapsed = time.perf_counter() - started
-        request.app[METRICS].http.observe(request, status, elapsed, request.get(PROBLEM_CODE))
-
-
-async def _answer(request: web.Request, handler: Any) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except Refused as err:
-        request[PROBLEM_CODE] = err.code  # a failed send is counted by its code
-        return problem(err)
-    except web.HTTPRequestEntityTooLarge:
-        return problem(Refused("payload_too_large", f"bodies are limited to {MAX_BODY} bytes"))
-    except web.HTTPNotFound:
-        return problem(Refused("not_found", f"no route for {request.method} {request.path}"))
-    except web.HTTPMethodNotAllowed:
-        return problem(
-            Refused("method_not_allowed", f"{request.method} is not allowed on {request.path}")
-        )
-    except (web.HTTPException, ConnectionResetError):  # the latter: the caller is gone
-        raise
-    except Exception:
-        logger.exception("unhandled error on {} {}", request.method, request.path)
-        return problem(Refused("internal_error", "the request could not be completed"))
 
 
 def presented_key(request: web.Request) -> str | None:
@@ -110,21 +71,28 @@ def needs_key(path: str) -> bool:
     return path.startswith("/api/") or path in ("/api", "/ws", METRICS_PATH)
 
 
+def is_private(path: str) -> bool:
+    return needs_key(path) or path == "/openapi.json"
+
+
 def principal_of(request: web.Request) -> Principal | None:
-    return request.get(PRINCIPAL)
+    try:
+        principal: Principal = request[PRINCIPAL]  # set by the gate only
+        return principal
+    except KeyError:  # a public route, or refused before a key was admitted
+        return None
 
 
-def route_of(request: web.Request) -> Route | None:
-    """The route-table entry the matched aiohttp route was built from (None: no entry)."""
-    return request.app[ROUTE_OF].get(request.match_info.route)
+@functools.lru_cache(maxsize=8)  # the setting's value: parsed once
+def _origins(raw: str) -> frozenset[str]:
+    return frozenset(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
 
 
 def _allowed_origin(request: web.Request) -> str | None:
     origin = request.headers.get(hdrs.ORIGIN)
-    raw = request.app[SETTINGS].cors_origins.strip()
-    if not origin or not raw:
+    if not origin:
         return None
-    allowed = {o.strip().rstrip("/") for o in raw.split(",") if o.strip()}
+    allowed = _origins(request.app[SETTINGS].cors_origins)
     return origin if "*" in allowed or origin.rstrip("/") in allowed else None
 
 
@@ -141,75 +109,153 @@ def _preflight(origin: str) -> web.Response:
     )
 
 
-@web.middleware
-async def security_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    origin = _allowed_origin(request)
-    if (
-        origin
-        and request.method == "OPTIONS"
-        and request.headers.get(hdrs.ACCESS_CONTROL_REQUEST_METHOD)
-    ):
-        return _preflight(origin)
-    if origin:
-        request["wamc.cors"] = origin
-    entry = route_of(request)
-    path = entry.path if entry is not None else request.path  # a template keeps the prefix
-    request[PRIVATE] = needs_key(path) or path == "/openapi.json"
-    public = entry.scope == "public" if entry is not None else not needs_key(path)
-    if public:
-        return await handler(request)
-    return await _guarded(request, handler, entry)
+class Gate:
+    """One route's handler behind the checks above. ``entry`` None: no route-table entry (a HEAD
+    of a GET entry, or an unmatched request); ``series``: its metric series (None: looked up
+    per request, for unmatched requests)."""
+
+    __slots__ = ("action", "entry", "handler", "metrics", "private", "public", "scope", "series")
+
+    def __init__(
+        self, app: web.Application, handler: Handler, entry: Route | None, series: HttpSeries | None
+    ) -> None:
+        self.handler = handler
+        self.entry = entry
+        self.metrics = app[METRICS].http
+        self.series = series
+        if entry is not None:
+            self.action, self.scope = entry.op_id, entry.scope
+            self.private: bool | None = is_private(entry.path)  # a template keeps the prefix
+            self.public: bool | None = entry.scope == "public"
+        else:
+            self.action, self.scope = getattr(handler, "__name__", "unknown"), "admin"
+            self.private = self.public = None  # by the request's path
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """What aiohttp calls (a bound coroutine method: aiohttp takes it as a handler as is).
+        One coroutine for the whole gate: each layer more costs every request."""
+        started = time.perf_counter()
+        principal: Principal | None = None
+        guarded = False
+        status, result, code = 500, "internal_error", None  # as audited and counted
+        private = self.private
+        if private is None:
+            private = is_private(request.path)
+        request[PRIVATE] = private  # for a handler that prepares its own stream
+        origin = _allowed_origin(request) if request.headers.get(hdrs.ORIGIN) else None
+        try:
+            if origin is not None and _is_preflight(request):
+                response: web.StreamResponse = _preflight(origin)  # its own CORS headers
+                origin = None
+            else:
+                if origin is not None:
+                    request[CORS] = origin
+                public = self.public
+                guarded = needs_key(request.path) if public is None else not public
+                if guarded:
+                    principal = _admit(request, self.scope, request.match_info.get("id"))
+                response = await self.handler(request)
+                result = "ok"
+            status = response.status
+            if not response.prepared:  # a stream prepared by its handler has them already
+                _set_headers(response.headers, private, origin)
+            return response
+        except Exception as exc:  # refusals, aiohttp's HTTP errors, the caller gone, bugs
+            failed, status, result, code = _failure(request, exc)
+            if failed is None:
+                if isinstance(exc, web.HTTPException):  # a redirect: aiohttp answers with it
+                    _set_headers(exc.headers, private, origin)
+                raise
+            _set_headers(failed.headers, private, origin)
+            return failed
+        except asyncio.CancelledError:
+            status, result = 499, "caller_gone"
+            raise
+        finally:
+            (self.series or self.metrics.unmatched(method_label(request.method))).record(
+                status, time.perf_counter() - started
+            )
+            if status >= 400 and self.entry is not None and self.entry.op_id == SEND_OPERATION:
+                self.metrics.send_failures.labels(code or f"http_{status}").inc()
+            if guarded:
+                if principal is None:
+                    principal = principal_of(request)  # admitted, then refused (429, 403)
+                if (
+                    principal is None
+                    or request.method not in READ_METHODS
+                    or status in AUDITED_STATUSES
+                ):
+                    await _audit(request, principal, self.action, status, result)
 
 
-async def _guarded(request: web.Request, handler: Any, entry: Route | None) -> web.StreamResponse:
-    """Admit the key, run the handler, and leave an audit entry whatever happened."""
-    if entry is not None:
-        action, scope = entry.op_id, entry.scope
-    else:
-        action, scope = getattr(request.match_info.handler, "__name__", "unknown"), "admin"
-    client = request.match_info.get("id")
-    address = client_address(request, request.app[PROXIES])
-    status, result = 500, "internal_error"
-    try:
-        _admit(request, address, scope, client)
-        response = await handler(request)
-        status, result = response.status, "ok"
-        return response
-    except Refused as err:
-        status, result = status_of(err.code), err.code
-        raise
-    except web.HTTPException as exc:
-        status, result = exc.status, exc.reason.lower().replace(" ", "_")
-        raise
-    except ConnectionResetError:  # the caller went away (e.g. an upload aborted): not ours
-        status, result = 499, "caller_gone"
+def _is_preflight(request: web.Request) -> bool:
+    return request.method == "OPTIONS" and bool(
+        request.headers.get(hdrs.ACCESS_CONTROL_REQUEST_METHOD)
+    )
+
+
+def _failure(
+    request: web.Request, exc: Exception
+) -> tuple[web.Response | None, int, str, str | None]:
+    """The answer to a failed request (None: aiohttp answers it), its status, the audit's
+    result and the problem code."""
+    if isinstance(exc, Refused):
+        return problem(exc), status_of(exc.code), exc.code, exc.code
+    if isinstance(exc, web.HTTPException):
+        result = exc.reason.lower().replace(" ", "_")
+        if isinstance(exc, web.HTTPRequestEntityTooLarge):
+            err = Refused("payload_too_large", f"bodies are limited to {MAX_BODY} bytes")
+        elif isinstance(exc, web.HTTPNotFound):
+            err = Refused("not_found", f"no route for {request.method} {request.path}")
+        elif isinstance(exc, web.HTTPMethodNotAllowed):
+            err = Refused(
+                "method_not_allowed", f"{request.method} is not allowed on {request.path}"
+            )
+        else:
+            return None, exc.status, result, None
+        return problem(err), exc.status, result, None
+    if isinstance(exc, ConnectionResetError):  # the caller went away (e.g. an upload aborted)
         logger.info("{} {}: the caller went away", request.method, request.path)
-        raise
-    finally:
-        await _audit(request, action, client, address, status, result)
+        return None, 499, "caller_gone", None
+    logger.exception("unhandled error on {} {}", request.method, request.path)
+    err = Refused("internal_error", "the request could not be completed")
+    return problem(err), 500, "internal_error", None
 
 
-def _admit(request: web.Request, address: str, scope: str, client: str | None) -> None:
-    failures = request.app[AUTH_FAILURES]
-    failures.check(address)  # before any key is looked at
+def _address(request: web.Request) -> str:
+    return client_address(request, request.app[PROXIES])
+
+
+def _admit(request: web.Request, scope: str, client: str | None) -> Principal:
+    app = request.app
+    failures = app[AUTH_FAILURES]
+    if failures.tracking:  # before any key is looked at (nothing to check while none failed)
+        failures.check(_address(request))
     principal = _authenticate(request, scope)
     if principal is None:
-        failures.failed(address)
+        failures.failed(_address(request))
         raise Refused("unauthorized", "send a valid key in X-Api-Key or Authorization: Bearer")
     request[PRINCIPAL] = principal
-    request.app[LIMITER].hit(principal.key_id, admin=principal.is_admin)
-    if scope != ANY_KEY:
+    admin = principal.client is None
+    app[LIMITER].hit(principal.key_id, admin=admin)
+    if scope != ANY_KEY and not admin:  # the admin key may call everything
         principal.check(scope, client)
     if request.path == "/ws" and not _is_upgrade(request):
         raise Refused("upgrade_required", "/ws is a WebSocket: send Upgrade: websocket")
+    return principal
 
 
 async def _audit(
-    request: web.Request, action: str, client: str | None, address: str, status: int, result: str
+    request: web.Request,
+    principal: Principal | None,
+    action: str,
+    status: int,
+    result: str,
 ) -> None:
     """Every change and every refusal by key; calls without a valid key, aggregated."""
     audit = request.app[AUDIT]
-    principal = principal_of(request)
+    client = request.match_info.get("id")
+    address = _address(request)
     if principal is None:
         await audit.record_failure(
             action=action,
@@ -219,7 +265,7 @@ async def _audit(
             result=result,
             remote=address,
         )
-    elif request.method not in READ_METHODS or status in (401, 403, 429):
+    else:
         await audit.record(
             key_id=principal.key_id,
             action=action,
@@ -261,17 +307,23 @@ def ws_clients(request: web.Request, wanted: frozenset[str] | None) -> frozenset
     return frozenset({own})
 
 
-async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
-    headers = response.headers
+def secure_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """The headers every answer carries, set before it is prepared: by the gate on what a
+    handler returns (or raises), by a handler that prepares its own stream (SSE, WebSocket,
+    export) just before ``prepare``. Not an ``on_response_prepare`` signal: that costs every
+    request an awaited signal (docs/benchmarks.md)."""
+    private = request.get(PRIVATE)
+    if private is None:
+        private = is_private(request.path)
+    _set_headers(response.headers, private, request.get(CORS))
+
+
+def _set_headers(headers: CIMultiDict[str], private: bool, origin: str | None) -> None:
     for name, value in BASE_HEADERS.items():
         headers.setdefault(name, value)
-    private = request.get(PRIVATE)  # set by security_middleware (the path is not parsed twice)
-    if private is None:
-        private = needs_key(request.path) or request.path == "/openapi.json"
     if private:
         headers.setdefault("Cache-Control", "no-store")
-    origin = request.get("wamc.cors")
     if origin:
-        response.headers[hdrs.ACCESS_CONTROL_ALLOW_ORIGIN] = origin
-        response.headers[hdrs.ACCESS_CONTROL_EXPOSE_HEADERS] = "Retry-After, Idempotent-Replayed"
-        response.headers[hdrs.VARY] = "Origin"
+        headers[hdrs.ACCESS_CONTROL_ALLOW_ORIGIN] = origin
+        headers[hdrs.ACCESS_CONTROL_EXPOSE_HEADERS] = "Retry-After, Idempotent-Replayed"
+        headers[hdrs.VARY] = "Origin"

@@ -8,6 +8,7 @@ from typing import Any
 
 import msgspec
 from aiohttp import web
+from multidict import CIMultiDict
 
 _encode = msgspec.json.Encoder().encode
 
@@ -23,3 +24,11 @@ def json_reply(
         content_type="application/json",
         charset="utf-8",
     )
+
+
+JSON_HEADERS = CIMultiDict({"Content-Type": "application/json; charset=utf-8"})  # copied each time
+
+
+def json_body_reply(body: bytes) -> web.Response:
+    """JSON already encoded (a cached answer), as ``json_reply`` would send it."""
+    return web.Response(body=body, headers=JSON_HEADERS)

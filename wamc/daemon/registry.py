@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import time
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+import msgspec
 from loguru import logger
 
 from wamc import events as E
@@ -28,6 +30,7 @@ from wamc.storage.client_settings import ClientSettings, Retention, effective_re
 from wamc.storage.clients import ClientRow
 from wamc.timeutil import iso_from_unix, utc_now_iso
 
+USAGE_REUSE = 0.25  # seconds a status reuses the usage it read (same processes)
 DESIRED_RUNNING = "running"
 DESIRED_STOPPED = "stopped"
 
@@ -70,6 +73,10 @@ class Client:
     page_crashes_reported: int = 0  # the current worker's own count (in its heartbeats)
     accounted_at: float | None = None  # analytics: wall time its uptime is accounted up to
     profile: dict[str, Any] | None = None  # profile store: last snapshot, last restore
+    _status_cache: tuple[tuple[Any, ...], bytes] | None = field(default=None, repr=False)
+    _usage_memo: tuple[float, tuple[Any, ...], dict[str, Any]] | None = field(
+        default=None, repr=False
+    )
 
     @property
     def pid(self) -> int | None:
@@ -89,30 +96,69 @@ class Client:
             self.page_crashes += reported - self.page_crashes_reported
         self.page_crashes_reported = reported
 
+    def _status_values(self) -> tuple[Any, ...]:
+        """Everything ``status`` shows, in ``STATUS_FIELDS`` order (the cache key too)."""
+        handle = self.handle
+        connected = self.state == ClientState.CONNECTED
+        started = self.started_mono
+        retention = self.retention  # flat: its fields are its dump (tests/unit/test_status_body)
+        now = time.monotonic()
+        usage = self._recent_usage(now)
+        return (
+            self.id, str(self.state), self.desired, self.since,
+            handle.pid if handle else None, self.browser_pid, self.me if connected else None,
+            self.last_error, self.restarts,
+            round(now - started, 1) if started is not None and handle else None,
+            self.created_at, self.last_message_at, self.bad_frames, self.dead_events,
+            self.stop_outcome, handle.node if handle else None,
+            tuple(retention.__dict__.items()) if retention else None,
+            self.profile, usage["memory_bytes"], usage["cpu_percent"],
+        )  # fmt: skip
+
+    def _recent_usage(self, now: float) -> dict[str, Any]:
+        """``usage``, read again at most every ``USAGE_REUSE`` seconds for the same processes
+        (its figures are the sampler's, up to its ttl old anyway: wamc/daemon/resources.py)."""
+        memo = self._usage_memo
+        key = (self.handle, self.browser_pid)
+        if memo is not None and now - memo[0] < USAGE_REUSE and memo[1] == key:
+            return memo[2]
+        usage = self.usage()  # memory and CPU of the whole tree
+        self._usage_memo = (now, key, usage)
+        return usage
+
     def status(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "state": str(self.state),
-            "desired": self.desired,
-            "since": self.since,
-            "pid": self.pid,
-            "browser_pid": self.browser_pid,
-            "me": self.me if self.state == ClientState.CONNECTED else None,
-            "last_error": self.last_error,
-            "restarts": self.restarts,
-            "uptime_seconds": round(time.monotonic() - self.started_mono, 1)
-            if self.started_mono is not None and self.handle
-            else None,
-            "created_at": self.created_at,
-            "last_message_at": self.last_message_at,
-            "bad_frames": self.bad_frames,
-            "dead_events": self.dead_events,
-            "stop_outcome": self.stop_outcome,
-            "node": self.handle.node if self.handle else None,
-            "retention": self.retention.model_dump() if self.retention else None,
-            "profile": self.profile,
-            **self.usage(),  # memory and CPU of the whole tree
-        }
+        return _status_dict(self._status_values())
+
+    def status_body(self) -> bytes:
+        """``status`` as JSON bytes, encoded again only when a value in it changed: the last
+        answer is kept with a copy of every value it was made of (the profile, a dict changed
+        in place, deep-copied), and served while all of them are equal (never stale)."""
+        values = self._status_values()
+        cached = self._status_cache
+        if cached is not None and cached[0] == values:
+            return cached[1]
+        body = _encode(_status_dict(values))
+        if self.profile is not None:
+            values = (*values[:PROFILE_AT], copy.deepcopy(self.profile), *values[PROFILE_AT + 1 :])
+        self._status_cache = (values, body)
+        return body
+
+
+STATUS_FIELDS = (
+    "id", "state", "desired", "since", "pid", "browser_pid", "me", "last_error", "restarts",
+    "uptime_seconds", "created_at", "last_message_at", "bad_frames", "dead_events",
+    "stop_outcome", "node", "retention", "profile", "memory_bytes", "cpu_percent",
+)  # fmt: skip
+RETENTION_AT = STATUS_FIELDS.index("retention")
+PROFILE_AT = STATUS_FIELDS.index("profile")
+_encode = msgspec.json.Encoder().encode
+
+
+def _status_dict(values: tuple[Any, ...]) -> dict[str, Any]:
+    status = dict(zip(STATUS_FIELDS, values, strict=True))
+    retention = values[RETENTION_AT]
+    status["retention"] = dict(retention) if retention is not None else None
+    return status
 
 
 def client_log(client: Client) -> Any:

@@ -86,6 +86,11 @@ class AuthFailureLimiter:
         b.stamp = now
         return b
 
+    @property
+    def tracking(self) -> bool:
+        """Any address with failures on record (else ``check`` has nothing to look at)."""
+        return self.rate > 0 and bool(self._buckets)
+
     def check(self, address: str, now: float | None = None) -> None:
         address = address_key(address)
         if self.rate <= 0 or address not in self._buckets:

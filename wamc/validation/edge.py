@@ -36,7 +36,7 @@ def is_client_id(value: str) -> bool:
 def client_id(value: str, existing: Container[str] = ()) -> str:
     """A valid id, or one of ``existing``: clients stored before the id rule tightened stay
     addressable (status, disconnect, delete) but no new one can be made."""
-    if not is_client_id(value) and value not in existing:
+    if value not in existing and not is_client_id(value):  # a known id: no pattern to run
         raise Refused("invalid_client_id", CLIENT_ID_HELP, field="id")
     return value
 

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from wamc.api.keys import IDEMPOTENCY, MANAGER, STREAMS, TOKENS, WEBHOOKS
 from wamc.api.middleware import principal_of
-from wamc.api.replies import json_reply
+from wamc.api.replies import json_body_reply, json_reply
 from wamc.api.streams import POLICY_VIOLATION
 from wamc.storage import events as event_log
 from wamc.validation import bounded_int, client_id
@@ -71,7 +71,7 @@ async def delete(request: web.Request) -> web.Response:
 
 
 async def status(request: web.Request) -> web.Response:
-    return json_reply(request.app[MANAGER].get(_stored_id(request)).status())
+    return json_body_reply(request.app[MANAGER].get(_stored_id(request)).status_body())
 
 
 async def dead_events(request: web.Request) -> web.Response:

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from wamc.api import export_tar
 from wamc.api.keys import MANAGER, STORE
+from wamc.api.middleware import secure_headers
 from wamc.errors import Refused
 from wamc.storage import export as export_rows
 from wamc.storage import media as media_rows
@@ -83,6 +84,7 @@ async def export(request: web.Request) -> web.StreamResponse:
         }
     )
     response.enable_chunked_encoding()
+    secure_headers(request, response)
     await response.prepare(request)
     pages = export_rows.lines(store, client.id, after, chat)
     if with_media:

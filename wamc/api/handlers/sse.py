@@ -21,6 +21,7 @@ from wamc.api.handlers.feed import (
     stream_params,
 )
 from wamc.api.keys import BUS, METRICS
+from wamc.api.middleware import secure_headers
 from wamc.api.streams import GOING_AWAY, Stream
 from wamc.events import Subscriber
 
@@ -89,6 +90,7 @@ async def _server_sent_events(
             "X-Accel-Buffering": "no",
         }
     )
+    secure_headers(request, resp)
     await resp.prepare(request)
     sub = bus.subscribe(clients, events)
     writer = _Writer(request, resp, since)

@@ -22,6 +22,7 @@ from wamc.api.handlers.feed import (
     stream_params,
 )
 from wamc.api.keys import BUS, METRICS
+from wamc.api.middleware import secure_headers
 from wamc.api.streams import GOING_AWAY, Stream
 from wamc.events import Subscriber
 
@@ -43,6 +44,7 @@ async def _prepared(request: web.Request) -> web.WebSocketResponse:
         # noticed by its queue after a bounded amount of data, not after the kernel's limit.
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_SEND_BUFFER)
+    secure_headers(request, ws)
     await ws.prepare(request)
     return ws
 
