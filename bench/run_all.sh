@@ -22,7 +22,7 @@ declare -A RUN=(
   [restore]="-m bench.bench_restore --clients 100"
   [scale]="-m bench.bench_scale --clients 200 --idle-at 100 --rate 100 --seconds 60 --baseline 8"
 )
-ORDER=(gateway events metrics stats export media profiles soak dashboard memory ray restore memory-heavy scale)
+ORDER=(gateway memory memory-heavy restore scale ray events metrics stats export media profiles soak dashboard)
 [ $# -gt 0 ] && ORDER=("$@")
 failed=()
 for name in "${ORDER[@]}"; do
