@@ -98,7 +98,7 @@ async def measure(n: int, batch: int, timeout: float) -> str:
     sim = SimProcess()
     await sim.start()
     home = Path(tempfile.mkdtemp(prefix="wamc-restore-"))
-    d = Daemon(home, sim, extra_env=product_env(WAMC_ADMIN_RATE_PER_MINUTE="1000000"))
+    d = Daemon(home, sim, extra_env=product_env(n, WAMC_ADMIN_RATE_PER_MINUTE="1000000"))
     d.START_TIMEOUT = 120.0  # /health on a loaded machine
     phones = fleet(n)
     clients = list(phones)

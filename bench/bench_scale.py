@@ -163,7 +163,7 @@ async def baseline_qr(sim: SimProcess, n: int) -> list[float]:
 
 async def wamc_side(sim: SimProcess, ctl: SimControl, a: argparse.Namespace) -> dict[str, Any]:
     home = Path(tempfile.mkdtemp(prefix="wamc-scale-"))
-    d = Daemon(home, sim, extra_env=product_env(WAMC_ADMIN_RATE_PER_MINUTE="1000000"))
+    d = Daemon(home, sim, extra_env=product_env(a.clients, WAMC_ADMIN_RATE_PER_MINUTE="1000000"))
     tap = EventTap()
     phones = fleet(a.clients)
     clients = list(phones)

@@ -114,11 +114,13 @@ class EventTap:
             await asyncio.gather(self.task, return_exceptions=True)
 
 
-def product_env(**extra: str) -> dict[str, str]:
+def product_env(clients: int, **extra: str) -> dict[str, str]:
     """The daemon's own defaults where tests/support's Daemon sets faster test timings, so a
-    benchmark measures the product as shipped (plus ``extra``)."""
+    benchmark measures the product as shipped (plus ``extra``); the client limit raised to
+    ``clients`` when the run needs more than the default allows."""
     s = Settings()
     return {
+        "WAMC_MAX_CLIENTS": str(max(clients, s.max_clients)),
         "WAMC_HEARTBEAT_INTERVAL": str(s.heartbeat_interval),
         "WAMC_HEARTBEAT_TIMEOUT": str(s.heartbeat_timeout),
         "WAMC_RESTART_BACKOFF_BASE": str(s.restart_backoff_base),
