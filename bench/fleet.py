@@ -84,6 +84,7 @@ class EventTap:
         self.state: dict[str, str] = {}  # client → last state
         self.messages: dict[str, float] = {}  # message id → arrival
         self.task: asyncio.Task[None] | None = None
+        self.ended: str | None = None  # why the socket ended before stop() (none: still open)
 
     async def start(self, d: Daemon) -> None:
         ready = asyncio.Event()
@@ -99,6 +100,8 @@ class EventTap:
             ready.set()
             async for msg in ws:
                 now = time.perf_counter()
+                if msg.type != aiohttp.WSMsgType.TEXT:
+                    continue
                 ev = json.loads(msg.data)
                 name, client, data = ev.get("event"), ev.get("client"), ev.get("data") or {}
                 if name == "message":
@@ -107,6 +110,7 @@ class EventTap:
                     self.qr[client] = (now, data["qr"])
                 elif name == "client.state":
                     self.state[client] = data["state"]
+            self.ended = f"closed by the daemon: {ws.close_code} {ws.exception() or ''}".strip()
 
     async def stop(self) -> None:
         if self.task is not None:
