@@ -329,10 +329,17 @@ def report(
         f"messages offered on a fixed schedule in {t['span']:.1f} s (open loop), latency from the "
         "simulator's control call sent to the `message` event at one WebSocket consumer (the "
         "simulator runs in its own process); machine CPU during it "
-        f"{t['cpu']:.0f} % of {os.cpu_count()} cores; CPU per message by process: {cpu_ms} "
-        f"(together {sum(ours['cpu_ms'].values()):.1f} ms: a ceiling near "
-        f"{(os.cpu_count() or 1) * 1000 / max(0.001, sum(ours['cpu_ms'].values())):.0f} "
-        "messages/s on this machine if nothing else ran; the idle share taken out). Idle, "
+        f"{t['cpu']:.0f} % of {os.cpu_count()} cores; "
+        + (
+            f"CPU per message by process: {cpu_ms} (together "
+            f"{sum(ours['cpu_ms'].values()):.1f} ms: a ceiling near "
+            f"{(os.cpu_count() or 1) * 1000 / sum(ours['cpu_ms'].values()):.0f} "
+            "messages/s on this machine if nothing else ran; the idle share taken out). "
+            if min(ours["cpu_ms"].values()) > 0
+            else "the machine was saturated: the offered rate is more than it processes, the "
+            "events queue up, and a CPU split per message cannot be told from the idle share. "
+        )
+        + "Idle, "
         f"before the traffic: the {ours['n_full']} clients used {idle_c:.2f} cores "
         f"({idle_c / ours['n_full'] * 100:.2f} % of a core each), the daemon "
         f"{ours['idle_cpu']['daemon']:.2f}. Daemon at the product's default timings; only the admin API rate "
