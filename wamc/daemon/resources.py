@@ -8,8 +8,10 @@ so ten Chromium renderers do not count their shared libraries ten times), fallin
 ``/proc/<pid>/smaps_rollup`` cannot be read. CPU is percent of one core summed over the tree,
 measured between two samples (so it can exceed 100 on several cores).
 
-Reading PSS costs the kernel a walk of each process's page tables (≈ 1.5 ms per Chromium process),
-so ``usage`` answers from a cache and, when that is older than ``ttl``, asks one background
+Reading PSS costs the kernel a walk of each process's page tables (≈ 1.5 ms per Chromium process;
+with 100 clients an open dashboard kept a core's third busy re-reading it every 2 s, most of the
+daemon's CPU while 100 clients restored), so each process's PSS is re-read only every
+``MEMORY_TTL`` seconds (memory moves slowly; CPU, cheap to read, keeps ``ttl``), and ``usage`` answers from a cache and, when that is older than ``ttl``, asks one background
 thread to sample every tree asked for recently (one scan of /proc for the parent links, then each
 process). Only a tree never sampled before (a worker just started) is sampled on the caller's
 thread, within a budget of ``SYNC_BUDGET`` seconds per second; past it, or while the background
@@ -29,6 +31,7 @@ from typing import Any
 import psutil
 
 DEFAULT_TTL = 2.0
+MEMORY_TTL = 20.0  # seconds a process's PSS is reused before it is read again
 SYNC_BUDGET = 0.05  # seconds of first samples on the caller's thread, per second
 EMPTY: dict[str, Any] = {"memory_bytes": None, "cpu_percent": None}
 
@@ -45,6 +48,7 @@ class TreeSampler:
         self._executor: ThreadPoolExecutor | None = None
         self._sampling = threading.Lock()  # held by whoever touches _procs
         self._procs: dict[int, psutil.Process] = {}
+        self._memory: dict[int, tuple[float, int]] = {}  # pid → (when read, PSS bytes)
         self._budget_window = 0.0
         self._budget_spent = 0.0
 
@@ -118,6 +122,7 @@ class TreeSampler:
                 alive = {pid for pids in children.values() for pid in pids} | set(children)
                 for pid in [p for p in self._procs if p not in alive]:
                     del self._procs[pid]
+                    self._memory.pop(pid, None)
         finally:
             with self._lock:
                 self._running = False
@@ -126,6 +131,7 @@ class TreeSampler:
         proc = self._procs.get(pid)
         if proc is not None and proc.is_running():
             return proc
+        self._memory.pop(pid, None)  # a new process (or a reused pid): its own PSS
         try:
             proc = psutil.Process(pid)
             proc.cpu_percent(None)  # primes the counter: the next sample gives a real value
@@ -153,13 +159,22 @@ class TreeSampler:
         memory = 0
         cpu = 0.0
         procs = self._tree(key, children)
+        now = time.monotonic()
         for proc in procs:
             with contextlib.suppress(psutil.Error):
-                memory += _memory(proc)
+                memory += self._pss(proc, now)
                 cpu += proc.cpu_percent(None)
         if not procs:
             return dict(EMPTY)
         return {"memory_bytes": memory, "cpu_percent": round(cpu, 1)}
+
+    def _pss(self, proc: psutil.Process, now: float) -> int:
+        """The process's PSS, read again only when older than ``MEMORY_TTL``."""
+        seen = self._memory.get(proc.pid)
+        if seen is None or now - seen[0] >= MEMORY_TTL:
+            seen = (now, _memory(proc))
+            self._memory[proc.pid] = seen
+        return seen[1]
 
 
 def _children_map() -> dict[int, list[int]]:
