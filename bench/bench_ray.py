@@ -58,6 +58,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.report import table, write_section  # noqa: E402
 from tests.support import Daemon, SimControl, free_port  # noqa: E402
+from tests.support.ray_cluster import gone  # noqa: E402
 from wamc.simulator import Simulator  # noqa: E402
 
 MB = 1024 * 1024
@@ -287,14 +288,6 @@ def restore_at_failover(before: dict[str, Any], after: dict[str, Any], had_profi
 
     now = attempt(after)
     return "none" if had_profile and now == attempt(before) else str(now[0])
-
-
-def gone(pid: int, started: float) -> bool:
-    try:
-        proc = psutil.Process(pid)
-        return abs(proc.create_time() - started) > 1.0 or proc.status() == psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return True
 
 
 async def link_on_one_node(

@@ -22,7 +22,14 @@ import pytest
 from tests.integration.test_profile_store import snapshot_ids, state_log, stop
 from tests.integration.test_ray_placement import exactly_once, ready_nodes
 from tests.support import Daemon, session_on_disk, wait_for
-from tests.support.ray_cluster import LocalCluster, end_agents, local_cluster, nodes_of, ray_env
+from tests.support.ray_cluster import (
+    LocalCluster,
+    end_agents,
+    gone,
+    local_cluster,
+    nodes_of,
+    ray_env,
+)
 
 pytestmark = pytest.mark.timeout(300)
 PHONES = {"fa": "5511900001501", "fb": "5511900001502", "fz": "5511900001504"}
@@ -42,14 +49,6 @@ async def ray_daemon(make_daemon: Any, cluster: LocalCluster) -> AsyncIterator[D
         yield daemon
     finally:
         end_agents(daemon)
-
-
-def gone(pid: int, started: float) -> bool:
-    try:
-        proc = psutil.Process(pid)
-        return abs(proc.create_time() - started) > 1.0 or proc.status() == psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return True
 
 
 def profile_on(home: Path, client: str) -> bool:

@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from tests.support.daemon import Daemon, free_port
 
 OBJECT_STORE = 80 * 1024 * 1024  # the smallest Ray accepts comfortably
@@ -137,3 +139,12 @@ async def nodes_of(daemon: Daemon) -> dict[str, dict[str, Any]]:
     code, body = await daemon.call("GET", "/api/nodes")
     assert code == 200, body
     return {n["id"]: n for n in body["nodes"]}
+
+
+def gone(pid: int, started: float) -> bool:
+    """That process (pid and start time: a pid can be reused) has ended, or is a zombie."""
+    try:
+        proc = psutil.Process(pid)
+        return abs(proc.create_time() - started) > 1.0 or proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return True
