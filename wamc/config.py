@@ -66,7 +66,7 @@ class Settings:
     qr_max_codes: int = 8
     # "Open in another window": take the session back (1) or stay disconnected (0).
     takeover: int = 1
-    # Recycle a browser whose whole tree (worker + driver + Chromium) passes this PSS; 0 = off.
+    # Recycle a browser whose whole tree (worker + Chromium) passes this PSS; 0 = off.
     memory_limit_mb: float = 1536.0
     # Restart every browser after this many hours (at a quiet moment); 0 = never.
     recycle_hours: float = 0.0

@@ -1,65 +1,39 @@
-"""One persistent Chromium per worker, driven by Playwright, with wa-js and our bridge injected."""
+"""One persistent Chromium per worker, driven over its DevTools pipe, with wa-js and our bridge.
+
+The worker speaks CDP itself (workers/cdp.py): no Playwright driver process per client. What
+the page sends through the binding is untrusted and checked before the worker sees it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import subprocess
+import json
+import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import psutil
 from loguru import logger
-from playwright.async_api import BrowserContext, Page, async_playwright
 
 from wamc.wire.launch import BrowserProxy
 from wamc.wire.process import browser_cmdline_matches, kill_tree
-from workers import stdio
+from workers import chromium, stdio
+from workers.cdp import CdpError, Connection
+from workers.interception import Handler, Interception
 from workers.page_events import Dropped, clean
 from workers.page_gate import PageGate, Throttled
 
-BRIDGE_JS = Path(__file__).with_name("bridge.js")
-# WhatsApp Web refuses user agents containing "HeadlessChrome".
-USER_AGENT = (
-    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/{major}.0.0.0 Safari/537.36"
-)
-# Memory (issue 13; measured by bench/memory.py, figures in docs/benchmarks.md). Each is a mode
-# Chromium ships and supports, and none changes what WhatsApp Web can do:
-MEMORY_ARGS = [
-    # The network service in the browser process instead of its own (≈ 9 MB private per
-    # client): Chromium's own choice on low-memory Android. WhatsApp Web sees the same network
-    # stack; a crash in it now ends the browser, which the worker restarts like any crash.
-    # Chromium honours only the LAST --enable-features: Playwright's own (chromiumSwitches'
-    # enabledFeatures, checked by tests/unit/test_memory_flags.py) are repeated here.
-    "--enable-features=CDPScreenshotNewSurface,SkipListAccountsWithoutGaiaCookies,"
-    "NetworkServiceInProcess2",
-    # With --disable-gpu the GPU process still loads SwiftShader for WebGL (Playwright passes
-    # --enable-unsafe-swiftshader); without it that process only composites (≈ 10 MB private
-    # less). The page loses WebGL, as on a machine whose GPU Chrome blocklists: WhatsApp Web
-    # draws with the DOM, 2D canvas (the QR code) and <img>/<video>, which are unchanged.
-    "--disable-software-rasterizer",
-    # The renderer's V8 in its memory-saving mode (as on low-memory devices): the heap grows
-    # less and is collected sooner. The heavy page's renderer idles at ≈ 125 MB private instead
-    # of ≈ 365 MB; the same JavaScript runs, the cost is GC time (see the load times in
-    # docs/benchmarks.md). No heap limit is set: a large account is never cut short.
-    "--js-flags=--optimize-for-size",
-]
-CHROMIUM_ARGS = [
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-    "--mute-audio",
-    *MEMORY_ARGS,
-]
+HERE = Path(__file__).parent
+BRIDGE_JS = HERE / "bridge.js"
+PRELOAD_JS = HERE / "preload.js"
+BINDING = "__wamcBinding"  # raw; workers/preload.js wraps it as __wamcEmit
+PAYLOAD_MAX = 16 << 20  # characters of one binding call; bridge.js sends far less
+FUNCTION = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+CLOSE_WAIT = 15.0  # seconds for Chromium to flush the profile and exit after Browser.close
 
 EmitFn = Callable[[str, dict[str, Any]], Awaitable[None] | None]
 
@@ -68,37 +42,8 @@ class BrowserError(RuntimeError):
     pass
 
 
-def use_sandbox() -> bool:
-    """Chromium keeps its sandbox (user namespaces) unless we are root, where it cannot start.
-
-    Playwright adds ``--no-sandbox`` unless told otherwise (``chromium_sandbox``).
-    """
-    return os.geteuid() != 0
-
-
-def chrome_major(executable: str | None, timeout: float = 5.0) -> str:
-    """Chrome major version for a believable user agent; a recent default if unknown.
-
-    No shell: the path is one argv entry, whatever characters it holds.
-    """
-    if executable:
-        with contextlib.suppress(OSError, subprocess.SubprocessError, ValueError):
-            out = subprocess.run(
-                [executable, "--version"],
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                check=False,
-            ).stdout
-            for token in out.split():
-                if token[:1].isdigit() and "." in token:
-                    return token.split(".")[0]
-    return "140"
-
-
 class Browser:
-    """A persistent browser context on ``profile_dir`` showing ``url``."""
+    """A persistent Chromium on ``profile_dir`` showing ``url`` in its one page."""
 
     def __init__(
         self,
@@ -115,11 +60,17 @@ class Browser:
         self.wajs_path = wajs_path
         self.executable = executable
         self.on_event = on_event
-        self._pw: Any = None
-        self.context: BrowserContext | None = None
-        self.page: Page | None = None
+        self.proc: asyncio.subprocess.Process | None = None
+        self.conn: Connection | None = None
+        self.session = ""  # the page's CDP session
+        self.page_url = "about:blank"
         self.pid: int | None = None
         self.closed = asyncio.Event()
+        self.interception: Interception | None = None
+        self._main_frame = ""
+        self._contexts: dict[int, str] = {}  # default-world execution context -> frame id
+        self._loaded: list[str] = []  # loader ids that reached DOMContentLoaded, newest last
+        self._load_waiters: list[asyncio.Future[None]] = []
         self._tasks: set[asyncio.Future[Any]] = set()
         self.gate = PageGate(self._emit)
         self.foreign_calls = Throttled("binding called from outside the main frame: ignored")
@@ -129,51 +80,120 @@ class Browser:
     async def start(self) -> None:
         if not self.wajs_path.is_file():
             raise BrowserError(f"wa-js bundle not found at {self.wajs_path} (run scripts/setup.sh)")
+        if not self.executable:
+            raise BrowserError("no headless Chromium found (run scripts/setup.sh)")
         self.profile_dir.mkdir(parents=True, exist_ok=True)
         self.closed = asyncio.Event()
-        stdio.recap()  # the previous driver is gone: the new one inherits a capped stderr
-        self._pw = await async_playwright().start()
+        self._contexts, self._loaded, self._main_frame = {}, [], ""
+        stdio.recap()  # the previous browser is gone: the new one inherits a capped stderr
+        argv = chromium.command_line(self.executable, self.profile_dir, self.proxy)
         try:
-            self.context = await self._pw.chromium.launch_persistent_context(
-                user_data_dir=str(self.profile_dir),
-                executable_path=self.executable,
-                headless=True,
-                args=CHROMIUM_ARGS,
-                chromium_sandbox=use_sandbox(),
-                user_agent=USER_AGENT.format(major=chrome_major(self.executable)),
-                service_workers="block",
-                viewport={"width": 1280, "height": 800},
-                **({"proxy": self.proxy.playwright()} if self.proxy is not None else {}),
-            )
-        except Exception as exc:
-            await self._pw.stop()
+            self.proc, self.conn = await chromium.launch(argv)
+        except OSError as exc:
             raise BrowserError(f"cannot launch Chromium: {exc}") from exc
-        self.pid = find_browser_pid(self.profile_dir)
+        self.pid = self.proc.pid
+        self._keep(asyncio.ensure_future(self._watch_close(self.conn, self.closed)))
+        try:
+            await asyncio.wait_for(self._open_page(self.conn), 60)
+        except (CdpError, TimeoutError, OSError, ValueError) as exc:
+            await self.close(keep_running=True)
+            raise BrowserError(f"cannot launch Chromium: {first_line(exc)}") from exc
         if self.proxy is not None:  # the server only: never the credentials
             logger.info("browser goes through the proxy {}", self.proxy.server)
-        closed = self.closed
-        self.context.on("close", lambda _ctx: closed.set())
-        await self.context.add_init_script(
-            script="window.WPPConfig = Object.assign({disableGoogleAnalytics: true}, window.WPPConfig || {});"
-        )
-        await self.context.add_init_script(path=str(self.wajs_path))
-        await self.context.add_init_script(path=str(BRIDGE_JS))
-        await self.context.expose_binding("__wamcEmit", self._on_binding)
-        pages = self.context.pages
-        self.page = pages[0] if pages else await self.context.new_page()
-        for extra in pages[1:]:
-            await extra.close()
-        self.page.on("crash", lambda _p: self._emit("page_crash", {}))
-        self.page.on("framenavigated", self._on_navigated)
 
-    def _on_navigated(self, frame: Any) -> None:
-        """WhatsApp Web must stay open: a navigation to another origin is undone."""
-        page = self.page
-        if page is None or frame != page.main_frame:
+    async def _watch_close(self, conn: Connection, closed: asyncio.Event) -> None:
+        await conn.closed.wait()
+        closed.set()
+
+    async def _open_page(self, conn: Connection) -> None:
+        """Attach to the one page (closing any other a restored profile opened) and set it up."""
+        targets = (await conn.send("Target.getTargets")).get("targetInfos") or []
+        pages = [t["targetId"] for t in targets if t.get("type") == "page"]
+        if not pages:
+            pages = [(await conn.send("Target.createTarget", {"url": "about:blank"}))["targetId"]]
+        for extra in pages[1:]:
+            await conn.send("Target.closeTarget", {"targetId": extra})
+        params = {"targetId": pages[0], "flatten": True}
+        self.session = session = (await conn.send("Target.attachToTarget", params))["sessionId"]
+        for method, listener in (
+            ("Runtime.executionContextCreated", self._context_created),
+            ("Runtime.executionContextDestroyed", self._context_destroyed),
+            ("Runtime.executionContextsCleared", lambda _p: self._contexts.clear()),
+            ("Runtime.bindingCalled", self._on_binding),
+            ("Page.frameNavigated", self._on_navigated),
+            ("Page.lifecycleEvent", self._on_lifecycle),
+            ("Page.javascriptDialogOpening", self._on_dialog),
+            ("Inspector.targetCrashed", lambda _p: self._emit("page_crash", {})),
+        ):
+            conn.on(method, listener, session)
+        preload = [PRELOAD_JS.read_text(), self.wajs_path.read_text(), BRIDGE_JS.read_text()]
+        await asyncio.gather(
+            conn.send("Page.enable", session=session),
+            conn.send("Page.setLifecycleEventsEnabled", {"enabled": True}, session),
+            conn.send("Runtime.addBinding", {"name": BINDING}, session),
+            *(
+                conn.send("Page.addScriptToEvaluateOnNewDocument", {"source": src}, session)
+                for src in preload
+            ),
+            conn.send("Emulation.setFocusEmulationEnabled", {"enabled": True}, session),
+            conn.send("Inspector.enable", session=session),
+        )
+        tree = (await conn.send("Page.getFrameTree", session=session))["frameTree"]["frame"]
+        self._main_frame, self.page_url = tree["id"], tree.get("url", "about:blank")
+        await conn.send("Runtime.enable", session=session)
+        credentials = self.proxy.credentials() if self.proxy is not None else None
+        self.interception = Interception(conn, session, credentials)
+        if credentials is not None:
+            await self.interception.apply()
+
+    def _context_created(self, params: dict[str, Any]) -> None:
+        ctx = params.get("context")
+        if not isinstance(ctx, dict):
             return
-        if not allowed_location(frame.url, self.url):
+        aux, ident = ctx.get("auxData"), ctx.get("id")
+        if isinstance(aux, dict) and aux.get("isDefault") and isinstance(ident, int):
+            self._contexts[ident] = str(aux.get("frameId", ""))
+
+    def _context_destroyed(self, params: dict[str, Any]) -> None:
+        ident = params.get("executionContextId")
+        if isinstance(ident, int):
+            self._contexts.pop(ident, None)
+
+    def _main_context(self) -> int | None:
+        """The execution context of the main frame's document (none between documents)."""
+        for ctx, frame in self._contexts.items():
+            if frame == self._main_frame:
+                return ctx
+        return None
+
+    def _on_navigated(self, params: dict[str, Any]) -> None:
+        """WhatsApp Web must stay open: a navigation to another origin is undone."""
+        frame = params.get("frame")
+        if (
+            not isinstance(frame, dict)
+            or frame.get("parentId")
+            or frame.get("id") != self._main_frame
+        ):
+            return
+        self.page_url = str(frame.get("url", ""))
+        if not allowed_location(self.page_url, self.url):
             logger.warning("page navigated away to another origin: going back")
             self._keep(asyncio.ensure_future(self.open()))
+
+    def _on_lifecycle(self, params: dict[str, Any]) -> None:
+        if params.get("name") != "DOMContentLoaded" or params.get("frameId") != self._main_frame:
+            return
+        self._loaded = [*self._loaded[-7:], str(params.get("loaderId"))]
+        for waiter in self._load_waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _on_dialog(self, params: dict[str, Any]) -> None:
+        """No one answers a dialog in a headless browser: leave pages, dismiss the rest (a
+        pending ``alert`` would block the page's JavaScript)."""
+        accept = params.get("type") == "beforeunload"
+        send = self._send("Page.handleJavaScriptDialog", {"accept": accept})
+        self._keep(asyncio.ensure_future(send))
 
     def has_profile(self) -> bool:
         return self.profile_dir.is_dir() and any(self.profile_dir.iterdir())
@@ -186,26 +206,51 @@ class Browser:
         return target
 
     async def open(self) -> None:
-        """Navigate to WhatsApp Web; retried by the caller while the network is down."""
-        assert self.page is not None
-        await self.page.goto(self.url, wait_until="domcontentloaded", timeout=60_000)
+        """Navigate to WhatsApp Web and wait for its DOM; retried by the caller while the network
+        is down (a failed navigation raises)."""
+        loaded: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._load_waiters.append(loaded)
+        try:
+            res = await self._send("Page.navigate", {"url": self.url})
+            if res.get("errorText"):
+                raise BrowserError(f"cannot open {self.url}: {res['errorText']}")
+            loader = res.get("loaderId")
+            deadline = asyncio.get_running_loop().time() + 60
+            while loader and loader not in self._loaded:
+                left = deadline - asyncio.get_running_loop().time()
+                if left <= 0:
+                    raise BrowserError(f"{self.url} did not load within 60 s")
+                await asyncio.wait_for(asyncio.shield(loaded), left)
+                loaded = asyncio.get_running_loop().create_future()
+                self._load_waiters.append(loaded)
+        finally:
+            self._load_waiters = [w for w in self._load_waiters if not w.done() and w is not loaded]
 
-    async def _on_binding(self, source: Any, *args: Any) -> None:
+    reload = open
+
+    def _on_binding(self, params: dict[str, Any]) -> None:
         """``__wamcEmit(name, data)`` from the page: only WhatsApp's main frame may call it, and
         what it sends is checked and paced before the worker sees it (workers/page_events.py)."""
-        page = self.page
-        frame = source.get("frame") if isinstance(source, dict) else None
-        if page is None or frame is None or frame is not page.main_frame:
-            self.foreign_calls.hit(f"from {_short_url(frame)}")
+        if params.get("name") != BINDING:
             return
-        if not allowed_location(frame.url, self.url) or frame.url.startswith("about:"):
-            self.foreign_calls.hit(f"from the main frame at {_short_url(frame)}")
+        ident = params.get("executionContextId")
+        frame = self._contexts.get(ident) if isinstance(ident, int) else None
+        if frame is None or frame != self._main_frame:
+            self.foreign_calls.hit("from a frame that is not the page's")
             return
-        name, data = (*args, None, None)[:2]
+        if not allowed_location(self.page_url, self.url) or self.page_url.startswith("about:"):
+            self.foreign_calls.hit(f"from the main frame at {self.page_url[:120]!r}")
+            return
+        payload = params.get("payload")
         try:
-            name, data = clean(name, data)
-        except Dropped as exc:
-            self.bad_events.hit(str(exc))
+            if not isinstance(payload, str) or len(payload) > PAYLOAD_MAX:
+                raise Dropped("not a JSON [name, data] pair of a sane size")
+            decoded = json.loads(payload) if payload else None
+            if not isinstance(decoded, list) or len(decoded) != 2:
+                raise Dropped("not a JSON [name, data] pair")
+            name, data = clean(decoded[0], decoded[1])
+        except (Dropped, ValueError, RecursionError) as exc:
+            self.bad_events.hit(str(exc)[:200])
             return
         if name == "bridge_error":  # logged here (rate-limited), never passed on
             self.bridge_errors.hit(f"{data['event']}: {data['error']}")
@@ -221,43 +266,92 @@ class Browser:
         """Hold a reference until done: the event loop keeps only weak ones."""
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(_retrieve)
+
+    async def _send(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        if self.conn is None or not self.session:
+            raise BrowserError("no page")
+        return await self.conn.send(method, params, self.session)
 
     async def call(self, fn: str, *args: Any, timeout: float = 30.0) -> Any:
-        """Call ``window.__wamc.<fn>(*args)`` in the page."""
-        if self.page is None:
-            raise BrowserError("no page")
-        expr = f"(args) => window.__wamc.{fn}(...args)"
-        return await asyncio.wait_for(self.page.evaluate(expr, list(args)), timeout)
+        """Call ``window.__wamc.<fn>(*args)`` in the page's document; its JSON answer."""
+        if not FUNCTION.fullmatch(fn):
+            raise ValueError(f"not a bridge function name: {fn!r}")
+        ctx = self._main_context()
+        if ctx is None:
+            raise BrowserError("the page has no document yet")
+        params = {
+            "expression": f"window.__wamc.{fn}(...{json.dumps(list(args))})",
+            "contextId": ctx,
+            "awaitPromise": True,
+            "returnByValue": True,
+        }
+        try:
+            res = await asyncio.wait_for(self._send("Runtime.evaluate", params), timeout)
+        except CdpError as exc:
+            raise BrowserError(f"{fn}: {exc}") from None
+        if "exceptionDetails" in res:
+            raise BrowserError(f"{fn}: {page_error(res['exceptionDetails'])}")
+        result = res.get("result")
+        return result.get("value") if isinstance(result, dict) else None
 
-    async def reload(self) -> None:
-        if self.page is not None:
-            await self.page.goto(self.url, wait_until="domcontentloaded", timeout=60_000)
+    @contextlib.asynccontextmanager
+    async def routed(self, prefix: str, handler: Handler) -> AsyncIterator[None]:
+        """The page's requests under ``prefix`` answered by ``handler`` (workers/media.py)."""
+        if self.interception is None:
+            raise BrowserError("no page")
+        async with self.interception.route(prefix, handler):
+            yield
 
     async def close(self, keep_running: bool = False) -> bool:
-        """Close gracefully, so Chromium flushes the profile; SIGKILL only what is left.
+        """Ask Chromium to close (it flushes the profile) and wait; SIGKILL only what is left.
 
         ``keep_running``: the worker goes on (profile recovery); the close is not a crash.
         True when the browser closed by itself.
         """
         if keep_running:
             self.closed = asyncio.Event()  # waiters of the old browser's close are not woken
-        pid = self.pid
-        graceful = self.context is None
-        try:
-            if self.context is not None:
-                await asyncio.wait_for(self.context.close(), 15)
+        conn, proc, pid = self.conn, self.proc, self.pid
+        self.conn, self.session, self.interception = None, "", None
+        graceful = proc is None
+        if proc is not None and proc.returncode is None and conn is not None:
+            with contextlib.suppress(CdpError, TimeoutError):
+                await asyncio.wait_for(conn.send("Browser.close"), CLOSE_WAIT)
+            try:
+                await asyncio.wait_for(proc.wait(), CLOSE_WAIT)
                 graceful = True
-        except Exception as exc:
-            logger.warning("browser did not close gracefully: {}", first_line(exc))
-        with contextlib.suppress(Exception):
-            if self._pw is not None:
-                await asyncio.wait_for(self._pw.stop(), 10)
+            except TimeoutError:
+                logger.warning("browser did not close within {:.0f}s", CLOSE_WAIT)
+        if conn is not None:
+            conn.close()
         if pid and kill_browser_tree(pid, self.profile_dir):
             logger.warning("browser {} still running after its close: SIGKILLed", pid)
             graceful = False
         elif pid and graceful:
             logger.info("browser {} closed cleanly", pid)
+        if proc is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(proc.wait(), 5)  # reaped: no zombie
         return graceful
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    """A background CDP call whose page went away: its error is expected, not an alarm."""
+    exc = None if task.cancelled() else task.exception()
+    if exc is not None:
+        logger.debug("background page call failed: {}", first_line(exc))
+
+
+def page_error(details: Any) -> str:
+    """The message of an exception thrown in the page (``Error: wamc:code: text`` for refusals)."""
+    if not isinstance(details, dict):
+        return "the page threw"
+    exc = details.get("exception")
+    if isinstance(exc, dict):
+        text = exc.get("description") or exc.get("value")
+        if text is not None:
+            return str(text)[:2000]
+    return str(details.get("text") or "the page threw")[:2000]
 
 
 def first_line(exc: BaseException) -> str:
@@ -284,23 +378,6 @@ def allowed_location(url: str, whatsapp_url: str) -> bool:
         return True
     mine = _origin(whatsapp_url)
     return mine is not None and _origin(url) == mine
-
-
-def _short_url(frame: Any) -> str:
-    try:
-        return repr(str(frame.url)[:120]) if frame is not None else "an unknown frame"
-    except Exception:
-        return "a frame"
-
-
-def find_browser_pid(profile_dir: Path) -> int | None:
-    """The Chromium main process using ``profile_dir`` (Playwright starts it in its own session)."""
-    me = psutil.Process()
-    for proc in me.children(recursive=True):
-        with contextlib.suppress(psutil.Error):
-            if browser_cmdline_matches(proc.cmdline(), profile_dir):
-                return proc.pid
-    return None
 
 
 def kill_browser_tree(pid: int, profile_dir: Path) -> bool:

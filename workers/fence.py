@@ -20,7 +20,7 @@ def keep_stdin() -> None:
     global _kept
     if os.environ.get("WAMC_FENCE") == "1" and _kept is None:
         try:
-            _kept = os.dup(0)  # not inherited by Chromium or the driver
+            _kept = os.dup(0)  # not inherited by Chromium
         except OSError:
             _kept = None
 

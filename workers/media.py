@@ -8,7 +8,7 @@ followed, never an existing file) and exactly the size the daemon declared; it i
 the page has sent it. Between the worker and the page no file is ever one giant base64 string
 through ``evaluate``:
 
-- to send, the page fetches the file from a private URL on its own origin that a Playwright route
+- to send, the page fetches the file from a private URL on its own origin that a route of the worker
   answers from the file, part by part (``PART`` bytes each), and builds a Blob of the parts;
 - to download, the page keeps the Blob ``WPP.chat.downloadMedia`` gave and hands it out in
   slices of ``SLICE`` bytes (base64), each sent on as one chunk frame as it comes.
@@ -95,21 +95,17 @@ async def send_media(w: Any, args: dict[str, Any], timeout: float) -> Any:
 
 async def _send_file(w: Any, args: dict[str, Any], fd: int, timeout: float) -> Any:
     size = os.fstat(fd).st_size
-    page = w.browser.page
-    origin = page.url.split("/", 3)
+    origin = w.browser.page_url.split("/", 3)
     base = f"{origin[0]}//{origin[2]}{ROUTE_PREFIX}{secrets.token_hex(16)}/"
 
-    async def serve(route: Any) -> None:
-        index = route.request.url[len(base) :]
+    async def serve(url: str) -> tuple[int, dict[str, str], bytes]:
+        index = url[len(base) :]
         if not index.isdigit():
-            await route.fulfill(status=404, body=b"")
-            return
+            return 404, {}, b""
         body = os.pread(fd, PART, int(index) * PART)
-        headers = {"Cache-Control": "no-store", "Content-Type": "application/octet-stream"}
-        await route.fulfill(status=200, body=body, headers=headers)
+        return 200, {"Cache-Control": "no-store", "Content-Type": "application/octet-stream"}, body
 
-    await page.route(base + "*", serve)
-    try:
+    async with w.browser.routed(base, serve):
         opts = {
             "kind": args.get("kind"),
             "mimetype": args.get("mimetype"),
@@ -119,8 +115,6 @@ async def _send_file(w: Any, args: dict[str, Any], fd: int, timeout: float) -> A
         }
         spec = {"base": base, "size": size, "part": PART}
         result = await w.browser.call("sendFile", args.get("to"), spec, opts, timeout=timeout)
-    finally:
-        await page.unroute(base + "*", serve)
     return _sent(result)
 
 

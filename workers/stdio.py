@@ -1,6 +1,6 @@
 """The worker's raw stderr (``logs/clients/<id>.stderr``) kept under a size cap.
 
-The daemon opens that file for the worker's stdout and stderr; Playwright's driver inherits it.
+The daemon opens that file for the worker's stdout and stderr; Chromium inherits it.
 Renaming it under open handles would leave them appending to the renamed file, so the worker
 rotates it itself, and only when nothing else holds it: at start and before each browser launch.
 """
@@ -25,7 +25,7 @@ def init(path: Path, cap: int = CAP) -> bool:
 
 
 def recap(cap: int = CAP) -> bool:
-    """Cap again (before a browser launch: the previous driver has exited)."""
+    """Cap again (before a browser launch: the previous browser has exited)."""
     return cap_stderr(_path, cap) if _path is not None else False
 
 

@@ -5,9 +5,9 @@ and describes a variant in ``WAMC_BENCH_TWEAK`` (JSON). In a worker process only
 anything else runs, it changes what the product would launch:
 
 - ``env``: variables set (a string) or removed (null) in the worker's environment, which its
-  Playwright driver and Chromium inherit (e.g. ``NODE_OPTIONS``, ``MALLOC_ARENA_MAX``);
+  Chromium inherits (e.g. ``MALLOC_ARENA_MAX``);
 - ``args_add`` / ``args_remove``: Chromium flags added to / removed from
-  ``workers.browser.CHROMIUM_ARGS`` once that module is imported (exact strings);
+  ``workers.chromium.CHROMIUM_ARGS`` once that module is imported (exact strings);
 - ``label``: how the report names the variant (ignored here).
 
 So one invocation can measure the product as it is against the product with a change undone
@@ -33,13 +33,13 @@ def _tweak() -> dict[str, Any] | None:
 
 
 class _PatchBrowser(importlib.abc.MetaPathFinder):
-    """Edits ``workers.browser.CHROMIUM_ARGS`` right after the module is executed."""
+    """Edits ``workers.chromium.CHROMIUM_ARGS`` right after the module is executed."""
 
     def __init__(self, add: list[str], remove: list[str]) -> None:
         self.add, self.remove = add, remove
 
     def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
-        if name != "workers.browser":
+        if name != "workers.chromium":
             return None
         spec = importlib.machinery.PathFinder.find_spec(name, path)
         if spec is None or spec.loader is None:

@@ -130,7 +130,7 @@ async def test_status_logs_and_recent_messages(daemon: Daemon, sim_http: Any) ->
         code, body = await daemon.call("GET", path)
         assert code == 400 and body["field"] == field, (path, body)
 
-    # Memory and CPU cover the whole tree: worker, Playwright driver and Chromium. They are
+    # Memory and CPU cover the whole tree: the worker and its Chromium. They are
     # sampled off the event loop, so the first read of a new worker may still be null.
     async def sampled() -> dict[str, Any] | None:
         st = await daemon.status("acme")

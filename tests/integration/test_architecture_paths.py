@@ -4,7 +4,7 @@ call stacks while one send and one incoming message cross a real daemon and work
 tests/support/pathtrace/sitecustomize.py, loaded through PYTHONPATH in the daemon and (inherited)
 its worker, records the stack — across ``create_task`` hops — of every call that carries this
 test's marker text. Each side is cut at its sink: the daemon's frame send (ZeroMQ) and the
-worker's ``page.evaluate`` for a send; the worker's frame send and the daemon's WebSocket frame
+worker's ``Connection.send`` of ``Runtime.evaluate`` (workers/cdp.py) for a send; the worker's frame send and the daemon's WebSocket frame
 for an incoming message. The files must be exactly the ones docs/architecture.md lists, and at
 most 8 per side.
 """
@@ -27,7 +27,7 @@ MAX_FILES = 8
 SINKS = [
     "zmq/_future.py::send_multipart",  # the daemon's ROUTER
     "zmq/_future.py::send",  # the worker's DEALER
-    "playwright/async_api/_generated.py::evaluate",
+    "workers/cdp.py::send",  # the worker's command to Chromium
     "aiohttp/web_ws.py::send_str",
 ]
 # (path, side) -> the heading of its list in docs/architecture.md

@@ -168,7 +168,7 @@ async def test_stale_pids_in_the_database_spare_innocent_processes(
 async def test_worker_sigkilled_right_after_linking_its_browser_closes_itself(
     daemon: Daemon, sim_http: Any
 ) -> None:
-    """A worker that dies hard leaves Chromium without its driver: Chromium shuts itself down
+    """A worker that dies hard leaves Chromium with a closed DevTools pipe: Chromium shuts itself down
     (flushing the profile) and the daemon lets it, rather than SIGKILLing it at once."""
     st = await daemon.connect_scanned(sim_http, "orphan", PHONE)
     os.kill(st["pid"], signal.SIGKILL)

@@ -151,7 +151,7 @@ async def test_daemon_gone_for_good_leaves_no_orphans(fast_daemon: Daemon, sim_h
     a = await d.connect_scanned(sim_http, "acme", "5511933330001")
     assert alive(a["browser_pid"])
     await d.stop(signal.SIGKILL)
-    # Grace, then the worker's own close: up to 15 s for Chromium and 10 s for the driver before
+    # Grace, then the worker's own close: up to 15 s for Chromium to exit and 5 s to reap it before
     # it kills what is left, so a loaded machine may need more than half a minute.
     await wait_for(lambda: not processes_under(d.home), 60, what="every worker and browser to exit")
     assert not alive(a["pid"]) and not alive(a["browser_pid"])

@@ -179,7 +179,7 @@ async def test_a_send_a_restart_and_a_webhook_failure_are_counted(
     await daemon.wait_state(CLIENT, "connected")
 
     # Right after the restart the tree may be sampled before its browser is known: wait for the
-    # whole tree (worker, driver and Chromium are well over 50 MB together).
+    # whole tree (worker and Chromium are well over 50 MB together).
     async def memory_sampled() -> Scrape | None:
         now = await scrape(daemon)
         tree = now.value("wamc_worker_memory_bytes", client=CLIENT)

@@ -86,10 +86,10 @@ async def test_unprivileged_daemon_runs_chromium_sandboxed(
         assert st["state"] == "connected"
         assert psutil.Process(d.proc.pid).uids() == (uid, uid, uid)  # type: ignore[union-attr]
 
-        # Worker, driver and every Chromium process run as the service user...
+        # The worker and every Chromium process run as the service user...
         worker = psutil.Process(st["pid"])
         procs = tree(worker.pid)
-        assert len(procs) >= 4  # worker, Playwright's driver, Chromium and its helpers
+        assert len(procs) >= 4  # the worker, Chromium and its helpers
         assert {p.uids().real for p in procs} == {uid}
         assert {p.uids().effective for p in procs} == {uid}
         # ... Chromium without --no-sandbox, and its renderers really are sandboxed:

@@ -1,42 +1,46 @@
-"""The browser's memory flags keep what Playwright itself asks of Chromium.
-
-Chromium honours only the last ``--enable-features``: ours (workers/browser.py MEMORY_ARGS)
-replaces Playwright's, so it must repeat every feature Playwright enables. This reads them from
-the installed driver, so a Playwright upgrade that adds one fails here, not silently.
-"""
+"""The worker's Chromium command line (workers/chromium.py): the memory flags as measured, and
+nothing on it that other local users may not see."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
-import playwright
+from wamc.wire.launch import BrowserProxy
+from wamc.wire.process import browser_cmdline_matches
+from workers import chromium
 
-from workers.browser import CHROMIUM_ARGS
-
-BUNDLE = Path(playwright.__file__).parent / "driver" / "package" / "lib" / "coreBundle.js"
-
-
-def playwright_enabled_features() -> set[str]:
-    text = BUNDLE.read_text(encoding="utf-8")
-    block = re.search(r"enabledFeatures = \(\) => \[(.*?)\]\.filter", text, re.S)
-    assert block is not None, f"Playwright's enabledFeatures not found in {BUNDLE}"
-    body = re.sub(r"//[^\n]*", "", block.group(1))  # comments may quote feature-like words
-    return set(re.findall(r'"([A-Za-z0-9]+)"', body))
+EXE = "/nonexistent/chromium"  # its version cannot be read: the default major
 
 
-def test_one_enable_features_switch_that_keeps_playwrights() -> None:
-    switches = [a for a in CHROMIUM_ARGS if a.startswith("--enable-features=")]
-    assert len(switches) == 1, switches
-    ours = set(switches[0].split("=", 1)[1].split(","))
-    theirs = playwright_enabled_features()
-    assert theirs, "Playwright enables no feature: the parser is out of date"
-    assert theirs <= ours, f"Playwright enables {sorted(theirs - ours)}: add them to MEMORY_ARGS"
-    assert "NetworkServiceInProcess2" in ours
+def test_one_enable_features_switch_with_the_network_service_in_process(tmp_path: Path) -> None:
+    """Chromium honours only the last ``--enable-features``: there must be exactly one."""
+    argv = chromium.command_line(EXE, tmp_path / "profile", None)
+    switches = [a for a in argv if a.startswith("--enable-features=")]
+    assert switches == ["--enable-features=NetworkServiceInProcess2"]
+    assert len([a for a in argv if a.startswith("--disable-features=")]) == 1
 
 
-def test_no_renderer_heap_limit() -> None:
+def test_no_renderer_heap_limit(tmp_path: Path) -> None:
     """A V8 heap cap would crash the page of a large account: only the size mode is set."""
-    js = [a for a in CHROMIUM_ARGS if a.startswith("--js-flags=")]
-    assert js == ["--js-flags=--optimize-for-size"]
-    assert not any("max-old-space" in a for a in CHROMIUM_ARGS)
+    argv = chromium.command_line(EXE, tmp_path / "profile", None)
+    assert [a for a in argv if a.startswith("--js-flags=")] == ["--js-flags=--optimize-for-size"]
+    assert not any("max-old-space" in a for a in argv)
+
+
+def test_the_proxy_password_never_reaches_the_command_line(tmp_path: Path) -> None:
+    proxy = BrowserProxy("http://127.0.0.1:3128", "gw-user", "pw-S3cret")
+    argv = chromium.command_line(EXE, tmp_path / "profile", proxy)
+    assert "--proxy-server=http://127.0.0.1:3128" in argv
+    assert "--proxy-bypass-list=<-loopback>" in argv
+    assert not any("S3cret" in a or "gw-user" in a for a in argv)
+
+
+def test_the_browser_is_found_again_by_its_profile(tmp_path: Path) -> None:
+    """The daemon proves a pid is this client's Chromium by its ``--user-data-dir``."""
+    profile = tmp_path / "sessions" / "a" / "profile"
+    argv = chromium.command_line(EXE, profile, None)
+    assert browser_cmdline_matches(argv, profile)
+    assert argv[-2:] == ["--remote-debugging-pipe", "about:blank"]
+    assert ("--no-sandbox" in argv) == (not chromium.use_sandbox())
+    agent = next(a for a in argv if a.startswith("--user-agent="))
+    assert "Headless" not in agent and "Chrome/140.0.0.0" in agent

@@ -191,8 +191,8 @@ def handle_for(p: subprocess.Popen[bytes], client: str = "acme") -> WorkerHandle
 async def test_stop_signals_the_worker_alone_never_its_group(
     tmp_path: Path, procs: list[subprocess.Popen[bytes]]
 ) -> None:
-    """The worker's group holds Playwright's driver: a SIGTERM meant for the worker must not
-    reach it (killed early, it takes the graceful browser close with it)."""
+    """A SIGTERM meant for the worker must not reach the rest of its group (a helper it
+    started there, killed early, could take a graceful close with it)."""
     marker = tmp_path / "driver-got-sigterm"
     driver = (
         "import pathlib, signal, time\n"

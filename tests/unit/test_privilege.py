@@ -15,7 +15,7 @@ from tests.support import REPO
 from wamc.daemon.backend import Backoff
 from wamc.privilege import secure_tree
 from wamc.wire.process import EXIT_ROOT_REFUSED
-from workers.browser import chrome_major
+from workers.chromium import chrome_major
 
 
 def worker_env(home: Path, **extra: str) -> dict[str, str]:

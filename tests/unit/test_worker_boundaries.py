@@ -10,9 +10,11 @@ WORKERS = Path(__file__).resolve().parent.parent.parent / "workers"
 
 
 def test_worker_imports_no_web_framework() -> None:
+    """Nor Playwright: the worker drives Chromium over its DevTools pipe (workers/cdp.py)."""
     code = (
         "import sys, workers.runtime, workers.__main__; "
-        "bad = [m for m in ('aiohttp', 'pydantic', 'aiosqlite', 'wamc.api', 'wamc.simulator') "
+        "bad = [m for m in ('aiohttp', 'pydantic', 'aiosqlite', 'wamc.api', 'wamc.simulator', "
+        "'playwright', 'greenlet', 'pyee') "
         "if m in sys.modules]; print(','.join(bad))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -67,7 +67,7 @@ class DaemonCollector(Collector):
         )
         memory = GaugeMetricFamily(
             "wamc_worker_memory_bytes",
-            "Memory of a client's whole worker tree (worker, driver, Chromium; PSS)",
+            "Memory of a client's whole worker tree (worker and Chromium; PSS)",
             labels=["client"],
         )
         cpu = GaugeMetricFamily(

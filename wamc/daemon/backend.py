@@ -112,14 +112,11 @@ class LocalProcessBackend:
                 "WAMC_HEARTBEAT_TIMEOUT": str(s.heartbeat_timeout),
                 "WAMC_WORKER_GRACE": str(s.worker_grace),
                 "PYTHONUNBUFFERED": "1",
-                # Playwright's node driver: a smaller young generation saves ~20 MB per worker.
-                "NODE_OPTIONS": "--max-semi-space-size=1",
             }
         )
-        # Two glibc malloc arenas instead of 8 per core: the driver's threads (V8's compiler and
-        # GC helpers, libuv) each kept an arena of freed memory, ≈ 3–4 MB private per client
-        # (bench/memory.py). Only contention between those few threads changes. Chromium's
-        # allocations go through its own allocator; the worker's Python is unaffected.
+        # Two glibc malloc arenas instead of 8 per core: each thread that allocates (ZeroMQ's
+        # I/O threads, Chromium's helpers outside its own allocator) would keep an arena of freed
+        # memory (bench/memory.py). Only contention between those few threads changes.
         env.setdefault("MALLOC_ARENA_MAX", "2")
         browser = s.resolved_browser_path()
         if browser:
@@ -216,8 +213,8 @@ class LocalProcessBackend:
         ``asked``: a ``stop`` frame reached the worker; if not, a SIGTERM to the worker alone
         asks instead (its handler takes the same graceful path). The worker closes Chromium
         itself, so the profile is flushed. Only after ``timeout``: SIGTERM to the worker alone,
-        then SIGKILL to its group and its browser. Playwright's driver, in the worker's group,
-        never gets a signal before that: killed early, it would take the graceful close with it.
+        then SIGKILL to its group and its browser. Chromium, in a session of its own, never gets
+        a signal before that: the worker is closing it, and it closes by itself if the worker dies.
         """
         log = logger.bind(client=handle.client_id)
         begun = time.monotonic()
@@ -263,7 +260,7 @@ class LocalProcessBackend:
                 os.kill(handle.pid, signal.SIGTERM)
 
     def kill(self, handle: WorkerHandle, browser_pid: int | None) -> None:
-        """SIGKILL the worker's group (it and Playwright's driver) and its browser, if ours."""
+        """SIGKILL the worker's group and its browser, if ours."""
         profile = self.settings.client_dir(handle.client_id) / "profile"
         live = self.poll(handle)
         # Checked before the worker dies: while it lives, its browser must descend from it.
@@ -282,7 +279,7 @@ class LocalProcessBackend:
         self, client_id: str, browser_pid: int | None, grace: float | None = None
     ) -> bool:
         """After its worker exited: let an orphaned Chromium finish its own shutdown (it closes
-        when its driver's pipe does, flushing the profile), then SIGKILL it. True when killed."""
+        when its worker's DevTools pipe does, flushing the profile), then SIGKILL it. True when killed."""
         profile = self.settings.client_dir(client_id) / "profile"
         if not browser_pid or not is_client_browser(browser_pid, profile):
             return False

@@ -71,7 +71,7 @@ def kill_client_browser(
 
 
 def kill_client_worker(pid: int | None, client_id: str, started: float | None) -> bool:
-    """SIGKILL the client's worker group (worker and Playwright's driver) if proven ours."""
+    """SIGKILL the client's worker group (the worker and anything it started there) if proven ours."""
     proven = bool(pid) and is_client_worker(pid, client_id, started)
     return _kill_if_proven(pid, proven, client_id, "worker")
 

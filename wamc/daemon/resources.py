@@ -1,4 +1,4 @@
-"""Memory and CPU of a client's whole process tree: worker, Playwright driver and Chromium.
+"""Memory and CPU of a client's whole process tree: the worker and its Chromium.
 
 Chromium runs in a session of its own (Playwright starts it detached), so the tree is the union of
 the worker's descendants and the browser's main process with its descendants.

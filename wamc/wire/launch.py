@@ -8,7 +8,8 @@ import msgspec
 
 
 class BrowserProxy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Playwright's ``proxy`` launch option: the server without credentials, and the credentials."""
+    """A browser's proxy: the server without credentials (Chromium's command line), and the
+    credentials (the worker answers the proxy's 407 with them over the DevTools pipe)."""
 
     server: str
     username: str | None = None
@@ -17,13 +18,11 @@ class BrowserProxy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # the proxy too, so a proxy is never skipped silently.
     bypass: str = "<-loopback>"
 
-    def playwright(self) -> dict[str, str]:
-        out = {"server": self.server, "bypass": self.bypass}
-        if self.username is not None:
-            out["username"] = self.username
-        if self.password is not None:
-            out["password"] = self.password
-        return out
+    def credentials(self) -> tuple[str, str] | None:
+        """(user, password) when the proxy has a user; None for an open proxy."""
+        if self.username is None:
+            return None
+        return self.username, self.password or ""
 
 
 class LaunchOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

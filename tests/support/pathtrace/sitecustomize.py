@@ -115,12 +115,12 @@ def _install(cfg: dict[str, Any]) -> None:
         kind = kinds.get(code, "?")
         if kind == "?":
             kind = None
-            if rel(code.co_filename) is not None:
-                kind = "ours"
-            elif code.co_name in sink_names and any(
+            if code.co_name in sink_names and any(  # a sink may be one of our own functions
                 code.co_filename.endswith(f) and code.co_name == n for f, n in sinks
             ):
                 kind = "sink"
+            elif rel(code.co_filename) is not None:
+                kind = "ours"
             kinds[code] = kind
         return kind
 
