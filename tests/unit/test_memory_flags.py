@@ -42,5 +42,6 @@ def test_the_browser_is_found_again_by_its_profile(tmp_path: Path) -> None:
     assert browser_cmdline_matches(argv, profile)
     assert argv[-2:] == ["--remote-debugging-pipe", "about:blank"]
     assert ("--no-sandbox" in argv) == (not chromium.use_sandbox())
+    assert ("--no-zygote" in argv) == ("--no-sandbox" in argv)  # the sandbox needs its zygote
     agent = next(a for a in argv if a.startswith("--user-agent="))
     assert "Headless" not in agent and "Chrome/140.0.0.0" in agent
