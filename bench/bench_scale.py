@@ -118,12 +118,11 @@ async def cpu_split(d: Daemon, sim: SimProcess, clients: list[str]) -> dict[str,
     """CPU seconds used so far by the daemon alone, the clients' trees, the simulator and this
     harness: over the traffic, where each message's CPU goes (a profile by process)."""
     st = await statuses(d)
-    parts = {"workers": 0.0, "drivers": 0.0, "Chromium": 0.0}
+    parts = {"workers": 0.0, "Chromium": 0.0}
     for c in clients:
         if st[c]["pid"] and st[c]["browser_pid"]:
             cpu = client_cpu(st[c]["pid"], st[c]["browser_pid"])
             parts["workers"] += cpu["worker"]
-            parts["drivers"] += cpu["driver"]
             parts["Chromium"] += cpu["Chromium"]
     assert d.proc is not None and sim.proc is not None
     return {
@@ -252,7 +251,7 @@ def report(
     lat, rest = [x * 1000 for x in t["lat"]], [x * 1000 for x in ours["rest"]]
     p99 = percentile(lat, 99)
     qr50 = percentile(ours["qr"], 50)
-    idle_c = sum(ours["idle_cpu"][k] for k in ("workers", "drivers", "Chromium"))
+    idle_c = sum(ours["idle_cpu"][k] for k in ("workers", "Chromium"))
     cpu_ms = ", ".join(f"{k} {v:.1f} ms" for k, v in ours["cpu_ms"].items())
 
     def parts(side: list[dict[str, float]]) -> str:

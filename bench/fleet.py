@@ -206,14 +206,12 @@ def tree_cpu(*roots: int) -> float:
 
 
 def client_cpu(worker_pid: int, browser_pid: int) -> dict[str, float]:
-    """CPU seconds so far of a client's worker, its Playwright driver and its Chromium tree."""
-    out = {"worker": 0.0, "driver": 0.0, "Chromium": tree_cpu(browser_pid)}
+    """CPU seconds so far of a client's worker and its Chromium tree (the worker drives
+    Chromium itself: no driver process)."""
+    out = {"worker": 0.0, "Chromium": tree_cpu(browser_pid)}
     with contextlib.suppress(psutil.Error):
-        worker = psutil.Process(worker_pid)
-        t = worker.cpu_times()
+        t = psutil.Process(worker_pid).cpu_times()
         out["worker"] = t.user + t.system
-        nodes = [p.pid for p in worker.children(recursive=True) if "node" in p.name()]
-        out["driver"] = sum(tree_cpu(pid) - tree_cpu(browser_pid) for pid in nodes)
     return out
 
 
