@@ -1447,57 +1447,88 @@
     const chats = ChatStore.getModelsArray().sort((a, b) => b.t - a.t);
     if (!activeChat && chats.length) activeChat = chats[0].id._serialized;
     const msgs = activeChat ? MsgStore.forChat(activeChat).slice(-100) : [];
+    const ui = layout(app);
+    sync(ui.chats, chats.map(chatRow));
+    sync(ui.list, msgs.map(msgRow));
+    ui.form.hidden = !activeChat;
+    ui.empty.hidden = Boolean(activeChat);
+  }
+  // The chat list and the thread keep their elements between draws, keyed by what they show:
+  // a new message adds one row and moves one chat, as in WhatsApp Web's own (virtualised) lists,
+  // instead of rebuilding a hundred rows per event.
+  let view = null;
+  const chatRows = new Map();
+  const msgRows = new Map();
+  function layout(app) {
+    if (view && view.root.parentNode === app) return view;
     const input = h('input', { name: 'body', placeholder: 'Type a message', autocomplete: 'off' });
-    app.replaceChildren(
+    const form = h(
+      'form',
+      {
+        onsubmit: (event) => {
+          event.preventDefault();
+          if (input.value && activeChat) sendText(Wid.parse(activeChat), input.value)[0].catch(console.error);
+          input.value = '';
+        },
+      },
+      input,
+      h('button', { type: 'submit' }, 'Send'),
+    );
+    const chats = h('div', { class: 'chats' });
+    const list = h('div', { class: 'messages' });
+    const empty = h('p', {}, 'No chats yet.');
+    const root = h('div', { class: 'layout' }, chats, h('div', { class: 'thread' }, list, form, empty));
+    app.replaceChildren(root);
+    view = { root, chats, list, form, empty };
+    return view;
+  }
+  function keyed(cache, key, sig, build) {
+    const hit = cache.get(key);
+    if (hit && hit.sig === sig) return hit.el;
+    const el = build();
+    cache.set(key, { sig, el });
+    return el;
+  }
+  function chatRow(c) {
+    const id = c.id._serialized;
+    const active = id === activeChat;
+    return keyed(chatRows, id, `${c.formattedTitle}|${c.unreadCount}|${active}`, () =>
       h(
-        'div',
-        { class: 'layout' },
-        h(
-          'div',
-          { class: 'chats' },
-          chats.map((c) =>
-            h(
-              'button',
-              {
-                class: c.id._serialized === activeChat ? 'chat active' : 'chat',
-                onclick: () => {
-                  activeChat = c.id._serialized;
-                  draw();
-                },
-              },
-              c.formattedTitle,
-              c.unreadCount ? h('span', { class: 'unread' }, String(c.unreadCount)) : null,
-            ),
-          ),
-        ),
-        h(
-          'div',
-          { class: 'thread' },
-          msgs.map((m) =>
-            h(
-              'div',
-              { class: m.id.fromMe ? 'msg out' : 'msg' },
-              m.type === 'revoked' ? h('em', {}, 'This message was deleted') : m.body,
-              h('div', { class: 'meta' }, `${new Date(m.t * 1000).toLocaleTimeString()}${m.latestEditMsgKey ? ' · edited' : ''}${m.id.fromMe ? ` · ack ${m.ack}` : ''}`),
-            ),
-          ),
-          activeChat
-            ? h(
-                'form',
-                {
-                  onsubmit: (event) => {
-                    event.preventDefault();
-                    if (input.value) sendText(Wid.parse(activeChat), input.value)[0].catch(console.error);
-                    input.value = '';
-                  },
-                },
-                input,
-                h('button', { type: 'submit' }, 'Send'),
-              )
-            : h('p', {}, 'No chats yet.'),
-        ),
+        'button',
+        {
+          class: active ? 'chat active' : 'chat',
+          onclick: () => {
+            activeChat = id;
+            draw();
+          },
+        },
+        c.formattedTitle,
+        c.unreadCount ? h('span', { class: 'unread' }, String(c.unreadCount)) : null,
       ),
     );
+  }
+  function msgRow(m) {
+    const sig = `${m.type}|${m.body}|${m.ack}|${Boolean(m.latestEditMsgKey)}`;
+    return keyed(msgRows, m.id._serialized, sig, () =>
+      h(
+        'div',
+        { class: m.id.fromMe ? 'msg out' : 'msg' },
+        m.type === 'revoked' ? h('em', {}, 'This message was deleted') : m.body,
+        h('div', { class: 'meta' }, `${new Date(m.t * 1000).toLocaleTimeString()}${m.latestEditMsgKey ? ' · edited' : ''}${m.id.fromMe ? ` · ack ${m.ack}` : ''}`),
+      ),
+    );
+  }
+  /** Make ``parent``'s children exactly ``nodes``, moving only what changed. */
+  function sync(parent, nodes) {
+    const want = new Set(nodes);
+    for (const child of [...parent.children]) if (!want.has(child)) child.remove();
+    nodes.forEach((node, i) => {
+      const at = parent.children[i];
+      if (at !== node) parent.insertBefore(node, at || null);
+    });
+    for (const cache of [chatRows, msgRows]) {
+      if (cache.size > 2000) for (const [k, v] of cache) if (!v.el.isConnected) cache.delete(k);
+    }
   }
 
   // ------------------------------------------------------------------ boot
