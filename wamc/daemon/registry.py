@@ -74,6 +74,7 @@ class Client:
     accounted_at: float | None = None  # analytics: wall time its uptime is accounted up to
     profile: dict[str, Any] | None = None  # profile store: last snapshot, last restore
     _status_cache: tuple[tuple[Any, ...], bytes] | None = field(default=None, repr=False)
+    _uptime: float = field(default=-1.0, repr=False)  # the last uptime_seconds shown
     _usage_memo: tuple[float, tuple[Any, ...], dict[str, Any]] | None = field(
         default=None, repr=False
     )
@@ -103,12 +104,20 @@ class Client:
         started = self.started_mono
         retention = self.retention  # flat: its fields are its dump (tests/unit/test_status_body)
         now = time.monotonic()
+        uptime = None
+        if started is not None and handle:
+            # round(x, 1) is the one-decimal value nearest x: the last one while x is within
+            # 0.0499 of it (tests/unit/test_status_body), without round's cost per request.
+            seconds = now - started
+            uptime = self._uptime
+            if not -0.0499 < seconds - uptime < 0.0499 or seconds >= 1e8:
+                uptime = self._uptime = round(seconds, 1)
         usage = self._recent_usage(now)
         return (
             self.id, str(self.state), self.desired, self.since,
             handle.pid if handle else None, self.browser_pid, self.me if connected else None,
             self.last_error, self.restarts,
-            round(now - started, 1) if started is not None and handle else None,
+            uptime,
             self.created_at, self.last_message_at, self.bad_frames, self.dead_events,
             self.stop_outcome, handle.node if handle else None,
             tuple(retention.__dict__.items()) if retention else None,
