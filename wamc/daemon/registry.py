@@ -112,7 +112,15 @@ class Client:
             uptime = self._uptime
             if not -0.0499 < seconds - uptime < 0.0499 or seconds >= 1e8:
                 uptime = self._uptime = round(seconds, 1)
-        usage = self._recent_usage(now)
+        memo = self._usage_memo  # _recent_usage's check, inline: a call less per request
+        if (
+            memo is not None
+            and now - memo[0] < USAGE_REUSE
+            and memo[1] == (handle, self.browser_pid)
+        ):
+            usage = memo[2]
+        else:
+            usage = self._recent_usage(now)
         return (
             self.id, str(self.state), self.desired, self.since,
             handle.pid if handle else None, self.browser_pid, self.me if connected else None,
