@@ -119,3 +119,12 @@ def test_uptime_is_round_to_a_tenth_at_every_instant(monkeypatch: pytest.MonkeyP
             now = client.started_mono + max(0.0, edge)
             monkeypatch.setattr(registry.time, "monotonic", lambda now=now: now)
             assert client.status()["uptime_seconds"] == round(now - client.started_mono, 1)
+
+
+def test_retention_changed_in_place_is_seen() -> None:
+    client = make_client()
+    assert client.retention is not None
+    before = decoded(client)["retention"]["message_days"]
+    client.retention.message_days = before + 7  # the same object, a field changed
+    assert decoded(client)["retention"]["message_days"] == before + 7
+    assert decoded(client) == client.status()

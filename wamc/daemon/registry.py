@@ -128,7 +128,7 @@ class Client:
             uptime,
             self.created_at, self.last_message_at, self.bad_frames, self.dead_events,
             self.stop_outcome, handle.node if handle else None,
-            tuple(retention.__dict__.items()) if retention else None,
+            retention.__dict__ if retention else None,  # live: status_body keeps a copy
             self.profile, usage["memory_bytes"], usage["cpu_percent"],
         )  # fmt: skip
 
@@ -148,16 +148,20 @@ class Client:
 
     def status_body(self) -> bytes:
         """``status`` as JSON bytes, encoded again only when a value in it changed: the last
-        answer is kept with a copy of every value it was made of (the profile, a dict changed
-        in place, deep-copied), and served while all of them are equal (never stale)."""
+        answer is kept with a copy of every value it was made of (the retention and the
+        profile, changed in place, copied), and served while all of them are equal (never
+        stale)."""
         values = self._status_values()
         cached = self._status_cache
         if cached is not None and cached[0] == values:
             return cached[1]
         body = _encode(_status_dict(values))
-        if self.profile is not None:
-            values = (*values[:PROFILE_AT], copy.deepcopy(self.profile), *values[PROFILE_AT + 1 :])
-        self._status_cache = (values, body)
+        kept = list(values)  # the values changed in place, as copies: the retention, the profile
+        if kept[RETENTION_AT] is not None:
+            kept[RETENTION_AT] = dict(kept[RETENTION_AT])  # flat: numbers
+        if kept[PROFILE_AT] is not None:
+            kept[PROFILE_AT] = copy.deepcopy(kept[PROFILE_AT])
+        self._status_cache = (tuple(kept), body)
         return body
 
 
