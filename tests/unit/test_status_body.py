@@ -97,3 +97,34 @@ def test_uptime_moves_with_time() -> None:
     assert first is not None and first >= 10
     client.started_mono -= 5
     assert decoded(client)["uptime_seconds"] >= first + 5
+
+
+def test_uptime_is_round_to_a_tenth_at_every_instant(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The last shown uptime is reused while the time is within 0.0499 s of it: always what
+    ``round(seconds, 1)`` gives, also next to the half-tenths, over a jump and back."""
+    import random
+
+    from wamc.daemon import registry
+
+    client = make_client()
+    client.handle = SimpleNamespace(pid=None, node=None)  # type: ignore[assignment]  # no process
+    client.started_mono = 1000.0
+    rng = random.Random(13)
+    seconds = 0.0
+    steps = [rng.choice((1e-9, 1e-4, 0.003, 0.0499, 0.05, 0.051, 0.1, 7.3)) for _ in range(20_000)]
+    steps += [-3.2, 0.049999999, 1e-12, 86_400.0 * 400, -0.02, 0.0005, 0.0005]
+    for step in steps:
+        seconds = max(0.0, seconds + step)
+        for edge in (seconds, round(seconds, 1) + 0.05, round(seconds, 1) - 0.05):
+            now = client.started_mono + max(0.0, edge)
+            monkeypatch.setattr(registry.time, "monotonic", lambda now=now: now)
+            assert client.status()["uptime_seconds"] == round(now - client.started_mono, 1)
+
+
+def test_retention_changed_in_place_is_seen() -> None:
+    client = make_client()
+    assert client.retention is not None
+    before = decoded(client)["retention"]["message_days"]
+    client.retention.message_days = before + 7  # the same object, a field changed
+    assert decoded(client)["retention"]["message_days"] == before + 7
+    assert decoded(client) == client.status()

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import Awaitable, Callable
+from typing import cast
 
 from aiohttp import hdrs, web
 from loguru import logger
@@ -30,16 +30,14 @@ from wamc.api.addresses import client_address
 from wamc.api.keys import AUDIT, AUTH_FAILURES, LIMITER, METRICS, PROXIES, SETTINGS, TICKETS, TOKENS
 from wamc.api.metrics import SEND_OPERATION, HttpSeries, method_label
 from wamc.api.problems import problem, status_of
-from wamc.api.spec import Route
+from wamc.api.replies import SECURE_HEADERS, Preset
+from wamc.api.spec import Handler, Route
 from wamc.errors import Refused
-from wamc.security import Principal
+from wamc.security import ApiLimiter, AuthFailureLimiter, Principal, StreamTickets, Tokens
 from wamc.security.auth import METRICS_SCOPE
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 MAX_BODY = 256 * 1024
 PRINCIPAL = "wamc.principal"
-PRIVATE = "wamc.private"  # the answer must not be cached (Cache-Control: no-store)
 CORS = "wamc.cors"
 STREAM_PATHS = frozenset({"/ws", "/api/events"})
 METRICS_PATH = "/metrics"
@@ -48,11 +46,7 @@ READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 AUDITED_STATUSES = frozenset({401, 403, 429})  # refusals of a read: audited too
 CORS_HEADERS = "X-Api-Key, Authorization, Content-Type, Idempotency-Key"
 CORS_METHODS = "GET, POST, DELETE, OPTIONS"
-BASE_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-}
+BASE_HEADERS = SECURE_HEADERS
 
 
 def presented_key(request: web.Request) -> str | None:
@@ -114,7 +108,10 @@ class Gate:
     of a GET entry, or an unmatched request); ``series``: its metric series (None: looked up
     per request, for unmatched requests)."""
 
-    __slots__ = ("action", "entry", "handler", "metrics", "private", "public", "scope", "series")
+    __slots__ = (
+        *("action", "entry", "handler", "metrics", "private", "public", "scope", "series"),
+        *("failures", "limiter", "tickets", "tokens"),
+    )
 
     def __init__(
         self, app: web.Application, handler: Handler, entry: Route | None, series: HttpSeries | None
@@ -123,6 +120,12 @@ class Gate:
         self.entry = entry
         self.metrics = app[METRICS].http
         self.series = series
+        # The services, looked up once: request.app[...] costs two properties and a call each.
+        # (An app built only to index its routes, tests/unit/test_routes.py, has none.)
+        get = app.get
+        self.failures = cast(AuthFailureLimiter, get(AUTH_FAILURES))
+        self.limiter = cast(ApiLimiter, get(LIMITER))
+        self.tickets, self.tokens = cast(StreamTickets, get(TICKETS)), cast(Tokens, get(TOKENS))
         if entry is not None:
             self.action, self.scope = entry.op_id, entry.scope
             self.private: bool | None = is_private(entry.path)  # a template keeps the prefix
@@ -141,7 +144,6 @@ class Gate:
         private = self.private
         if private is None:
             private = is_private(request.path)
-        request[PRIVATE] = private  # for a handler that prepares its own stream
         origin = _allowed_origin(request) if request.headers.get(hdrs.ORIGIN) else None
         try:
             if origin is not None and _is_preflight(request):
@@ -153,11 +155,13 @@ class Gate:
                 public = self.public
                 guarded = needs_key(request.path) if public is None else not public
                 if guarded:
-                    principal = _admit(request, self.scope, request.match_info.get("id"))
+                    principal = self._admit(request, self.scope, request.match_info.get("id"))
                 response = await self.handler(request)
                 result = "ok"
             status = response.status
-            if not response.prepared:  # a stream prepared by its handler has them already
+            if (
+                type(response) is not Preset or origin is not None or not private
+            ) and not response.prepared:  # a Preset answer has them; a prepared stream too
                 _set_headers(response.headers, private, origin)
             return response
         except Exception as exc:  # refusals, aiohttp's HTTP errors, the caller gone, bugs
@@ -186,6 +190,32 @@ class Gate:
                     or status in AUDITED_STATUSES
                 ):
                     await _audit(request, principal, self.action, status, result)
+
+    def _admit(self, request: web.Request, scope: str, client: str | None) -> Principal:
+        """A key in a header (or ``?api_key=`` on /ws, kept for compatibility), or a stream
+        ticket; on the metrics route also WAMC_METRICS_TOKEN (and nowhere else). One frame:
+        each call more costs every request."""
+        failures = self.failures
+        if failures.tracking:  # before any key is looked at (nothing to check while none failed)
+            failures.check(_address(request))
+        if request.path in STREAM_PATHS and "ticket" in request.query:
+            principal = self.tickets.redeem(request.query.get("ticket"))
+        elif scope == METRICS_SCOPE:
+            principal = self.tokens.authenticate_metrics(presented_key(request))
+        else:  # X-Api-Key read here first: what presented_key would return (one call less)
+            key = request.headers.get("X-Api-Key") or presented_key(request)
+            principal = self.tokens.authenticate(key)
+        if principal is None:
+            failures.failed(_address(request))
+            raise Refused("unauthorized", "send a valid key in X-Api-Key or Authorization: Bearer")
+        request[PRINCIPAL] = principal
+        admin = principal.client is None
+        self.limiter.hit(principal.key_id, admin=admin)
+        if scope != ANY_KEY and not admin:  # the admin key may call everything
+            principal.check(scope, client)
+        if request.path == "/ws" and not _is_upgrade(request):
+            raise Refused("upgrade_required", "/ws is a WebSocket: send Upgrade: websocket")
+        return principal
 
 
 def _is_preflight(request: web.Request) -> bool:
@@ -226,25 +256,6 @@ def _address(request: web.Request) -> str:
     return client_address(request, request.app[PROXIES])
 
 
-def _admit(request: web.Request, scope: str, client: str | None) -> Principal:
-    app = request.app
-    failures = app[AUTH_FAILURES]
-    if failures.tracking:  # before any key is looked at (nothing to check while none failed)
-        failures.check(_address(request))
-    principal = _authenticate(request, scope)
-    if principal is None:
-        failures.failed(_address(request))
-        raise Refused("unauthorized", "send a valid key in X-Api-Key or Authorization: Bearer")
-    request[PRINCIPAL] = principal
-    admin = principal.client is None
-    app[LIMITER].hit(principal.key_id, admin=admin)
-    if scope != ANY_KEY and not admin:  # the admin key may call everything
-        principal.check(scope, client)
-    if request.path == "/ws" and not _is_upgrade(request):
-        raise Refused("upgrade_required", "/ws is a WebSocket: send Upgrade: websocket")
-    return principal
-
-
 async def _audit(
     request: web.Request,
     principal: Principal | None,
@@ -278,16 +289,6 @@ async def _audit(
         )
 
 
-def _authenticate(request: web.Request, scope: str) -> Principal | None:
-    """A key in a header (or ``?api_key=`` on /ws, kept for compatibility), or a stream ticket;
-    on the metrics route also WAMC_METRICS_TOKEN (and nowhere else)."""
-    if request.path in STREAM_PATHS and "ticket" in request.query:
-        return request.app[TICKETS].redeem(request.query.get("ticket"))
-    if scope == METRICS_SCOPE:
-        return request.app[TOKENS].authenticate_metrics(presented_key(request))
-    return request.app[TOKENS].authenticate(presented_key(request))
-
-
 def _is_upgrade(request: web.Request) -> bool:
     return (
         request.method == "GET"
@@ -312,10 +313,7 @@ def secure_headers(request: web.Request, response: web.StreamResponse) -> None:
     handler returns (or raises), by a handler that prepares its own stream (SSE, WebSocket,
     export) just before ``prepare``. Not an ``on_response_prepare`` signal: that costs every
     request an awaited signal (docs/benchmarks.md)."""
-    private = request.get(PRIVATE)
-    if private is None:
-        private = is_private(request.path)
-    _set_headers(response.headers, private, request.get(CORS))
+    _set_headers(response.headers, is_private(request.path), request.get(CORS))
 
 
 def _set_headers(headers: CIMultiDict[str], private: bool, origin: str | None) -> None:

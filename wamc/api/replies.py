@@ -26,9 +26,28 @@ def json_reply(
     )
 
 
-JSON_HEADERS = CIMultiDict({"Content-Type": "application/json; charset=utf-8"})  # copied each time
+# What the gate (wamc/api/middleware.py) puts on every answer that has not set them itself.
+SECURE_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+# A private answer's headers, complete: copied each time, and the gate has nothing to add.
+PRESET_JSON_HEADERS = CIMultiDict(
+    {
+        "Content-Type": "application/json; charset=utf-8",
+        **SECURE_HEADERS,
+        "Cache-Control": "no-store",
+    }
+)
+
+
+class Preset(web.Response):
+    """An answer built with every header the gate would add to a private answer without CORS,
+    in the order it adds them, so the gate skips that step (issue 13: one step less per poll)."""
 
 
 def json_body_reply(body: bytes) -> web.Response:
-    """JSON already encoded (a cached answer), as ``json_reply`` would send it."""
-    return web.Response(body=body, headers=JSON_HEADERS)
+    """JSON already encoded (a cached answer of a private route), as ``json_reply`` would send
+    it with the gate's headers."""
+    return Preset(body=body, headers=PRESET_JSON_HEADERS)

@@ -74,6 +74,7 @@ class Client:
     accounted_at: float | None = None  # analytics: wall time its uptime is accounted up to
     profile: dict[str, Any] | None = None  # profile store: last snapshot, last restore
     _status_cache: tuple[tuple[Any, ...], bytes] | None = field(default=None, repr=False)
+    _uptime: float = field(default=-1.0, repr=False)  # the last uptime_seconds shown
     _usage_memo: tuple[float, tuple[Any, ...], dict[str, Any]] | None = field(
         default=None, repr=False
     )
@@ -103,15 +104,31 @@ class Client:
         started = self.started_mono
         retention = self.retention  # flat: its fields are its dump (tests/unit/test_status_body)
         now = time.monotonic()
-        usage = self._recent_usage(now)
+        uptime = None
+        if started is not None and handle:
+            # round(x, 1) is the one-decimal value nearest x: the last one while x is within
+            # 0.0499 of it (tests/unit/test_status_body), without round's cost per request.
+            seconds = now - started
+            uptime = self._uptime
+            if not -0.0499 < seconds - uptime < 0.0499 or seconds >= 1e8:
+                uptime = self._uptime = round(seconds, 1)
+        memo = self._usage_memo  # _recent_usage's check, inline: a call less per request
+        if (
+            memo is not None
+            and now - memo[0] < USAGE_REUSE
+            and memo[1] == (handle, self.browser_pid)
+        ):
+            usage = memo[2]
+        else:
+            usage = self._recent_usage(now)
         return (
             self.id, str(self.state), self.desired, self.since,
             handle.pid if handle else None, self.browser_pid, self.me if connected else None,
             self.last_error, self.restarts,
-            round(now - started, 1) if started is not None and handle else None,
+            uptime,
             self.created_at, self.last_message_at, self.bad_frames, self.dead_events,
             self.stop_outcome, handle.node if handle else None,
-            tuple(retention.__dict__.items()) if retention else None,
+            retention.__dict__ if retention else None,  # live: status_body keeps a copy
             self.profile, usage["memory_bytes"], usage["cpu_percent"],
         )  # fmt: skip
 
@@ -131,16 +148,20 @@ class Client:
 
     def status_body(self) -> bytes:
         """``status`` as JSON bytes, encoded again only when a value in it changed: the last
-        answer is kept with a copy of every value it was made of (the profile, a dict changed
-        in place, deep-copied), and served while all of them are equal (never stale)."""
+        answer is kept with a copy of every value it was made of (the retention and the
+        profile, changed in place, copied), and served while all of them are equal (never
+        stale)."""
         values = self._status_values()
         cached = self._status_cache
         if cached is not None and cached[0] == values:
             return cached[1]
         body = _encode(_status_dict(values))
-        if self.profile is not None:
-            values = (*values[:PROFILE_AT], copy.deepcopy(self.profile), *values[PROFILE_AT + 1 :])
-        self._status_cache = (values, body)
+        kept = list(values)  # the values changed in place, as copies: the retention, the profile
+        if kept[RETENTION_AT] is not None:
+            kept[RETENTION_AT] = dict(kept[RETENTION_AT])  # flat: numbers
+        if kept[PROFILE_AT] is not None:
+            kept[PROFILE_AT] = copy.deepcopy(kept[PROFILE_AT])
+        self._status_cache = (tuple(kept), body)
         return body
 
 

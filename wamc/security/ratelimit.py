@@ -39,9 +39,9 @@ class ApiLimiter:
 
     def __init__(self, per_minute: int, burst: int, admin_per_minute: int | None = None) -> None:
         admin = per_minute if admin_per_minute is None else admin_per_minute
-        self.limits = {
-            False: (per_minute / 60.0, max(1, burst)),
-            True: (admin / 60.0, max(1, burst, admin // 6)),  # admin: ~10 s of its rate
+        self.limits = {  # the burst as a float: converted once, not per request
+            False: (per_minute / 60.0, float(max(1, burst))),
+            True: (admin / 60.0, float(max(1, burst, admin // 6))),  # admin: ~10 s of its rate
         }
         self._buckets: dict[str, _Bucket] = {}
 
@@ -52,12 +52,13 @@ class ApiLimiter:
         now = time.monotonic() if now is None else now
         b = self._buckets.get(key_id)
         if b is None:
-            b = self._buckets[key_id] = _Bucket(float(burst), now)
-        b.tokens = min(float(burst), b.tokens + (now - b.stamp) * rate)
+            b = self._buckets[key_id] = _Bucket(burst, now)
+        tokens = b.tokens + (now - b.stamp) * rate
+        b.tokens = burst if tokens > burst else tokens  # min() without its call, per request
         b.stamp = now
         if b.tokens < 1.0:
             wait = (1.0 - b.tokens) / rate
-            what = f"{round(rate * 60)} requests a minute (bursts of {burst})"
+            what = f"{round(rate * 60)} requests a minute (bursts of {burst:.0f})"
             raise Throttled("rate_limited", f"this key is limited to {what}", wait)
         b.tokens -= 1.0
         if len(self._buckets) > 10_000:  # forget idle keys (their buckets are full again)
@@ -77,6 +78,9 @@ class AuthFailureLimiter:
         self.rate = max(0, per_minute) / 60.0
         self.burst = float(max(1, per_minute))
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()  # least recently failed first
+        # Any address with failures on record (else ``check`` has nothing to look at): an
+        # attribute, read on every request; the table is trimmed, never emptied.
+        self.tracking = False
 
     def _bucket(self, address: str, now: float) -> _Bucket:
         b = self._buckets.get(address)
@@ -85,11 +89,6 @@ class AuthFailureLimiter:
         b.tokens = min(self.burst, b.tokens + (now - b.stamp) * self.rate)
         b.stamp = now
         return b
-
-    @property
-    def tracking(self) -> bool:
-        """Any address with failures on record (else ``check`` has nothing to look at)."""
-        return self.rate > 0 and bool(self._buckets)
 
     def check(self, address: str, now: float | None = None) -> None:
         address = address_key(address)
@@ -111,6 +110,7 @@ class AuthFailureLimiter:
         address = address_key(address)
         b = self._bucket(address, now)
         b.tokens = max(0.0, b.tokens - 1.0)
+        self.tracking = True
         self._buckets.move_to_end(address)
         while len(self._buckets) > self.MAX_ADDRESSES:  # forget the longest quiet
             self._buckets.popitem(last=False)

@@ -71,7 +71,10 @@ async def delete(request: web.Request) -> web.Response:
 
 
 async def status(request: web.Request) -> web.Response:
-    return json_body_reply(request.app[MANAGER].get(_stored_id(request)).status_body())
+    manager = request.app[MANAGER]
+    # A known id first (what _stored_id and get would both accept): the polled hot path.
+    client = manager.clients.get(request.match_info["id"]) or manager.get(_stored_id(request))
+    return json_body_reply(client.status_body())
 
 
 async def dead_events(request: web.Request) -> web.Response:
