@@ -10,22 +10,30 @@ import asyncio
 import contextlib
 import json
 import re
+import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-import psutil
 from loguru import logger
 
 from wamc.wire.launch import BrowserProxy
-from wamc.wire.process import browser_cmdline_matches, kill_tree
 from workers import chromium, stdio
 from workers.cdp import CdpError, Connection
 from workers.interception import Handler, Interception
 from workers.page_events import Dropped, clean
 from workers.page_gate import PageGate, Throttled
+from workers.page_rules import (
+    allowed_location,
+    end_browser,
+    first_line,
+    origin_of,
+    page_error,
+    retrieve,
+)
+
+__all__ = ["Browser", "BrowserError", "allowed_location", "first_line"]
 
 HERE = Path(__file__).parent
 BRIDGE_JS = HERE / "bridge.js"
@@ -33,7 +41,8 @@ PRELOAD_JS = HERE / "preload.js"
 BINDING = "__wamcBinding"  # raw; workers/preload.js wraps it as __wamcEmit
 PAYLOAD_MAX = 16 << 20  # characters of one binding call; bridge.js sends far less
 FUNCTION = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
-CLOSE_WAIT = 15.0  # seconds for Chromium to flush the profile and exit after Browser.close
+LOAD_TIMEOUT = 60.0  # seconds from a navigation to WhatsApp Web's DOMContentLoaded
+DOCUMENT_WAIT = 10.0  # seconds a call waits for the page's document (a reload under way)
 
 EmitFn = Callable[[str, dict[str, Any]], Awaitable[None] | None]
 
@@ -71,11 +80,16 @@ class Browser:
         self._contexts: dict[int, str] = {}  # default-world execution context -> frame id
         self._loaded: list[str] = []  # loader ids that reached DOMContentLoaded, newest last
         self._load_waiters: list[asyncio.Future[None]] = []
+        self._document = asyncio.Event()  # the main frame has a document to call into
+        self._closing: asyncio.Future[bool] | None = None
+        self._going_back: asyncio.Future[Any] | None = None
         self._tasks: set[asyncio.Future[Any]] = set()
         self.gate = PageGate(self._emit)
         self.foreign_calls = Throttled("binding called from outside the main frame: ignored")
         self.bad_events = Throttled("malformed page event dropped")
         self.bridge_errors = Throttled("bridge dropped a WPP event")
+        self.went_away = Throttled("page navigated away to another origin: going back")
+        self.extra_pages = Throttled("the page opened another page: closed")
 
     async def start(self) -> None:
         if not self.wajs_path.is_file():
@@ -84,12 +98,14 @@ class Browser:
             raise BrowserError("no headless Chromium found (run scripts/setup.sh)")
         self.profile_dir.mkdir(parents=True, exist_ok=True)
         self.closed = asyncio.Event()
+        self._closing = None
         self._contexts, self._loaded, self._main_frame = {}, [], ""
+        self._document.clear()
         stdio.recap()  # the previous browser is gone: the new one inherits a capped stderr
         argv = chromium.command_line(self.executable, self.profile_dir, self.proxy)
         try:
             self.proc, self.conn = await chromium.launch(argv)
-        except OSError as exc:
+        except (OSError, subprocess.SubprocessError) as exc:
             raise BrowserError(f"cannot launch Chromium: {exc}") from exc
         self.pid = self.proc.pid
         self._keep(asyncio.ensure_future(self._watch_close(self.conn, self.closed)))
@@ -113,17 +129,26 @@ class Browser:
             pages = [(await conn.send("Target.createTarget", {"url": "about:blank"}))["targetId"]]
         for extra in pages[1:]:
             await conn.send("Target.closeTarget", {"targetId": extra})
+        # Only one WhatsApp Web per profile: a page the page opens (window.open) would be a
+        # second instance outside our init scripts, so it is closed as soon as it appears.
+        conn.on("Target.targetCreated", lambda p: self._on_target(conn, pages[0], p))
+        await conn.send("Target.setDiscoverTargets", {"discover": True})
+        with contextlib.suppress(CdpError):  # a worker our init scripts never saw is not kept
+            await conn.send(
+                "Storage.clearDataForOrigin",
+                {"origin": origin_of(self.url), "storageTypes": "service_workers"},
+            )
         params = {"targetId": pages[0], "flatten": True}
         self.session = session = (await conn.send("Target.attachToTarget", params))["sessionId"]
         for method, listener in (
             ("Runtime.executionContextCreated", self._context_created),
             ("Runtime.executionContextDestroyed", self._context_destroyed),
-            ("Runtime.executionContextsCleared", lambda _p: self._contexts.clear()),
+            ("Runtime.executionContextsCleared", self._contexts_cleared),
             ("Runtime.bindingCalled", self._on_binding),
             ("Page.frameNavigated", self._on_navigated),
             ("Page.lifecycleEvent", self._on_lifecycle),
             ("Page.javascriptDialogOpening", self._on_dialog),
-            ("Inspector.targetCrashed", lambda _p: self._emit("page_crash", {})),
+            ("Inspector.targetCrashed", self._on_crash),
         ):
             conn.on(method, listener, session)
         preload = [PRELOAD_JS.read_text(), self.wajs_path.read_text(), BRIDGE_JS.read_text()]
@@ -136,6 +161,12 @@ class Browser:
                 for src in preload
             ),
             conn.send("Emulation.setFocusEmulationEnabled", {"enabled": True}, session),
+            # No "HeadlessChrome" brand in navigator.userAgentData and Sec-CH-UA either.
+            conn.send(
+                "Emulation.setUserAgentOverride",
+                {"userAgent": chromium.user_agent(self.executable)},
+                session,
+            ),
             conn.send("Inspector.enable", session=session),
         )
         tree = (await conn.send("Page.getFrameTree", session=session))["frameTree"]["frame"]
@@ -153,11 +184,35 @@ class Browser:
         aux, ident = ctx.get("auxData"), ctx.get("id")
         if isinstance(aux, dict) and aux.get("isDefault") and isinstance(ident, int):
             self._contexts[ident] = str(aux.get("frameId", ""))
+            if self._contexts[ident] == self._main_frame:
+                self._document.set()
 
     def _context_destroyed(self, params: dict[str, Any]) -> None:
         ident = params.get("executionContextId")
         if isinstance(ident, int):
             self._contexts.pop(ident, None)
+        if self._main_context() is None:
+            self._document.clear()
+
+    def _on_crash(self, _params: dict[str, Any]) -> None:
+        """The renderer died: its documents are gone (a new renderer numbers its own)."""
+        self._contexts.clear()
+        self._loaded = []
+        self._document.clear()
+        self._emit("page_crash", {})
+
+    def _on_target(self, conn: Connection, ours: str, params: dict[str, Any]) -> None:
+        info = params.get("targetInfo")
+        if not isinstance(info, dict) or info.get("type") != "page":
+            return
+        target = info.get("targetId")
+        if isinstance(target, str) and target != ours:
+            self.extra_pages.hit(str(info.get("url", ""))[:120])
+            self._keep(asyncio.ensure_future(conn.send("Target.closeTarget", {"targetId": target})))
+
+    def _contexts_cleared(self, _params: dict[str, Any]) -> None:
+        self._contexts.clear()
+        self._document.clear()
 
     def _main_context(self) -> int | None:
         """The execution context of the main frame's document (none between documents)."""
@@ -176,9 +231,13 @@ class Browser:
         ):
             return
         self.page_url = str(frame.get("url", ""))
+        if frame.get("unreachableUrl") or self.page_url.startswith("chrome-error:"):
+            return  # our own navigation failed: open() raises, its caller retries with backoff
         if not allowed_location(self.page_url, self.url):
-            logger.warning("page navigated away to another origin: going back")
-            self._keep(asyncio.ensure_future(self.open()))
+            self.went_away.hit(self.page_url[:120])
+            if self._going_back is None or self._going_back.done():  # one at a time
+                self._going_back = asyncio.ensure_future(self.open())
+                self._keep(self._going_back)
 
     def _on_lifecycle(self, params: dict[str, Any]) -> None:
         if params.get("name") != "DOMContentLoaded" or params.get("frameId") != self._main_frame:
@@ -206,22 +265,38 @@ class Browser:
         return target
 
     async def open(self) -> None:
-        """Navigate to WhatsApp Web and wait for its DOM; retried by the caller while the network
-        is down (a failed navigation raises)."""
-        loaded: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        """Navigate to WhatsApp Web and wait for its DOM, LOAD_TIMEOUT in all; retried by the
+        caller while the network is down (a failed navigation raises)."""
+        if self.conn is None:
+            raise BrowserError("no page")
+        nav = asyncio.ensure_future(self._navigate())
+        ended = asyncio.ensure_future(self.conn.closed.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {nav, ended}, timeout=LOAD_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            ended.cancel()
+            if not nav.done():
+                nav.cancel()
+        if nav in done:
+            return nav.result()
+        if ended in done:
+            raise BrowserError("the browser closed while opening the page")
+        raise BrowserError(f"{self.url} did not load within {LOAD_TIMEOUT:.0f} s")
+
+    async def _navigate(self) -> None:
+        loop = asyncio.get_running_loop()
+        loaded: asyncio.Future[None] = loop.create_future()
         self._load_waiters.append(loaded)
         try:
             res = await self._send("Page.navigate", {"url": self.url})
             if res.get("errorText"):
                 raise BrowserError(f"cannot open {self.url}: {res['errorText']}")
             loader = res.get("loaderId")
-            deadline = asyncio.get_running_loop().time() + 60
             while loader and loader not in self._loaded:
-                left = deadline - asyncio.get_running_loop().time()
-                if left <= 0:
-                    raise BrowserError(f"{self.url} did not load within 60 s")
-                await asyncio.wait_for(asyncio.shield(loaded), left)
-                loaded = asyncio.get_running_loop().create_future()
+                await loaded
+                loaded = loop.create_future()
                 self._load_waiters.append(loaded)
         finally:
             self._load_waiters = [w for w in self._load_waiters if not w.done() and w is not loaded]
@@ -266,7 +341,7 @@ class Browser:
         """Hold a reference until done: the event loop keeps only weak ones."""
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        task.add_done_callback(_retrieve)
+        task.add_done_callback(retrieve)
 
     async def _send(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         if self.conn is None or not self.session:
@@ -277,6 +352,9 @@ class Browser:
         """Call ``window.__wamc.<fn>(*args)`` in the page's document; its JSON answer."""
         if not FUNCTION.fullmatch(fn):
             raise ValueError(f"not a bridge function name: {fn!r}")
+        if self._main_context() is None:  # between documents (a reload): wait a little
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._document.wait(), min(timeout, DOCUMENT_WAIT))
         ctx = self._main_context()
         if ctx is None:
             raise BrowserError("the page has no document yet")
@@ -307,92 +385,12 @@ class Browser:
         """Ask Chromium to close (it flushes the profile) and wait; SIGKILL only what is left.
 
         ``keep_running``: the worker goes on (profile recovery); the close is not a crash.
-        True when the browser closed by itself.
+        True when the browser closed by itself. A second call while one runs waits for it.
         """
         if keep_running:
             self.closed = asyncio.Event()  # waiters of the old browser's close are not woken
-        conn, proc, pid = self.conn, self.proc, self.pid
-        self.conn, self.session, self.interception = None, "", None
-        graceful = proc is None
-        if proc is not None and proc.returncode is None and conn is not None:
-            with contextlib.suppress(CdpError, TimeoutError):
-                await asyncio.wait_for(conn.send("Browser.close"), CLOSE_WAIT)
-            try:
-                await asyncio.wait_for(proc.wait(), CLOSE_WAIT)
-                graceful = True
-            except TimeoutError:
-                logger.warning("browser did not close within {:.0f}s", CLOSE_WAIT)
-        if conn is not None:
-            conn.close()
-        if pid and kill_browser_tree(pid, self.profile_dir):
-            logger.warning("browser {} still running after its close: SIGKILLed", pid)
-            graceful = False
-        elif pid and graceful:
-            logger.info("browser {} closed cleanly", pid)
-        if proc is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(proc.wait(), 5)  # reaped: no zombie
-        return graceful
-
-
-def _retrieve(task: asyncio.Future[Any]) -> None:
-    """A background CDP call whose page went away: its error is expected, not an alarm."""
-    exc = None if task.cancelled() else task.exception()
-    if exc is not None:
-        logger.debug("background page call failed: {}", first_line(exc))
-
-
-def page_error(details: Any) -> str:
-    """The message of an exception thrown in the page (``Error: wamc:code: text`` for refusals)."""
-    if not isinstance(details, dict):
-        return "the page threw"
-    exc = details.get("exception")
-    if isinstance(exc, dict):
-        text = exc.get("description") or exc.get("value")
-        if text is not None:
-            return str(text)[:2000]
-    return str(details.get("text") or "the page threw")[:2000]
-
-
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:200] if text else type(exc).__name__
-
-
-def _origin(url: str) -> tuple[str, str, int] | None:
-    """(scheme, host, port) of an http(s) URL; None when it has no such origin."""
-    try:
-        parts = urlsplit(url)
-        scheme, host = parts.scheme.lower(), parts.hostname
-        port = parts.port or {"http": 80, "https": 443}.get(scheme)
-    except ValueError:
-        return None
-    if scheme not in ("http", "https") or not host or port is None:
-        return None
-    return scheme, host.rstrip("."), port
-
-
-def allowed_location(url: str, whatsapp_url: str) -> bool:
-    """The page may show WhatsApp Web's exact origin (scheme, host and port) or about:blank."""
-    if url == "about:blank":
-        return True
-    mine = _origin(whatsapp_url)
-    return mine is not None and _origin(url) == mine
-
-
-def kill_browser_tree(pid: int, profile_dir: Path) -> bool:
-    """SIGKILL the browser's process group and stragglers, if ``pid`` is still our Chromium.
-
-    After a graceful close the pid is gone and may be reused: the profile proves it is ours.
-    True when something was killed."""
-    try:
-        proc = psutil.Process(pid)
-        if proc.status() == psutil.STATUS_ZOMBIE or not browser_cmdline_matches(
-            proc.cmdline(), profile_dir
-        ):
-            return False
-    except psutil.Error:
-        return False
-    kill_tree(pid)
-    logger.debug("browser {} killed", pid)
-    return True
+        if self._closing is None or self._closing.done():
+            conn, proc, pid = self.conn, self.proc, self.pid
+            self.conn, self.session, self.interception = None, "", None
+            self._closing = asyncio.ensure_future(end_browser(conn, proc, pid, self.profile_dir))
+        return await asyncio.shield(self._closing)

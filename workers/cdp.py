@@ -21,7 +21,7 @@ from typing import Any
 from loguru import logger
 
 Listener = Callable[[dict[str, Any]], None]
-MAX_MESSAGE = 512 << 20  # bytes; CDP's own cap is 256 MiB per message
+MAX_MESSAGE = 64 << 20  # bytes; a longer message (a page can make console output huge) is skipped
 READ_CHUNK = 1 << 16
 
 
@@ -32,13 +32,15 @@ class CdpError(RuntimeError):
 class Connection:
     """One pipe to one browser: commands by id, events by (session, method)."""
 
-    def __init__(self, read_fd: int, write_fd: int) -> None:
+    def __init__(self, read_fd: int, write_fd: int, max_message: int = MAX_MESSAGE) -> None:
+        self._max_message = max_message
         self._read_fd = read_fd
         self._write_fd = write_fd
         self._next_id = 0
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._listeners: dict[tuple[str, str], list[Listener]] = {}
         self._buffer = bytearray()
+        self._skipping = False  # inside an oversized message: drop bytes up to its NUL
         self._out = bytearray()
         self.closed = asyncio.Event()
         os.set_blocking(read_fd, False)
@@ -113,17 +115,29 @@ class Connection:
         self._buffer += chunk
         end = self._buffer.find(b"\0", start)
         while end >= 0:
-            raw = bytes(self._buffer[:end])
+            if self._skipping:
+                self._skipping = False
+            elif end > self._max_message:
+                self._oversized()
+            else:
+                self._dispatch(bytes(self._buffer[:end]))
             del self._buffer[: end + 1]
-            self._dispatch(raw)
             end = self._buffer.find(b"\0")
-        if len(self._buffer) > MAX_MESSAGE:
-            self._close("a message from the browser passed the size limit")
+        if len(self._buffer) > self._max_message:
+            if not self._skipping:
+                self._oversized()
+            self._skipping = True  # the rest of it, up to its NUL
+            self._buffer.clear()
+
+    def _oversized(self) -> None:
+        """Never the end of the pipe (the page would choose when its browser dies): the message
+        is dropped; a command it answered ends in that command's own timeout."""
+        logger.warning("a message from the browser passed {} bytes: dropped", self._max_message)
 
     def _dispatch(self, raw: bytes) -> None:
         try:
             message = json.loads(raw)
-        except ValueError:
+        except Exception:  # not JSON, too deep, too big for memory: dropped, the pipe goes on
             logger.warning("browser sent a message that is not JSON: dropped")
             return
         if not isinstance(message, dict):

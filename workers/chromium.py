@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import subprocess
 from pathlib import Path
@@ -90,7 +91,7 @@ CHROMIUM_ARGS = [
     "--headless",
     "--hide-scrollbars",
     "--mute-audio",
-    "--log-level=3",  # fatal only on stderr: the capped per-client stderr file stays readable
+    "--log-level=3",  # less of Chromium's logging (the shell still prints a few D-Bus lines)
     *MEMORY_ARGS,
 ]
 
@@ -100,6 +101,7 @@ def use_sandbox() -> bool:
     return os.geteuid() != 0
 
 
+@functools.cache
 def chrome_major(executable: str | None, timeout: float = 5.0) -> str:
     """Chrome major version for a believable user agent; a recent default if unknown.
 
@@ -122,13 +124,17 @@ def chrome_major(executable: str | None, timeout: float = 5.0) -> str:
     return "140"
 
 
+def user_agent(executable: str | None) -> str:
+    return USER_AGENT.format(major=chrome_major(executable))
+
+
 def command_line(executable: str, profile_dir: Path, proxy: BrowserProxy | None) -> list[str]:
     """The whole argv. A proxy's server and bypass list only: credentials go over the pipe."""
     width, height = VIEWPORT
     args = [
         executable,
         *CHROMIUM_ARGS,
-        f"--user-agent={USER_AGENT.format(major=chrome_major(executable))}",
+        f"--user-agent={user_agent(executable)}",
         f"--window-size={width},{height}",
     ]
     if not use_sandbox():

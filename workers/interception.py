@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -48,14 +49,15 @@ class Interception:
     @asynccontextmanager
     async def route(self, prefix: str, handler: Handler) -> AsyncIterator[None]:
         """Answer requests under ``prefix`` with ``handler`` while the block runs."""
-        self.routes[prefix] = handler
-        await self.apply()
         try:
+            self.routes[prefix] = handler
+            await self.apply()
             yield
         finally:
-            del self.routes[prefix]
+            self.routes.pop(prefix, None)
             if not self.conn.closed.is_set():
-                await self.apply()
+                with contextlib.suppress(CdpError):  # the page went away: nothing to undo
+                    await self.apply()
 
     def _paused(self, params: dict[str, Any]) -> None:
         request_id = params.get("requestId")

@@ -8,6 +8,7 @@
   if (typeof raw === 'function') {
     delete globalThis.__wamcBinding;
     const stringify = JSON.stringify;
+    const TEXT_MAX = 16 * 1024 * 1024; // characters: the worker drops longer calls anyway
     const emit = (name, data) => {
       let text;
       try {
@@ -15,7 +16,7 @@
       } catch (e) {
         text = ''; // a cycle, a BigInt, a throwing getter: the worker counts it as malformed
       }
-      raw(typeof text === 'string' ? text : '');
+      raw(typeof text === 'string' && text.length <= TEXT_MAX ? text : '');
       return Promise.resolve();
     };
     Object.defineProperty(globalThis, '__wamcEmit', { value: emit, writable: false, configurable: false });

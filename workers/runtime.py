@@ -144,7 +144,14 @@ class Worker:
         delay = 1.0
         while not self.stopping.is_set():
             try:
-                await self.browser.open()
+                opening = self.spawn(self.browser.open())
+                stop = self.spawn(self.stopping.wait())
+                await asyncio.wait({opening, stop}, return_when=asyncio.FIRST_COMPLETED)
+                stop.cancel()
+                if not opening.done():  # a stop during a slow load: the stop goes first
+                    opening.cancel()
+                    return
+                opening.result()
                 return
             except Exception as exc:
                 if self.recovering:
