@@ -6,7 +6,7 @@ daemon's disk, then over ZeroMQ to the worker in 1 MiB chunk frames, served to t
 Playwright route, uploaded to the simulator's media server, acknowledged). ``shop`` then
 downloads each through the API: the first request goes through its worker and the page
 (``downloadMedia``, handed out in 1 MiB slices, each sent on to the daemon as a chunk frame), the
-second is a cache hit. The worker tree's peak PSS (worker + driver + Chromium, from status) is sampled
+second is a cache hit. The worker tree's peak PSS (worker + Chromium, from status) is sampled
 during the sends, with one 50 MB document at the end. Send pacing is off (WAMC_SEND_INTERVAL=0).
 
     .venv/bin/python -m bench.bench_media --runs 10
@@ -42,7 +42,7 @@ async def connect(d: Daemon, sim: SimControl, client: str, phone: str) -> None:
 
 
 async def tree_pss(d: Daemon, client: str) -> int:
-    """The client's whole tree (worker + driver + Chromium), PSS bytes, as status reports it."""
+    """The client's whole tree (worker + Chromium), PSS bytes, as status reports it."""
     return int((await d.status(client)).get("memory_bytes") or 0)
 
 
@@ -150,7 +150,7 @@ async def measure(d: Daemon, sim: SimControl, tmp: Path, runs: int) -> str:
         "and page in 1 MiB slices, each a chunk frame to the daemon; then from the cache).\n\n"
         + table(headers, rows)
         + f"\n\nOne 50 MB document: sent in {big_ms / 1000:.1f} s; the sending worker tree "
-        f"(worker + driver + Chromium) peaked at {peak / MB:.0f} MiB PSS over the whole run "
+        f"(worker + Chromium) peaked at {peak / MB:.0f} MiB PSS over the whole run "
         f"(sampled every 0.2 s). Load average (1 min) {load_before:.1f} at the start, "
         f"{os.getloadavg()[0]:.1f} at the end, on {os.cpu_count()} cores shared with other "
         "test runs.\n"

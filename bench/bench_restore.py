@@ -3,7 +3,7 @@
 
 1. A daemon (``wamc serve``, the command scripts/start.sh has supervisord run) links client 0,
    waits until Chromium has its login on disk, and the power goes: every process of the run
-   (daemon, workers, drivers, Chromium) frozen then SIGKILLed, ``sessions/`` kept. The daemon
+   (daemon, workers, Chromium) frozen then SIGKILLed, ``sessions/`` kept. The daemon
    is started again and client 0 timed back to ``connected``: the baseline, one client alone.
 2. The other clients are linked (``--batch`` at a time) and every login is on disk; the power
    goes again; the daemon is started again and every client timed back to ``connected``.
@@ -176,7 +176,7 @@ def report(
             "",
         ],
         [
-            "CPU per client start (worker + driver + Chromium, user + system)",
+            "CPU per client start (worker + Chromium, user + system)",
             f"{every['cpu']:.2f} s",
             f"{one['cpu']:.2f} s",
             "",
@@ -195,7 +195,7 @@ def report(
     )
     md += (
         f"\n\nPower loss: every process of the run ({every['killed']} with {n} clients: daemon, "
-        "workers, Playwright drivers, Chromium) frozen with SIGSTOP, then SIGKILLed, the "
+        "workers, Chromium) frozen with SIGSTOP, then SIGKILLed, the "
         "profiles and the store in `sessions/` kept (each client's login on disk first). The "
         "clock starts at the spawn of the daemon's command (`wamc serve`, what scripts/start.sh "
         "has supervisord run; start.sh's set-up check and supervisord's own start are not "

@@ -12,7 +12,7 @@ incoming traffic, connect → QR; beside plain Playwright on the same page, in t
    client, sent on a fixed schedule (open loop: a slow answer never slows the offered rate);
    each message's latency is simulator delivery (the control call sent) → its ``message``
    event at one WebSocket consumer. The CPU each message costs, by process (daemon, workers,
-   drivers, Chromium, simulator, harness), says what bounds the rate.
+   Chromium, simulator, harness), says what bounds the rate.
 5. wamc shut down; the baseline: plain Playwright + Debian's full ``chromium`` (bench/memory.py's
    baseline, ``--baseline`` clients: a hundred would not fit in RAM) and its launch → QR shown.
 
@@ -315,7 +315,7 @@ def report(
         f"\n\nClients linked {a.batch} at a time after client 0 (connect → QR event → scan → "
         f"`connected`; `WAMC_START_CONCURRENCY` {os.environ.get('WAMC_START_CONCURRENCY', start_c)}"
         f"), all {ours['n_full']} in {ours['linked_s']:.0f} s. Connect → QR: the API call sent → the "
-        "`client.qr` event at the WebSocket consumer (worker spawn, driver, Chromium, page load, "
+        "`client.qr` event at the WebSocket consumer (worker spawn, Chromium, page load, "
         "wa-js injected, QR read); where it goes, from the product's own log lines: "
         f"{ours['phases']}. Memory: PSS (shared pages split between sharers), means over "
         f"the clients after {a.settle:g} s idle; the baseline is bench/memory.py's (plain "
