@@ -18,6 +18,7 @@ from typing import Any
 from loguru import logger
 
 from workers.cdp import CdpError, Connection
+from workers.page_rules import retrieve
 
 # url -> (status, headers, body)
 Handler = Callable[[str], Awaitable[tuple[int, dict[str, str], bytes]]]
@@ -72,7 +73,7 @@ class Interception:
         """Run ``work`` in the background, held until done (the loop keeps weak references)."""
         task = asyncio.ensure_future(work)
         self._tasks.add(task)
-        task.add_done_callback(_finished)
+        task.add_done_callback(retrieve)
         task.add_done_callback(self._tasks.discard)
 
     async def _answer(self, request_id: str, url: str, handler: Handler | None) -> None:
@@ -125,9 +126,3 @@ class Interception:
             self._answered.clear()
         params = {"requestId": request_id, "authChallengeResponse": response}
         self._keep(self.conn.send("Fetch.continueWithAuth", params, self.session))
-
-
-def _finished(task: asyncio.Future[Any]) -> None:
-    """A background answer the page no longer waits for (closed, cancelled): nothing to do."""
-    if not task.cancelled() and isinstance(task.exception(), CdpError):
-        logger.debug("browser answer not delivered: {}", task.exception())
