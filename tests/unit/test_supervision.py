@@ -13,7 +13,7 @@ import pytest
 
 from tests.support import wait_for
 from wamc.config import load_settings
-from wamc.daemon.backend import WorkerHandle
+from wamc.daemon.backend import NoCapacity, WorkerHandle
 from wamc.daemon.control import Control
 from wamc.daemon.registry import Registry
 from wamc.daemon.supervision import Supervisor
@@ -44,9 +44,18 @@ class FakeBackend:
         self.adopted: list[int] = []
         self.exits: dict[int, asyncio.Future[int]] = {}
         self.next_pid = 1000
+        self.capacity_listeners: list[Any] = []
+        self.full = 0  # starts still refused with no free slot
+        self.freed_while_deciding = False  # a slot frees during the refused start
 
     async def start(self, client_id: str, secret: str, launch: Any = None) -> WorkerHandle:
         assert secret  # every worker gets its own secret
+        if self.full:
+            self.full -= 1
+            if self.freed_while_deciding:
+                for listener in self.capacity_listeners:
+                    listener()
+            raise NoCapacity
         self.next_pid += 1
         self.started.append(client_id)
         self.exits[self.next_pid] = asyncio.get_running_loop().create_future()
@@ -164,3 +173,23 @@ async def test_a_running_worker_left_by_a_previous_daemon_is_adopted(
     assert backend.adopted == [4242] and backend.started == []
     assert (client.route, client.delivered, client.hello_due) == ("acme.b7", 9, True)
     assert client.state == ClientState.CONNECTED
+
+
+@pytest.mark.parametrize("freed_while_deciding", [False, True])
+async def test_a_client_without_a_slot_waits_and_a_freed_slot_is_never_missed(
+    parts: tuple[Registry, Supervisor, Control, FakeBackend], freed_while_deciding: bool
+) -> None:
+    """A slot that frees between the refusal and the wait (a drain undone at that moment) must
+    not leave the client waiting for a wake-up that already came."""
+    _, supervisor, control, backend = parts
+    backend.full, backend.freed_while_deciding = 1, freed_while_deciding
+    client, _ = await control.connect("acme")
+    if not freed_while_deciding:
+        await wait_for(lambda: client in supervisor.waiting, 5, what="waiting for a slot")
+        assert client.state == ClientState.STOPPED and client.last_error == "no_capacity"
+        assert backend.started == []
+        for listener in backend.capacity_listeners:
+            listener()
+    await wait_for(lambda: client.handle is not None, 5, what="started once a slot freed")
+    assert backend.started == ["acme"] and client.last_error is None
+    assert client not in supervisor.waiting

@@ -53,6 +53,9 @@ class Supervisor:
         # Issue 14: snapshots and restores, on the host the profile lives on (the backend's site).
         self.profiles = ProfileBackup(self.settings, site=getattr(backend, "profile_site", None))
         self.waiting: set[Client] = set()  # stopped with no_capacity until a slot frees
+        # Counts "a slot may have freed" calls: a start that found no slot retries at once when
+        # one freed while it was deciding (no lost wake-up between the refusal and the wait).
+        self.capacity_epoch = 0
         # A placing backend says when a slot may have freed (a backend without the list, e.g.
         # a test's, places nothing).
         getattr(backend, "capacity_listeners", []).append(self._capacity_freed)
@@ -151,13 +154,14 @@ class Supervisor:
             raise
         secret, client.secret_hash = new_secret()
         client.curve_public = worker_keys(secret)[0].decode()
+        epoch = self.capacity_epoch
         try:
             launch = await launch_options(self.registry.store, client.id)
             async with self.profiles.hold(client.id):  # a spawn may restore on its node (Ray)
                 handle = await self.backend.start(client.id, secret, launch)
         except NoCapacity:
             self.start_slots.release()
-            await self._wait_for_capacity(client)
+            await self._wait_for_capacity(client, epoch)
             return None
         except (OSError, Refused) as exc:
             self.start_slots.release()
@@ -191,19 +195,22 @@ class Supervisor:
         client_log(client).info("worker started (pid {})", handle.pid)
         return handle
 
-    async def _wait_for_capacity(self, client: Client) -> None:
-        """No node has a free slot: stopped, desired state kept, placed when one frees."""
+    async def _wait_for_capacity(self, client: Client, epoch: int) -> None:
+        """No node has a free slot: stopped, desired state kept, placed when one frees.
+        ``epoch``: ``capacity_epoch`` when the start began; a slot freed since is not waited for."""
         if client.last_error != NO_CAPACITY:
             client_log(client).warning("no free slot on any node: waiting for one")
         client.last_error = NO_CAPACITY
-        await self.registry.set_state(client, ClientState.STOPPED, NO_CAPACITY)
         self.waiting.add(client)
         try:
-            await client.wake.wait()
+            await self.registry.set_state(client, ClientState.STOPPED, NO_CAPACITY)
+            if self.capacity_epoch == epoch:
+                await client.wake.wait()
         finally:
             self.waiting.discard(client)
 
     def _capacity_freed(self) -> None:
+        self.capacity_epoch += 1
         for client in list(self.waiting):
             client.wake.set()
 
