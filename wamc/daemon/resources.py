@@ -21,6 +21,7 @@ thread is busy, it reads as ``None`` until the background sample lands (well und
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from collections import defaultdict
@@ -84,13 +85,7 @@ class TreeSampler:
         if self._budget_spent >= SYNC_BUDGET or not self._sampling.acquire(blocking=False):
             return None
         try:
-            children: dict[int, list[int]] = {}
-            for root in key:
-                with contextlib.suppress(psutil.Error):
-                    for child in psutil.Process(root).children(recursive=True):
-                        with contextlib.suppress(psutil.Error):
-                            children.setdefault(child.ppid(), []).append(child.pid)
-            result = self._sample(key, children)
+            result = self._sample(key, _descendants(key))
         finally:
             self._sampling.release()
             self._budget_spent += time.monotonic() - now
@@ -179,6 +174,33 @@ class TreeSampler:
             seen = (now, _memory(proc))
             self._memory[proc.pid] = seen
         return seen[1]
+
+
+def _descendants(roots: Iterable[int]) -> dict[int, list[int]]:
+    """Parent pid → child pids under ``roots`` only, from each process's threads' ``children``
+    files: a few reads per process, where psutil's ``children()`` reads every process of the
+    machine (≈ 50 ms on the event loop with 200 clients' 1,000 processes)."""
+    if not _PROC_CHILDREN:
+        return _children_map()
+    children: dict[int, list[int]] = {}
+    todo = list(roots)
+    while todo:
+        pid = todo.pop()
+        if pid in children:
+            continue
+        found: list[int] = []
+        with contextlib.suppress(OSError):
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                path = f"/proc/{pid}/task/{tid}/children"
+                with contextlib.suppress(OSError, ValueError), open(path, "rb") as f:
+                    found.extend(int(c) for c in f.read().split())
+        children[pid] = found
+        todo.extend(found)
+    return children
+
+
+# Linux with CONFIG_PROC_CHILDREN (Debian's kernels); without it, the whole-table scan.
+_PROC_CHILDREN = os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children")
 
 
 def _children_map() -> dict[int, list[int]]:
