@@ -20,7 +20,7 @@ declare -A RUN=(
   [memory-heavy]="-m bench.memory --clients 50 --baseline 3 --weight heavy"
   [ray]="-m bench.bench_ray --clients 10 --placement 5 --nodes 3"
   [restore]="-m bench.bench_restore --clients 100"
-  [scale]="-m bench.bench_scale --clients 200 --idle-at 100 --rate 100 --seconds 60 --baseline 8"
+  [scale]="-m bench.bench_scale --clients 200 --idle-at 100 --rate 50 100 --seconds 60 --baseline 8"
 )
 ORDER=(gateway memory memory-heavy restore scale ray events metrics stats export media profiles soak dashboard)
 [ $# -gt 0 ] && ORDER=("$@")
