@@ -45,6 +45,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.cpu_timeline import CpuTimeline, describe, worst_second  # noqa: E402
 from bench.fleet import (  # noqa: E402
     CONTACT,
     MEMORY_FLOOR,
@@ -192,12 +193,13 @@ async def wamc_side(sim: SimProcess, ctl: SimControl, a: argparse.Namespace) -> 
             qr += await link(d, ctl, tap, dict(list(phones.items())[a.idle_at :]), a.batch)
         out["n_full"] = len(qr)
         out["linked_s"] = time.monotonic() - t0
-        idle0, w0 = await cpu_split(d, sim, clients[: len(qr)]), time.monotonic()
         await asyncio.sleep(a.settle)
+        out["pss_full"] = await pss_per_client(d, clients[: len(qr)])
+        idle0, w0 = await cpu_split(d, sim, clients[: len(qr)]), time.monotonic()
+        await asyncio.sleep(a.settle)  # after the PSS reads: the idle share of a settled fleet
         idle1, w1 = await cpu_split(d, sim, clients[: len(qr)]), time.monotonic()
         idle = {k: (idle1[k] - idle0[k]) / (w1 - w0) for k in idle1}  # cores used while idle
         out["idle_cpu"] = idle
-        out["pss_full"] = await pss_per_client(d, clients[: len(qr)])
         out["qr"] = qr
         print(f"{len(qr)} linked, PSS {per_client_total(out['pss_full']):.0f} MB", flush=True)
         phones_linked = [phones[c] for c in clients[: len(qr)]]
@@ -209,7 +211,13 @@ async def wamc_side(sim: SimProcess, ctl: SimControl, a: argparse.Namespace) -> 
                 tap = EventTap()
                 await tap.start(d)
             before, w0 = await cpu_split(d, sim, clients[: len(qr)]), time.monotonic()
-            run = await traffic(ctl, tap, phones_linked, rate, count)
+            timeline = CpuTimeline(d.proc.pid, sim.proc.pid)  # type: ignore[union-attr]
+            timeline.start()
+            try:
+                run = await traffic(ctl, tap, phones_linked, rate, count)
+            finally:
+                samples = timeline.stop()
+            run["worst"] = worst_second(samples, run["by_time"])
             run["tap_ended"], run["rate"] = tap.ended, rate
             with contextlib.suppress(OSError):  # kept for a look after the run
                 dump = Path(tempfile.gettempdir()) / f"bench-scale-latency-{name}.json"
@@ -306,7 +314,8 @@ def report(
     base_private = sum(c["private"] for c in base["clients"]) / len(base["clients"])
     qr50 = percentile(ours["qr"], 50)
     idle_c = sum(ours["idle_cpu"][k] for k in ("workers", "Chromium"))
-    split = next((r for r in ours["runs"] if min(r["cpu_ms"].values()) > 0), None)
+    per_message = sum(ours["runs"][0]["cpu_ms"].values())
+    ceiling = (os.cpu_count() or 1) * 1000 / per_message if per_message > 0 else float("nan")
 
     def parts(side: list[dict[str, float]]) -> str:
         m = {k: sum(c[k] for c in side) / len(side) for k in ("worker", "driver", "chromium")}
@@ -375,17 +384,20 @@ def report(
         "simulator runs in its own process); machine CPU during each run: "
         + ", ".join(f"{r['cpu']:.0f} % at {r['rate']:g} msg/s" for r in ours["runs"])
         + f" of {os.cpu_count()} cores; "
-        + (
-            f"CPU per message by process at {split['rate']:g} msg/s: "
-            + ", ".join(f"{k} {v:.1f} ms" for k, v in split["cpu_ms"].items())
-            + f" (together {sum(split['cpu_ms'].values()):.1f} ms: a ceiling near "
-            f"{(os.cpu_count() or 1) * 1000 / sum(split['cpu_ms'].values()):.0f} "
-            "messages/s on this machine if nothing else ran; the idle share taken out). "
-            if split is not None
-            else "every run saturated the machine: the offered rate is more than it processes, "
-            "the events queue up, and a CPU split per message cannot be told from the idle share. "
+        + "CPU per message by process (the idle share taken out; what a process spent below "
+        "its idle share shows as a negative figure): "
+        + "; ".join(
+            f"at {r['rate']:g} msg/s "
+            + ", ".join(f"{k} {v:.1f} ms" for k, v in r["cpu_ms"].items())
+            + f" (together {sum(r['cpu_ms'].values()):.1f} ms)"
+            for r in ours["runs"]
         )
-        + "Idle, "
+        + f"; at the lowest rate that is a ceiling near {ceiling:.0f} messages/s on this "
+        "machine if nothing else ran. Where the CPU was when events queued "
+        "(bench/cpu_timeline.py, cores each kind of process used, sampled every second during "
+        "the run): "
+        + "; ".join(f"at {r['rate']:g} msg/s {describe(r['worst'])}" for r in ours["runs"])
+        + ". Idle, "
         f"before the traffic: the {ours['n_full']} clients used {idle_c:.2f} cores "
         f"({idle_c / ours['n_full'] * 100:.2f} % of a core each), the daemon "
         f"{ours['idle_cpu']['daemon']:.2f}. Daemon at the product's default timings; only the admin API rate "
