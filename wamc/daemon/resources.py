@@ -32,11 +32,16 @@ from typing import Any
 import psutil
 
 DEFAULT_TTL = 2.0
-MEMORY_TTL = 20.0  # seconds a process's PSS is reused before it is read again
+# Seconds a process's PSS is reused before it is read again. With 200 clients a re-read of
+# every PSS is ≈ 1 s of kernel time in the daemon: at 20 s it came as a burst that held 100
+# msg/s of events for up to a second (bench/cpu_timeline.py's worst seconds: the daemon at 0.6
+# cores, twice its mean). Memory moves slowly; the recycler's ceiling can wait a minute.
+MEMORY_TTL = 60.0
 SYNC_BUDGET = 0.05  # seconds of first samples on the caller's thread, per second
 # A pass over 200 trees held the GIL long enough to queue the daemon's events for seconds
-# (bench/bench_scale.py, 50 msg/s over 200 clients: p99 2.6 s; without the pass 0.6 s).
-PACE = 0.002  # seconds the sampling thread sleeps between trees
+# (bench/bench_scale.py, 50 msg/s over 200 clients: p99 2.6 s; without the pass 0.6 s). The
+# thread sleeps between trees at least PACE and as long as the tree took: at most half a core.
+PACE = 0.002
 EMPTY: dict[str, Any] = {"memory_bytes": None, "cpu_percent": None}
 
 Key = tuple[int, ...]
@@ -114,10 +119,12 @@ class TreeSampler:
             children = _children_map()
             with self._sampling:
                 for key in keys:
+                    began = time.monotonic()
                     result = self._sample(key, children)
+                    done = time.monotonic()
                     with self._lock:
-                        self._cache[key] = (time.monotonic(), result)
-                    time.sleep(PACE)  # the GIL back to the event loop between trees
+                        self._cache[key] = (done, result)
+                    time.sleep(max(PACE, done - began))  # the GIL and the CPU back to others
                 alive = {pid for pids in children.values() for pid in pids} | set(children)
                 for pid in [p for p in self._procs if p not in alive]:
                     del self._procs[pid]
