@@ -185,8 +185,12 @@ async def test_a_client_without_a_slot_waits_and_a_freed_slot_is_never_missed(
     backend.full, backend.freed_while_deciding = 1, freed_while_deciding
     client, _ = await control.connect("acme")
     if not freed_while_deciding:
-        await wait_for(lambda: client in supervisor.waiting, 5, what="waiting for a slot")
-        assert client.state == ClientState.STOPPED and client.last_error == "no_capacity"
+        await wait_for(
+            lambda: client in supervisor.waiting and client.state == ClientState.STOPPED,
+            5,
+            what="stopped, waiting for a slot",
+        )
+        assert client.last_error == "no_capacity"
         assert backend.started == []
         for listener in backend.capacity_listeners:
             listener()

@@ -15,7 +15,8 @@ daemon's CPU while 100 clients restored), so each process's PSS is re-read only 
 thread to sample every tree asked for recently (one scan of /proc for the parent links, then each
 process). Only a tree never sampled before (a worker just started) is sampled on the caller's
 thread, within a budget of ``SYNC_BUDGET`` seconds per second; past it, or while the background
-thread is busy, it reads as ``None`` until the background sample lands (well under a second).
+thread holds a tree, it reads as ``None`` until a background pass samples it (the pass rests
+between trees, so with 200 clients that can take a few seconds).
 """
 
 from __future__ import annotations
@@ -40,8 +41,10 @@ MEMORY_TTL = 60.0
 SYNC_BUDGET = 0.05  # seconds of first samples on the caller's thread, per second
 # A pass over 200 trees held the GIL long enough to queue the daemon's events for seconds
 # (bench/bench_scale.py, 50 msg/s over 200 clients: p99 2.6 s; without the pass 0.6 s). The
-# thread sleeps between trees at least PACE and as long as the tree took: at most half a core.
+# thread rests between trees at least PACE and as long as the tree's CPU took (up to MAX_REST):
+# at most about half a core.
 PACE = 0.002
+MAX_REST = 0.05
 EMPTY: dict[str, Any] = {"memory_bytes": None, "cpu_percent": None}
 
 Key = tuple[int, ...]
@@ -117,16 +120,17 @@ class TreeSampler:
                     self._cache.pop(key, None)
                 keys = list(self._wanted)
             children = _children_map()
-            with self._sampling:
-                for key in keys:
-                    began = time.monotonic()
+            for key in keys:
+                began = time.thread_time()  # this thread's CPU (the kernel's PSS walk included)
+                with self._sampling:  # not held while resting: a first sample may run then
                     result = self._sample(key, children)
-                    done = time.monotonic()
-                    with self._lock:
-                        self._cache[key] = (done, result)
-                    time.sleep(max(PACE, done - began))  # the GIL and the CPU back to others
+                with self._lock:
+                    self._cache[key] = (time.monotonic(), result)
+                time.sleep(min(MAX_REST, max(PACE, time.thread_time() - began)))
+            with self._sampling:
                 alive = {pid for pids in children.values() for pid in pids} | set(children)
-                for pid in [p for p in self._procs if p not in alive]:
+                gone = [p for p, proc in self._procs.items() if p not in alive]
+                for pid in [p for p in gone if not self._procs[p].is_running()]:  # not a new one
                     del self._procs[pid]
                     self._memory.pop(pid, None)
         finally:

@@ -1,7 +1,7 @@
 """Supervision: one loop per client keeps its worker following the desired state.
 
 Spawns take a start slot (at most ``start_concurrency`` browsers booting at once); crashes back
-off; the watchdog kills workers that stop answering heartbeats; the recycler restarts browsers
+off; the watchdog kills workers silent past the heartbeat timeout; the recycler restarts browsers
 past their memory ceiling or age at a quiet moment."""
 
 from __future__ import annotations
